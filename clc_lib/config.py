@@ -1,0 +1,262 @@
+"""The run config: one YAML file that names every table's source, its column mapping and the options.
+
+A run config looks like::
+
+    name: retail                    # used for report folders
+    as_of: 2024-06-30               # default: date of the last transaction
+    period: M                       # M (month) or W (week)
+    currency: EUR
+    transactions:
+      path: exports/retail_*.csv    # relative to this file; a glob reads every match
+      columns: {customer_id: CustomerID, order_id: Invoice, timestamp: InvoiceDate,
+                quantity: Quantity, unit_price: Price}
+      csv: {delimiter: ";", decimal: ",", encoding: latin-1}
+    customers: {path: customers.parquet}
+    quality: {duplicate_rows: drop}
+    stages: {...}                   # see docs/stages.md
+    clv: {horizon: 52}
+
+The same file drives ``clc`` commands and the notebooks. Paths are relative to the config file.
+Secrets never live in the config: a connection URL may reference environment variables as
+``${NAME}``, and a URL that carries a literal password is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clc_lib.errors import ConfigError
+
+TABLE_NAMES = ("transactions", "customers", "spend", "events", "campaigns", "surveys")
+OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report")
+SCALAR_KEYS = ("name", "as_of", "period", "currency")
+TOP_LEVEL_KEYS = (*SCALAR_KEYS, *TABLE_NAMES, *OPTION_SECTIONS)
+TABLE_SPEC_KEYS = ("path", "format", "columns", "csv", "connection", "table", "sql", "data", "options")
+PERIODS = ("M", "W")
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _suggest(key: str, allowed: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def merge_options(section: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict:
+    """Merge user ``overrides`` into a copy of ``defaults``, refusing unknown keys.
+
+    Nested mappings merge key by key; every key must exist in ``defaults``.
+    """
+    merged = copy.deepcopy(dict(defaults))
+    for key, value in (overrides or {}).items():
+        if key not in merged:
+            raise ConfigError(
+                f"Unknown option '{key}' in section '{section}'.{_suggest(key, tuple(merged))} "
+                f"Known options: {', '.join(sorted(merged))}."
+            )
+        if isinstance(merged[key], Mapping) and isinstance(value, Mapping) and merged[key]:
+            merged[key] = merge_options(f"{section}.{key}", merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def expand_env(text: str, *, what: str) -> str:
+    """Replace ``${NAME}`` with the environment variable ``NAME``; a missing variable is an error."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{what} refers to the environment variable ${{{name}}}, which is not set.")
+        return os.environ[name]
+
+    return _ENV_REF.sub(replace, text)
+
+
+def check_no_literal_secret(url: str, *, what: str) -> None:
+    """Refuse a connection URL whose password is written out instead of taken from ``${VAR}``."""
+    match = re.match(r"^[A-Za-z0-9+.\-]+://[^:/@]+:([^@]+)@", url)
+    if match and not _ENV_REF.fullmatch(match.group(1)):
+        raise ConfigError(
+            f"{what} contains a password. Secrets never go in the config file: write it as "
+            "${SOME_ENV_VAR} and set that variable in the environment of the run."
+        )
+
+
+@dataclass
+class TableSpec:
+    """Where one table comes from and how its columns map onto the data contract."""
+
+    name: str
+    path: str | None = None
+    format: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    csv: dict[str, Any] = field(default_factory=dict)
+    connection: str | None = None
+    table: str | None = None
+    sql: str | None = None
+    data: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def resolved_path(self) -> Path | None:
+        if self.path is None:
+            return None
+        path = Path(os.path.expanduser(self.path))
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def describe(self) -> str:
+        """Human-readable name of the source (used in error messages; never contains secrets)."""
+        if self.data is not None:
+            return f"<DataFrame given for {self.name}>"
+        if self.path is not None:
+            return str(self.path)
+        if self.sql is not None:
+            return f"SQL query for {self.name}"
+        return f"table {self.table!r}"
+
+
+@dataclass
+class RunConfig:
+    """A parsed, validated run config."""
+
+    name: str = "run"
+    as_of: str | None = None
+    period: str = "M"
+    currency: str = ""
+    tables: dict[str, TableSpec] = field(default_factory=dict)
+    engine: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, Any] = field(default_factory=dict)
+    rfm: dict[str, Any] = field(default_factory=dict)
+    clv: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source is not None else Path.cwd()
+
+    def has(self, table: str) -> bool:
+        return table in self.tables
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path | str | None = None,
+                  source: Path | None = None) -> RunConfig:
+        """Validate a mapping (as read from YAML, or built in Python with DataFrames as ``data``)."""
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"The run config {source or ''} must be a mapping of keys to values.")
+        where = f"run config {source}" if source else "run config"
+        for key in raw:
+            if key not in TOP_LEVEL_KEYS:
+                raise ConfigError(
+                    f"Unknown key '{key}' in the {where}.{_suggest(str(key), TOP_LEVEL_KEYS)} "
+                    f"Known keys: {', '.join(TOP_LEVEL_KEYS)}."
+                )
+        if "transactions" not in raw:
+            raise ConfigError(f"The {where} has no 'transactions' table; it is the one required table.")
+        base = Path(base_dir) if base_dir is not None else (source.parent if source else Path.cwd())
+        tables = {}
+        for name in TABLE_NAMES:
+            if raw.get(name) is None:
+                continue
+            tables[name] = _parse_table_spec(name, raw[name], base, where)
+        period = str(raw.get("period", "M")).upper()
+        if period not in PERIODS:
+            raise ConfigError(f"'period' in the {where} is {raw.get('period')!r}; use one of {', '.join(PERIODS)}.")
+        as_of = raw.get("as_of")
+        sections = {}
+        for section in OPTION_SECTIONS:
+            value = raw.get(section) or {}
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"'{section}' in the {where} must be a mapping of options.")
+            sections[section] = dict(value)
+        return cls(
+            name=str(raw.get("name") or (source.stem if source else "run")),
+            as_of=None if as_of is None else str(as_of),
+            period=period,
+            currency=str(raw.get("currency") or ""),
+            tables=tables,
+            source=source,
+            **sections,
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        path = Path(path).expanduser()
+        if not path.is_absolute() and not path.is_file():
+            from clc_lib.paths import project_root
+
+            path = project_root() / path  # e.g. "data/raw/demo/run.yaml" from inside notebooks/
+        path = path.resolve()
+        if not path.is_file():
+            raise ConfigError(f"The run config {path} does not exist.")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"The run config {path} is not valid YAML: {exc}") from None
+        return cls.from_dict(raw or {}, source=path)
+
+
+def _parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, Mapping):
+        # A DataFrame (or anything frame-like) given directly in a Python-built config.
+        return TableSpec(name=name, data=raw, base_dir=base)
+    for key in raw:
+        if key not in TABLE_SPEC_KEYS:
+            raise ConfigError(
+                f"Unknown key '{key}' under '{name}' in the {where}.{_suggest(str(key), TABLE_SPEC_KEYS)} "
+                f"Known keys: {', '.join(TABLE_SPEC_KEYS)}."
+            )
+    sources = [k for k in ("path", "data", "table", "sql") if raw.get(k) is not None]
+    if len(sources) != 1 or (raw.get("table") is not None and raw.get("sql") is not None):
+        raise ConfigError(
+            f"'{name}' in the {where} needs exactly one source: 'path' (file or glob), 'data' "
+            f"(a DataFrame), or 'table'/'sql' with a 'connection'."
+        )
+    if (raw.get("table") is not None or raw.get("sql") is not None) and not raw.get("connection"):
+        raise ConfigError(f"'{name}' in the {where} reads a database table or query but names no 'connection'.")
+    if raw.get("connection"):
+        check_no_literal_secret(str(raw["connection"]), what=f"The connection of '{name}' in the {where}")
+    columns = raw.get("columns") or {}
+    if not isinstance(columns, Mapping) or not all(isinstance(v, str) for v in columns.values()):
+        raise ConfigError(f"'columns' under '{name}' in the {where} must map contract names to source column names.")
+    return TableSpec(
+        name=name,
+        path=None if raw.get("path") is None else str(raw["path"]),
+        format=raw.get("format"),
+        columns=dict(columns),
+        csv=dict(raw.get("csv") or {}),
+        connection=raw.get("connection"),
+        table=raw.get("table"),
+        sql=raw.get("sql"),
+        data=raw.get("data"),
+        options=dict(raw.get("options") or {}),
+        base_dir=base,
+    )
+
+
+def load_config(config: str | Path | Mapping[str, Any] | RunConfig | None = None) -> RunConfig:
+    """Return a :class:`RunConfig` from a path, a mapping, an existing config or ``None`` (the demo)."""
+    if isinstance(config, RunConfig):
+        return config
+    if config is None:
+        from clc_lib.paths import demo_config_path
+
+        config = demo_config_path()
+    if isinstance(config, Mapping):
+        return RunConfig.from_dict(config)
+    return RunConfig.from_yaml(config)
