@@ -1,5 +1,9 @@
 """Plotting functions: each takes ``data=`` (and ``ax=``) and returns the Axes, seaborn-style."""
 
+from __future__ import annotations
+
+import importlib
+
 from clc_lib.plots._theme import (
     format_count_axis,
     format_currency_axis,
@@ -17,3 +21,14 @@ __all__ = [
     "label_axes",
     "set_theme",
 ]
+
+for _name in ("stages", "retention", "value", "clv"):
+    try:
+        _module = importlib.import_module(f"clc_lib.plots.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"clc_lib.plots.{_name}":
+            raise
+        continue
+    for _public in getattr(_module, "__all__", ()):
+        globals()[_public] = getattr(_module, _public)
+        __all__.append(_public)
