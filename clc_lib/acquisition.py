@@ -1,0 +1,784 @@
+"""Acquisition: new customers, the pre-purchase funnel, first-order value, CAC, repeat rate, LTV:CAC, payback.
+
+Every function that reads the transaction or event table builds Ibis expressions (DuckDB today,
+Spark later) and returns small per-period, per-channel or per-customer results as pandas.
+
+Conventions used throughout (see ``docs/acquisition.md``):
+
+* A **purchase** is a transaction row with ``is_return == False``. Returns never make a customer
+  "new" and never count as a repeat purchase; they do reduce net revenue.
+* A customer is **acquired** on the timestamp of their first purchase; the **cohort** is the period
+  (month ``"M"`` or ISO week starting Monday ``"W"``) that contains it.
+* The **acquisition channel** of a customer is, in order of precedence:
+  ``customers.acquisition_channel`` (when the customers table is given and the value is not null),
+  the ``channel`` of the first order (when transactions have a ``channel`` column),
+  else ``"unknown"``. When neither source exists at all, every customer gets ``"all"``.
+* A **purchase day** is a calendar day with at least one purchase; several orders on one day are
+  one purchase day (a same-day second order is not a repeat purchase).
+* Time since acquisition is measured in calendar days between purchase days; a **month** is
+  30.4375 days (365.25 / 12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from clc_lib.errors import ConfigError, DataError
+
+__all__ = [
+    "ENGAGED_EVENT_TYPES",
+    "LEAD_EVENT_TYPES",
+    "DAYS_PER_MONTH",
+    "BLENDED_CAC_LABEL",
+    "PAID_CAC_LABEL",
+    "customer_acquisition",
+    "new_customers",
+    "funnel",
+    "first_order_value",
+    "cac_by_channel",
+    "repeat_rate",
+    "cumulative_revenue_per_customer",
+    "ltv_from_revenue_curve",
+    "ltv_cac",
+    "payback_period",
+]
+
+#: Event types that make a person "engaged" (interest beyond a visit). Override with ``engaged_event_types=``.
+ENGAGED_EVENT_TYPES: tuple[str, ...] = ("signup", "product_view", "add_to_cart")
+#: Event types that make a person a lead (someone who left their details).
+LEAD_EVENT_TYPES: tuple[str, ...] = ("signup",)
+#: Length of one month in days, used for "months since acquisition" (365.25 / 12).
+DAYS_PER_MONTH = 30.4375
+#: Row labels of the all-channel CAC rows returned by :func:`cac_by_channel`.
+BLENDED_CAC_LABEL = "all channels (blended)"
+PAID_CAC_LABEL = "paid channels"
+
+UNKNOWN_CHANNEL = "unknown"
+NO_CHANNEL_INFO = "all"
+# Ibis truncation unit and pandas frequency of each reporting period.
+PERIOD_UNITS: dict[str, str] = {"M": "M", "W": "W"}
+PERIOD_FREQUENCIES: dict[str, str] = {"M": "MS", "W": "W-MON"}
+TRANSACTION_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "is_return")
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+def _columns_of(table) -> tuple[str, ...]:
+    return tuple(table.columns)
+
+
+def _require_columns(table, columns: Iterable[str], *, source: str, hint: str | None = None) -> None:
+    """Raise DataError naming the first missing column of ``table`` (an Ibis table or a DataFrame)."""
+    present = set(_columns_of(table))
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DataError(
+            f"The {source} table has no column {missing[0]!r} (missing: {', '.join(missing)}).",
+            source=source,
+            column=missing[0],
+            hint=hint or f"Map the column in the run config; the {source} table has: {', '.join(sorted(present))}.",
+        )
+
+
+def _check_period(period: str) -> str:
+    key = str(period).upper()
+    if key not in PERIOD_UNITS:
+        raise ConfigError(f"period is {period!r}; use 'M' (month) or 'W' (week starting Monday).")
+    return key
+
+
+def _as_of_timestamp(as_of) -> pd.Timestamp:
+    if as_of is None:
+        raise ConfigError("as_of is required: pass run.as_of (the cut-off date of the data).")
+    return pd.Timestamp(as_of).normalize()
+
+
+def _check_unique_ids(frame: pd.DataFrame, column: str, *, source: str) -> None:
+    duplicated = frame[column].duplicated(keep=False)
+    if duplicated.any():
+        rows = np.flatnonzero(duplicated.to_numpy())[:5]
+        raise DataError(
+            f"The {source} table has customer ids that occur more than once.",
+            source=source,
+            column=column,
+            n_rows=int(duplicated.sum()),
+            examples=[(int(i) + 1, frame[column].iloc[i]) for i in rows],
+            hint="Keep one row per customer (e.g. the earliest first_seen) before loading.",
+        )
+
+
+def _to_datetime_ns(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series).astype("datetime64[ns]")
+
+
+# ------------------------------------------------------------------------------------ per-customer core
+
+def _purchases(transactions: ibis.Table) -> ibis.Table:
+    _require_columns(transactions, TRANSACTION_COLUMNS, source="transactions")
+    return transactions.filter(~transactions.is_return)
+
+
+def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, *,
+                      second_day: bool = False) -> tuple[ibis.Table, bool]:
+    """Ibis table, one row per customer with a purchase: first purchase, first order, channel.
+
+    The first order is the order holding the customer's earliest purchase line (ties: smallest
+    ``order_id``); its value is the sum of its purchase lines and its channel the smallest
+    ``channel`` value among them. With ``second_day`` the table also has ``second_purchase_day``,
+    the earliest purchase day after the first one. Built from aggregates and equality joins (no
+    window functions) so that it scales on DuckDB and Spark. Returns the expression and whether
+    any channel information exists.
+    """
+    purchases = _purchases(transactions)
+    has_order_channel = "channel" in _columns_of(purchases)
+    firsts = purchases.group_by("customer_id").aggregate(first_ts=purchases.timestamp.min())
+    at_first = purchases.join(firsts, [purchases.customer_id == firsts.customer_id,
+                                       purchases.timestamp == firsts.first_ts])
+    first_ids = at_first.group_by("customer_id").aggregate(first_purchase=at_first.first_ts.min(),
+                                                           first_order_id=at_first.order_id.min())
+    lines = purchases.join(first_ids, [purchases.customer_id == first_ids.customer_id,
+                                       purchases.order_id == first_ids.first_order_id])
+    acquired = lines.group_by("customer_id").aggregate(
+        first_purchase=lines.first_purchase.min(),
+        first_order_id=lines.first_order_id.min(),
+        first_order_value=lines.amount.sum(),
+        first_order_channel=(lines.channel.min() if has_order_channel else ibis.null().cast("string")),
+    )
+    acquired = acquired.mutate(first_purchase_day=acquired.first_purchase.date())
+
+    if second_day:
+        starts = acquired.select(start_id="customer_id", start_day="first_purchase_day")
+        later = purchases.join(starts, [purchases.customer_id == starts.start_id,
+                                        purchases.timestamp.date() > starts.start_day])
+        seconds = later.group_by("customer_id").aggregate(second_purchase_day=later.timestamp.min().date())
+        seconds = seconds.rename(second_id="customer_id")
+        acquired = (acquired.left_join(seconds, acquired.customer_id == seconds.second_id)
+                    .drop("second_id"))
+
+    has_customer_channel = False
+    if customers is not None:
+        _require_columns(customers, ["customer_id"], source="customers")
+        has_customer_channel = "acquisition_channel" in customers.columns
+    if has_customer_channel:
+        _check_unique_ids(customers, "customer_id", source="customers")
+        lookup = pd.DataFrame({
+            "customer_id": customers["customer_id"].astype(str),
+            "acquisition_channel": customers["acquisition_channel"].astype("string"),
+        })
+        lookup_table = ibis.memtable(lookup).rename(lookup_customer_id="customer_id")
+        acquired = acquired.left_join(lookup_table, acquired.customer_id == lookup_table.lookup_customer_id)
+        acquired = acquired.drop("lookup_customer_id")
+        customer_channel = acquired.acquisition_channel
+    else:
+        customer_channel = ibis.null().cast("string")
+
+    if not has_customer_channel and not has_order_channel:
+        channel = ibis.literal(NO_CHANNEL_INFO)
+        channel_source = ibis.literal("none")
+    else:
+        channel = ibis.coalesce(customer_channel, acquired.first_order_channel, ibis.literal(UNKNOWN_CHANNEL))
+        channel_source = ibis.cases(
+            (customer_channel.notnull(), "customers"),
+            (acquired.first_order_channel.notnull(), "first_order"),
+            else_="unknown",
+        )
+    acquired = acquired.mutate(channel=channel, channel_source=channel_source)
+    if has_customer_channel:
+        acquired = acquired.drop("acquisition_channel")
+    return acquired, has_customer_channel or has_order_channel
+
+
+def customer_acquisition(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
+                         period: str = "M") -> pd.DataFrame:
+    """When, through which channel and with what first order each customer was acquired.
+
+    Parameters
+    ----------
+    transactions
+        Ibis table with ``customer_id``, ``order_id``, ``timestamp``, ``amount`` (run currency, net,
+        negative for returns), ``is_return`` and optionally ``channel``.
+    customers
+        Optional pandas frame with ``customer_id`` and ``acquisition_channel``; customers listed
+        here who never bought are not acquired and do not appear.
+    period
+        ``"M"`` (calendar month) or ``"W"`` (week starting Monday) for the ``cohort`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id`` (customers with at least one purchase; return-only customers are not
+        acquired). Columns ``first_purchase`` (timestamp), ``first_purchase_day``,
+        ``second_purchase_day`` (date of the second distinct purchase day, NaT with one),
+        ``cohort`` (start of the period of the first purchase), ``first_order_id``,
+        ``first_order_value`` (gross value of the first order's purchase lines, run currency),
+        ``channel`` and ``channel_source`` (``customers``, ``first_order``, ``unknown`` or ``none``;
+        see the module docstring for the precedence).
+    """
+    period = _check_period(period)
+    acquired, _ = _acquisition_expr(transactions, customers, second_day=True)
+    acquired = acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
+    frame = acquired.execute()
+    for column in ("first_purchase", "first_purchase_day", "second_purchase_day", "cohort"):
+        frame[column] = _to_datetime_ns(frame[column])
+    columns = ["customer_id", "first_purchase", "first_purchase_day", "second_purchase_day", "cohort",
+               "first_order_id", "first_order_value", "channel", "channel_source"]
+    return frame[columns].sort_values(["first_purchase", "customer_id"]).set_index("customer_id")
+
+
+def _complete_grid(frame: pd.DataFrame, period: str, value_columns: Sequence[str]) -> pd.DataFrame:
+    """Add zero rows for every (period, channel) pair missing between the first and last period."""
+    if frame.empty:
+        return frame
+    periods = pd.date_range(frame["period_start"].min(), frame["period_start"].max(),
+                            freq=PERIOD_FREQUENCIES[period])
+    grid = pd.MultiIndex.from_product([periods, sorted(frame["channel"].unique())],
+                                      names=["period_start", "channel"])
+    completed = frame.set_index(["period_start", "channel"]).reindex(grid)
+    completed[list(value_columns)] = completed[list(value_columns)].fillna(0).astype("int64")
+    return completed.reset_index()
+
+
+def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
+                  period: str = "M") -> pd.DataFrame:
+    """Customers acquired (first purchase) per period and acquisition channel.
+
+    Parameters
+    ----------
+    transactions
+        Ibis transactions table (data contract); only purchases (``is_return == False``) count.
+    customers
+        Optional customers frame; its ``acquisition_channel`` takes precedence over the channel of
+        the first order (module docstring).
+    period
+        ``"M"`` (calendar month, ``period_start`` = first day) or ``"W"`` (week, ``period_start`` = Monday).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``period_start`` (datetime64), ``channel``, ``new_customers`` (count). Every
+        (period, channel) pair between the first and last acquisition period is present (zero
+        when no customer was acquired). The last period may be incomplete (it ends at ``as_of``).
+    """
+    period = _check_period(period)
+    acquired, _ = _acquisition_expr(transactions, customers)
+    grouped = (acquired.mutate(period_start=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
+               .group_by(["period_start", "channel"])
+               .aggregate(new_customers=lambda t: t.customer_id.count()))
+    frame = grouped.execute()
+    frame["period_start"] = _to_datetime_ns(frame["period_start"])
+    frame = _complete_grid(frame, period, ["new_customers"])
+    return frame.sort_values(["period_start", "channel"]).reset_index(drop=True)[
+        ["period_start", "channel", "new_customers"]]
+
+
+def first_order_value(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
+                      period: str = "M", by: Sequence[str] = ("cohort", "channel")) -> pd.DataFrame:
+    """Value of customers' first order by acquisition cohort and/or channel.
+
+    The first order is the order holding the customer's earliest purchase line (ties broken by
+    ``order_id``); its value is the sum of that order's purchase lines (gross, run currency; later
+    returns of it are not deducted).
+
+    Parameters
+    ----------
+    by
+        Any of ``"cohort"`` (period of the first purchase, ``period``) and ``"channel"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns from ``by``, ``customers``, ``mean_first_order_value``,
+        ``median_first_order_value``, ``total_first_order_value`` (run currency).
+    """
+    period = _check_period(period)
+    keys = list(by)
+    if not keys or any(k not in ("cohort", "channel") for k in keys):
+        raise ConfigError(f"by is {by!r}; use 'cohort' and/or 'channel'.")
+    acquired, _ = _acquisition_expr(transactions, customers)
+    grouped = (acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
+               .group_by(keys)
+               .aggregate(customers=lambda t: t.customer_id.count(),
+                          mean_first_order_value=lambda t: t.first_order_value.mean(),
+                          median_first_order_value=lambda t: t.first_order_value.median(),
+                          total_first_order_value=lambda t: t.first_order_value.sum()))
+    frame = grouped.execute()
+    if "cohort" in keys:
+        frame["cohort"] = _to_datetime_ns(frame["cohort"])
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------- funnel
+
+def funnel(events: ibis.Table, transactions: ibis.Table, *, by: str | None = "channel",
+           engaged_event_types: Sequence[str] = ENGAGED_EVENT_TYPES,
+           lead_event_types: Sequence[str] = LEAD_EVENT_TYPES,
+           include_total: bool = True) -> pd.DataFrame:
+    """The pre-purchase funnel aware -> engaged -> converted, and lead-to-customer conversion, per channel.
+
+    A person (``events.person_id``) enters the funnel on their first event. Stages are nested: each
+    person is counted in every stage up to the furthest one reached.
+
+    * **aware**: had any event;
+    * **engaged**: had an event of ``engaged_event_types``, or converted (a purchase implies engagement);
+    * **converted**: made a first purchase on or after the calendar day of their first event. The
+      person's customer id is ``events.customer_id`` when any of their events carries one, else
+      ``person_id``;
+    * **lead**: had an event of ``lead_event_types``; ``lead_conversion`` = converted leads / leads.
+
+    People whose first purchase was *before* the day of their first event were already customers:
+    they are not in the pre-purchase funnel and are counted in ``existing_customers`` instead.
+    Purchasers without any event are not in the funnel (it is built from events).
+
+    Parameters
+    ----------
+    events
+        Ibis table with ``person_id``, ``customer_id`` (nullable), ``timestamp``, ``event_type`` and
+        the ``by`` column.
+    transactions
+        Ibis transactions table; only purchases (``is_return == False``) convert.
+    by
+        Events column giving the group of a person, taken from their **first** event (first touch;
+        ties broken by the column's value). ``None`` puts everyone in one group ``"all"``; missing
+        values become ``"unknown"``.
+    engaged_event_types, lead_event_types
+        Event types (data, not code) that define the engaged and lead stages.
+    include_total
+        Append a row ``by = "all channels"`` with the totals (groups partition the people).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``aware``, ``engaged``, ``converted``, ``leads``, ``converted_leads``,
+        ``existing_customers`` (counts of people), ``engaged_rate`` = engaged / aware,
+        ``engaged_to_converted`` = converted / engaged, ``conversion_rate`` = converted / aware,
+        ``lead_conversion`` = converted_leads / leads (NaN when the denominator is 0).
+    """
+    required = ["person_id", "customer_id", "timestamp", "event_type"] + ([by] if by else [])
+    _require_columns(events, required, source="events")
+    engaged_types = list(engaged_event_types)
+    lead_types = list(lead_event_types)
+    if not engaged_types:
+        raise ConfigError("engaged_event_types is empty; give the event types that count as engagement.")
+
+    group_column = by or "_group"
+    tagged = events.mutate(_group=ibis.literal("all")) if by is None else events
+    first_rank = ibis.row_number().over(group_by=tagged.person_id,
+                                        order_by=[tagged.timestamp, tagged[group_column]])
+    first_events = (tagged.mutate(_rank=first_rank).filter(lambda t: t._rank == 0)
+                    .select(person_id=lambda t: t.person_id,
+                            first_event_day=lambda t: t.timestamp.date(),
+                            group=lambda t: t[group_column].cast("string").fill_null(UNKNOWN_CHANNEL)))
+    people = tagged.group_by("person_id").aggregate(
+        known_customer_id=tagged.customer_id.max(),
+        is_engaged=tagged.event_type.isin(engaged_types).any(),
+        is_lead=(tagged.event_type.isin(lead_types).any() if lead_types else ibis.literal(False)),
+    )
+    people = people.join(first_events, "person_id")
+    people = people.mutate(buyer_id=ibis.coalesce(people.known_customer_id, people.person_id))
+
+    purchases = _purchases(transactions)
+    buyers = purchases.group_by("customer_id").aggregate(first_purchase_day=purchases.timestamp.min().date())
+    people = people.left_join(buyers, people.buyer_id == buyers.customer_id)
+    existing = people.first_purchase_day.notnull() & (people.first_purchase_day < people.first_event_day)
+    converted = people.first_purchase_day.notnull() & ~existing
+    people = people.mutate(_existing=existing, _converted=converted)
+
+    in_funnel = ~people._existing
+    counts = people.group_by("group").aggregate(
+        aware=people.person_id.count(where=in_funnel),
+        engaged=people.person_id.count(where=in_funnel & (people.is_engaged | people._converted)),
+        converted=people.person_id.count(where=people._converted),
+        leads=people.person_id.count(where=in_funnel & people.is_lead),
+        converted_leads=people.person_id.count(where=people.is_lead & people._converted),
+        existing_customers=people.person_id.count(where=people._existing),
+    ).execute()
+    count_columns = ["aware", "engaged", "converted", "leads", "converted_leads", "existing_customers"]
+    counts[count_columns] = counts[count_columns].fillna(0).astype("int64")
+    counts = counts.sort_values("aware", ascending=False).reset_index(drop=True)
+    if include_total:
+        total = counts[count_columns].sum().to_frame().T
+        total.insert(0, "group", "all channels")
+        counts = pd.concat([counts, total], ignore_index=True)
+    counts = counts.rename(columns={"group": by or "group"})
+    counts["engaged_rate"] = _ratio(counts["engaged"], counts["aware"])
+    counts["engaged_to_converted"] = _ratio(counts["converted"], counts["engaged"])
+    counts["conversion_rate"] = _ratio(counts["converted"], counts["aware"])
+    counts["lead_conversion"] = _ratio(counts["converted_leads"], counts["leads"])
+    return counts
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    numerator = numerator.astype("float64")
+    denominator = denominator.astype("float64")
+    return numerator.div(denominator.where(denominator != 0))
+
+
+# ---------------------------------------------------------------------------------------------- CAC
+
+def _check_month_starts(dates: pd.Series, *, source: str, column: str, hint: str, error=DataError) -> None:
+    dates = pd.to_datetime(dates)
+    bad = dates.notna() & (dates != dates.dt.to_period("M").dt.start_time)
+    if bad.any():
+        rows = np.flatnonzero(bad.to_numpy())[:5]
+        examples = [(int(i) + 1, str(dates.iloc[i].date())) for i in rows]
+        if error is DataError:
+            raise DataError(f"{source}.{column} must hold first days of months.", source=source, column=column,
+                            n_rows=int(bad.sum()), examples=examples, hint=hint)
+        raise error(f"{source}.{column} holds dates that are not first days of months "
+                    f"(e.g. {examples[0][1]}). {hint}")
+
+
+def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_period: bool = True) -> pd.DataFrame:
+    """Customer acquisition cost: spend / new customers, per channel (and month), plus all-channel rows.
+
+    Parameters
+    ----------
+    spend
+        Frame with ``period_start`` (first day of the month), ``channel`` and ``spend`` (run
+        currency, >= 0). The CAC numerator is whatever this table holds (media only, or fully
+        loaded with agency fees and salaries): say which in the report.
+    new_customers
+        Output of :func:`new_customers` with ``period="M"`` (columns ``period_start``, ``channel``,
+        ``new_customers``). Channel names must match ``spend.channel``.
+    by_period
+        True: one row per month and channel. False: totals over all covered months per channel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns (``period_start``,) ``channel``, ``paid`` (the channel has rows in ``spend``),
+        ``spend``, ``new_customers``, ``cac`` (run currency per new customer). CAC is NaN for
+        unpaid (organic) channels and where a paid channel acquired nobody. Two extra rows per
+        period: ``"all channels (blended)"`` = all spend / **all** new customers including organic
+        and unattributed ones (the finance view, flatters paid acquisition) and ``"paid channels"``
+        = all spend / new customers of paid channels only.
+
+    Notes
+    -----
+    Only months present in ``spend`` are covered; new customers of other months are outside the
+    CAC window (spend for them is unknown, not zero). A paid channel without a spend row in a
+    covered month has spend 0 in that month.
+    """
+    _require_columns(spend, ["period_start", "channel", "spend"], source="spend")
+    _require_columns(new_customers, ["period_start", "channel", "new_customers"], source="new_customers",
+                     hint="Pass the output of clc.new_customers(transactions, customers, period='M').")
+    spend = spend.copy()
+    spend["period_start"] = pd.to_datetime(spend["period_start"]).astype("datetime64[ns]")
+    bad_spend = spend["spend"].isna() | (spend["spend"] < 0)
+    if bad_spend.any():
+        rows = np.flatnonzero(bad_spend.to_numpy())[:5]
+        raise DataError("spend.spend has missing or negative values.", source="spend", column="spend",
+                        n_rows=int(bad_spend.sum()),
+                        examples=[(int(i) + 1, spend["spend"].iloc[i]) for i in rows],
+                        hint="Spend is >= 0 in the run currency; fill months without spend with 0.")
+    _check_month_starts(spend["period_start"], source="spend", column="period_start",
+                        hint="Spend is monthly: period_start is the first day of the month.")
+    _check_month_starts(new_customers["period_start"], source="new_customers", column="period_start",
+                        hint="Spend is monthly: compute new customers with period='M'.", error=ConfigError)
+
+    paid_channels = set(spend["channel"].dropna())
+    covered = spend["period_start"].drop_duplicates()
+    spend_by_cell = spend.groupby(["period_start", "channel"], as_index=False)["spend"].sum()
+    acquired = new_customers[new_customers["period_start"].isin(covered)]
+    acquired = acquired.groupby(["period_start", "channel"], as_index=False)["new_customers"].sum()
+    cells = acquired.merge(spend_by_cell, on=["period_start", "channel"], how="outer")
+    cells["new_customers"] = cells["new_customers"].fillna(0).astype("int64")
+    cells["spend"] = cells["spend"].fillna(0.0)
+    cells["paid"] = cells["channel"].isin(paid_channels)
+    keys = ["period_start"] if by_period else []
+    if not by_period:
+        cells = cells.groupby(["channel", "paid"], as_index=False)[["spend", "new_customers"]].sum()
+
+    def totals(group: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            "channel": [BLENDED_CAC_LABEL, PAID_CAC_LABEL],
+            "paid": [True, True],
+            "spend": [group["spend"].sum()] * 2,
+            "new_customers": [group["new_customers"].sum(), group.loc[group["paid"], "new_customers"].sum()],
+        })
+
+    if by_period:
+        overall = pd.concat([totals(g).assign(period_start=p) for p, g in cells.groupby("period_start")],
+                            ignore_index=True)
+    else:
+        overall = totals(cells)
+    result = pd.concat([cells, overall], ignore_index=True)
+    result["cac"] = _ratio(result["spend"], result["new_customers"]).where(result["paid"])
+    result = result.sort_values(keys + ["channel"]).reset_index(drop=True)
+    return result[keys + ["channel", "paid", "spend", "new_customers", "cac"]]
+
+
+# --------------------------------------------------------------------------------------- repeat rate
+
+def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None, *, window_days: int = 90,
+                as_of, period: str = "M", by: Sequence[str] = ("cohort", "channel")) -> pd.DataFrame:
+    """Share of acquired customers with a second purchase day within ``window_days`` of their first.
+
+    A customer repeats when their second distinct purchase day falls within ``window_days``
+    calendar days after the first purchase day (a second order on the same day does not count;
+    returns do not count). **Censoring:** a cohort counts only when the window of its last
+    possible member has fully elapsed: ``last day of the cohort period + window_days <= as_of``
+    (the whole ``as_of`` day is in the data). Younger cohorts are returned with
+    ``window_complete = False`` and a NaN rate, and are left out of totals over cohorts.
+
+    Parameters
+    ----------
+    transactions
+        Ibis transactions table (data contract).
+    customers
+        Optional customers frame (acquisition channel; module docstring).
+    window_days
+        Window after the first purchase day, in days (30, 90, 365 are usual).
+    as_of
+        Cut-off date of the data (``run.as_of``).
+    period
+        Cohort period, ``"M"`` or ``"W"``.
+    by
+        Grouping: any of ``"cohort"`` and ``"channel"`` (empty = one overall row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns from ``by``, ``customers`` (acquired, in complete cohorts when ``cohort`` is not in
+        ``by``), ``repeaters``, ``repeat_rate`` (share 0-1) and, with ``cohort`` in ``by``,
+        ``window_complete``.
+    """
+    period = _check_period(period)
+    as_of = _as_of_timestamp(as_of)
+    by = list(by)
+    unknown = [b for b in by if b not in ("cohort", "channel")]
+    if unknown:
+        raise ConfigError(f"repeat_rate groups by 'cohort' and/or 'channel', not {unknown}.")
+    if window_days <= 0:
+        raise ConfigError(f"window_days is {window_days}; give a positive number of days.")
+    acquired, _ = _acquisition_expr(transactions, customers, second_day=True)
+    gap_days = acquired.second_purchase_day.delta(acquired.first_purchase_day, unit="day")
+    repeated = acquired.second_purchase_day.notnull() & (gap_days <= window_days)
+    cells = (acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]),
+                             _repeated=repeated.cast("int64"))
+             .group_by(["cohort", "channel"])
+             .aggregate(customers=lambda t: t.customer_id.count(), repeaters=lambda t: t._repeated.sum())
+             .execute())
+    cells["cohort"] = _to_datetime_ns(cells["cohort"])
+    cells["repeaters"] = cells["repeaters"].fillna(0).astype("int64")
+    period_end = cells["cohort"] + pd.tseries.frequencies.to_offset(PERIOD_FREQUENCIES[period]) - pd.Timedelta(days=1)
+    cells["window_complete"] = period_end + pd.Timedelta(days=window_days) <= as_of
+
+    if "cohort" in by:
+        result = cells.groupby(by, as_index=False).agg(customers=("customers", "sum"),
+                                                       repeaters=("repeaters", "sum"),
+                                                       window_complete=("window_complete", "all"))
+        result["repeat_rate"] = _ratio(result["repeaters"], result["customers"]).where(result["window_complete"])
+        columns = by + ["customers", "repeaters", "repeat_rate", "window_complete"]
+    else:
+        complete = cells[cells["window_complete"]]
+        if by:
+            result = complete.groupby(by, as_index=False)[["customers", "repeaters"]].sum()
+        else:
+            result = pd.DataFrame({"customers": [complete["customers"].sum()],
+                                   "repeaters": [complete["repeaters"].sum()]})
+        result["repeat_rate"] = _ratio(result["repeaters"], result["customers"])
+        columns = by + ["customers", "repeaters", "repeat_rate"]
+    return result.sort_values(by).reset_index(drop=True)[columns] if by else result[columns]
+
+
+# ------------------------------------------------------------------------------ revenue curves, payback
+
+def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
+                                    as_of, by: str | None = "channel", max_months: int = 24) -> pd.DataFrame:
+    """Average cumulative net revenue per acquired customer by months since acquisition.
+
+    Month ``m`` (0, 1, ...) covers days ``[m, m + 1) x 30.4375`` after the first purchase day; the
+    first purchase is in month 0. Revenue is net (purchases plus returns, in the month the row
+    happened; a return dated before the first purchase is put in month 0). **Censoring:** the
+    value at month ``m`` averages only customers observed for the whole of month ``m``
+    (``(first purchase day to as_of, inclusive) >= (m + 1) x 30.4375`` days), so young customers
+    do not pull the curve down.
+
+    Parameters
+    ----------
+    transactions
+        Ibis transactions table (data contract).
+    customers
+        Optional customers frame (acquisition channel; module docstring).
+    as_of
+        Cut-off date of the data (``run.as_of``).
+    by
+        ``"channel"`` (acquisition channel) or ``None`` (one curve, ``channel = "all"``).
+    max_months
+        Number of months to compute.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``channel``, ``months_since_acquisition``, ``customers_observed``,
+        ``cumulative_revenue_per_customer`` (run currency). Months no customer of the channel has
+        completed are absent.
+    """
+    as_of = _as_of_timestamp(as_of)
+    if by not in ("channel", None):
+        raise ConfigError(f"by is {by!r}; use 'channel' or None.")
+    if max_months < 1:
+        raise ConfigError(f"max_months is {max_months}; give at least 1.")
+    acquired, _ = _acquisition_expr(transactions, customers)
+    acquired = acquired.mutate(channel=acquired.channel if by else ibis.literal(NO_CHANNEL_INFO))
+    acquired = acquired.select("customer_id", "first_purchase_day", "channel")
+
+    rows = transactions.select("customer_id", "timestamp", "amount")
+    joined = rows.join(acquired, "customer_id")
+    elapsed_days = joined.timestamp.date().delta(joined.first_purchase_day, unit="day")
+    month = ibis.greatest((elapsed_days / DAYS_PER_MONTH).floor(), 0).cast("int64")
+    revenue = (joined.mutate(month=month).filter(lambda t: t.month < max_months)
+               .group_by(["first_purchase_day", "channel", "month"])
+               .aggregate(revenue=lambda t: t.amount.sum())
+               .execute())
+    sizes = (acquired.group_by(["first_purchase_day", "channel"])
+             .aggregate(customers=lambda t: t.customer_id.count()).execute())
+    if sizes.empty:
+        return pd.DataFrame(columns=["channel", "months_since_acquisition", "customers_observed",
+                                     "cumulative_revenue_per_customer"])
+    for frame in (revenue, sizes):
+        frame["first_purchase_day"] = _to_datetime_ns(frame["first_purchase_day"])
+
+    months = np.arange(max_months)
+    cumulative = (revenue.pivot_table(index=["first_purchase_day", "channel"], columns="month",
+                                      values="revenue", aggfunc="sum")
+                  .reindex(columns=months).fillna(0.0).cumsum(axis=1))
+    sizes = sizes.set_index(["first_purchase_day", "channel"])
+    cumulative = cumulative.reindex(sizes.index).fillna(0.0)
+    days_observed = (as_of - sizes.index.get_level_values("first_purchase_day")).days.to_numpy() + 1
+    months_complete = np.floor(days_observed / DAYS_PER_MONTH)
+    observed = months[np.newaxis, :] < months_complete[:, np.newaxis]  # (acquisition day, channel) x month
+
+    customer_counts = sizes["customers"].to_numpy()[:, np.newaxis] * observed
+    revenue_totals = cumulative.to_numpy() * observed
+    channels = sizes.index.get_level_values("channel")
+    counts = pd.DataFrame(customer_counts, columns=months).groupby(channels).sum()
+    totals = pd.DataFrame(revenue_totals, columns=months).groupby(channels).sum()
+    curve = pd.DataFrame({
+        "customers_observed": counts.stack(),
+        "total": totals.stack(),
+    })
+    curve.index.names = ["channel", "months_since_acquisition"]
+    curve = curve[curve["customers_observed"] > 0].reset_index()
+    curve["customers_observed"] = curve["customers_observed"].astype("int64")
+    curve["cumulative_revenue_per_customer"] = curve["total"] / curve["customers_observed"]
+    return curve.drop(columns="total").sort_values(["channel", "months_since_acquisition"]).reset_index(drop=True)
+
+
+def ltv_from_revenue_curve(revenue_curve: pd.DataFrame, *, months: int = 12, horizon_weeks: float | None = None,
+                           margin_rate: float = 1.0) -> pd.Series:
+    """Cohort LTV per channel: cumulative margin per acquired customer after ``months`` months.
+
+    ``margin_rate`` x the curve's cumulative net revenue per customer at month index
+    ``months - 1`` (the default 1.0 means LTV in revenue, which overstates value: pass the gross
+    margin rate for a profit LTV). ``horizon_weeks``, when given, replaces ``months`` by the
+    nearest whole number of 30.4375-day months (52 weeks -> 12). Channels observed for fewer
+    months get NaN.
+
+    Returns
+    -------
+    pandas.Series
+        Index ``channel``, values in run currency per customer, name ``ltv``.
+    """
+    _check_margin(margin_rate)
+    _require_columns(revenue_curve, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"],
+                     source="revenue_curve", hint="Pass the output of clc.cumulative_revenue_per_customer(...).")
+    if horizon_weeks is not None:
+        months = max(1, round(horizon_weeks * 7 / DAYS_PER_MONTH))
+    at_horizon = revenue_curve[revenue_curve["months_since_acquisition"] == months - 1]
+    values = at_horizon.set_index("channel")["cumulative_revenue_per_customer"] * margin_rate
+    return values.reindex(pd.Index(revenue_curve["channel"].unique(), name="channel")).rename("ltv")
+
+
+def _check_margin(margin_rate: float) -> None:
+    if not 0 < margin_rate <= 1:
+        raise ConfigError(f"margin_rate is {margin_rate}; give the gross margin as a share in (0, 1] "
+                          "(1.0 = revenue).")
+
+
+def _cac_series(cac: pd.DataFrame | pd.Series | Mapping[str, float]) -> pd.Series:
+    if isinstance(cac, pd.DataFrame):
+        if "period_start" in cac.columns:
+            raise ConfigError("Pass CAC totals per channel: clc.cac_by_channel(spend, new, by_period=False).")
+        _require_columns(cac, ["channel", "cac"], source="cac_by_channel")
+        return cac.set_index("channel")["cac"].astype("float64")
+    return pd.Series(cac, dtype="float64").rename_axis("channel")
+
+
+def ltv_cac(ltv_by_channel: pd.Series | Mapping[str, float], cac_by_channel: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    """LTV, CAC and their ratio per channel (3:1 is a common rule of thumb; read it with the payback).
+
+    Parameters
+    ----------
+    ltv_by_channel
+        Series (or mapping) channel -> LTV per customer in run currency, e.g. from
+        :func:`ltv_from_revenue_curve` or a CLV model; state its horizon and margin.
+    cac_by_channel
+        Output of :func:`cac_by_channel` with ``by_period=False``, or a Series channel -> CAC.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``channel``, ``ltv``, ``cac``, ``ltv_cac_ratio`` for every channel in either input
+        (NaN where one side is missing, e.g. organic channels have no CAC).
+    """
+    ltv = pd.Series(ltv_by_channel, dtype="float64").rename_axis("channel").rename("ltv")
+    cac = _cac_series(cac_by_channel).rename("cac")
+    table = pd.concat([ltv, cac], axis=1).rename_axis("channel").reset_index()
+    table["ltv_cac_ratio"] = _ratio(table["ltv"], table["cac"])
+    return table
+
+
+def payback_period(revenue_curve: pd.DataFrame, cac_by_channel: pd.DataFrame | pd.Series, *,
+                   margin_rate: float = 1.0) -> pd.DataFrame:
+    """Months until cumulative gross margin per acquired customer covers the CAC, per channel.
+
+    ``payback_months`` is ``m + 1`` for the first month index ``m`` at which
+    ``margin_rate x cumulative_revenue_per_customer >= cac`` (so 1 = within the first 30.4375
+    days, first order included). The default ``margin_rate = 1.0`` compares **revenue** with
+    CAC, which shortens the payback: pass the gross (or contribution) margin rate.
+
+    Parameters
+    ----------
+    revenue_curve
+        Output of :func:`cumulative_revenue_per_customer` (censored cohort curve).
+    cac_by_channel
+        Output of :func:`cac_by_channel` with ``by_period=False``, or a Series channel -> CAC.
+    margin_rate
+        Gross margin as a share of net revenue, in (0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per channel present in both inputs with a CAC: ``cac``, ``payback_months``
+        (NaN when not reached), ``reached`` (bool), ``observed_months`` (months of curve
+        available) and ``margin_at_last_month`` (cumulative margin per customer at the last observed
+        month, run currency).
+    """
+    _check_margin(margin_rate)
+    _require_columns(revenue_curve, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"],
+                     source="revenue_curve", hint="Pass the output of clc.cumulative_revenue_per_customer(...).")
+    cac = _cac_series(cac_by_channel).dropna()
+    curve = revenue_curve[revenue_curve["channel"].isin(cac.index)].copy()
+    if curve.empty:
+        raise DataError("No channel of the revenue curve has a CAC.", source="cac_by_channel", column="channel",
+                        hint=f"Curve channels: {sorted(revenue_curve['channel'].unique())}; CAC channels: "
+                             f"{sorted(cac.index)}. Channel names must match.")
+    curve["margin"] = curve["cumulative_revenue_per_customer"] * margin_rate
+    curve["cac"] = curve["channel"].map(cac)
+    curve = curve.sort_values(["channel", "months_since_acquisition"])
+    paid_back = curve[curve["margin"] >= curve["cac"]].groupby("channel")["months_since_acquisition"].min()
+    last = curve.groupby("channel").last()
+    result = pd.DataFrame({
+        "cac": last["cac"],
+        "payback_months": (paid_back + 1).reindex(last.index).astype("float64"),
+        "observed_months": last["months_since_acquisition"] + 1,
+        "margin_at_last_month": last["margin"],
+    })
+    result.insert(2, "reached", result["payback_months"].notna())
+    return result.rename_axis("channel").reset_index()

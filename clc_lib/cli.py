@@ -1,0 +1,128 @@
+"""The ``clc`` command: demo data, data checks, customer scores and the scheduled reports.
+
+::
+
+    clc demo-data [--out DIR] [--seed N]
+    clc check  --config RUN.yaml
+    clc score  --config RUN.yaml --out FILE.parquet|FILE.csv
+    clc report --config RUN.yaml [--out DIR] [--only NAME ...] [--as-of DATE] [--jobs N]
+
+Exit codes: 0 success; 1 a report run with failed notebooks (published, marked failed);
+2 bad input or config (any :class:`clc_lib.errors.ClcError`, printed without a traceback unless
+``--debug`` is given). The analysis modules are imported inside each command, so ``clc --help``
+is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED_NOTEBOOKS = 1
+EXIT_BAD_INPUT = 2
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from clc_lib.demo import write_demo_data
+
+    kwargs = {}
+    if args.out is not None:
+        kwargs["out_dir"] = args.out
+    if args.seed is not None:
+        kwargs["seed"] = args.seed
+    written = write_demo_data(**kwargs)
+    print(f"Demo data written{f': {written}' if written is not None else ''}.")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from clc_lib.io import load_run
+
+    run = load_run(args.config, as_of=args.as_of)
+    print(run.quality.render_text())
+    return EXIT_OK
+
+
+def _score(args: argparse.Namespace) -> int:
+    from clc_lib.errors import ConfigError
+    from clc_lib.io import load_run
+    from clc_lib.scoring import score_customers, write_scores
+
+    if Path(args.out).suffix.lower() not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {args.out}: give a file ending in .parquet or .csv.")
+    run = load_run(args.config, as_of=args.as_of)
+    scores = score_customers(run)
+    write_scores(scores, args.out)
+    print(f"Scores of {len(scores):,} customers written to {args.out}.")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from clc_lib.report import run_report
+
+    result = run_report(args.config, out=args.out, only=args.only, as_of=args.as_of, jobs=args.jobs)
+    print(f"Reports: {result.path / 'index.html'}")
+    if not result.ok:
+        failed = [nb.name for nb in result.notebooks if not nb.ok]
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}. The run is published and marked "
+              f"failed; 'latest' was not moved.", file=sys.stderr)
+    return result.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clc", description="Customer lifecycle analytics: checks, scores and HTML reports from a run config.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo-data", help="write the demo business's data and run config")
+    demo.add_argument("--out", type=Path, help="folder to write to (default data/raw/demo)")
+    demo.add_argument("--seed", type=int, help="random seed (the same seed gives the same data)")
+    demo.set_defaults(handler=_demo_data)
+
+    check = commands.add_parser("check", help="load the data of a run config and print the data-quality summary")
+    check.add_argument("--config", required=True, help="run config (YAML)")
+    check.add_argument("--as-of", help="cut-off date YYYY-MM-DD (default: the config's)")
+    check.set_defaults(handler=_check)
+
+    score = commands.add_parser("score", help="write per-customer scores (stage, segment, CLV) to a file")
+    score.add_argument("--config", required=True, help="run config (YAML)")
+    score.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    score.add_argument("--as-of", help="cut-off date YYYY-MM-DD (default: the config's)")
+    score.set_defaults(handler=_score)
+
+    report = commands.add_parser("report", help="run the notebooks and publish HTML reports")
+    report.add_argument("--config", required=True, help="run config (YAML)")
+    report.add_argument("--out", type=Path, help="reports folder (default reports/)")
+    report.add_argument("--only", nargs="+", action="extend", metavar="NAME",
+                        help="run only these notebooks (e.g. 01 or retention)")
+    report.add_argument("--as-of", help="cut-off date YYYY-MM-DD passed to every notebook")
+    report.add_argument("--jobs", type=int, help="notebooks run at a time (default: CPU cores)")
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clc`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from clc_lib.errors import ClcError
+
+    try:
+        return args.handler(args)
+    except ClcError as exc:
+        if args.debug:
+            raise
+        print(f"clc {args.command}: error\n{exc}", file=sys.stderr)
+        print("(run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("clc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

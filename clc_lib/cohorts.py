@@ -1,0 +1,450 @@
+"""Acquisition cohorts, retention curves and churn rates, computed from the transaction table.
+
+Every function here takes the contract's ``transactions`` Ibis table, pushes the heavy work (one pass
+over millions of rows) to the backend, and brings back only per-period results as pandas.
+
+Conventions shared by the module
+--------------------------------
+Activity
+    A customer is *active* in a period when they made at least one purchase (a non-return row) in it.
+    Returns and cancellations never count as activity; customers whose only rows are returns have no
+    cohort and do not appear.
+Periods
+    ``"M"``: calendar months. ``"W"``: calendar weeks starting on Monday (ISO weeks).
+As of
+    ``as_of`` is the cut-off date; the whole ``as_of`` day is included. Rows after it are ignored.
+    ``None`` uses the date of the last transaction.
+Complete periods
+    A period has *fully elapsed* when its last day is on or before the ``as_of`` day. Numbers for
+    periods that have not fully elapsed would understate activity, so they are masked (NaN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from clc_lib.errors import ConfigError, DataError
+
+__all__ = ["cohort_matrix", "retention_curve", "churn_rate_over_time", "COHORT_KINDS", "CHURN_DEFINITIONS"]
+
+PERIOD_NAMES = {"M": "month", "W": "week"}
+
+COHORT_KINDS = {
+    "on": "share of the cohort that purchased in exactly that period since their first purchase",
+    "on_or_after": "share of the cohort that purchased in that period or any later one",
+}
+
+CHURN_DEFINITIONS = {
+    "period": "customers who purchased in the previous period but not in this one, "
+              "as a share of the previous period's active customers",
+    "inactivity": "customers whose days without a purchase reached inactivity_days during the period, "
+                  "as a share of the customers who were active (fewer days than that) when it started",
+}
+
+_PANDAS_PERIOD_FREQ = {"M": "MS", "W": "W-MON"}
+_REQUIRED_TX_COLUMNS = ("customer_id", "timestamp", "is_return")
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared helpers (also used by clc_lib.survival and clc_lib.recovery)
+# --------------------------------------------------------------------------------------------------
+
+def _check_period(period: str) -> str:
+    period = str(period).upper()
+    if period not in PERIOD_NAMES:
+        raise ConfigError(f"period is {period!r}; use 'M' (calendar months) or 'W' (weeks starting on Monday).")
+    return period
+
+
+def _require_columns(table: ir.Table, columns: Iterable[str], *, source: str = "transactions") -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"The {source} table lacks the column(s) {', '.join(missing)} required here.",
+            source=source,
+            column=", ".join(missing),
+            hint=f"Load it with clc.load_run so that it follows the data contract (it has: {', '.join(table.columns)}).",
+        )
+
+
+def _resolve_as_of(transactions: ir.Table, as_of) -> pd.Timestamp:
+    """Midnight of the cut-off day; ``None`` means the day of the last transaction."""
+    if as_of is None:
+        last = transactions.timestamp.max().execute()
+        if last is None or pd.isna(last):
+            raise DataError("The transactions table is empty, so there is no date to analyse up to.",
+                            source="transactions", n_rows=0,
+                            hint="Check the run config's transactions source and the as_of date.")
+        return pd.Timestamp(last).normalize()
+    return pd.Timestamp(as_of).normalize()
+
+
+def _purchases(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
+    """Purchase rows (not returns) up to the end of the ``as_of`` day."""
+    _require_columns(transactions, _REQUIRED_TX_COLUMNS)
+    end = ibis.timestamp(as_of + pd.Timedelta(days=1))
+    # A missing return flag is treated as a purchase: the loader derives is_return for every row.
+    is_return = transactions.is_return.fill_null(False)
+    return transactions.filter(~is_return, transactions.timestamp < end)
+
+
+def _purchase_days(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
+    """One row per customer and calendar day with a purchase: columns ``customer_id``, ``day`` (timestamp)."""
+    purchases = _purchases(transactions, as_of)
+    return purchases.select(customer_id=purchases.customer_id, day=purchases.timestamp.truncate("D")).distinct()
+
+
+def _period_offset(period: str) -> pd.DateOffset:
+    return _periods_offset(1, period)
+
+
+def _periods_offset(n: int, period: str) -> pd.DateOffset:
+    return pd.DateOffset(months=n) if period == "M" else pd.DateOffset(days=7 * n)
+
+
+def _ibis_period_interval(period: str):
+    return ibis.interval(months=1) if period == "M" else ibis.interval(days=7)
+
+
+def _period_start(timestamp: pd.Timestamp, period: str) -> pd.Timestamp:
+    timestamp = pd.Timestamp(timestamp).normalize()
+    if period == "M":
+        return timestamp.replace(day=1)
+    return timestamp - pd.Timedelta(days=timestamp.weekday())
+
+
+def _period_range(first: pd.Timestamp, last: pd.Timestamp, period: str) -> pd.DatetimeIndex:
+    """Start dates of all periods from the one holding ``first`` to the one holding ``last``."""
+    return pd.date_range(_period_start(first, period), _period_start(last, period),
+                         freq=_PANDAS_PERIOD_FREQ[period])
+
+
+def _is_complete(period_starts, period: str, as_of: pd.Timestamp) -> np.ndarray:
+    """True where the period has fully elapsed: its last day is on or before the ``as_of`` day."""
+    starts = pd.DatetimeIndex(pd.to_datetime(period_starts))
+    ends_exclusive = starts + _period_offset(period)
+    return np.asarray(ends_exclusive <= as_of + pd.Timedelta(days=1))
+
+
+def _periods_between(start: pd.Series, end: pd.Series, period: str) -> pd.Series:
+    """Whole periods from ``start`` to ``end`` (both period start dates)."""
+    if period == "M":
+        return (end.dt.year - start.dt.year) * 12 + (end.dt.month - start.dt.month)
+    return (end - start).dt.days // 7
+
+
+# --------------------------------------------------------------------------------------------------
+# Cohort matrix and retention curve
+# --------------------------------------------------------------------------------------------------
+
+def cohort_matrix(
+    transactions: ir.Table,
+    *,
+    period: str = "M",
+    as_of=None,
+    kind: Literal["on", "on_or_after"] = "on",
+    values: Literal["share", "customers"] = "share",
+) -> pd.DataFrame:
+    """Retention of acquisition cohorts: cohort (first purchase period) x periods since first purchase.
+
+    Parameters
+    ----------
+    transactions
+        The contract's transactions table (Ibis) with ``customer_id``, ``timestamp`` and ``is_return``.
+        Only purchases (non-return rows) count; several purchases in one period count once.
+    period
+        ``"M"`` (calendar months) or ``"W"`` (weeks starting on Monday).
+    as_of
+        Cut-off date (the whole day is included); ``None`` = the date of the last transaction.
+    kind
+        ``"on"``: the cell for age *k* counts customers who purchased in period *k* after their first
+        purchase period. ``"on_or_after"``: it counts customers who purchased in period *k* or any later
+        period (unbounded retention; never increases with *k*).
+    values
+        ``"share"`` (fraction of the cohort, 0-1) or ``"customers"`` (number of customers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cohort`` (start date of the first purchase period), columns ``periods_since_first``
+        ``0, 1, 2, ...``. Period 0 is the acquisition period, 100 % of the cohort by definition.
+        **Masking rule**: the cell (cohort *c*, age *k* >= 1) is NaN unless the calendar period
+        *c + k* has fully elapsed by the ``as_of`` day (its last day is on or before ``as_of``).
+        A complete cell where nobody came back is 0, not NaN. For ``"on_or_after"`` a complete
+        cell can still rise later, when customers return in periods after ``as_of``.
+        ``attrs`` holds ``cohort_size`` (dict cohort -> customers), ``period``, ``kind``, ``values``
+        and ``as_of``.
+
+    Examples
+    --------
+    >>> matrix = cohort_matrix(run.transactions, period="M", as_of=run.as_of)  # doctest: +SKIP
+    >>> retention_curve(matrix)  # doctest: +SKIP
+    """
+    period = _check_period(period)
+    if kind not in COHORT_KINDS:
+        raise ConfigError(f"kind is {kind!r}; use one of {', '.join(COHORT_KINDS)}.")
+    if values not in ("share", "customers"):
+        raise ConfigError(f"values is {values!r}; use 'share' or 'customers'.")
+    as_of = _resolve_as_of(transactions, as_of)
+    purchases = _purchases(transactions, as_of)
+    active = purchases.select(
+        customer_id=purchases.customer_id, period_start=purchases.timestamp.truncate(period)
+    ).distinct()
+    per_customer = active.group_by("customer_id").aggregate(
+        cohort=active.period_start.min(), last_period=active.period_start.max()
+    )
+    if kind == "on":
+        joined = active.join(per_customer, "customer_id")
+        counts = (
+            joined.group_by([joined.cohort, joined.period_start])
+            .aggregate(customers=joined.customer_id.count())
+            .execute()
+        )
+    else:
+        counts = (
+            per_customer.group_by([per_customer.cohort, per_customer.last_period])
+            .aggregate(customers=per_customer.customer_id.count())
+            .rename(period_start="last_period")
+            .execute()
+        )
+    return _matrix_from_counts(counts, period=period, as_of=as_of, kind=kind, values=values)
+
+
+def _matrix_from_counts(counts: pd.DataFrame, *, period: str, as_of: pd.Timestamp, kind: str,
+                        values: str) -> pd.DataFrame:
+    as_of_period = _period_start(as_of, period)
+    if counts.empty:
+        empty = pd.DataFrame(index=pd.DatetimeIndex([], name="cohort"), columns=pd.Index([0], name="periods_since_first"),
+                             dtype=float)
+        empty.attrs.update(cohort_size={}, period=period, kind=kind, values=values, as_of=as_of)
+        return empty
+    counts = counts.assign(
+        cohort=pd.to_datetime(counts["cohort"]), period_start=pd.to_datetime(counts["period_start"])
+    )
+    counts["age"] = _periods_between(counts["cohort"], counts["period_start"], period)
+    cohorts = _period_range(counts["cohort"].min(), counts["cohort"].max(), period)
+    cohorts = cohorts[cohorts.isin(counts["cohort"].unique())]
+    max_age = int(_periods_between(pd.Series([cohorts.min()]), pd.Series([as_of_period]), period).iloc[0])
+    ages = pd.RangeIndex(0, max_age + 1, name="periods_since_first")
+    wide = (
+        counts.pivot_table(index="cohort", columns="age", values="customers", aggfunc="sum", fill_value=0)
+        .reindex(index=cohorts, columns=ages, fill_value=0)
+        .astype(float)
+    )
+    if kind == "on_or_after":
+        # counts are by last active age: customers active at age >= k = reverse cumulative sum over ages
+        wide = wide.loc[:, ::-1].cumsum(axis=1).loc[:, ::-1]
+    cohort_size = wide[0].copy()
+    complete = np.column_stack([_is_complete(cohorts + _periods_offset(int(k), period), period, as_of)
+                                for k in ages])
+    complete[:, 0] = True  # period 0 is the acquisition period: 100 % by definition
+    matrix = wide.where(complete)
+    if values == "share":
+        matrix = matrix.div(cohort_size, axis=0)
+    matrix.index = pd.DatetimeIndex(matrix.index.to_numpy(), name="cohort")  # cohorts need not be contiguous
+    matrix.columns.name = "periods_since_first"
+    matrix.attrs.update(
+        cohort_size={pd.Timestamp(k): int(v) for k, v in cohort_size.items()},
+        period=period, kind=kind, values=values, as_of=as_of,
+    )
+    return matrix
+
+
+def retention_curve(matrix: pd.DataFrame, cohort_size: pd.Series | dict | None = None) -> pd.DataFrame:
+    """Average retention by age over cohorts, weighted by cohort size.
+
+    For each age *k* only the cohorts whose cell is complete (not NaN) count: the result is
+    ``sum(retained customers) / sum(cohort sizes)`` over those cohorts, so young cohorts do not pull
+    the later ages down.
+
+    Parameters
+    ----------
+    matrix
+        Output of :func:`cohort_matrix` (shares or customer counts).
+    cohort_size
+        Customers per cohort (index = the matrix's cohorts). Default: ``matrix.attrs["cohort_size"]``,
+        or column 0 when the matrix holds customer counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``periods_since_first`` (int), ``retention`` (share 0-1), ``cohorts`` (cohorts that
+        reached that age) and ``customers`` (their combined size, the denominator).
+    """
+    sizes = _cohort_sizes(matrix, cohort_size)
+    shares = matrix if matrix.attrs.get("values", "share") == "share" else matrix.div(sizes, axis=0)
+    reached = shares.notna()
+    retained = shares.mul(sizes, axis=0).where(reached).sum(axis=0)
+    base = reached.mul(sizes, axis=0).sum(axis=0)
+    curve = pd.DataFrame({
+        "periods_since_first": np.asarray(matrix.columns, dtype=int),
+        "retention": (retained / base.where(base > 0)).to_numpy(),
+        "cohorts": reached.sum(axis=0).to_numpy(dtype=int),
+        "customers": base.to_numpy(dtype=int),
+    })
+    curve.attrs.update({k: v for k, v in matrix.attrs.items() if k in ("period", "kind", "as_of")})
+    return curve
+
+
+def _cohort_sizes(matrix: pd.DataFrame, cohort_size) -> pd.Series:
+    if cohort_size is None:
+        if matrix.attrs.get("cohort_size"):
+            cohort_size = matrix.attrs["cohort_size"]
+        elif matrix.attrs.get("values") == "customers" and 0 in matrix.columns:
+            cohort_size = matrix[0]
+        else:
+            raise ConfigError(
+                "retention_curve needs the size of each cohort: pass cohort_size=, or a matrix made by "
+                "clc.cohort_matrix (it records the sizes), or one with values='customers'."
+            )
+    sizes = pd.Series(cohort_size, dtype=float).reindex(matrix.index)
+    if sizes.isna().any():
+        missing = [str(c) for c in sizes.index[sizes.isna()][:5]]
+        raise DataError("Some cohorts of the matrix have no size.", source="cohort_size",
+                        n_rows=int(sizes.isna().sum()), examples=list(enumerate(missing, 1)),
+                        hint="Pass a cohort_size with one entry per row of the matrix.")
+    return sizes
+
+
+# --------------------------------------------------------------------------------------------------
+# Churn rate per period
+# --------------------------------------------------------------------------------------------------
+
+def churn_rate_over_time(
+    transactions: ir.Table,
+    period: str = "M",
+    inactivity_days: int | None = None,
+    *,
+    as_of=None,
+) -> pd.DataFrame:
+    """Churn rate for each fully elapsed period, under one of two operational definitions.
+
+    Customers cannot tell us they have left, so churn is defined from purchases (not returns):
+
+    * ``inactivity_days=None`` -- **period churn**: of the customers who purchased in period *t-1*,
+      the share who made no purchase in period *t*. Sensitive to the purchase cycle: with a
+      monthly period, customers who buy every two months "churn" every other month.
+    * ``inactivity_days=d`` -- **inactivity churn**: a customer lapses on the first day on which more
+      than ``d`` days have passed since their last purchase day (recency > ``d``, the convention of
+      the lifecycle stages), i.e. on last purchase day + ``d`` + 1. The rate for period *t* is the
+      number who lapse during *t* divided by the customers who were active (recency <= ``d``) at
+      the start of *t*. Customers who make their first purchase and lapse within the same period
+      (only possible when ``d`` is shorter than the period) are in neither count.
+
+    Parameters
+    ----------
+    transactions
+        The contract's transactions table (Ibis).
+    period
+        ``"M"`` (calendar months) or ``"W"`` (weeks starting on Monday).
+    inactivity_days
+        Lapse threshold in days, or ``None`` for period churn.
+    as_of
+        Cut-off date (the whole day is included); ``None`` = the date of the last transaction.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fully elapsed period (the first period, which has no predecessor, is left out):
+        ``period_start``, ``customers_at_risk`` (the denominator), ``churned``, ``churn_rate`` (0-1,
+        NaN when nobody was at risk). ``attrs["definition"]`` states the definition used.
+    """
+    period = _check_period(period)
+    as_of = _resolve_as_of(transactions, as_of)
+    if inactivity_days is None:
+        result = _period_churn(transactions, period, as_of)
+        definition = CHURN_DEFINITIONS["period"]
+    else:
+        if int(inactivity_days) <= 0:
+            raise ConfigError(f"inactivity_days is {inactivity_days}; use a positive number of days (e.g. 90).")
+        result = _inactivity_churn(transactions, period, as_of, int(inactivity_days))
+        definition = f"{CHURN_DEFINITIONS['inactivity']} (inactivity_days = {int(inactivity_days)})"
+    result["churn_rate"] = result["churned"] / result["customers_at_risk"].where(result["customers_at_risk"] > 0)
+    result.attrs.update(definition=definition, period=period, as_of=as_of, inactivity_days=inactivity_days)
+    return result.reset_index(drop=True)
+
+
+def _period_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    purchases = _purchases(transactions, as_of)
+    active = purchases.select(
+        customer_id=purchases.customer_id, period_start=purchases.timestamp.truncate(period)
+    ).distinct()
+    next_active = active.period_start.lead().over(ibis.window(group_by="customer_id", order_by="period_start"))
+    active = active.mutate(
+        back_next=(next_active == active.period_start + _ibis_period_interval(period)).fill_null(False)
+    )
+    per_period = (
+        active.group_by("period_start")
+        .aggregate(active=active.customer_id.count(), retained_next=active.back_next.cast("int64").sum())
+        .execute()
+    )
+    periods = _all_periods(per_period["period_start"], period, as_of)
+    per_period = per_period.set_index(pd.to_datetime(per_period["period_start"]))[["active", "retained_next"]]
+    per_period = per_period.reindex(periods, fill_value=0)
+    at_risk = per_period["active"].shift(1)
+    churned = at_risk - per_period["retained_next"].shift(1)
+    result = pd.DataFrame({"period_start": periods, "customers_at_risk": at_risk.to_numpy(),
+                           "churned": churned.to_numpy()})
+    keep = _is_complete(periods, period, as_of) & result["customers_at_risk"].notna().to_numpy()
+    return result[keep].astype({"customers_at_risk": int, "churned": int})
+
+
+def _inactivity_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp, days: int) -> pd.DataFrame:
+    spells = _activity_spells(transactions, as_of, days)
+    counts = (
+        spells.group_by(
+            start_period=spells.spell_start.truncate(period), lapse_period=spells.lapse_day.truncate(period)
+        )
+        .aggregate(spells=spells.customer_id.count())
+        .execute()
+    )
+    if counts.empty:
+        return pd.DataFrame({"period_start": pd.DatetimeIndex([]), "customers_at_risk": [], "churned": []})
+    counts["start_period"] = pd.to_datetime(counts["start_period"])
+    counts["lapse_period"] = pd.to_datetime(counts["lapse_period"])
+    periods = _all_periods(counts["start_period"], period, as_of)
+    start = counts["start_period"].to_numpy()[:, None]
+    lapse = counts["lapse_period"].to_numpy()[:, None]
+    n = counts["spells"].to_numpy()[:, None]
+    grid = periods.to_numpy()[None, :]
+    at_risk = ((start < grid) & (lapse >= grid)) * n
+    churned = ((start < grid) & (lapse == grid)) * n
+    result = pd.DataFrame({"period_start": periods, "customers_at_risk": at_risk.sum(axis=0),
+                           "churned": churned.sum(axis=0)})
+    keep = _is_complete(periods, period, as_of) & (periods > periods.min())
+    return result[keep]
+
+
+def _activity_spells(transactions: ir.Table, as_of: pd.Timestamp, days: int) -> ir.Table:
+    """Runs of purchase days with gaps of at most ``days``; one row per customer and spell.
+
+    Columns ``customer_id``, ``spell`` (1 for the first), ``spell_start`` (first purchase day),
+    ``last_day`` (last purchase day) and ``lapse_day`` = ``last_day + days + 1``: the first day with
+    recency > ``days``, on which the customer counts as lapsed unless they bought again by then. A
+    purchase more than ``days`` after the previous one starts a new spell (a reactivation).
+    """
+    purchase_days = _purchase_days(transactions, as_of)
+    window = ibis.window(group_by="customer_id", order_by="day")
+    previous = purchase_days.day.lag().over(window)
+    starts_spell = previous.isnull() | (purchase_days.day.delta(previous, unit="day") > days)
+    flagged = purchase_days.mutate(starts_spell=starts_spell.cast("int64"))
+    flagged = flagged.mutate(
+        spell=flagged.starts_spell.sum().over(ibis.cumulative_window(group_by="customer_id", order_by="day"))
+    )
+    spells = flagged.group_by(["customer_id", "spell"]).aggregate(
+        spell_start=flagged.day.min(), last_day=flagged.day.max()
+    )
+    return spells.mutate(lapse_day=spells.last_day + ibis.interval(days=days + 1))
+
+
+def _all_periods(period_starts: pd.Series, period: str, as_of: pd.Timestamp) -> pd.DatetimeIndex:
+    first = pd.to_datetime(period_starts).min()
+    if pd.isna(first):
+        return pd.DatetimeIndex([], name="period_start")
+    return _period_range(first, as_of, period).rename("period_start")

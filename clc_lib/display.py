@@ -1,0 +1,453 @@
+"""Presentation helpers for the notebooks: key-figure cards, formatted tables, skip notes, data quality.
+
+Every helper renders HTML in the notebook (and therefore in the HTML report) and escapes every
+string it shows, so a customer id such as ``<script>`` appears as text. The pure ``*_html``
+functions return the markup without displaying it; the ``format_*`` functions format one value
+and are the single place where the project decides how money, shares and counts look:
+
+==========  ===========================  ==================================================
+kind        formatter                    example
+==========  ===========================  ==================================================
+currency    :func:`format_currency`      ``1234.5, "EUR"`` -> ``1,234.50 EUR``;
+                                         ``12345.6`` -> ``12,346 EUR`` (whole units from 10,000)
+percent     :func:`format_percent`       ``0.1234`` -> ``12.3%`` (values are shares, 1 = 100%)
+count       :func:`format_count`         ``1234567`` -> ``1,234,567``
+days        :func:`format_days`          ``12.4`` -> ``12 days``; ``3.25`` -> ``3.2 days``
+date        :func:`format_date`          ``2024-06-30 00:00`` -> ``2024-06-30``
+number      :func:`format_number`        ``1234.567`` -> ``1,234.57``
+==========  ===========================  ==================================================
+
+Missing values (None, NaN, NaT) format as an en dash.
+
+When the environment variable ``CLC_KEY_FIGURES_FILE`` names a file (``clc report`` sets it for
+each notebook), :func:`show_key_figures` also records the figures there as JSON, and
+:func:`show_quality` records the run's data period and data-quality table, so the report index
+can show them and compare them with the previous run. The file holds one JSON object::
+
+    {"key_figures": [{"label": ..., "value": ..., "kind": ..., "formatted": ..., "currency": ...}],
+     "data": {"as_of": "2024-06-30", "first_timestamp": ..., "last_timestamp": ...,
+              "currency": "EUR", "quality": [{"table": ..., "step": ..., "rows": ...}, ...]}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import math
+import numbers
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clc_lib.errors import DataError
+
+__all__ = [
+    "KEY_FIGURES_ENV_VAR",
+    "FIGURE_KINDS",
+    "format_currency",
+    "format_percent",
+    "format_count",
+    "format_days",
+    "format_date",
+    "format_number",
+    "format_value",
+    "key_figures_html",
+    "table_html",
+    "missing_html",
+    "show_key_figures",
+    "show_table",
+    "show_missing",
+    "show_quality",
+]
+
+KEY_FIGURES_ENV_VAR = "CLC_KEY_FIGURES_FILE"
+MISSING_TEXT = "\u2013"
+# Money at or above this magnitude is shown in whole units (cents add noise to large totals).
+WHOLE_UNITS_FROM = 10_000
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_number(value: float | None, decimals: int = 2) -> str:
+    """A number with thousands separators and ``decimals`` decimals: ``1234.567`` -> ``1,234.57``."""
+    if _is_missing(value):
+        return MISSING_TEXT
+    return f"{float(value):,.{decimals}f}"
+
+
+def format_currency(value: float | None, currency: str | None = "") -> str:
+    """Money in the run currency: two decimals below 10,000, whole units from 10,000.
+
+    ``format_currency(1234.5, "EUR") == "1,234.50 EUR"``,
+    ``format_currency(-98765.4, "EUR") == "-98,765 EUR"``; an empty currency adds no suffix.
+    """
+    if _is_missing(value):
+        return MISSING_TEXT
+    amount = float(value)
+    decimals = 0 if abs(amount) >= WHOLE_UNITS_FROM else 2
+    text = f"{amount:,.{decimals}f}"
+    if text.startswith("-") and float(text.lstrip("-").replace(",", "")) == 0:
+        text = text[1:]  # -0.00 rounds to zero: show it without the sign
+    return f"{text} {currency}" if currency else text
+
+
+def format_percent(share: float | None, decimals: int = 1) -> str:
+    """A share as a percentage (1.0 = 100%): ``format_percent(0.1234) == "12.3%"``."""
+    if _is_missing(share):
+        return MISSING_TEXT
+    return f"{float(share) * 100:,.{decimals}f}%"
+
+
+def format_count(n: float | None) -> str:
+    """A count with thousands separators, rounded to a whole number: ``1234567`` -> ``1,234,567``."""
+    if _is_missing(n):
+        return MISSING_TEXT
+    return f"{round(float(n)):,d}"
+
+
+def format_days(days: float | None) -> str:
+    """A duration in days: one decimal below 10 days, whole days from 10 (``12.4`` -> ``12 days``)."""
+    if _is_missing(days):
+        return MISSING_TEXT
+    value = float(days)
+    text = f"{value:,.1f}" if abs(value) < 10 else f"{round(value):,d}"
+    return f"{text} day" if text in ("1", "1.0") else f"{text} days"
+
+
+def format_date(value: Any) -> str:
+    """A date as ``YYYY-MM-DD`` (a time of day other than midnight is kept as ``HH:MM``)."""
+    if _is_missing(value):
+        return MISSING_TEXT
+    stamp = pd.Timestamp(value)
+    if stamp == stamp.normalize():
+        return f"{stamp:%Y-%m-%d}"
+    return f"{stamp:%Y-%m-%d %H:%M}"
+
+
+_FORMATTERS: dict[str, Callable[[Any, str], str]] = {
+    "currency": lambda value, currency: format_currency(value, currency),
+    "percent": lambda value, _currency: format_percent(value),
+    "count": lambda value, _currency: format_count(value),
+    "days": lambda value, _currency: format_days(value),
+    "date": lambda value, _currency: format_date(value),
+    "number": lambda value, _currency: format_number(value),
+    "text": lambda value, _currency: MISSING_TEXT if _is_missing(value) else str(value),
+}
+FIGURE_KINDS: tuple[str, ...] = tuple(_FORMATTERS)
+
+
+def format_value(value: Any, kind: str, currency: str | None = "") -> str:
+    """Format ``value`` as ``kind`` (one of :data:`FIGURE_KINDS`); the text is not HTML-escaped."""
+    try:
+        formatter = _FORMATTERS[kind]
+    except KeyError:
+        raise ValueError(f"Unknown figure kind {kind!r}; use one of {', '.join(FIGURE_KINDS)}.") from None
+    return formatter(value, currency or "")
+
+
+def _infer_kind(value: Any) -> str:
+    if isinstance(value, (pd.Timestamp, dt.date, np.datetime64)):
+        return "date"
+    if isinstance(value, (pd.Timedelta, dt.timedelta)):
+        return "days"
+    if isinstance(value, (bool, np.bool_)):
+        return "text"
+    if isinstance(value, numbers.Integral):
+        return "count"
+    if isinstance(value, numbers.Real):
+        return "number"
+    return "text"
+
+
+def _normalise_figures(figures: Mapping[str, Any] | Iterable[Sequence[Any]]) -> list[tuple[str, Any, str]]:
+    """Return ``(label, value, kind)`` triples from a mapping or a list of pairs/triples."""
+    items: list[tuple[str, Any, str]] = []
+    pairs = figures.items() if isinstance(figures, Mapping) else figures
+    for entry in pairs:
+        if isinstance(figures, Mapping):
+            label, value = entry
+            kind = None
+            if isinstance(value, tuple) and len(value) == 2 and value[1] in _FORMATTERS:
+                value, kind = value
+        else:
+            if len(entry) not in (2, 3):
+                raise ValueError(f"A key figure is (label, value) or (label, value, kind); got {entry!r}.")
+            label, value, kind = (*entry, None) if len(entry) == 2 else entry
+        if isinstance(value, (pd.Timedelta, dt.timedelta)):
+            value = pd.Timedelta(value) / pd.Timedelta(days=1)
+            kind = kind or "days"
+        kind = kind or _infer_kind(value)
+        if kind not in _FORMATTERS:
+            raise ValueError(f"Unknown figure kind {kind!r} for {label!r}; use one of {', '.join(FIGURE_KINDS)}.")
+        items.append((str(label), value, kind))
+    return items
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON-safe raw value: numbers as float/int, dates as ISO text, missing as null."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, (pd.Timestamp, dt.date, np.datetime64)):
+        return pd.Timestamp(value).isoformat()
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return str(value)
+
+
+_CARD_CSS = """<style>
+.clc-cards{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 16px 0}
+.clc-card{flex:1 1 160px;max-width:260px;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;background:#f8fafc}
+.clc-card-value{font-size:1.6em;font-weight:600;color:#0b3d6e;line-height:1.2}
+.clc-card-label{font-size:.9em;color:#4a5560;margin-top:4px}
+table.clc-table{border-collapse:collapse;font-size:.92em;margin:6px 0 14px 0}
+table.clc-table caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0}
+table.clc-table th,table.clc-table td{padding:4px 10px;border-bottom:1px solid #e3e7eb}
+table.clc-table th{background:#f1f4f7;text-align:left}
+table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums}
+.clc-note{color:#4a5560;font-size:.9em}
+.clc-missing{color:#4a5560;font-style:italic;margin:4px 0 12px 0}
+</style>"""
+
+
+def key_figures_html(figures: Mapping[str, Any] | Iterable[Sequence[Any]], *, currency: str | None = "") -> str:
+    """The HTML card row of :func:`show_key_figures` (every label and value escaped)."""
+    cards = []
+    for label, value, kind in _normalise_figures(figures):
+        text = format_value(value, kind, currency)
+        cards.append(f'<div class="clc-card"><div class="clc-card-value">{html.escape(text)}</div>'
+                     f'<div class="clc-card-label">{html.escape(label)}</div></div>')
+    return f'{_CARD_CSS}<div class="clc-cards">{"".join(cards)}</div>'
+
+
+def _record(update: Mapping[str, Any]) -> None:
+    """Merge ``update`` into the JSON file named by ``CLC_KEY_FIGURES_FILE`` (no-op when unset)."""
+    target = os.environ.get(KEY_FIGURES_ENV_VAR)
+    if not target:
+        return
+    path = Path(target)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        content = {}
+    if "key_figures" in update:
+        recorded = {entry["label"]: entry for entry in content.get("key_figures", [])}
+        for entry in update["key_figures"]:
+            recorded[entry["label"]] = entry  # a figure shown again replaces the earlier one
+        content["key_figures"] = list(recorded.values())
+    if "data" in update:
+        content["data"] = {**content.get("data", {}), **update["data"]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(content, indent=1, allow_nan=False), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _display_html(markup: str) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(markup))
+
+
+def show_key_figures(figures: Mapping[str, Any] | Iterable[Sequence[Any]], *, currency: str | None = "") -> None:
+    """Show the executive-summary figures as a row of cards, and record them for the report index.
+
+    Parameters
+    ----------
+    figures
+        Either a mapping ``{label: value}`` (a value may be a ``(value, kind)`` pair) or a list of
+        ``(label, value)`` / ``(label, value, kind)`` tuples, in display order. ``kind`` is one of
+        ``currency``, ``percent`` (a share, 1 = 100%), ``count``, ``days``, ``date``, ``number``,
+        ``text``; without it, dates show as ``date``, integers as ``count``, timedeltas as ``days``
+        and other numbers as ``number``.
+    currency
+        The run currency (``run.currency``) appended to ``currency`` figures.
+
+    Notes
+    -----
+    With ``CLC_KEY_FIGURES_FILE`` set, each figure is recorded as ``label``, raw ``value`` (JSON:
+    numbers, ISO dates, null for missing), ``kind``, ``formatted`` and ``currency``.
+    """
+    items = _normalise_figures(figures)
+    _display_html(key_figures_html(items, currency=currency))
+    _record({"key_figures": [
+        {"label": label, "value": _json_value(value), "kind": kind,
+         "formatted": format_value(value, kind, currency), "currency": currency or ""}
+        for label, value, kind in items
+    ]})
+
+
+def _check_columns(frame: pd.DataFrame, named: dict[str, Iterable[str]]) -> None:
+    for option, columns in named.items():
+        unknown = [c for c in columns if c not in frame.columns]
+        if unknown:
+            raise DataError(
+                f"show_table: {option}= names columns that are not in the table.",
+                source="the table given to show_table", column=", ".join(map(str, unknown)),
+                hint=f"The table's columns are: {', '.join(map(str, frame.columns))}.",
+            )
+
+
+def _cell_text(value: Any, column: Any, styles: Mapping[Any, str], currency: str | None) -> tuple[str, bool]:
+    """Formatted text of one cell and whether it is numeric (right-aligned)."""
+    kind = styles.get(column)
+    if kind is not None:
+        return format_value(value, kind, currency), True
+    if _is_missing(value):
+        return MISSING_TEXT, False
+    if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
+        return format_date(value), False
+    if isinstance(value, (pd.Timedelta, dt.timedelta)):
+        return format_days(pd.Timedelta(value) / pd.Timedelta(days=1)), True
+    if isinstance(value, (bool, np.bool_)):
+        return ("yes" if value else "no"), False
+    if isinstance(value, numbers.Integral):
+        return format_count(value), True
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        decimals = 0 if abs(number) >= 1000 else 2
+        return format_number(number, decimals), True
+    return str(value), False
+
+
+def table_html(
+    df: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    percent: Iterable[str] = (),
+    money: Iterable[str] = (),
+    counts: Iterable[str] = (),
+    caption: str | None = None,
+    max_rows: int | None = 50,
+) -> str:
+    """The HTML of :func:`show_table` (all strings escaped)."""
+    if isinstance(df, pd.Series):
+        df = df.to_frame()
+    percent, money, counts = list(percent), list(money), list(counts)
+    _check_columns(df, {"percent": percent, "money": money, "counts": counts})
+    styles: dict[Any, str] = {**{c: "percent" for c in percent}, **{c: "currency" for c in money},
+                              **{c: "count" for c in counts}}
+    show_index = not isinstance(df.index, pd.RangeIndex)
+    shown = df if max_rows is None else df.head(max_rows)
+    parts = ['<table class="clc-table">']
+    if caption:
+        parts.append(f"<caption>{html.escape(caption)}</caption>")
+    index_names = [name if name is not None else "" for name in df.index.names] if show_index else []
+    header = [*index_names, *df.columns]
+    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr></thead>")
+    parts.append("<tbody>")
+    for index_value, row in zip(shown.index, shown.itertuples(index=False, name=None)):
+        cells = []
+        if show_index:
+            index_values = index_value if isinstance(index_value, tuple) else (index_value,)
+            for value in index_values:
+                text, _ = _cell_text(value, None, {}, currency)
+                cells.append(f"<th>{html.escape(text)}</th>")
+        for column, value in zip(df.columns, row):
+            text, numeric = _cell_text(value, column, styles, currency)
+            css = ' class="num"' if numeric else ""
+            cells.append(f"<td{css}>{html.escape(text)}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</tbody></table>")
+    if max_rows is not None and len(df) > max_rows:
+        parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
+                     f"{format_count(len(df))} rows.</div>")
+    return _CARD_CSS + "".join(parts)
+
+
+def show_table(
+    df: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    percent: Iterable[str] = (),
+    money: Iterable[str] = (),
+    counts: Iterable[str] = (),
+    caption: str | None = None,
+    max_rows: int | None = 50,
+) -> None:
+    """Show a table formatted for people.
+
+    Parameters
+    ----------
+    df
+        The table; a non-default index (e.g. ``customer_id`` or stage) is shown as the first columns.
+    currency
+        The run currency appended to the ``money`` columns.
+    percent, money, counts
+        Columns holding shares (1 = 100%), amounts in ``currency``, and counts. Other columns are
+        formatted by type: integers with thousands separators, other numbers with two decimals
+        (none from 1,000), dates as ``YYYY-MM-DD``, timedeltas in days.
+    caption
+        A title shown above the table.
+    max_rows
+        Rows shown (the first ``max_rows``; a note gives the total). None shows all.
+    """
+    _display_html(table_html(df, currency=currency, percent=percent, money=money, counts=counts,
+                             caption=caption, max_rows=max_rows))
+
+
+def missing_html(table: str, what: str) -> str:
+    """The HTML line of :func:`show_missing`."""
+    return (f'<div class="clc-missing">Skipped {html.escape(what)}: the optional '
+            f'<code>{html.escape(table)}</code> table is not configured for this run.</div>')
+
+
+def show_missing(table: str, what: str) -> None:
+    """Show one line saying that ``what`` is skipped because the optional ``table`` is not configured.
+
+    Example: ``clc.show_missing("events", "the pre-purchase funnel")``.
+    """
+    _display_html(missing_html(table, what))
+
+
+def _data_period(run: Any) -> dict[str, Any]:
+    """First and last transaction timestamp of the run (one small aggregate query)."""
+    try:
+        timestamps = run.transactions.timestamp
+        result = run.transactions.aggregate(first=timestamps.min(), last=timestamps.max()).to_pandas()
+        return {"first_timestamp": _json_value(result["first"].iloc[0]),
+                "last_timestamp": _json_value(result["last"].iloc[0])}
+    except Exception:  # the period is a nicety of the index; never fail the quality section for it
+        return {}
+
+
+def show_quality(run: Any) -> None:
+    """Show the run's data-quality summary: per table, rows in, each rule's rows and amount, rows out.
+
+    ``run`` is what :func:`clc_lib.io.load_run` returns; its ``quality`` report is read only through
+    ``quality.to_frame()``. The amount column is in the run currency. With ``CLC_KEY_FIGURES_FILE``
+    set, the table, the ``as_of`` date and the data period are recorded for the report index.
+    """
+    quality = getattr(run, "quality", None)
+    currency = getattr(run, "currency", "") or ""
+    frame = quality.to_frame() if quality is not None and hasattr(quality, "to_frame") else None
+    if frame is None or len(frame) == 0:
+        _display_html('<div class="clc-missing">No data-quality report is available for this run.</div>')
+        quality_records: list[dict[str, Any]] = []
+    else:
+        money = [c for c in ("amount",) if c in frame.columns]
+        counts = [c for c in ("rows",) if c in frame.columns]
+        _display_html(table_html(frame, currency=currency, money=money, counts=counts,
+                                 caption="Data quality: rows per table and rule", max_rows=None))
+        quality_records = [{str(k): _json_value(v) for k, v in record.items()}
+                           for record in frame.to_dict(orient="records")]
+    as_of = getattr(run, "as_of", None)
+    if os.environ.get(KEY_FIGURES_ENV_VAR):
+        _record({"data": {"as_of": None if _is_missing(as_of) else format_date(as_of), "currency": currency,
+                          "quality": quality_records, **_data_period(run)}})

@@ -1,0 +1,1538 @@
+"""Loading a run: the engine, the sources, column mapping, parsing, validation and data-quality rules.
+
+``load_run(config)`` turns a run config (see :mod:`clc_lib.config`) into a :class:`RunData`:
+Ibis tables for the transactions and events, pandas frames for the small tables, and a
+:class:`~clc_lib.quality.DataQualityReport`. Only this module knows file formats and connection
+details; everything downstream takes Ibis tables or pandas frames.
+
+How a table is loaded
+---------------------
+1. **Read** the source on the engine (DuckDB by default): CSV and whitespace-separated text with
+   every column as text, Parquet with its own types, a pandas DataFrame, or a table/query in a
+   database. Globs read every matching file. Raw files are never modified.
+2. **Map** contract names to source columns (the ``columns:`` mapping; unmapped contract columns
+   are matched by name ignoring case, spaces and underscores, e.g. ``CustomerID``).
+3. **Parse** text into timestamps and numbers with ``try_strptime`` / ``try_cast`` so that failures
+   can be counted and shown (row numbers are 1-based data rows, the header is not counted).
+   Date formats and the decimal separator are detected from the first values unless configured.
+4. **Apply the data-quality rules** of :mod:`clc_lib.quality` and count what each one does, in one
+   aggregate query; rules whose action is ``error`` raise :class:`~clc_lib.errors.DataError`.
+5. **Cache** the cleaned table on the engine (a temporary table that DuckDB spills to disk), or
+   with ``engine: {materialize: true}`` write it as Parquet under ``data/processed/<run>/``.
+
+Transactions output (one row per line): ``customer_id`` (string), ``order_id`` (string),
+``timestamp`` (timestamp, no time zone), ``amount`` (float64, run currency, net: negative for returns
+and cancellations), ``quantity`` (float64, nullable; negative for returns), ``is_return`` (bool),
+and ``product_id``, ``category``, ``channel``, ``currency`` when the source has them.
+
+Without an ``order_id`` column the loader derives ``order_id = customer_id + "|" + timestamp``
+(ISO, to the second): the lines of one customer at the same timestamp form one order. For
+date-only sources such as CDNOW this is one order per customer and day.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import csv as _csv
+import difflib
+import glob as _glob
+import hashlib
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import pandas as pd
+
+from clc_lib.config import (
+    PERIODS,
+    RunConfig,
+    TableSpec,
+    _parse_table_spec,
+    expand_env,
+    load_config,
+    merge_options,
+)
+from clc_lib.contract import CONTRACTS, TableContract
+from clc_lib.errors import ConfigError, DataError
+from clc_lib.paths import processed_dir
+from clc_lib.quality import (
+    DUPLICATE_RULE_NAME,
+    QUALITY_RULES,
+    REMOVING_ACTIONS,
+    VALUE_CHECKS,
+    DataQualityReport,
+    RuleContext,
+    RuleResult,
+    TableQuality,
+    quality_options,
+)
+
+__all__ = [
+    "ENGINE_DEFAULTS",
+    "CSV_DEFAULTS",
+    "RunData",
+    "atomic_write",
+    "connect",
+    "load_run",
+    "load_table",
+    "read_transactions",
+]
+
+ENGINE_DEFAULTS: dict[str, Any] = {
+    "backend": "duckdb",
+    "database": None,  # path of a DuckDB database file (relative to the config); None = in memory
+    "memory_limit": None,  # e.g. "4GB"; None = DuckDB's default (80% of RAM)
+    "threads": None,  # None = all cores
+    "temp_directory": None,  # where DuckDB spills; None = data/processed/duckdb_tmp
+    "cache": True,  # keep the cleaned events as an engine table (transactions always are)
+    "materialize": False,  # also write the cleaned transactions as Parquet under data/processed/<run>/
+}
+
+CSV_DEFAULTS: dict[str, Any] = {
+    "delimiter": None,  # None = detect among , ; tab | and whitespace; "whitespace" = runs of blanks
+    "decimal": None,  # None = detect per column ("." or ",")
+    "thousands": None,  # None = "." when the decimal separator is ",", else none
+    "encoding": None,  # None = detect (BOM, UTF-8, else Windows-1252/Latin-1)
+    "header": True,
+    "names": None,  # column names when the file has no header (or to replace it)
+    "date_format": None,  # strptime format, e.g. "%Y%m%d"; None = detect
+    "dayfirst": False,  # for ambiguous dates such as 03/04/2024
+    "quote": '"',
+    "skip_rows": 0,  # lines to skip before the header
+}
+
+FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".dat": "csv", ".gz": "csv",
+                ".parquet": "parquet", ".pq": "parquet"}
+
+# Main date column of each table, for the date range in the report and the as_of exclusion.
+DATE_COLUMNS = {"transactions": "timestamp", "events": "timestamp", "customers": "first_seen",
+                "spend": "period_start", "campaigns": "sent_at", "surveys": "responded_at"}
+SMALL_TABLES = ("customers", "spend", "campaigns", "surveys")
+
+_ROW = "__clc_row"
+_FILE = "__clc_file"
+_LINE = "__clc_line"
+_FIELDS_OK = "__clc_fields_ok"
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(text: str, format: str) -> dt.Timestamp():  # noqa: A002  (DuckDB's argument name)
+    """DuckDB ``try_strptime``: the timestamp, or NULL when ``text`` does not match ``format``."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Engine
+# ---------------------------------------------------------------------------------------------------
+
+
+def engine_options(config: RunConfig | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``engine:`` section merged into :data:`ENGINE_DEFAULTS` (unknown keys are refused)."""
+    overrides = config.engine if isinstance(config, RunConfig) else (config or {})
+    return merge_options("engine", ENGINE_DEFAULTS, overrides)
+
+
+def _connect_duckdb(engine: Mapping[str, Any], base_dir: Path):
+    database = engine["database"]
+    if database:
+        database = Path(os.path.expanduser(str(database)))
+        database = str(database if database.is_absolute() else base_dir / database)
+    temp_directory = engine["temp_directory"] or processed_dir() / "duckdb_tmp"
+    settings = {"temp_directory": str(temp_directory)}
+    if engine["memory_limit"]:
+        settings["memory_limit"] = str(engine["memory_limit"])
+    if engine["threads"]:
+        settings["threads"] = int(engine["threads"])
+    try:
+        con = ibis.duckdb.connect(database or ":memory:", **settings)
+    except Exception as exc:  # duckdb raises its own error types for bad settings
+        raise ConfigError(f"Could not start DuckDB with engine options {dict(engine)}: {exc}") from None
+    try:
+        con.raw_sql("SET enable_progress_bar = false")
+    except Exception:  # inside Jupyter, DuckDB 2 may refuse progress-bar settings without ipywidgets
+        pass
+    con.raw_sql("SET TimeZone = 'UTC'")  # time-zone-aware sources become UTC wall-clock time
+    return con
+
+
+# Engine name -> factory(engine options, config folder) -> ibis backend. Other engines register here.
+ENGINES = {"duckdb": _connect_duckdb}
+
+
+def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
+    """Start the compute engine named in the ``engine:`` section and return the Ibis backend.
+
+    Parameters
+    ----------
+    config
+        A run config (object, mapping or path) or ``None`` for the defaults (in-memory DuckDB).
+        The section reads ``backend`` (``duckdb``), ``database`` (file, relative to the config),
+        ``memory_limit`` (e.g. ``"4GB"``), ``threads`` and ``temp_directory`` (where DuckDB spills
+        to disk; default ``data/processed/duckdb_tmp``).
+    """
+    if config is None:
+        engine, base_dir = engine_options(None), Path.cwd()
+    elif isinstance(config, RunConfig):
+        engine, base_dir = engine_options(config), config.base_dir
+    elif isinstance(config, Mapping) and "transactions" not in config:
+        engine, base_dir = engine_options(config), Path.cwd()  # the engine section itself
+    else:
+        run_config = load_config(config)
+        engine, base_dir = engine_options(run_config), run_config.base_dir
+    factory = ENGINES.get(str(engine["backend"]))
+    if factory is None:
+        raise ConfigError(f"engine.backend is {engine['backend']!r}; available: {', '.join(ENGINES)}.")
+    return factory(engine, base_dir)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Atomic writes
+# ---------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the folder of ``path``; on success move it onto ``path`` atomically.
+
+    Readers never see a half-written file: the data are written to ``.<name>.<random>.tmp`` next to
+    the target and renamed with :func:`os.replace`. On an exception the temporary file is removed
+    and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> with atomic_write(tmp_dir / "summary.parquet") as tmp:  # doctest: +SKIP
+    ...     frame.to_parquet(tmp)
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers such as DuckDB's COPY want to create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        if tmp.is_dir():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading sources
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A source opened on the engine, with its raw columns (source names)."""
+
+    table: Any  # ibis.Table
+    description: str
+    columns: list[str]  # the source's data columns (internal columns excluded)
+    multi_file: bool = False
+    structural_check: bool = False  # has a _FIELDS_OK column (whitespace-separated files)
+    csv_options: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _table_name(prefix: str) -> str:
+    return f"clc_{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def _closest(name: str, candidates: Sequence[str]) -> str | None:
+    normalized = {_normalize(c): c for c in candidates}
+    close = difflib.get_close_matches(_normalize(name), list(normalized), n=1, cutoff=0.5)
+    return normalized[close[0]] if close else None
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def _describe(spec: TableSpec) -> str:
+    if spec.connection and (spec.table or spec.sql):
+        what = f"table {spec.table!r}" if spec.table else "SQL query"
+        return f"{what} in {spec.connection}"  # the connection still holds ${VAR}, never a secret
+    return spec.describe()
+
+
+def _open_source(spec: TableSpec, con) -> _Source:
+    description = _describe(spec)
+    if spec.data is not None:
+        return _open_frame(spec, con, description)
+    if spec.path is not None:
+        return _open_files(spec, con, description)
+    return _open_database(spec, con, description)
+
+
+def _open_frame(spec: TableSpec, con, description: str) -> _Source:
+    data = spec.data
+    if isinstance(data, ibis.Table):
+        frame_table = data
+    else:
+        if not isinstance(data, pd.DataFrame):
+            raise ConfigError(f"'data' of '{spec.name}' must be a pandas DataFrame, got {type(data).__name__}.")
+        frame = data.reset_index(drop=True)
+        frame.columns = [str(c) for c in frame.columns]
+        # Mixed Python objects (e.g. ids given partly as int, partly as str) become text.
+        objects = {c: "string" for c in frame.columns if frame[c].dtype == object}
+        frame = frame.astype(objects) if objects else frame
+        frame_table = _temp_table_from_memory(con, spec.name, frame)
+    return _Source(frame_table, description, list(frame_table.columns))
+
+
+def _resolve_files(spec: TableSpec, description: str) -> tuple[list[Path], bool]:
+    path = spec.resolved_path
+    is_glob = any(ch in str(spec.path) for ch in "*?[")
+    if is_glob:
+        files = sorted(Path(p) for p in _glob.glob(str(path), recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataError(f"No file matches the pattern of '{spec.name}'.", source=str(path),
+                            hint=f"Check the path; it is relative to the config folder {spec.base_dir}.")
+        return files, True
+    if not path.is_file():
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, siblings, n=1)
+        hint = f"Did you mean '{close[0]}'? " if close else ""
+        raise DataError(f"The file of '{spec.name}' does not exist.", source=str(path),
+                        hint=hint + f"Paths are relative to the config folder {spec.base_dir}.")
+    return [path], False
+
+
+def _file_format(spec: TableSpec, files: list[Path]) -> str:
+    if spec.format:
+        fmt = str(spec.format).lower()
+        if fmt not in ("csv", "parquet"):
+            raise ConfigError(f"format of '{spec.name}' is {spec.format!r}; use csv or parquet.")
+        return fmt
+    formats = set()
+    for file in files:
+        suffixes = [s.lower() for s in file.suffixes] or [""]
+        formats.add("parquet" if any(FILE_FORMATS.get(s) == "parquet" for s in suffixes) else "csv")
+    if len(formats) > 1:
+        raise ConfigError(f"The files of '{spec.name}' mix CSV and Parquet; set 'format' or narrow the glob.")
+    return formats.pop()
+
+
+def _open_files(spec: TableSpec, con, description: str) -> _Source:
+    files, multi = _resolve_files(spec, description)
+    empty = [f for f in files if f.stat().st_size == 0]
+    if empty:
+        raise DataError(f"The '{spec.name}' file is empty (0 bytes).", source=str(empty[0]), n_rows=0)
+    paths = [str(f) for f in files]
+    if _file_format(spec, files) == "parquet":
+        kwargs = {"filename": _FILE} if multi else {}
+        try:
+            table = con.read_parquet(paths if multi else paths[0], table_name=_table_name(spec.name), **kwargs)
+        except Exception as exc:
+            raise DataError(f"Could not read '{spec.name}' as Parquet: {_first_line(exc)}",
+                            source=description) from None
+        columns = [c for c in table.columns if c != _FILE]
+        return _Source(table, description, columns, multi_file=multi)
+    return _open_csv(spec, con, description, files, multi)
+
+
+def _first_line(exc: Exception) -> str:
+    """The informative start of an engine error (DuckDB's CSV errors add the line and the reason)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    kept = lines[:1] + [line for line in lines[1:3] if not line.startswith("Possible Solution")]
+    return " ".join(kept)
+
+
+# Encodings DuckDB reads natively; any other is transcoded to UTF-8 under data/processed first.
+_DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "utf-16": "utf-16",
+                     "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
+                     "iso8859-1": "latin-1"}
+
+
+def _detect_encoding(sample: bytes, truncated: bool = False) -> str:
+    """BOM first; then UTF-8 if the sample decodes; else Windows-1252 when it uses 0x80-0x9F, else Latin-1.
+
+    ``truncated``: the sample is the start of a longer file, so its last character may be cut.
+    """
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if truncated and exc.start >= len(sample) - 4:  # a multi-byte character cut by the end of the sample
+            return "utf-8"
+    return "cp1252" if re.search(rb"[\x80-\x9f]", sample) else "latin-1"
+
+
+def _sample_lines(file: Path, encoding: str, skip_rows: int, n_lines: int = 50) -> list[str]:
+    with open(file, "rb") as handle:
+        raw = handle.read(256 * 1024)
+    text = raw.decode(codecs.lookup(encoding).name if encoding != "utf-8" else "utf-8-sig", errors="replace")
+    lines = text.splitlines()
+    if len(raw) == 256 * 1024 and len(lines) > 1:
+        lines = lines[:-1]  # possibly cut in the middle
+    lines = [ln for ln in lines[skip_rows:] if ln.strip()]
+    return lines[:n_lines]
+
+
+def _detect_delimiter(lines: list[str], quote: str) -> str | None:
+    """The delimiter that splits the header into most fields and agrees best with the other lines.
+
+    Candidates are ``,`` ``;`` tab and ``|``; a candidate must give more than one field on the first
+    line, and the share of sampled lines with that many fields decides between candidates (so one
+    malformed line still gets the right delimiter and then a precise error from the reader).
+    Returns ``"whitespace"`` for files with none of the candidates whose lines split on blanks, and
+    None when nothing fits (DuckDB's own sniffer then decides).
+    """
+    if not lines:
+        return None
+    best, best_score = None, (0.0, 1)
+    for candidate in (",", ";", "\t", "|"):
+        counts = [len(row) for row in _csv.reader(lines, delimiter=candidate, quotechar=quote or '"')]
+        header_fields = counts[0]
+        if header_fields < 2:
+            continue
+        score = (sum(c == header_fields for c in counts) / len(counts), header_fields)
+        if score > best_score:
+            best, best_score = candidate, score
+    if best is not None:
+        return best
+    if not any(ch in line for line in lines for ch in ",;\t|") and len(lines[0].split()) > 1:
+        return "whitespace"
+    return None
+
+
+def _transcode(files: list[Path], encoding: str) -> list[Path]:
+    """UTF-8 copies (under data/processed/transcoded) of files in an encoding DuckDB cannot read."""
+    out = []
+    for file in files:
+        digest = hashlib.sha1(f"{file.resolve()}|{file.stat().st_mtime_ns}|{encoding}".encode()).hexdigest()[:16]
+        target = processed_dir() / "transcoded" / f"{file.stem}.{digest}.utf8{file.suffix}"
+        if not target.is_file():
+            with atomic_write(target) as tmp, open(file, encoding=encoding, newline="") as src, \
+                    open(tmp, "w", encoding="utf-8", newline="") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+        out.append(target)
+    return out
+
+
+def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: bool) -> _Source:
+    options = merge_options(f"{spec.name}.csv", CSV_DEFAULTS, spec.csv)
+    notes = []
+    with open(files[0], "rb") as handle:
+        head = handle.read(256 * 1024)
+    encoding = str(options["encoding"] or _detect_encoding(head, truncated=len(head) == 256 * 1024)).lower()
+    if options["encoding"] is None and encoding != "utf-8":
+        notes.append(f"encoding detected as {encoding}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(f"csv.encoding of '{spec.name}' is {encoding!r}, which Python does not know.") from None
+    if encoding in _DUCKDB_ENCODINGS:
+        duck_encoding = _DUCKDB_ENCODINGS[encoding]
+    else:
+        files, duck_encoding = _transcode(files, encoding), "utf-8"
+    lines = _sample_lines(files[0], duck_encoding, int(options["skip_rows"]))
+    delimiter = options["delimiter"]
+    if delimiter is None:
+        delimiter = _detect_delimiter(lines, options["quote"])
+        if delimiter not in (None, ","):
+            notes.append(f"delimiter detected as {'tab' if delimiter == chr(9) else repr(delimiter)}")
+    elif delimiter in ("tab", "\\t"):
+        delimiter = "\t"
+    header = bool(options["header"])
+    names = list(options["names"]) if options["names"] else None
+    paths = [str(f) for f in files] if multi else str(files[0])
+    common = {"table_name": _table_name(spec.name), "encoding": duck_encoding}
+    if multi:
+        common["filename"] = _FILE
+    try:
+        if delimiter == "whitespace":
+            if names is None:
+                if not header:
+                    n_fields = len(lines[0].split()) if lines else 0
+                    names = [f"column{i}" for i in range(n_fields)]
+                else:
+                    names = lines[0].split() if lines else []
+            skip = int(options["skip_rows"]) + (1 if header else 0)
+            lines_table = con.read_csv(paths, columns={_LINE: "VARCHAR"}, header=False, delim="\x1f",
+                                       quote="", escape="", skip=skip, **common)
+            text = lines_table[_LINE].strip()
+            parts = text.re_split(r"\s+")
+            table = lines_table.filter(text.notnull() & (text != "")).select(
+                **{name: parts[i] for i, name in enumerate(names)},
+                **({_FILE: lines_table[_FILE]} if multi else {}),
+                **{_FIELDS_OK: parts.length() == len(names)},
+            )
+            return _Source(table, description, names, multi_file=multi, structural_check=True,
+                           csv_options={**options, "delimiter": "whitespace"}, notes=notes)
+        kwargs = dict(common, header=header, skip=int(options["skip_rows"]))
+        if options["quote"] is not None:
+            kwargs["quote"] = options["quote"]
+        if delimiter is not None and lines:
+            # The dialect is known: read exactly these columns as text, so that a malformed line is
+            # reported with its line number instead of confusing DuckDB's sniffer.
+            first = next(_csv.reader(lines[:1], delimiter=delimiter, quotechar=options["quote"] or '"'))
+            names = names or (_unique_names(first) if header else [f"column{i}" for i in range(len(first))])
+            kwargs.update(delim=delimiter, auto_detect=False, columns={n: "VARCHAR" for n in names})
+        else:
+            kwargs.update(all_varchar=True, **({"delim": delimiter} if delimiter else {}),
+                          **({"names": names} if names else {}))
+        table = con.read_csv(paths, **kwargs)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _csv_error(exc, spec, description) from None
+    columns = [c for c in table.columns if c != _FILE]
+    return _Source(table, description, columns, multi_file=multi,
+                   csv_options={**options, "delimiter": delimiter}, notes=notes)
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    """Header fields as column names: stripped, empty ones named by position, repeats suffixed _1, _2."""
+    names: list[str] = []
+    for i, raw in enumerate(header):
+        name = raw.strip() or f"column{i}"
+        candidate, n = name, 0
+        while candidate in names:
+            n += 1
+            candidate = f"{name}_{n}"
+        names.append(candidate)
+    return names
+
+
+def _is_encoding_error(message: str) -> bool:
+    lowered = message.lower()
+    return "invalid unicode" in lowered or "not utf-8" in lowered
+
+
+def _csv_error(exc: Exception, spec: TableSpec, description: str) -> DataError:
+    message = str(exc)
+    hint = "Set the csv options of this table (delimiter, quote, header, encoding) in the run config."
+    if _is_encoding_error(message):
+        hint = "The file is not valid UTF-8: set e.g. csv: {encoding: latin-1} (or cp1252) for this table."
+    return DataError(f"Could not read the '{spec.name}' file as CSV: {_first_line(exc)}",
+                     source=description, hint=hint)
+
+
+def _duckdb_file_from_url(url: str, base_dir: Path) -> Path | None:
+    """``duckdb:///rel/path.duckdb`` (relative to the config) or ``duckdb:////abs/path.duckdb``."""
+    if not url.startswith("duckdb://"):
+        return None
+    rest = url[len("duckdb://"):]
+    relative = rest[1:] if rest.startswith("/") else rest
+    candidates = [Path(os.path.expanduser(relative))]
+    if rest.startswith("/"):
+        candidates.append(Path(rest))  # duckdb:///abs/path written by expanding ${VAR}
+    candidates = [p if p.is_absolute() else base_dir / p for p in candidates]
+    return next((p for p in candidates if p.is_file()), candidates[0])
+
+
+def _open_database(spec: TableSpec, con, description: str) -> _Source:
+    url = expand_env(str(spec.connection), what=f"The connection of '{spec.name}'")
+    db_file = _duckdb_file_from_url(url, spec.base_dir)
+    if db_file is not None:
+        table = _read_duckdb_file(spec, con, description, db_file)
+    else:
+        table = _copy_from_backend(spec, con, description, url)
+    return _Source(table, description, list(table.columns))
+
+
+def _read_duckdb_file(spec: TableSpec, con, description: str, db_file: Path):
+    """Attach the DuckDB file read-only to the engine: tables stay lazy, queries run once into a temp table."""
+    if not db_file.is_file():
+        raise DataError(f"The database file of '{spec.name}' does not exist.", source=str(db_file))
+    alias = "clc_src_" + hashlib.sha1(str(db_file.resolve()).encode()).hexdigest()[:10]
+    attached = {row[0] for row in con.raw_sql("SELECT database_name FROM duckdb_databases()").fetchall()}
+    if alias not in attached:
+        path_literal = str(db_file.resolve()).replace("'", "''")
+        con.raw_sql(f"ATTACH '{path_literal}' AS {alias} (READ_ONLY)")
+    if spec.table is not None:
+        schema, _, name = str(spec.table).rpartition(".")
+        try:
+            return con.table(name, database=(alias, schema or "main"))
+        except Exception:
+            tables = [row[0] for row in con.raw_sql(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+                "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
+                "ORDER BY 1", parameters=[alias, schema or "main"] * 2).fetchall()]
+            close = difflib.get_close_matches(name, tables, n=1)
+            raise DataError(f"The database has no table {spec.table!r} for '{spec.name}'.", source=description,
+                            hint=(f"Did you mean {close[0]!r}? " if close else "")
+                            + f"Tables: {', '.join(tables) or '(none)'}.") from None
+    current_db, current_schema = con.raw_sql("SELECT current_database(), current_schema()").fetchone()
+    temp_name = _table_name(spec.name)
+    con.raw_sql(f"USE {alias}")
+    try:
+        con.raw_sql(f"CREATE TEMP TABLE {temp_name} AS {spec.sql}")
+    except Exception as exc:
+        raise DataError(f"The SQL query of '{spec.name}' failed: {_first_line(exc)}", source=description) from None
+    finally:
+        con.raw_sql(f'USE "{current_db}"."{current_schema}"')
+    return con.table(temp_name, database=("temp", "main"))
+
+
+def _copy_from_backend(spec: TableSpec, con, description: str, url: str):
+    """Read a table or query from any database Ibis connects to and copy it into the engine."""
+    try:
+        other = ibis.connect(url)
+    except Exception as exc:
+        scheme = url.split(":", 1)[0]
+        raise DataError(f"Could not connect to the {scheme} database of '{spec.name}': "
+                        f"{type(exc).__name__}", source=description,
+                        hint="Check the URL, the driver package and the environment variables it uses.") from None
+    try:
+        expr = other.table(spec.table) if spec.table is not None else other.sql(spec.sql)
+        arrow = expr.to_pyarrow()
+    except Exception as exc:
+        raise DataError(f"Could not read '{spec.name}' from the database: {_first_line(exc)}",
+                        source=description) from None
+    return _temp_table_from_memory(con, spec.name, arrow)
+
+
+def _temp_table_from_memory(con, prefix: str, data):
+    """Copy a pandas DataFrame or Arrow table into a temporary engine table (row order kept)."""
+    name = _table_name(prefix)
+    view = f"{name}_src"
+    con.con.register(view, data)
+    try:
+        con.raw_sql(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{view}"')
+    finally:
+        con.con.unregister(view)
+    return con.table(name, database=("temp", "main"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Column mapping and parsing
+# ---------------------------------------------------------------------------------------------------
+
+
+def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) -> dict[str, str]:
+    """Contract name -> source column, from the mapping and then by matching names."""
+    available = source.columns
+    known = contract.source_columns
+    mapping: dict[str, str] = {}
+    for name, column in spec.columns.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(
+                f"'columns' of '{spec.name}' maps {name!r}, which is not a column of the {spec.name} contract."
+                + (f" Did you mean {close[0]!r}?" if close else "") + f" Contract columns: {', '.join(known)}."
+            )
+        if column not in available:
+            close = _closest(column, available)
+            raise DataError(
+                f"The column mapping of '{spec.name}' names {column!r} for {name!r}, but the source has no such column.",
+                source=source.description, column=column,
+                hint=(f"Did you mean {close!r}? " if close else "") + f"Columns in the source: {', '.join(available)}.",
+            )
+        mapping[name] = column
+    by_normalized = {}
+    for column in available:
+        by_normalized.setdefault(_normalize(column), column)
+    used = set(mapping.values())
+    for name in known:
+        if name in mapping:
+            continue
+        match = by_normalized.get(_normalize(name))
+        if match is not None and match not in used:
+            mapping[name] = match
+            used.add(match)
+    for name in contract.required:
+        if name in mapping:
+            continue
+        alternatives = contract.derivable_from.get(name, ())
+        if alternatives and all(a in mapping for a in alternatives):
+            continue
+        close = _closest(name, [c for c in available if c not in used])
+        also = f" (or {' and '.join(alternatives)})" if alternatives else ""
+        raise DataError(
+            f"The '{spec.name}' source has no column for the required {name!r}{also}.",
+            source=source.description, column=name,
+            hint=(f"The closest is {close!r}: map it with columns: {{{name}: {close}}}. " if close else
+                  f"Map it with columns: {{{name}: <source column>}}. ")
+            + f"Columns in the source: {', '.join(available)}.",
+        )
+    return mapping
+
+
+_ISO = "ISO 8601"
+_DATE_FORMATS_YEAR_FIRST = ("%Y%m%d", "%Y%m%d%H%M%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
+                            "%Y.%m.%d")
+_DATE_FORMATS_MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y")
+_DATE_FORMATS_DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y",
+                           "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d-%m-%Y %H:%M:%S",
+                           "%d-%m-%Y %H:%M", "%d-%m-%Y", "%d.%m.%y")
+
+
+def _date_candidates(dayfirst: bool) -> tuple[str, ...]:
+    first, second = ((_DATE_FORMATS_DAY_FIRST, _DATE_FORMATS_MONTH_FIRST) if dayfirst
+                     else (_DATE_FORMATS_MONTH_FIRST, _DATE_FORMATS_DAY_FIRST))
+    return (_ISO, *_DATE_FORMATS_YEAR_FIRST, *first, *second)
+
+
+def _parse_timestamp_text(text, fmt: str):
+    return text.try_cast("timestamp") if fmt == _ISO else _try_strptime(text, fmt)
+
+
+_ISO_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+def _matches_date_format(text: str, fmt: str) -> bool:
+    """Whether ``text`` parses with ``fmt`` (Python's strptime accepts what DuckDB's does for these formats)."""
+    if fmt == _ISO:
+        return bool(_ISO_TEXT.match(text))
+    try:
+        datetime.strptime(text, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+_COMMA_DECIMAL = re.compile(r"^[-+]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
+_DOT_DECIMAL = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+|\d+)\.\d+$")
+_COMMA_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def _detect_number_format(values: Sequence[str]) -> tuple[str, str | None]:
+    """(decimal, thousands) for a column from sample values: the separator used by more values wins."""
+    values = [v.strip() for v in values]
+    comma = sum(bool(_COMMA_DECIMAL.match(v)) for v in values)
+    dot = sum(bool(_DOT_DECIMAL.match(v)) for v in values)
+    if comma > dot:
+        return ",", "."
+    if any(_COMMA_THOUSANDS.match(v) for v in values):
+        return ".", ","
+    return ".", None
+
+
+@dataclass
+class _Parser:
+    """Builds the typed contract columns (plus failure flags) from a raw source table."""
+
+    source: _Source
+    mapping: dict[str, str]
+    contract: TableContract
+    date_formats: dict[str, str] = field(default_factory=dict)
+    number_formats: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def detect(self) -> None:
+        """Choose date formats and decimal separators from the first non-empty values of each column."""
+        raw = self.source.table
+        options = self.source.csv_options
+        text_columns = {
+            name: column for name, column in self.mapping.items()
+            if self.contract.column(name).dtype in ("timestamp", "float64") and raw[column].type().is_string()
+        }
+        if not text_columns:
+            return
+        sample = _execute(raw.select(*set(text_columns.values())).limit(2000), self.source).astype("string")
+        for name, column in text_columns.items():
+            values = [v for v in sample[column].dropna().tolist() if v.strip()][:500]
+            if self.contract.column(name).dtype == "float64":
+                if options.get("decimal"):
+                    decimal = str(options["decimal"])
+                    thousands = options.get("thousands")
+                    thousands = thousands if thousands is not None else ("." if decimal == "," else None)
+                    self.number_formats[name] = (decimal, thousands)
+                else:
+                    self.number_formats[name] = _detect_number_format(values)
+                    if self.number_formats[name][0] == ",":
+                        self.notes.append(f"{name}: decimal comma detected in {column!r}")
+            else:
+                self.date_formats[name] = self._detect_date_format(name, column, values,
+                                                                   options.get("date_format"),
+                                                                   bool(options.get("dayfirst", False)))
+
+    def _detect_date_format(self, name: str, column: str, values: list[str], configured, dayfirst: bool) -> str:
+        if configured:
+            return str(configured)
+        if not values:
+            return _ISO
+        candidates = _date_candidates(dayfirst)
+        parsed = [sum(_matches_date_format(v.strip(), fmt) for v in values) for fmt in candidates]
+        best = max(range(len(candidates)), key=lambda i: (parsed[i], -i))
+        chosen = candidates[best]
+        if chosen != _ISO:
+            self.notes.append(f"{name}: date format {chosen} detected in {column!r}")
+        full = {fmt for fmt, n in zip(candidates, parsed) if n == len(values)}
+        if chosen in full and any(f.startswith("%d") for f in full) and any(f.startswith("%m") for f in full):
+            self.notes.append(f"{name}: day/month order is ambiguous in the sample; used {chosen} "
+                              f"(set csv: {{dayfirst: {str(not dayfirst).lower()}}} or date_format if wrong)")
+        return chosen
+
+    def parse(self, raw) -> tuple[Any, list[str], list[str]]:
+        """Return (table with contract columns and flags, bad-value flag names, missing-value flag names)."""
+        columns: dict[str, Any] = {}
+        bad_flags: dict[str, Any] = {}
+        missing_flags: dict[str, Any] = {}
+        for name, source_column in self.mapping.items():
+            spec = self.contract.column(name)
+            value = raw[source_column]
+            if spec.dtype == "string":
+                columns[name] = _clean_text(value)
+            elif spec.dtype == "timestamp":
+                columns[name], bad, empty = self._timestamp(name, value)
+                if bad is not None:
+                    bad_flags[name] = bad
+                if spec.required:
+                    missing_flags[name] = empty
+            elif spec.dtype == "float64":
+                columns[name], bad, empty = self._number(name, value)
+                if bad is not None:
+                    bad_flags[name] = bad
+                if spec.required:
+                    missing_flags[name] = empty
+            else:
+                columns[name] = value.cast(spec.dtype)
+        for name, parts in self.contract.derivable_from.items():
+            if name not in columns and all(p in columns for p in parts):
+                product = columns[parts[0]]
+                for part in parts[1:]:
+                    product = product * columns[part]
+                columns[name] = product
+                if self.contract.column(name).required:
+                    part_bad = [bad_flags[p] for p in parts if p in bad_flags]
+                    missing = product.isnull()
+                    for flag in part_bad:
+                        missing = missing & ~flag
+                    missing_flags[name] = missing
+        extras = {}
+        if self.contract.keep_extra_columns:
+            used = set(self.mapping.values())
+            extras = {c: raw[c] for c in self.source.columns if c not in used and c not in columns}
+        internals = {c: raw[c] for c in (_ROW, _FILE, _FIELDS_OK) if c in raw.columns}
+        if _ROW in raw.columns:  # the error path: keep the source text of parsed columns for examples
+            internals.update({f"__raw_{name}": raw[column].cast("string") for name, column in self.mapping.items()
+                              if self.contract.column(name).dtype in ("timestamp", "float64")})
+        flags = {f"__bad_{k}": v.fill_null(False) for k, v in bad_flags.items()}
+        flags.update({f"__missing_{k}": v.fill_null(True) for k, v in missing_flags.items()})
+        table = raw.select(**columns, **extras, **internals, **flags)
+        return table, [f"__bad_{k}" for k in bad_flags], [f"__missing_{k}" for k in missing_flags]
+
+    def _timestamp(self, name: str, value):
+        value_type = value.type()
+        if value_type.is_timestamp():
+            parsed = value.cast(dt.Timestamp()) if value_type.timezone else value
+            return parsed, None, parsed.isnull()
+        if value_type.is_date():
+            parsed = value.cast(dt.Timestamp())
+            return parsed, None, parsed.isnull()
+        text = _trim(value.cast("string") if not value_type.is_string() else value)
+        parsed = _parse_timestamp_text(text, self.date_formats.get(name, _ISO))
+        present = text.notnull() & (text != "")
+        return parsed, present & parsed.isnull(), ~present
+
+    def _number(self, name: str, value):
+        value_type = value.type()
+        if value_type.is_numeric() or value_type.is_boolean():
+            parsed = value.cast("float64")
+            return parsed, None, parsed.isnull()
+        text = _trim(value.cast("string"))
+        decimal, thousands = self.number_formats.get(name, (".", None))
+        cleaned = text
+        if thousands:
+            cleaned = cleaned.replace(thousands, "")
+        if decimal != ".":
+            cleaned = cleaned.replace(decimal, ".")
+        parsed = cleaned.try_cast("float64")
+        present = text.notnull() & (text != "")
+        return parsed, present & parsed.isnull(), ~present
+
+
+@ibis.udf.scalar.builtin(name="trim")
+def _trim(text: str) -> str:
+    """SQL ``TRIM(text)``: strips leading and trailing spaces (faster than a character-set trim)."""
+
+
+def _clean_text(value):
+    """Identifiers and labels as text: numbers without a spurious '.0', whitespace stripped, '' -> NULL."""
+    value_type = value.type()
+    if value_type.is_floating():
+        value = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
+    elif not value_type.is_string():
+        value = value.cast("string")
+    return _trim(value).nullif("")
+
+
+# Packages whose exceptions mean "the engine could not read or compute the data" (as opposed to a bug).
+ENGINE_ERROR_MODULES = ("duckdb", "_duckdb", "pyspark", "py4j")
+
+
+def _is_engine_error(exc: Exception) -> bool:
+    return type(exc).__module__.split(".")[0] in ENGINE_ERROR_MODULES
+
+
+def _execute(expr, source: _Source) -> pd.DataFrame:
+    """Run a query, turning engine read errors (bad CSV lines, encodings) into a DataError."""
+    try:
+        return expr.to_pandas()
+    except DataError:
+        raise
+    except Exception as exc:
+        message = str(exc)
+        if _is_engine_error(exc):
+            hint = "Check the csv options (delimiter, quote, header, encoding) of this table in the run config."
+            if _is_encoding_error(message):
+                hint = "The file is not valid UTF-8: set e.g. csv: {encoding: latin-1} (or cp1252)."
+            raise DataError(f"Could not read the source: {_first_line(exc)}", source=source.description,
+                            hint=hint) from None
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rules and counting
+# ---------------------------------------------------------------------------------------------------
+
+
+def _numbered(source: _Source):
+    """The raw table with 1-based data row numbers (within each file for globs)."""
+    raw = source.table
+    position = ibis.row_number()
+    raw = raw.mutate(**{_ROW: position + 1})
+    if source.multi_file:
+        raw = raw.mutate(**{_ROW: raw[_ROW] - raw[_ROW].min().over(group_by=raw[_FILE]) + 1})
+    return raw
+
+
+def _examples(source: _Source, build, predicate_builder, value_of, n: int = 5) -> list[tuple]:
+    """Up to ``n`` (row label, value) pairs of the rows matching a predicate, in file order.
+
+    ``build(raw) -> (parsed, bad flags, missing flags)`` is the same function that built the counted
+    table, applied to the raw table with row numbers.
+    """
+    parsed, _, _ = build(_numbered(source))
+    matches = parsed.filter(predicate_builder(parsed))
+    file_column = [parsed[_FILE]] if source.multi_file else []
+    value = value_of(parsed).name("__value")
+    rows = _execute(matches.select(parsed[_ROW], *file_column, value).order_by(_ROW).limit(n), source)
+    examples = []
+    for record in rows.itertuples(index=False):
+        row = int(record[0])
+        label = f"{row} of {Path(str(record[1])).name}" if source.multi_file else row
+        val = record[-1]
+        examples.append((label, None if pd.isna(val) else val))
+    return examples
+
+
+@dataclass
+class _LoadedTable:
+    table: Any  # ibis.Table
+    quality: TableQuality
+    as_of: pd.Timestamp | None = None
+
+
+def _check_structure(source: _Source, build, counts: Mapping[str, Any]) -> None:
+    if source.structural_check and int(counts.get("__n_fields_bad", 0)) > 0:
+        n_fields = len(source.columns)
+        examples = _examples(source, build, lambda t: ~t[_FIELDS_OK], lambda t: t[_FIELDS_OK].cast("string"))
+        raise DataError(
+            f"Some lines do not have {n_fields} whitespace-separated fields ({', '.join(source.columns)}).",
+            source=source.description, n_rows=int(counts["__n_fields_bad"]),
+            examples=[(row, "wrong number of fields") for row, _ in examples],
+            hint="Values with blanks need another delimiter: set csv: {delimiter: ...} for this table.",
+        )
+
+
+def _raise_bad_values(source: _Source, parser: _Parser, build, counts: Mapping[str, Any], flags: list[str],
+                      rule: str, alive_before) -> None:
+    """Raise a DataError for the first column with failing values (unparseable or missing)."""
+    for flag in flags:
+        n_bad = int(counts[f"__n{flag}"])
+        if n_bad == 0:
+            continue
+        name = flag.split("_", 3)[-1]
+        source_column = parser.mapping.get(name)
+        if source_column is None:  # a derived column (amount = quantity x unit_price)
+            source_column = " x ".join(parser.mapping[p] for p in parser.contract.derivable_from.get(name, ()))
+        parts = parser.contract.derivable_from.get(name, ()) if name not in parser.mapping else (name,)
+        examples = _examples(source, build, lambda t, f=flag: t[f] & alive_before(t),
+                             lambda t, ps=parts: _raw_text(t, ps))
+        if rule == "unparseable_values":
+            kind = "dates" if parser.contract.column(name).dtype == "timestamp" else "numbers"
+            message = f"{n_bad:,} values of {name!r} are not valid {kind}."
+            fmt = parser.date_formats.get(name) or (parser.number_formats.get(name) or ("",))[0]
+            hint = (f"Parsed with {'format ' + fmt if kind == 'dates' else 'decimal ' + repr(fmt)}; "
+                    f"set csv: {{{'date_format' if kind == 'dates' else 'decimal'}: ...}} if that is wrong, "
+                    f"or quality: {{unparseable_values: drop}} to drop such rows (they are counted).")
+        else:
+            message = f"{n_bad:,} rows have no value for the required {name!r}."
+            hint = "Fill the values in the source, or set quality: {missing_values: drop} to drop such rows."
+        raise DataError(message, source=source.description, column=source_column, n_rows=n_bad,
+                        examples=examples, hint=hint)
+
+
+def _raw_text(parsed, names: Sequence[str]):
+    """The source text of parsed columns (joined with ' x ' for a derived amount), for examples."""
+    texts = [parsed[f"__raw_{n}"].fill_null("") for n in names if f"__raw_{n}" in parsed.columns]
+    if not texts:
+        return ibis.literal(None, type="string")
+    text = texts[0]
+    for other in texts[1:]:
+        text = text.concat(" x ", other)
+    return text
+
+
+def _as_of_timestamp(value: Any) -> pd.Timestamp | None:
+    if value is None or value == "":
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"as_of is {value!r}; give a date such as 2024-06-30.") from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.normalize()
+
+
+def _load_transactions(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Timestamp | None,
+                       engine: Mapping[str, Any], run_name: str) -> _LoadedTable:
+    contract = CONTRACTS["transactions"]
+    source = _open_source(spec, con)
+    mapping = _resolve_columns(source, spec, contract)
+    parser = _Parser(source, mapping, contract)
+    parser.detect()
+    has_order_id = "order_id" in mapping
+    prefixes = tuple(options["cancellation_prefixes"])
+
+    def build(raw):
+        parsed, bad_flags, missing_flags = parser.parse(raw)
+        return _with_returns(parsed, has_order_id, prefixes), bad_flags, missing_flags
+
+    parsed, bad_flags, missing_flags = build(source.table)
+    as_of_end = None if as_of is None else as_of + pd.Timedelta(days=1)
+    context = RuleContext(options=options, as_of_end=as_of_end, parsed_flags=tuple(bad_flags),
+                          missing_flags=tuple(missing_flags), has_order_id=has_order_id)
+
+    def rule_flags(t, ctx):
+        return [(rule, rule.action(options), rule.predicate(t, ctx)) for rule in QUALITY_RULES]
+
+    def alive_before(t, ctx, index):
+        alive = ibis.literal(True)
+        for rule, action, flag in rule_flags(t, ctx)[:index]:
+            if action in REMOVING_ACTIONS or action == "error":
+                alive = alive & ~flag.fill_null(False)
+        return alive
+
+    # One pass: the distinct combinations of all rule flags with their row counts and amounts. The
+    # sequential counting (a row removed by one rule is not counted by later ones) happens in pandas
+    # on this small frame.
+    rules = rule_flags(parsed, context)
+    flags = {f"__rule_{rule.name}": flag for rule, _, flag in rules}
+    flags.update({flag: parsed[flag] for flag in (*bad_flags, *missing_flags)})
+    if source.structural_check:
+        flags["__fields_bad"] = ~parsed[_FIELDS_OK]
+    output = [c for c in contract.output_columns if c in parsed.columns]
+    # The source is parsed once into an engine table holding the output columns and every rule flag;
+    # the counts, the checks and the cleaned table all read from it.
+    flagged = _engine_table(parsed.select(*output, **{k: v.fill_null(False) for k, v in flags.items()}),
+                            con, "transactions_flagged", source)
+    profile = _flag_profile(flagged, {name: flagged[name] for name in flags}, source,
+                            lambda t: {"__amount": t.amount.sum(), "__max_ts": t.timestamp.max()})
+    counts = {"__rows": int(profile["__n"].sum()), "__amount": profile["__amount"].sum(min_count=1),
+              "__max_ts": profile["__max_ts"].max()}
+    for flag in (*bad_flags, *missing_flags):
+        counts[f"__n{flag}"] = int(profile.loc[profile[flag], "__n"].sum())
+    if source.structural_check:
+        counts["__n_fields_bad"] = int(profile.loc[profile["__fields_bad"], "__n"].sum())
+    alive = pd.Series(True, index=profile.index)
+    for rule, action, _ in rules:
+        matched = profile[f"__rule_{rule.name}"]
+        hit = matched & alive
+        counts[f"{rule.name}__rows"] = int(profile.loc[hit, "__n"].sum())
+        counts[f"{rule.name}__amount"] = profile.loc[hit, "__amount"].sum(min_count=1)
+        if action in REMOVING_ACTIONS or action == "error":
+            alive &= ~matched
+    try:
+        _check_rules(source, parser, build, context, counts, rules, alive_before, bad_flags, missing_flags)
+    except DataError:
+        _drop_temp(con, flagged)
+        raise
+
+    if as_of is None:
+        if pd.isna(counts["__max_ts"]):
+            raise DataError("No transaction has a valid timestamp, so as_of cannot default to the last one.",
+                            source=source.description, column=mapping.get("timestamp"), n_rows=counts["__rows"])
+        as_of = pd.Timestamp(counts["__max_ts"]).normalize()
+
+    removing = [f"__rule_{rule.name}" for rule, action, _ in rules if action in REMOVING_ACTIONS]
+    keep = ~_any_flag(flagged, removing)
+    cleaned = flagged.filter(keep).select(*output) if removing else flagged.select(*output)
+
+    results = [
+        RuleResult(rule.name, action, int(counts[f"{rule.name}__rows"]),
+                   _float(counts[f"{rule.name}__amount"]), rule.description)
+        for rule, action, _ in rules
+    ]
+    kept_rows = counts["__rows"] - sum(r.removed for r in results)
+    # Distinct lines are counted by a 64-bit hash of the line (8 bytes per line instead of the whole
+    # line). A collision can only make the count of duplicates too high, never hide one, so the
+    # exact count is computed whenever the hash finds any.
+    line = ibis.struct({c: cleaned[c] for c in output})
+    out = _execute(cleaned.aggregate(
+        rows=cleaned.count(), customers=cleaned.customer_id.nunique(), first=cleaned.timestamp.min(),
+        last=cleaned.timestamp.max(), amount=cleaned.amount.sum(), distinct_lines=line.hash().nunique()),
+        source).iloc[0]
+    n_duplicates = kept_rows - int(out["distinct_lines"])
+    if n_duplicates > 0:
+        n_duplicates = kept_rows - int(_execute(cleaned.aggregate(n=line.nunique()), source).iloc[0]["n"])
+    duplicate_action = options["duplicate_rows"] if has_order_id else options["duplicates_without_order_id"]
+    final, dup_amount = cleaned, None
+    if duplicate_action == "drop" and n_duplicates > 0:
+        final = _engine_table(cleaned.distinct(), con, "transactions_distinct", source)
+        deduplicated = _execute(final.aggregate(rows=final.count(), amount=final.amount.sum()), source).iloc[0]
+        dup_amount = _float(out["amount"] - deduplicated["amount"])
+        out["rows"], out["amount"] = deduplicated["rows"], deduplicated["amount"]
+    if engine.get("materialize"):
+        stored = _store(final, con, engine, run_name, "transactions")
+        if final is not cleaned:
+            _drop_temp(con, final)
+        final = stored
+    if final is not cleaned:  # the flagged table is no longer referenced
+        _drop_temp(con, flagged)
+    rows_out = int(out["rows"])
+    duplicate_description = ("line identical to an earlier one in every mapped column" if has_order_id else
+                             "identical lines without an order id (kept: may be repeat purchases)")
+    if duplicate_action == "error" and n_duplicates > 0:
+        columns = [c for c in output]
+        examples = _duplicate_examples(source, build, columns)
+        raise DataError(f"{n_duplicates:,} lines repeat an earlier line exactly.", source=source.description,
+                        n_rows=n_duplicates, examples=examples,
+                        hint="Set quality: {duplicate_rows: drop} to drop the repeats (they are counted).")
+    results.append(RuleResult(DUPLICATE_RULE_NAME, duplicate_action, n_duplicates, dup_amount,
+                              duplicate_description))
+    if rows_out == 0:
+        raise DataError(f"No '{spec.name}' rows are left after the data-quality rules.",
+                        source=source.description, n_rows=counts["__rows"],
+                        hint="See which rule removed them: " + ", ".join(
+                            f"{r.rule}={r.rows:,}" for r in results if r.removed))
+    quality = TableQuality(
+        table="transactions", source=source.description, rows_in=counts["__rows"], rows_out=rows_out,
+        rules=results,
+        customers=int(out["customers"]), first_timestamp=pd.Timestamp(out["first"]),
+        last_timestamp=pd.Timestamp(out["last"]), amount_in=_float(counts["__amount"]),
+        amount_out=_float(out["amount"]), notes=[*source.notes, *parser.notes],
+    )
+    if not has_order_id:
+        quality.notes.append("order_id not mapped: derived as customer_id|timestamp (one order per customer "
+                             "and timestamp)")
+    return _LoadedTable(final, quality, as_of)
+
+
+def _check_rules(source: _Source, parser: _Parser, build, context: RuleContext, counts: Mapping[str, Any],
+                 rules, alive_before, bad_flags: list[str], missing_flags: list[str]) -> None:
+    """Raise the DataError of the first problem: empty source, malformed lines, a rule set to ``error``."""
+    if counts["__rows"] == 0:
+        raise DataError("The 'transactions' source has no data rows (header only or empty).",
+                        source=source.description, n_rows=0)
+    _check_structure(source, build, counts)
+    for i, (rule, action, _) in enumerate(rules):
+        n_hit = int(counts[f"{rule.name}__rows"])
+        if action != "error" or n_hit == 0:
+            continue
+        before = lambda t, i=i: alive_before(t, context, i)  # noqa: E731
+        if rule.name in ("unparseable_values", "missing_values"):
+            flags = bad_flags if rule.name == "unparseable_values" else missing_flags
+            _raise_bad_values(source, parser, build, counts, flags, rule.name, before)
+        _raise_rule_error(source, build, context, rule, n_hit, before, parser.mapping)
+
+
+def _drop_temp(con, table) -> None:
+    con.raw_sql(f'DROP TABLE IF EXISTS temp.main."{table.get_name()}"')
+
+
+def _flag_profile(parsed, flags: Mapping[str, Any], source: _Source, extra=None) -> pd.DataFrame:
+    """Row counts (``__n``) and ``extra`` aggregates per distinct combination of boolean flags.
+
+    A GROUP BY on a handful of booleans is one cheap pass, much faster than one filtered sum per rule.
+    """
+    keyed = parsed.mutate(**{name: flag.fill_null(False) for name, flag in flags.items()})
+    aggregates = {"__n": keyed.count(), **(extra(keyed) if extra else {})}
+    profile = _execute(keyed.group_by(list(flags)).aggregate(**aggregates), source)
+    for name in flags:
+        profile[name] = profile[name].astype(bool)
+    return profile
+
+
+def _float(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _with_returns(parsed, has_order_id: bool, prefixes: tuple[str, ...]):
+    """Add ``is_return``, make return amounts and quantities negative, derive a missing order_id."""
+    is_return = parsed.amount < 0
+    if "quantity" in parsed.columns:
+        is_return = is_return | (parsed.quantity < 0).fill_null(False)
+    if has_order_id and prefixes:
+        for prefix in prefixes:
+            is_return = is_return | parsed.order_id.startswith(prefix).fill_null(False)
+    is_return = is_return.fill_null(False)
+    columns = {"is_return": is_return, "amount": ibis.ifelse(is_return, -parsed.amount.abs(), parsed.amount)}
+    if "quantity" in parsed.columns:
+        columns["quantity"] = ibis.ifelse(is_return, -parsed.quantity.abs(), parsed.quantity)
+    else:
+        columns["quantity"] = ibis.literal(None, type="float64")
+    if not has_order_id:
+        columns["order_id"] = parsed.customer_id.concat("|", parsed.timestamp.strftime("%Y-%m-%dT%H:%M:%S"))
+    return parsed.mutate(**columns)
+
+
+def _raise_rule_error(source: _Source, build, context: RuleContext, rule, n_hit: int, alive_before,
+                      mapping: Mapping[str, str]) -> None:
+    """DataError for a row rule whose action is ``error`` (missing customer id, absurd amount)."""
+    limit = context.options["max_line_amount"]
+    messages = {
+        "missing_customer_id": (f"{n_hit:,} rows have no customer id.", "customer_id",
+                                "Fix the source, or set quality: {missing_customer_id: drop} (the default) "
+                                "to drop them (they are counted)."),
+        "above_max_amount": (f"{n_hit:,} lines have an amount above {limit:,.0f} (quality.max_line_amount).",
+                             "amount",
+                             "Check the decimal separator and the amount column; raise max_line_amount if "
+                             "such lines are real, or set quality: {above_max_amount: drop}."),
+    }
+    message, column, hint = messages.get(
+        rule.name, (f"{n_hit:,} rows match the rule {rule.name!r}.", None, f"See quality.{rule.option}."))
+    examples = _examples(
+        source, build, lambda t: rule.predicate(t, context).fill_null(False) & alive_before(t),
+        lambda t: t[column].cast("string") if column else ibis.literal(None, type="string"))
+    raise DataError(message, source=source.description, column=mapping.get(column, column), n_rows=n_hit,
+                    examples=examples, hint=hint)
+
+
+def _duplicate_examples(source: _Source, build, columns: list[str]) -> list[tuple]:
+    parsed, _, _ = build(_numbered(source))
+    occurrence = ibis.row_number().over(group_by=[parsed[c] for c in columns], order_by=parsed[_ROW])
+    ranked = parsed.mutate(__occurrence=occurrence)
+    file_column = [ranked[_FILE]] if source.multi_file else []
+    label = ranked.customer_id.cast("string").concat(" ", ranked.timestamp.cast("string"), " ",
+                                                      ranked.amount.cast("string"))
+    rows = _execute(ranked.filter(ranked.__occurrence > 0).select(ranked[_ROW], *file_column, label.name("v"))
+                    .order_by(_ROW).limit(5), source)
+    return [(f"{int(r[0])} of {Path(str(r[1])).name}" if source.multi_file else int(r[0]), r[-1])
+            for r in rows.itertuples(index=False)]
+
+
+_TEMP = ("temp", "main")
+
+
+def _engine_table(expr, con, prefix: str, source: _Source):
+    """Compute ``expr`` once into a temporary engine table (DuckDB spills it to temp_directory)."""
+    name = _table_name(prefix)
+    try:
+        con.raw_sql(f'CREATE TEMP TABLE "{name}" AS {ibis.to_sql(expr, dialect=con.name)}')
+    except Exception as exc:
+        if not _is_engine_error(exc):
+            raise
+        message = str(exc)
+        hint = "Check the csv options (delimiter, quote, header, encoding) of this table in the run config."
+        if _is_encoding_error(message):
+            hint = "The file is not valid UTF-8: set e.g. csv: {encoding: latin-1} (or cp1252)."
+        raise DataError(f"Could not read the source: {_first_line(exc)}", source=source.description,
+                        hint=hint) from None
+    return con.table(name, database=_TEMP)
+
+
+def _store(table, con, engine: Mapping[str, Any], run_name: str, name: str):
+    """Materialise a cleaned table: Parquet under data/processed/<run>/ or an engine cache, else lazy."""
+    if engine.get("materialize"):
+        target = processed_dir() / run_name / f"{name}.parquet"
+        with atomic_write(target) as tmp:
+            con.to_parquet(table, tmp)
+        return con.read_parquet(str(target), table_name=_table_name(name))
+    if engine.get("cache", True):
+        return _engine_table(table, con, name, _Source(table, name, []))
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------
+# Optional tables
+# ---------------------------------------------------------------------------------------------------
+
+
+def _load_other(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Timestamp | None,
+                engine: Mapping[str, Any], run_name: str) -> _LoadedTable:
+    """Light validation of an optional table: required columns, parseable values, allowed values."""
+    name = spec.name
+    contract = CONTRACTS[name]
+    source = _open_source(spec, con)
+    mapping = _resolve_columns(source, spec, contract)
+    parser = _Parser(source, mapping, contract)
+    parser.detect()
+    required_ids = [c for c in contract.required if contract.column(c).dtype == "string"]
+    checks = VALUE_CHECKS.get(name, {})
+
+    def build(raw):
+        parsed, bad, missing = parser.parse(raw)
+        parsed = parsed.mutate(**{f"__missing_{c}": parsed[c].isnull() for c in required_ids})
+        # Allowed values are compared without regard to case.
+        parsed = parsed.mutate(**{c: parsed[c].lower() for c, check in checks.items() if "allowed" in check})
+        return parsed, bad, [*missing, *(f"__missing_{c}" for c in required_ids)]
+
+    parsed, bad_flags, missing_flags = build(source.table)
+    date_column = DATE_COLUMNS[name]
+    as_of_end = None if as_of is None else as_of + pd.Timedelta(days=1)
+    exclude_after = name == "events" and as_of_end is not None
+
+    aggregates = {"__rows": parsed.count()}
+    for flag in (*bad_flags, *missing_flags):
+        aggregates[f"__n{flag}"] = parsed[flag].sum()
+    for column, check in checks.items():
+        aggregates[f"__check_{column}"] = _check_violation(parsed[column], check).sum()
+    if source.structural_check:
+        aggregates["__n_fields_bad"] = (~parsed[_FIELDS_OK]).sum()
+    any_bad = _any_flag(parsed, bad_flags)
+    any_missing = _any_flag(parsed, missing_flags)
+    if exclude_after:
+        aggregates["__after"] = ((parsed[date_column] >= as_of_end).fill_null(False) & ~any_bad & ~any_missing).sum()
+    aggregates["__bad_rows"] = any_bad.sum()
+    aggregates["__missing_rows"] = (any_missing & ~any_bad).sum()
+    counts = _execute(parsed.aggregate(**aggregates), source).iloc[0]
+    rows_in = int(counts["__rows"])
+    if rows_in == 0:
+        raise DataError(f"The '{name}' source has no data rows (header only or empty).",
+                        source=source.description, n_rows=0)
+    _check_structure(source, build, counts)
+    no_filter = lambda t: ibis.literal(True)  # noqa: E731
+    if options["unparseable_values"] == "error":
+        _raise_bad_values(source, parser, build, counts, bad_flags, "unparseable_values", no_filter)
+    if options["missing_values"] == "error":
+        _raise_bad_values(source, parser, build, counts, missing_flags, "missing_values",
+                          lambda t: ~_any_flag(t, bad_flags))
+    for column, check in checks.items():
+        n_bad = int(counts[f"__check_{column}"])
+        if n_bad:
+            examples = _examples(source, build, lambda t, c=column, k=check: _check_violation(t[c], k),
+                                 lambda t, c=column: t[c].cast("string"))
+            raise DataError(f"{n_bad:,} rows of '{name}' have a {column!r} outside {check['label']}.",
+                            source=source.description, column=mapping[column], n_rows=n_bad,
+                            examples=examples, hint=check["hint"])
+
+    results = [
+        RuleResult("unparseable_values", options["unparseable_values"], int(counts["__bad_rows"]),
+                   description="date or number that does not parse"),
+        RuleResult("missing_values", options["missing_values"], int(counts["__missing_rows"]),
+                   description="empty required value"),
+    ]
+    keep = ~any_bad & ~any_missing
+    if exclude_after:
+        results.append(RuleResult("after_as_of", "exclude", int(counts["__after"]),
+                                  description="timestamp after the as_of day"))
+        keep = keep & ~(parsed[date_column] >= as_of_end).fill_null(False)
+    flags = {*bad_flags, *missing_flags}
+    cleaned = parsed.filter(keep).select(*[c for c in parsed.columns if c not in flags and not c.startswith("__clc_")])
+    if name == "events":
+        cleaned = _store(cleaned, con, {**engine, "materialize": False}, run_name, name)
+    summary = {"rows": cleaned.count()}
+    if date_column in cleaned.columns:
+        summary.update(first=cleaned[date_column].min(), last=cleaned[date_column].max())
+    if "customer_id" in cleaned.columns:
+        summary["customers"] = cleaned.customer_id.nunique()
+    out = _execute(cleaned.aggregate(**summary), source).iloc[0]
+    quality = TableQuality(
+        table=name, source=source.description, rows_in=rows_in, rows_out=int(out["rows"]), rules=results,
+        customers=int(out["customers"]) if "customers" in out else None,
+        first_timestamp=pd.Timestamp(out["first"]) if "first" in out and not pd.isna(out["first"]) else None,
+        last_timestamp=pd.Timestamp(out["last"]) if "last" in out and not pd.isna(out["last"]) else None,
+        notes=[*source.notes, *parser.notes],
+    )
+    return _LoadedTable(cleaned, quality, as_of)
+
+
+def _any_flag(table, flags: Sequence[str]):
+    result = table[table.columns[0]].isnull() & ibis.literal(False)  # a column, countable
+    for flag in flags:
+        result = result | table[flag]
+    return result
+
+
+def _check_violation(value, check: Mapping[str, Any]):
+    if "allowed" in check:
+        return value.notnull() & ~value.isin(list(check["allowed"]))
+    violation = ibis.literal(False)
+    if check.get("min") is not None:
+        violation = violation | (value < check["min"])
+    if check.get("max") is not None:
+        violation = violation | (value > check["max"])
+    return violation.fill_null(False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunData:
+    """Everything a run works on.
+
+    Attributes
+    ----------
+    config
+        The parsed run config.
+    con
+        The Ibis backend the tables live on (DuckDB by default).
+    transactions
+        Ibis table: customer_id, order_id, timestamp, amount (run currency, net; negative for returns),
+        quantity, is_return and optional product_id, category, channel, currency.
+    customers, spend, campaigns, surveys
+        pandas DataFrames, or None when the config does not name the table.
+    events
+        Ibis table, or None.
+    as_of
+        Midnight of the as_of day; the whole day is included in the data.
+    currency
+        Run currency code (from the config; "" when not given).
+    period
+        Reporting period, "M" or "W".
+    quality
+        The :class:`~clc_lib.quality.DataQualityReport` of this load.
+    """
+
+    config: RunConfig
+    con: Any
+    transactions: Any
+    as_of: pd.Timestamp
+    currency: str
+    period: str
+    quality: DataQualityReport
+    customers: pd.DataFrame | None = None
+    spend: pd.DataFrame | None = None
+    events: Any = None
+    campaigns: pd.DataFrame | None = None
+    surveys: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        tables = ", ".join(n for n in ("customers", "spend", "events", "campaigns", "surveys")
+                           if getattr(self, n) is not None)
+        tx = self.quality.tables.get("transactions")
+        rows = f"{tx.rows_out:,} transactions, {tx.customers:,} customers" if tx else ""
+        return (f"RunData({self.config.name!r}, as_of={self.as_of:%Y-%m-%d}, {rows}"
+                + (f"; also {tables}" if tables else "") + ")")
+
+
+def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *, as_of: Any = None,
+             period: str | None = None) -> RunData:
+    """Load, validate and clean every table of a run.
+
+    Parameters
+    ----------
+    config
+        A run config: path to a YAML file, a mapping (DataFrames allowed as ``data``), a
+        :class:`~clc_lib.config.RunConfig`, or None for the demo (``data/raw/demo/run.yaml``).
+    as_of
+        Date of the analysis; overrides the config's ``as_of``. Default: the date of the last
+        transaction. Transactions and events after the as_of day are excluded (and counted).
+    period
+        ``"M"`` or ``"W"``; overrides the config's ``period`` for every per-period view.
+
+    Returns
+    -------
+    RunData
+
+    Raises
+    ------
+    DataError
+        A source breaks the data contract (missing file or column, unparseable values, empty table,
+        a rule whose action is ``error``); the message names the file, column, rows and examples.
+    ConfigError
+        Unknown options or bad values in the config.
+    """
+    run_config = load_config(config)
+    if period is not None:
+        if str(period).upper() not in PERIODS:
+            raise ConfigError(f"period is {period!r}; use one of {', '.join(PERIODS)}.")
+        run_config = dataclasses.replace(run_config, period=str(period).upper())
+    engine = engine_options(run_config)
+    options = quality_options(run_config.quality)
+    as_of_value = _as_of_timestamp(as_of if as_of is not None else run_config.as_of)
+    con = connect(run_config)
+    loaded = _load_transactions(run_config.tables["transactions"], con, options, as_of_value, engine,
+                                run_config.name)
+    report = DataQualityReport(as_of=loaded.as_of, currency=run_config.currency)
+    report.add(loaded.quality)
+    others: dict[str, Any] = {}
+    for name in ("customers", "spend", "events", "campaigns", "surveys"):
+        if not run_config.has(name):
+            continue
+        table = _load_other(run_config.tables[name], con, options, loaded.as_of, engine, run_config.name)
+        report.add(table.quality)
+        others[name] = table.table.to_pandas() if name in SMALL_TABLES else table.table
+    return RunData(config=run_config, con=con, transactions=loaded.table, as_of=loaded.as_of,
+                   currency=run_config.currency, period=run_config.period, quality=report, **others)
+
+
+def _spec_from(spec: TableSpec | Mapping[str, Any] | str | Path | pd.DataFrame, table: str) -> TableSpec:
+    if isinstance(spec, TableSpec):
+        return spec
+    if isinstance(spec, Path):
+        spec = str(spec)
+    return _parse_table_spec(table, spec, Path.cwd(), "table spec")
+
+
+def load_table(spec: TableSpec | Mapping[str, Any] | str | Path | pd.DataFrame, con=None, *,
+               table: str | None = None, as_of: Any = None, quality: Mapping[str, Any] | None = None,
+               return_report: bool = False):
+    """Load, validate and clean one table and return it as an Ibis table.
+
+    Parameters
+    ----------
+    spec
+        A :class:`~clc_lib.config.TableSpec`, a mapping in run-config form (``{path: ..., columns:
+        ...}``), a path, or a DataFrame.
+    con
+        The engine (from :func:`connect`); a new in-memory DuckDB when None.
+    table
+        Contract table name when ``spec`` is not a TableSpec (default ``transactions``).
+    as_of, quality
+        As in :func:`load_run` and the ``quality:`` section.
+    return_report
+        Also return the table's :class:`~clc_lib.quality.TableQuality`.
+    """
+    name = spec.name if isinstance(spec, TableSpec) else (table or "transactions")
+    if name not in CONTRACTS:
+        raise ConfigError(f"No data contract for table {name!r}; known: {', '.join(CONTRACTS)}.")
+    table_spec = _spec_from(spec, name)
+    con = con if con is not None else connect(None)
+    options = quality_options(quality)
+    as_of_value = _as_of_timestamp(as_of)
+    engine = engine_options(None)
+    loader = _load_transactions if name == "transactions" else _load_other
+    loaded = loader(table_spec, con, options, as_of_value, engine, "tables")
+    return (loaded.table, loaded.quality) if return_report else loaded.table
+
+
+def read_transactions(path_or_df: str | Path | pd.DataFrame, columns: Mapping[str, str] | None = None, *,
+                      con=None, as_of: Any = None, quality: Mapping[str, Any] | None = None, **csv: Any):
+    """Convenience: load a transactions file or DataFrame with a column mapping and CSV options.
+
+    Examples
+    --------
+    >>> tx = read_transactions("CDNOW_master.txt",  # doctest: +SKIP
+    ...                        {"timestamp": "date", "quantity": "number_of_cds", "amount": "dollar_value"},
+    ...                        date_format="%Y%m%d")
+    """
+    raw: dict[str, Any] = {"columns": dict(columns or {})}
+    if isinstance(path_or_df, pd.DataFrame):
+        raw["data"] = path_or_df
+    else:
+        raw["path"] = str(path_or_df)
+    if csv:
+        raw["csv"] = csv
+    return load_table(raw, con, table="transactions", as_of=as_of, quality=quality)

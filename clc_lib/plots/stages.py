@@ -1,0 +1,265 @@
+"""Charts of lifecycle stages and RFM segments. Each takes ``data=`` (and ``ax=``) and returns the Axes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from clc_lib.plots._theme import (
+    PALETTE,
+    format_count_axis,
+    format_currency_axis,
+    format_percent_axis,
+    get_ax,
+    label_axes,
+)
+from clc_lib.stages import STAGES
+
+__all__ = [
+    "STAGE_COLORS",
+    "plot_stage_counts",
+    "plot_transition_matrix",
+    "plot_stage_flows",
+    "plot_stage_metrics",
+    "plot_stage_backtest",
+    "plot_rfm_heatmap",
+    "plot_segment_sizes",
+]
+
+_COLORS = sns.color_palette(PALETTE, 10)
+#: One colour per stage, the same in every chart (prospects grey-blue, decline warm, recovery purple).
+STAGE_COLORS: Mapping[str, tuple[float, float, float]] = {
+    "aware": (0.78, 0.80, 0.85), "engaged": (0.60, 0.66, 0.75), "new": _COLORS[9], "active": _COLORS[0],
+    "loyal": _COLORS[2], "at_risk": _COLORS[8], "dormant": _COLORS[1], "churned": _COLORS[3],
+    "reactivated": _COLORS[4],
+}
+_FIRST_SEEN_COLOR = (0.85, 0.85, 0.85)
+
+#: How each stage metric is labelled and formatted: (axis label, kind of axis).
+_METRIC_AXES: Mapping[str, tuple[str, str]] = {
+    "customers": ("Customers", "count"),
+    "customer_share": ("Share of customers", "percent"),
+    "revenue": ("Net revenue in window ({currency})", "currency"),
+    "revenue_share": ("Share of revenue in window", "percent"),
+    "aov": ("Average order value ({currency})", "currency"),
+    "next_period_purchase_rate": ("Bought in the next period (share)", "percent"),
+    "next_stage_conversion": ("Moved to the next stage (share)", "percent"),
+    "median_periods_in_stage": ("Median stay in stage (periods)", "count"),
+}
+
+
+def _format_axis(ax: plt.Axes, kind: str, currency: str, axis: str = "y") -> None:
+    if kind == "percent":
+        format_percent_axis(ax, axis=axis)
+    elif kind == "currency":
+        format_currency_axis(ax, currency, axis=axis)
+    else:
+        format_count_axis(ax, axis=axis)
+
+
+def _present_stages(values) -> list[str]:
+    present = set(map(str, values))
+    return [s for s in STAGES if s in present]
+
+
+def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: bool = False) -> plt.Axes:
+    """Stacked area of customers per stage over time.
+
+    Parameters
+    ----------
+    data
+        Output of :func:`clc_lib.stages.stage_counts` (``period_end``, ``stage``, ``customers``).
+    share
+        Plot each stage's share of all people at the snapshot instead of counts.
+    """
+    ax = get_ax(ax)
+    wide = data.pivot_table(index="period_end", columns="stage", values="customers", aggfunc="sum",
+                            observed=False, fill_value=0)
+    stages = [s for s in _present_stages(wide.columns) if wide[s].sum() > 0]
+    wide = wide[stages].astype(float)
+    if share:
+        wide = wide.div(wide.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0)
+    ax.stackplot(wide.index, *[wide[s].to_numpy() for s in stages], labels=stages,
+                 colors=[STAGE_COLORS[s] for s in stages], alpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Stage", frameon=False)
+    label_axes(ax, "Customers by lifecycle stage" + (" (share)" if share else ""), "Snapshot date (period end)",
+               "Share of people" if share else "Customers")
+    _format_axis(ax, "percent" if share else "count", "")
+    return ax
+
+
+def plot_transition_matrix(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Heatmap of stage-to-stage transitions (rows: from, columns: to).
+
+    ``data`` is :func:`clc_lib.stages.transition_matrix`; with row shares the cells are annotated
+    as percentages, with counts as whole numbers. Stages without any customer are left out.
+    """
+    ax = get_ax(ax, figsize=(8.0, 6.5))
+    matrix = data.copy()
+    keep_rows = [s for s in matrix.index if matrix.loc[s].fillna(0).sum() > 0]
+    keep_cols = [s for s in matrix.columns if matrix[s].fillna(0).sum() > 0]
+    matrix = matrix.loc[keep_rows, keep_cols].astype(float)
+    is_share = bool(np.nanmax(matrix.to_numpy(), initial=0) <= 1.0)
+    sns.heatmap(matrix, ax=ax, cmap="Blues", annot=True, fmt=".0%" if is_share else ",.0f",
+                linewidths=0.5, cbar_kws={"label": "Share of the row's customers" if is_share else "Customers"})
+    label_axes(ax, "Stage transitions between snapshots", "Stage at the later snapshot",
+               "Stage at the earlier snapshot")
+    return ax
+
+
+def _band(ax: plt.Axes, y0_left: float, y0_right: float, height: float, color, x0: float, x1: float) -> None:
+    xs = np.linspace(x0, x1, 50)
+    ease = (1 - np.cos(np.pi * (xs - x0) / (x1 - x0))) / 2
+    lower = y0_left + (y0_right - y0_left) * ease
+    ax.fill_between(xs, lower, lower + height, color=color, alpha=0.45, linewidth=0)
+
+
+def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_end=None) -> plt.Axes:
+    """Alluvial-style chart of customers moving between stages into one snapshot.
+
+    Parameters
+    ----------
+    data
+        Output of :func:`clc_lib.stages.stage_flows`.
+    period_end
+        Snapshot to draw (the later of the two); default the latest one.
+    """
+    ax = get_ax(ax)
+    when = pd.Timestamp(period_end) if period_end is not None else data["period_end"].max()
+    flows = data[data["period_end"] == when]
+    order = ["(first seen)", *STAGES]
+    rank = {s: i for i, s in enumerate(order)}
+    flows = flows.assign(f=flows["from_stage"].map(rank), t=flows["to_stage"].map(rank)).sort_values(["f", "t"])
+    bar, left_x, right_x = 0.08, 0.0, 0.92
+    totals_left = flows.groupby("from_stage")["customers"].sum()
+    totals_right = flows.groupby("to_stage")["customers"].sum()
+    gap = 0.02 * max(float(totals_left.sum()), 1.0)
+
+    def stack(totals):
+        offsets, y = {}, 0.0
+        for stage in order:
+            if stage in totals.index and totals[stage] > 0:
+                offsets[stage] = y
+                y += float(totals[stage]) + gap
+        return offsets
+
+    left_base, right_base = stack(totals_left), stack(totals_right)
+    left_used = dict.fromkeys(left_base, 0.0)
+    right_used = dict.fromkeys(right_base, 0.0)
+    right_order = flows.sort_values(["t", "f"])
+    right_start = {}
+    for row in right_order.itertuples():
+        right_start[(row.from_stage, row.to_stage)] = right_base[row.to_stage] + right_used[row.to_stage]
+        right_used[row.to_stage] += row.customers
+    for row in flows.itertuples():
+        y_left = left_base[row.from_stage] + left_used[row.from_stage]
+        left_used[row.from_stage] += row.customers
+        color = STAGE_COLORS.get(row.from_stage, _FIRST_SEEN_COLOR)
+        _band(ax, y_left, right_start[(row.from_stage, row.to_stage)], row.customers, color,
+              left_x + bar, right_x)
+    for base, totals, x in ((left_base, totals_left, left_x), (right_base, totals_right, right_x)):
+        for stage, y in base.items():
+            height = float(totals[stage])
+            ax.add_patch(plt.Rectangle((x, y), bar, height, color=STAGE_COLORS.get(stage, _FIRST_SEEN_COLOR)))
+            ha, tx = ("right", x - 0.01) if x == left_x else ("left", x + bar + 0.01)
+            ax.text(tx, y + height / 2, f"{stage} ({height:,.0f})", va="center", ha=ha, fontsize=9)
+    ax.set_xlim(-0.3, 1.3)
+    ax.set_xticks([left_x + bar / 2, right_x + bar / 2], ["Previous snapshot", f"{when:%Y-%m-%d}"])
+    ax.grid(False)
+    format_count_axis(ax)
+    label_axes(ax, f"Stage flows into the snapshot of {when:%Y-%m-%d}", "Snapshot", "Customers (stacked)")
+    return ax
+
+
+def plot_stage_metrics(data: pd.DataFrame, metric: str = "revenue_share", ax: plt.Axes | None = None, *,
+                       currency: str = "") -> plt.Axes:
+    """Bar chart of one column of :func:`clc_lib.stages.stage_metrics` per stage (empty stages left out)."""
+    if metric not in _METRIC_AXES:
+        from clc_lib.errors import ConfigError
+
+        raise ConfigError(f"Unknown stage metric {metric!r}; choose one of {', '.join(_METRIC_AXES)}.")
+    ax = get_ax(ax)
+    frame = data.reset_index()
+    frame["stage"] = frame["stage"].astype(str)
+    frame = frame[frame["customers"] > 0] if "customers" in frame else frame
+    stages = _present_stages(frame["stage"])
+    frame = frame.set_index("stage").loc[stages]
+    ax.bar(stages, frame[metric].astype(float).fillna(0), color=[STAGE_COLORS[s] for s in stages])
+    label, kind = _METRIC_AXES[metric]
+    label = label.format(currency=currency or "run currency")
+    label_axes(ax, f"{label.split(' (')[0]} by lifecycle stage", "Lifecycle stage", label)
+    _format_axis(ax, kind, currency)
+    ax.tick_params(axis="x", rotation=30)
+    return ax
+
+
+def plot_stage_backtest(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Share of each stage's customers who bought in the window after the back-test date."""
+    ax = get_ax(ax)
+    frame = data.reset_index()
+    frame["stage"] = frame["stage"].astype(str)
+    stages = _present_stages(frame["stage"])
+    frame = frame.set_index("stage").loc[stages]
+    bars = ax.bar(stages, frame["buy_rate"], color=[STAGE_COLORS[s] for s in stages])
+    ax.bar_label(bars, labels=[f"{v:.0%}" for v in frame["buy_rate"]], padding=2, fontsize=9)
+    window = data.attrs.get("window_days")
+    as_of = data.attrs.get("as_of")
+    when = f" within {window} days after {pd.Timestamp(as_of):%Y-%m-%d}" if window and as_of is not None else ""
+    label_axes(ax, f"Customers who bought{when}, by stage at that date", "Lifecycle stage at the back-test date",
+               "Bought in the window (share of stage)")
+    format_percent_axis(ax)
+    ax.tick_params(axis="x", rotation=30)
+    return ax
+
+
+def plot_rfm_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, monetary: str = "net_revenue",
+                     currency: str = "") -> plt.Axes:
+    """Recency x frequency score grid: colour = mean monetary value, text = main segment and mean.
+
+    ``data`` is the output of :func:`clc_lib.rfm.rfm_segments` (``r_score``, ``f_score``,
+    ``segment`` and the monetary column, run currency).
+    """
+    ax = get_ax(ax, figsize=(9.0, 6.0))
+    scored = data.dropna(subset=["r_score", "f_score"]).astype({"r_score": int, "f_score": int})
+    means = scored.pivot_table(index="r_score", columns="f_score", values=monetary, aggfunc="mean")
+    levels = range(1, int(max(scored["r_score"].max(), scored["f_score"].max(), 1)) + 1)
+    means = means.reindex(index=list(levels)[::-1], columns=list(levels))
+    main = (scored.groupby(["r_score", "f_score"], observed=True)["segment"]
+            .agg(lambda s: s.astype(str).value_counts().index[0]))
+    counts = scored.groupby(["r_score", "f_score"]).size()
+    annotations = means.copy().astype(object)
+    for r in means.index:
+        for f in means.columns:
+            if (r, f) in main.index and pd.notna(means.loc[r, f]):
+                annotations.loc[r, f] = f"{main[(r, f)]}\n{means.loc[r, f]:,.0f}\nn={counts[(r, f)]:,}"
+            else:
+                annotations.loc[r, f] = ""
+    unit = currency or "run currency"
+    sns.heatmap(means, ax=ax, cmap="YlGnBu", annot=annotations.to_numpy(), fmt="", annot_kws={"fontsize": 7},
+                linewidths=0.5, cbar_kws={"label": f"Mean {monetary.replace('_', ' ')} per customer ({unit})"})
+    label_axes(ax, "RFM grid: main segment and mean value per customer",
+               "Frequency score (1 = fewest purchase days)", "Recency score (5 = most recent)")
+    return ax
+
+
+def plot_segment_sizes(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Horizontal bars of customers per segment with customer and revenue shares.
+
+    ``data`` is :func:`clc_lib.rfm.segment_profiles`.
+    """
+    ax = get_ax(ax)
+    frame = data[data["customers"] > 0].iloc[::-1]
+    names = frame.index.astype(str)
+    colors = sns.color_palette(PALETTE, len(frame))
+    bars = ax.barh(names, frame["customers"], color=colors)
+    labels = [f"{c:.0%} of customers, {r:.0%} of revenue"
+              for c, r in zip(frame["customer_share"], frame["revenue_share"].fillna(0))]
+    ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
+    ax.set_xlim(0, float(frame["customers"].max()) * 1.6 if len(frame) else 1)
+    label_axes(ax, "Customers per RFM segment", "Customers", "RFM segment")
+    format_count_axis(ax, axis="x")
+    return ax

@@ -1,0 +1,349 @@
+"""Data-quality rules (as data, overridable from the ``quality:`` section) and the data-quality report.
+
+Every load applies the rules below to the transactions, in this order, and counts the rows each
+one affects. A row removed by one rule is not counted again by a later one, so
+``rows_in - sum(rows removed) == rows_out``. Each rule is documented in ``docs/data-quality.md``.
+
+========================  ==============================  =========================================
+rule                      option (default)                 what it matches
+========================  ==============================  =========================================
+unparseable_values        ``unparseable_values: error``    a timestamp or number that does not parse
+missing_values            ``missing_values: error``        empty timestamp or amount
+missing_customer_id       ``missing_customer_id: drop``    empty customer id
+after_as_of               (always ``exclude``)             timestamp after the ``as_of`` day
+above_max_amount          ``above_max_amount: error``      ``|amount| > max_line_amount`` (1e7)
+zero_amount               ``zero_amount: keep``            ``amount == 0``
+returns                   ``returns: keep``                negative amount or quantity, or an order id
+                                                           starting with a cancellation prefix
+duplicate_rows            ``duplicate_rows: drop``         a line identical to an earlier one in all
+                                                           mapped columns (only with an order id)
+========================  ==============================  =========================================
+
+Example
+-------
+>>> from clc_lib.quality import quality_options
+>>> quality_options({"duplicate_rows": "keep"})["duplicate_rows"]
+'keep'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from clc_lib.config import merge_options
+from clc_lib.errors import ConfigError
+
+__all__ = [
+    "QUALITY_DEFAULTS",
+    "QUALITY_RULES",
+    "QualityRule",
+    "RuleResult",
+    "TableQuality",
+    "DataQualityReport",
+    "quality_options",
+    "VALUE_CHECKS",
+]
+
+QUALITY_DEFAULTS: dict[str, Any] = {
+    "unparseable_values": "error",
+    "missing_values": "error",
+    "missing_customer_id": "drop",
+    "above_max_amount": "error",
+    "max_line_amount": 1e7,
+    "zero_amount": "keep",
+    "returns": "keep",
+    "cancellation_prefixes": ["C"],
+    "duplicate_rows": "drop",
+    "duplicates_without_order_id": "keep",
+}
+
+# Allowed values of columns of the optional tables; a violation is always an error.
+VALUE_CHECKS: dict[str, dict[str, dict[str, Any]]] = {
+    "campaigns": {"group": {"allowed": ("treatment", "control"), "label": "{treatment, control}",
+                            "hint": "Rename the groups to 'treatment' and 'control' (case is ignored)."}},
+    "surveys": {"score": {"min": 0, "max": 10, "label": "0-10",
+                          "hint": "Scores are on the 0-10 NPS scale; rescale other scales before loading."}},
+    "spend": {"spend": {"min": 0, "max": None, "label": "0 or more",
+                        "hint": "Spend cannot be negative; record refunds in the period they reduce."}},
+}
+
+# Actions that take a row out of the cleaned table.
+REMOVING_ACTIONS = ("drop", "exclude")
+
+Predicate = Callable[[Any, "RuleContext"], Any]
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule predicate may look at besides the row: the as_of limit, options, parsed columns."""
+
+    options: Mapping[str, Any]
+    as_of_end: Any = None  # first instant after the as_of day (pd.Timestamp) or None
+    parsed_flags: tuple[str, ...] = ()  # names of the ``__bad_<column>`` flag columns
+    missing_flags: tuple[str, ...] = ()  # names of the ``__missing_<column>`` flag columns
+    has_order_id: bool = False
+
+
+def _any(table, names: tuple[str, ...]):
+    import ibis
+
+    if not names:
+        # A column expression (not a scalar) so that it can be counted like any other flag.
+        return table[table.columns[0]].isnull() & ibis.literal(False)
+    flag = table[names[0]]
+    for name in names[1:]:
+        flag = flag | table[name]
+    return flag
+
+
+@dataclass(frozen=True)
+class QualityRule:
+    """One data-quality rule.
+
+    Attributes
+    ----------
+    name
+        Rule name, used in the report.
+    option
+        Key of :data:`QUALITY_DEFAULTS` holding the action, or None when the action is fixed.
+    actions
+        Allowed actions; ``keep`` counts only, ``drop``/``exclude`` remove the rows, ``error``
+        raises :class:`~clc_lib.errors.DataError` when any row matches.
+    description
+        One line for the report and docs.
+    predicate
+        ``(table, context) -> boolean ibis expression`` matching the affected rows.
+    fixed_action
+        The action when ``option`` is None.
+    """
+
+    name: str
+    option: str | None
+    actions: tuple[str, ...]
+    description: str
+    predicate: Predicate
+    fixed_action: str = "keep"
+
+    def action(self, options: Mapping[str, Any]) -> str:
+        return self.fixed_action if self.option is None else str(options[self.option])
+
+
+QUALITY_RULES: tuple[QualityRule, ...] = (
+    QualityRule(
+        "unparseable_values", "unparseable_values", ("error", "drop"),
+        "timestamp or number that does not parse",
+        lambda t, ctx: _any(t, ctx.parsed_flags),
+    ),
+    QualityRule(
+        "missing_values", "missing_values", ("error", "drop"),
+        "empty timestamp or amount (required values)",
+        lambda t, ctx: _any(t, ctx.missing_flags),
+    ),
+    QualityRule(
+        "missing_customer_id", "missing_customer_id", ("drop", "error"),
+        "empty customer id",
+        lambda t, ctx: t.customer_id.isnull(),
+    ),
+    QualityRule(
+        "after_as_of", None, ("exclude",),
+        "timestamp after the as_of day",
+        lambda t, ctx: (t.timestamp >= ctx.as_of_end) if ctx.as_of_end is not None else _any(t, ()),
+        fixed_action="exclude",
+    ),
+    QualityRule(
+        "above_max_amount", "above_max_amount", ("error", "drop"),
+        "line amount above max_line_amount in absolute value",
+        lambda t, ctx: t.amount.abs() > float(ctx.options["max_line_amount"]),
+    ),
+    QualityRule(
+        "zero_amount", "zero_amount", ("keep", "drop"),
+        "amount of exactly 0 (kept: still a purchase)",
+        lambda t, ctx: t.amount == 0,
+    ),
+    QualityRule(
+        "returns", "returns", ("keep", "drop"),
+        "returns and cancellations (kept with negative amount)",
+        lambda t, ctx: t.is_return,
+    ),
+)
+
+DUPLICATE_RULE_NAME = "duplicate_rows"
+DUPLICATE_ACTIONS = ("drop", "keep", "error")
+DUPLICATES_WITHOUT_ORDER_ID_ACTIONS = ("keep", "drop")
+
+_ACTION_OPTIONS = {rule.option: rule.actions for rule in QUALITY_RULES if rule.option is not None}
+_ACTION_OPTIONS["duplicate_rows"] = DUPLICATE_ACTIONS
+_ACTION_OPTIONS["duplicates_without_order_id"] = DUPLICATES_WITHOUT_ORDER_ID_ACTIONS
+
+
+def quality_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Merge the ``quality:`` section of a run config into :data:`QUALITY_DEFAULTS` and check it.
+
+    Raises
+    ------
+    ConfigError
+        Unknown option, an action the rule does not allow, or a bad limit.
+    """
+    options = merge_options("quality", QUALITY_DEFAULTS, overrides)
+    for key, allowed in _ACTION_OPTIONS.items():
+        if options[key] not in allowed:
+            raise ConfigError(
+                f"quality.{key} is {options[key]!r}; use one of {', '.join(allowed)}."
+            )
+    try:
+        limit = float(options["max_line_amount"])
+    except (TypeError, ValueError):
+        limit = float("nan")
+    if not limit > 0:
+        raise ConfigError(f"quality.max_line_amount is {options['max_line_amount']!r}; use a positive number.")
+    options["max_line_amount"] = limit
+    prefixes = options["cancellation_prefixes"]
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) and p for p in prefixes):
+        raise ConfigError("quality.cancellation_prefixes must be a list of non-empty strings, e.g. ['C'].")
+    options["cancellation_prefixes"] = list(prefixes)
+    return options
+
+
+@dataclass
+class RuleResult:
+    """What one rule did to one table: rows matched, the action, and their amount (run currency)."""
+
+    rule: str
+    action: str
+    rows: int
+    amount: float | None = None
+    description: str = ""
+
+    @property
+    def removed(self) -> int:
+        return self.rows if self.action in REMOVING_ACTIONS else 0
+
+
+@dataclass
+class TableQuality:
+    """Data-quality summary of one loaded table.
+
+    Attributes
+    ----------
+    table, source
+        Contract table name and a description of where the rows came from.
+    rows_in, rows_out
+        Data rows read and rows returned.
+    rules
+        One :class:`RuleResult` per rule, in the order applied.
+    customers
+        Distinct customer ids in the output (None for tables without one).
+    first_timestamp, last_timestamp
+        Range of the table's main date column in the output.
+    amount_in, amount_out
+        Sum of ``amount`` (transactions) before and after the rules, in the run currency.
+    notes
+        Detected formats and other facts worth showing (e.g. "timestamp: format %Y%m%d").
+    """
+
+    table: str
+    source: str
+    rows_in: int
+    rows_out: int
+    rules: list[RuleResult] = field(default_factory=list)
+    customers: int | None = None
+    first_timestamp: pd.Timestamp | None = None
+    last_timestamp: pd.Timestamp | None = None
+    amount_in: float | None = None
+    amount_out: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def rule(self, name: str) -> RuleResult:
+        for result in self.rules:
+            if result.rule == name:
+                return result
+        raise KeyError(f"No rule {name!r} in the report of {self.table}; rules: {[r.rule for r in self.rules]}")
+
+
+@dataclass
+class DataQualityReport:
+    """The data-quality summary of a whole run (one :class:`TableQuality` per loaded table).
+
+    Amounts are in ``currency``; ``as_of`` is midnight of the as_of day (the whole day is included).
+    """
+
+    tables: dict[str, TableQuality] = field(default_factory=dict)
+    as_of: pd.Timestamp | None = None
+    currency: str = ""
+
+    def __getitem__(self, table: str) -> TableQuality:
+        return self.tables[table]
+
+    def add(self, table_quality: TableQuality) -> None:
+        self.tables[table_quality.table] = table_quality
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per table and step: ``rows in``, each rule, ``rows out``.
+
+        Columns: table, step, action, rows, amount (run currency; NaN where not applicable),
+        description.
+        """
+        records = []
+        for tq in self.tables.values():
+            records.append({"table": tq.table, "step": "rows in", "action": "", "rows": tq.rows_in,
+                            "amount": tq.amount_in, "description": tq.source})
+            for r in tq.rules:
+                records.append({"table": tq.table, "step": r.rule, "action": r.action, "rows": r.rows,
+                                "amount": r.amount, "description": r.description})
+            records.append({"table": tq.table, "step": "rows out", "action": "", "rows": tq.rows_out,
+                            "amount": tq.amount_out, "description": ""})
+        frame = pd.DataFrame.from_records(
+            records, columns=["table", "step", "action", "rows", "amount", "description"])
+        frame["rows"] = frame["rows"].astype("int64")
+        frame["amount"] = frame["amount"].astype("float64")
+        return frame
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per table: rows_in, rows_removed, rows_out, customers, first/last timestamp,
+        amount_in, amount_out (run currency)."""
+        rows = [
+            {"table": tq.table, "source": tq.source, "rows_in": tq.rows_in,
+             "rows_removed": sum(r.removed for r in tq.rules), "rows_out": tq.rows_out,
+             "customers": tq.customers, "first_timestamp": tq.first_timestamp,
+             "last_timestamp": tq.last_timestamp, "amount_in": tq.amount_in, "amount_out": tq.amount_out}
+            for tq in self.tables.values()
+        ]
+        return pd.DataFrame(rows).set_index("table") if rows else pd.DataFrame()
+
+    def render_text(self) -> str:
+        """A console summary, one block per table."""
+        currency = f" {self.currency}" if self.currency else ""
+        lines = ["Data quality" + (f" (as of {self.as_of:%Y-%m-%d})" if self.as_of is not None else "")]
+        for tq in self.tables.values():
+            lines.append(f"{tq.table}  <- {tq.source}")
+            lines.append(f"  {'rows in':<22}{tq.rows_in:>12,}" + _amount(tq.amount_in, currency))
+            for r in tq.rules:
+                lines.append(f"  {r.rule:<22}{r.rows:>12,}  {r.action:<8}" + _amount(r.amount, currency))
+            lines.append(f"  {'rows out':<22}{tq.rows_out:>12,}" + _amount(tq.amount_out, currency))
+            facts = []
+            if tq.customers is not None:
+                facts.append(f"{tq.customers:,} customers")
+            if tq.first_timestamp is not None and not pd.isna(tq.first_timestamp):
+                facts.append(f"{tq.first_timestamp:%Y-%m-%d} to {tq.last_timestamp:%Y-%m-%d}")
+            if facts:
+                lines.append("  " + "; ".join(facts))
+            lines.extend(f"  note: {note}" for note in tq.notes)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, na_rep="")
+
+    def __str__(self) -> str:
+        return self.render_text()
+
+
+def _amount(value: float | None, currency: str) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return f"  {value:>16,.2f}{currency}"

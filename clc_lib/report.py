@@ -1,0 +1,648 @@
+"""The report runner: execute the notebooks for a run config and publish them as an HTML run folder.
+
+``run_report`` (``clc report`` on the command line) does, in order:
+
+1. takes a lock on the output folder (a second run on the same output is refused with a message);
+2. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
+   time, with the parameters ``config`` (absolute path of the run config) and ``as_of``; each
+   notebook's kernel gets ``CLC_KEY_FIGURES_FILE`` so :func:`clc_lib.display.show_key_figures`
+   records its key figures;
+3. renders each executed notebook to a self-contained HTML page without code (charts embedded
+   as images, no script or font loaded from the network);
+4. writes ``index.html`` (links, key figures and their change since the previous complete run of
+   the same config, data period, data quality, versions, timings) and ``run.json``;
+5. publishes the folder by an atomic rename from ``<out>/.tmp-<id>/`` to
+   ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when every
+   notebook succeeded, and prunes the oldest runs beyond ``report.keep``.
+
+A failing notebook does not stop the others: its page shows the error at the top, the index
+marks it, the run is published as ``failed`` and ``latest`` stays on the previous complete run.
+An error in the runner itself (e.g. while rendering) removes the temporary folder and leaves
+every published run untouched. See ``docs/reports.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clc_lib.config import RunConfig, merge_options
+from clc_lib.errors import ClcError, ConfigError
+from clc_lib.paths import notebooks_dir as default_notebooks_dir
+from clc_lib.paths import reports_dir
+
+__all__ = [
+    "REPORT_DEFAULTS",
+    "NotebookRun",
+    "ReportLockedError",
+    "ReportRun",
+    "report_options",
+    "report_notebooks",
+    "run_report",
+]
+
+REPORT_DEFAULTS: dict[str, Any] = {
+    "keep": 10,  # run folders kept per config (complete and failed); older ones are deleted
+    "cell_timeout": None,  # seconds a notebook cell may run before it fails; None = no limit
+    "start_timeout": 120,  # seconds to wait for a notebook kernel to start
+}
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+NOTEBOOK_HTML_TEMPLATE = "clc_report"
+KERNEL_NAME = "python3"
+LOCK_NAME = ".clc-report.lock"
+LATEST_NAME = "latest"
+TMP_PREFIX = ".tmp-"
+RUN_MANIFEST = "run.json"
+RUN_FOLDER_PATTERN = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?_")
+NUMERIC_KINDS = ("currency", "percent", "count", "days", "number")
+VERSION_PACKAGES = {"clc": "clc", "pandas": "pandas", "ibis": "ibis-framework", "duckdb": "duckdb"}
+
+STATUS_COMPLETE = "complete"
+STATUS_FAILED = "failed"
+
+
+class ReportLockedError(ClcError):
+    """Another report run holds the lock on the same output folder."""
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one notebook in a report run (paths relative to the run folder)."""
+
+    name: str
+    title: str
+    status: str = "pending"  # "ok" or "failed"
+    seconds: float = 0.0  # execution wall time
+    render_seconds: float = 0.0
+    error: str | None = None  # "ErrorName: message" of the failing cell, or the runner's reason
+    html: str = ""
+    ipynb: str = ""
+    log: str = ""
+    key_figures: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class ReportRun:
+    """A published report run: where it is and how it went."""
+
+    run_id: str
+    config_name: str
+    path: Path
+    status: str
+    notebooks: list[NotebookRun]
+    previous_run: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_COMPLETE
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every notebook ran, 1 otherwise (the run is still published)."""
+        return 0 if self.ok else 1
+
+
+def report_options(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``report:`` options of a run config merged over :data:`REPORT_DEFAULTS`."""
+    options = merge_options("report", REPORT_DEFAULTS, overrides)
+    keep = options["keep"]
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ConfigError(f"report.keep is {keep!r}; give the number of runs to keep, 1 or more (default 10).")
+    for key in ("cell_timeout", "start_timeout"):
+        value = options[key]
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
+            raise ConfigError(f"report.{key} is {value!r}; give a number of seconds above 0"
+                              + (" or leave it empty for no limit." if key == "cell_timeout" else "."))
+    return options
+
+
+def report_notebooks(folder: Path | str | None = None, only: Sequence[str] | None = None) -> list[Path]:
+    """The notebooks a run executes, in name order.
+
+    ``only`` selects by file name (``01_segmentation.ipynb``), stem (``01_segmentation``), number
+    prefix (``01``) or topic (``segmentation``); an unknown name is a :class:`ConfigError`.
+    """
+    folder = Path(folder) if folder is not None else default_notebooks_dir()
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith((".", "_")))
+    if not only:
+        return found
+    chosen: list[Path] = []
+    for name in only:
+        matches = [p for p in found if name in (p.name, p.stem, *p.stem.split("_", 1))]
+        if not matches:
+            available = ", ".join(p.stem for p in found) or "none"
+            raise ConfigError(f"--only {name}: no such notebook in {folder}. Available: {available}.")
+        chosen.extend(m for m in matches if m not in chosen)
+    return sorted(chosen)
+
+
+def _notebook_title(path: Path) -> str:
+    """The first markdown heading of a notebook, else its name."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        cells = []
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            source = "".join(cell.get("source", ""))
+            for line in source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return path.stem.replace("_", " ")
+
+
+# --- the lock --------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _output_lock(out_root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_root`` (released when the process ends, even on a crash)."""
+    import fcntl
+
+    lock_path = out_root / LOCK_NAME
+    handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ReportLockedError(
+                f"Another report run is writing to {out_root} ({holder}). Wait for it to finish, or "
+                f"give this run another folder with --out."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {dt.datetime.now():%Y-%m-%d %H:%M:%S}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+# --- executing one notebook --------------------------------------------------------------------
+
+@dataclass
+class _Task:
+    source: Path
+    executed: Path
+    log: Path
+    key_figures_file: Path
+    config: Path
+    as_of: str | None
+    cwd: Path
+    cell_timeout: float | None
+    start_timeout: float
+
+
+def execute_notebook(task: _Task) -> tuple[bool, str | None]:
+    """Execute one notebook with papermill in a subprocess; return ``(ok, error)``.
+
+    The subprocess's output (papermill's log and the cells' output) goes to ``task.log``.
+    """
+    parameters = yaml.safe_dump({"config": str(task.config), "as_of": task.as_of})
+    command = [sys.executable, "-m", "papermill", str(task.source), str(task.executed),
+               "-y", parameters, "-k", KERNEL_NAME, "--cwd", str(task.cwd),
+               "--no-progress-bar", "--log-output", "--start-timeout", str(int(task.start_timeout))]
+    if task.cell_timeout is not None:
+        command += ["--execution-timeout", str(int(task.cell_timeout))]
+    env = {**os.environ, "CLC_KEY_FIGURES_FILE": str(task.key_figures_file), "PYTHONUNBUFFERED": "1"}
+    with open(task.log, "w", encoding="utf-8") as log:
+        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+    if completed.returncode == 0:
+        return True, None
+    return False, _notebook_error(task.executed) or (
+        f"papermill exited with code {completed.returncode} before running the notebook; "
+        f"see {task.log.name}: {_log_tail(task.log)}")
+
+
+def _notebook_error(executed: Path) -> str | None:
+    """``"ErrorName: message"`` of the first error output in an executed notebook."""
+    if not executed.is_file():
+        return None
+    try:
+        cells = json.loads(executed.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return None
+    for cell in cells:
+        for output in cell.get("outputs", []) or []:
+            if output.get("output_type") == "error":
+                return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
+    return None
+
+
+def _log_tail(log: Path, lines: int = 3) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def render_html(executed: Path, target: Path, *, title: str, error: str | None, run_label: str) -> None:
+    """Render an executed notebook to ``target`` without code; an error shows in a banner at the top.
+
+    A notebook that never started (no executed file) gets a page with the error alone.
+    """
+    context = {"title": title, "error": error, "run_label": run_label, "index_href": "index.html",
+               "css": (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")}
+    if not executed.is_file():
+        target.write_text(_render_template("error_page.html.j2", page=context), encoding="utf-8")
+        return
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.metadata["title"] = title
+    exporter = HTMLExporter(
+        template_name=NOTEBOOK_HTML_TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(notebook, resources={"clc": context})
+    target.write_text(body, encoding="utf-8")
+
+
+def _jinja_environment():
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def _render_template(name: str, **context: Any) -> str:
+    environment = _jinja_environment()
+    css = (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+    return environment.get_template(name).render(css=css, **context)
+
+
+# --- key figures and their change since the previous run ---------------------------------------
+
+def _read_recorded(path: Path) -> dict[str, Any]:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def _format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
+    """The change of one figure: signed, in the figure's unit (percentage points for shares)."""
+    from clc_lib.display import format_count, format_currency, format_days, format_number, format_value
+
+    if kind not in NUMERIC_KINDS:
+        if previous == current:
+            return "unchanged"
+        return f"was {format_value(previous, kind, currency)}" if previous is not None else ""
+    if not isinstance(current, (int, float)) or not isinstance(previous, (int, float)):
+        return ""
+    delta = current - previous
+    if delta == 0:
+        return "unchanged"
+    sign = "+" if delta > 0 else "-"
+    magnitude = abs(delta)
+    unit_text = {
+        "currency": lambda: format_currency(magnitude, currency),
+        "percent": lambda: f"{magnitude * 100:,.1f} pp",
+        "count": lambda: format_count(magnitude),
+        "days": lambda: format_days(magnitude),
+        "number": lambda: format_number(magnitude),
+    }[kind]()
+    text = f"{sign}{unit_text}"
+    if kind != "percent" and previous != 0:
+        text += f" ({delta / abs(previous) * 100:+,.1f}%)"
+    return text
+
+
+def _run_folders(config_folder: Path) -> list[Path]:
+    """Published run folders of one config, oldest first (``-2`` suffixes order runs in the same second)."""
+    if not config_folder.is_dir():
+        return []
+
+    def order(path: Path) -> tuple[str, int]:
+        match = RUN_FOLDER_PATTERN.match(path.name)
+        return match.group(1), int(match.group(2) or 1)
+
+    return sorted((p for p in config_folder.iterdir()
+                   if p.is_dir() and not p.is_symlink() and RUN_FOLDER_PATTERN.match(p.name)), key=order)
+
+
+def _previous_complete_run(config_folder: Path) -> tuple[str, dict[str, Any]] | None:
+    """Run id and manifest of the newest complete run in ``config_folder``."""
+    for folder in reversed(_run_folders(config_folder)):
+        manifest = _read_recorded(folder / RUN_MANIFEST)
+        if manifest.get("status") == STATUS_COMPLETE:
+            return folder.name, manifest
+    return None
+
+
+def _add_changes(notebooks: list[NotebookRun], previous: dict[str, Any] | None) -> None:
+    """Attach ``change`` (text) and ``previous`` (raw value) to each key figure."""
+    before: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in (previous or {}).get("notebooks", []):
+        for figure in entry.get("key_figures", []):
+            before[(entry.get("name"), figure.get("label"))] = figure
+    for notebook in notebooks:
+        for figure in notebook.key_figures:
+            old = before.get((notebook.name, figure.get("label")))
+            if old is None or old.get("kind") != figure.get("kind"):
+                figure["previous"], figure["change"] = None, ""
+                continue
+            figure["previous"] = old.get("value")
+            figure["change"] = _format_change(figure.get("kind", "text"), figure.get("value"),
+                                              old.get("value"), figure.get("currency", ""))
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+def _replace_symlink(link: Path, target: str) -> None:
+    """Point ``link`` at ``target`` atomically (a temporary link renamed over the old one)."""
+    temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    temporary.symlink_to(target)
+    os.replace(temporary, link)
+
+
+def _prune(config_folder: Path, keep: int, log: Callable[[str], None]) -> list[str]:
+    """Delete the oldest run folders beyond ``keep``, never the one ``latest`` points to."""
+    runs = _run_folders(config_folder)
+    latest = config_folder / LATEST_NAME
+    protected = latest.resolve().name if latest.is_symlink() else None
+    removed = []
+    for folder in runs[:-keep] if len(runs) > keep else []:
+        if folder.name == protected:
+            continue
+        shutil.rmtree(folder)
+        removed.append(folder.name)
+        log(f"removed old run {folder.name} (report.keep = {keep})")
+    return removed
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for label, distribution in VERSION_PACKAGES.items():
+        try:
+            versions[label] = version(distribution)
+        except PackageNotFoundError:
+            versions[label] = "not installed"
+    return versions
+
+
+def _safe_label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "run"
+
+
+def _run_data(notebooks: list[NotebookRun], as_of: str | None, config: RunConfig) -> dict[str, Any]:
+    """Data period, as_of, currency and quality table from the first notebook that recorded them."""
+    data: dict[str, Any] = {}
+    for notebook in notebooks:
+        for key, value in notebook.data.items():
+            data.setdefault(key, value)
+    data["as_of"] = as_of or config.as_of or data.get("as_of")
+    data.setdefault("currency", config.currency)
+    return data
+
+
+def _write_index(folder: Path, manifest: dict[str, Any]) -> None:
+    from clc_lib.display import format_date, table_html
+
+    data = manifest["data"]
+    quality_html = ""
+    if data.get("quality"):
+        import pandas as pd
+        from markupsafe import Markup
+
+        frame = pd.DataFrame(data["quality"])
+        money = [c for c in ("amount",) if c in frame.columns]
+        counts = [c for c in ("rows",) if c in frame.columns]
+        quality_html = Markup(table_html(frame, currency=data.get("currency") or "", money=money,
+                                         counts=counts, max_rows=None))
+    period = ""
+    if data.get("first_timestamp") and data.get("last_timestamp"):
+        first, last = (format_date(_day(data[key])) for key in ("first_timestamp", "last_timestamp"))
+        period = f"{first} to {last}"
+    page = _render_template("index.html.j2", manifest=manifest, quality_html=quality_html, period=period)
+    (folder / "index.html").write_text(page, encoding="utf-8")
+
+
+def _day(value: Any) -> Any:
+    """Midnight of the day of a timestamp (the index shows the data period in whole days)."""
+    import pandas as pd
+
+    return pd.Timestamp(value).normalize()
+
+
+def _run_logger(path: Path, echo: Callable[[str], None]) -> Callable[[str], None]:
+    lock = threading.Lock()
+    handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by the caller via .close
+
+    def log(message: str) -> None:
+        line = f"{dt.datetime.now():%H:%M:%S}  {message}"
+        with lock:
+            handle.write(line + "\n")
+            handle.flush()
+            echo(line)
+
+    log.close = handle.close  # type: ignore[attr-defined]
+    return log
+
+
+def run_report(
+    config: str | Path,
+    *,
+    out: str | Path | None = None,
+    only: Sequence[str] | None = None,
+    as_of: str | None = None,
+    jobs: int | None = None,
+    notebooks_dir: str | Path | None = None,
+    echo: Callable[[str], None] | None = print,
+) -> ReportRun:
+    """Execute and publish the report notebooks for one run config.
+
+    Parameters
+    ----------
+    config
+        The run config (YAML). Its ``name`` names the folder of its runs; ``report:`` options
+        (``keep``, ``cell_timeout``, ``start_timeout``) are read from it.
+    out
+        The reports folder (default ``reports/`` of the project). Runs go to
+        ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``.
+    only
+        Notebook names to run (see :func:`report_notebooks`); default all.
+    as_of
+        Cut-off date ``YYYY-MM-DD`` passed to every notebook; default the config's.
+    jobs
+        Notebooks executed at the same time; default the number of CPU cores.
+    notebooks_dir
+        Folder of the notebooks (default ``notebooks/`` of the project).
+    echo
+        Receives each progress line (default ``print``); None for silence.
+
+    Returns
+    -------
+    ReportRun
+        ``status`` is ``complete`` when every notebook ran, else ``failed`` (published, but
+        ``latest`` is not moved); ``exit_code`` is 0 or 1.
+
+    Raises
+    ------
+    ConfigError
+        Missing or invalid run config, unknown ``--only`` name or ``report:`` option.
+    ReportLockedError
+        Another run is writing to the same output folder.
+    """
+    if as_of is not None:
+        try:
+            as_of = dt.date.fromisoformat(str(as_of)).isoformat()
+        except ValueError:
+            raise ConfigError(f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD.") from None
+    run_config = RunConfig.from_yaml(config)
+    config_path = run_config.source
+    options = report_options(run_config.report)
+    source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    notebooks = report_notebooks(source_dir, only)
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: give 1 or more notebooks to run at a time.")
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(notebooks) or 1))
+
+    out_root = Path(out).expanduser().resolve() if out is not None else reports_dir()
+    out_root.mkdir(parents=True, exist_ok=True)
+    config_name = _safe_label(run_config.name)
+    config_folder = out_root / config_name
+
+    with _output_lock(out_root):
+        for stale in out_root.glob(f"{TMP_PREFIX}*"):  # left by a crashed run; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        started = dt.datetime.now()
+        stamp = started.strftime("%Y%m%d-%H%M%S")
+        work = out_root / f"{TMP_PREFIX}{stamp}-{os.getpid()}"
+        (work / "logs").mkdir(parents=True)
+        (work / "key_figures").mkdir()
+        log = _run_logger(work / "run.log", echo or (lambda _line: None))
+        try:
+            log(f"report run of {config_path} into {config_folder} "
+                f"({len(notebooks)} notebooks, {workers} at a time)")
+            results = _execute_all(notebooks, work, config_path, as_of, source_dir, options, workers, log)
+            data = _run_data(results, as_of, run_config)
+            as_of_label = _safe_label(str(data.get("as_of") or "data-end"))
+            run_id, suffix = f"{stamp}_{as_of_label}", 2
+            while (config_folder / run_id).exists():  # two runs within one second
+                run_id, suffix = f"{stamp}-{suffix}_{as_of_label}", suffix + 1
+            target = config_folder / run_id
+            for result in results:
+                render_started = time.perf_counter()
+                render_html(work / result.ipynb, work / result.html, title=result.title,
+                            error=result.error, run_label=f"{run_config.name}, run {run_id}")
+                result.render_seconds = round(time.perf_counter() - render_started, 1)
+            status = STATUS_COMPLETE if all(r.ok for r in results) else STATUS_FAILED
+            previous = _previous_complete_run(config_folder)
+            _add_changes(results, previous[1] if previous else None)
+            finished = dt.datetime.now()
+            manifest = {
+                "run_id": run_id, "config_name": run_config.name, "config": str(config_path),
+                "status": status, "started": f"{started:%Y-%m-%d %H:%M:%S}",
+                "finished": f"{finished:%Y-%m-%d %H:%M:%S}",
+                "seconds": round((finished - started).total_seconds(), 1),
+                "previous_run": previous[0] if previous else None,
+                "data": data, "versions": _versions(),
+                "notebooks": [asdict(r) for r in results],
+            }
+            (work / RUN_MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
+            _write_index(work, manifest)
+            config_folder.mkdir(exist_ok=True)
+            log(f"run {status}: {sum(r.ok for r in results)}/{len(results)} notebooks ran; "
+                f"published to {target}")
+            log.close()  # type: ignore[attr-defined]
+            os.rename(work, target)
+        except BaseException:
+            log.close()  # type: ignore[attr-defined]
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+
+        def note(message: str) -> None:
+            line = f"{dt.datetime.now():%H:%M:%S}  {message}"
+            with open(target / "run.log", "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+            if echo:
+                echo(line)
+
+        if status == STATUS_COMPLETE:
+            _replace_symlink(config_folder / LATEST_NAME, target.name)
+            _replace_symlink(out_root / LATEST_NAME, f"{config_name}/{target.name}")
+            note(f"{out_root / LATEST_NAME} now points to this run")
+        else:
+            failed = ", ".join(r.name for r in results if not r.ok)
+            note(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")
+        _prune(config_folder, options["keep"], note)
+    return ReportRun(run_id=target.name, config_name=run_config.name, path=target, status=status,
+                     notebooks=results, previous_run=manifest["previous_run"])
+
+
+def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str | None, cwd: Path,
+                 options: dict[str, Any], workers: int, log: Callable[[str], None]) -> list[NotebookRun]:
+    """Execute every notebook (``workers`` at a time); a failure does not stop the others."""
+    results = {path: NotebookRun(name=path.stem, title=_notebook_title(path), html=f"{path.stem}.html",
+                                 ipynb=f"{path.stem}.ipynb", log=f"logs/{path.stem}.log")
+               for path in notebooks}
+
+    def run_one(path: Path) -> NotebookRun:
+        result = results[path]
+        task = _Task(source=path, executed=work / result.ipynb, log=work / result.log,
+                     key_figures_file=work / "key_figures" / f"{path.stem}.json", config=config_path,
+                     as_of=as_of, cwd=cwd, cell_timeout=options["cell_timeout"],
+                     start_timeout=options["start_timeout"])
+        log(f"start   {result.name}")
+        began = time.perf_counter()
+        try:
+            ok, error = execute_notebook(task)
+        except Exception as exc:  # the runner's own failure to launch: report it on the page
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        result.seconds = round(time.perf_counter() - began, 1)
+        result.status = "ok" if ok else "failed"
+        result.error = error
+        recorded = _read_recorded(task.key_figures_file)
+        result.key_figures = list(recorded.get("key_figures", []))
+        result.data = dict(recorded.get("data", {}))
+        if ok:
+            log(f"done    {result.name}  {result.seconds:.1f} s")
+        else:
+            log(f"FAILED  {result.name}  {result.seconds:.1f} s  {error}  (log: {result.log})")
+        return result
+
+    if workers == 1:
+        for path in notebooks:
+            run_one(path)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in as_completed([pool.submit(run_one, path) for path in notebooks]):
+                future.result()
+    return [results[path] for path in notebooks]

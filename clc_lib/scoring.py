@@ -1,0 +1,138 @@
+"""The customer scoring table: one row per customer with summary, stage, RFM and model columns.
+
+``clc score`` writes it for CRM tools. Columns come from *column providers*: functions
+``provider(run, scores) -> pandas.DataFrame`` (index ``customer_id``) called in order, each seeing
+the columns built so far. The built-in providers add the summary, the lifecycle stage and the RFM
+scores and segment; model columns (e.g. CLV predictions) are added by registering one more
+provider with :func:`register_score_provider` or by passing ``extra=`` to :func:`score_customers`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clc_lib.errors import ConfigError, DataError
+from clc_lib.rfm import rfm_options, rfm_scores, rfm_segments
+from clc_lib.stages import classify_stages
+from clc_lib.summary import customer_summary
+
+__all__ = ["SCORE_PROVIDERS", "register_score_provider", "score_customers", "write_scores"]
+
+ScoreProvider = Callable[[Any, pd.DataFrame], pd.DataFrame]
+
+
+def _summary_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
+    return customer_summary(run.transactions, run.as_of, time_unit="W")
+
+
+def _stage_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
+    options = getattr(run.config, "stages", None) or None
+    stages = classify_stages(run.transactions, run.as_of, rules=options)
+    return stages[["stage", "days_since_reactivation"]]
+
+
+def _rfm_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
+    options = rfm_options(getattr(run.config, "rfm", None) or None)
+    rfm = rfm_scores(scores, bins=options["bins"], edges=options["edges"], recency=options["recency"],
+                     frequency=options["frequency"], monetary=options["monetary"])
+    segmented = rfm_segments(rfm, options["segment_map"])
+    return segmented[["r_score", "f_score", "m_score", "rfm_code", "segment"]].rename(
+        columns={"segment": "rfm_segment"})
+
+
+#: Built-in column providers, in the order they run. Append to add model columns for every run.
+SCORE_PROVIDERS: list[ScoreProvider] = [_summary_columns, _stage_columns, _rfm_columns]
+
+
+def register_score_provider(provider: ScoreProvider) -> ScoreProvider:
+    """Add ``provider(run, scores) -> DataFrame`` (index ``customer_id``) to every scoring run.
+
+    Usable as a decorator. Its columns are left-joined onto the table; a column name that already
+    exists is an error.
+    """
+    if provider not in SCORE_PROVIDERS:
+        SCORE_PROVIDERS.append(provider)
+    return provider
+
+
+def score_customers(run: Any, *, extra: Sequence[ScoreProvider] = ()) -> pd.DataFrame:
+    """One row per customer with a purchase: summary, stage, RFM scores and segment (+ providers).
+
+    Parameters
+    ----------
+    run
+        A ``RunData`` from :func:`clc_lib.io.load_run` (uses ``transactions``, ``as_of`` and the
+        config's ``stages:`` and ``rfm:`` sections).
+    extra
+        More column providers for this call only, run after :data:`SCORE_PROVIDERS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id``; the columns of :func:`clc_lib.summary.customer_summary`
+        (``t_x``/``T`` in weeks), ``stage``, ``days_since_reactivation``, ``r_score``,
+        ``f_score``, ``m_score``, ``rfm_code``, ``rfm_segment``, then provider columns.
+        Customers whose only rows are returns stay in the table with no stage and segment "Other".
+        ``attrs`` holds ``as_of`` and ``currency``.
+    """
+    scores: pd.DataFrame | None = None
+    for provider in [*SCORE_PROVIDERS, *extra]:
+        columns = provider(run, scores if scores is not None else pd.DataFrame())
+        if scores is None:
+            scores = columns.copy()
+            continue
+        clash = sorted(set(columns.columns) & set(scores.columns))
+        if clash:
+            raise ConfigError(
+                f"Score provider {getattr(provider, '__name__', provider)!r} returns column(s) already in the "
+                f"table: {', '.join(clash)}; rename them."
+            )
+        unknown = columns.index.difference(scores.index)
+        if len(unknown):
+            raise DataError(
+                f"Score provider {getattr(provider, '__name__', provider)!r} returns customers that are not in "
+                "the summary.", source="scoring", column="customer_id", n_rows=len(unknown),
+                examples=[(i + 1, v) for i, v in enumerate(unknown[:5])],
+            )
+        scores = scores.join(columns, how="left")
+    assert scores is not None
+    scores.attrs["as_of"] = run.as_of
+    scores.attrs["currency"] = getattr(run, "currency", "")
+    return scores
+
+
+_WRITERS = {
+    ".parquet": lambda frame, path: frame.to_parquet(path, index=True),
+    ".csv": lambda frame, path: frame.to_csv(path, index=True, date_format="%Y-%m-%d"),
+}
+
+
+def write_scores(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the scoring table to ``.parquet`` or ``.csv`` atomically and return the path.
+
+    The file is written to a temporary name in the same folder and moved into place with
+    :func:`os.replace`, so readers never see a half-written file. ``customer_id`` is written
+    as a column; Categorical columns are written as text in CSV.
+    """
+    target = Path(path)
+    writer = _WRITERS.get(target.suffix.lower())
+    if writer is None:
+        raise ConfigError(f"Cannot write scores to {target.name}: use a .parquet or .csv file name.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.copy(deep=False)
+    frame.attrs = {}  # run metadata (Timestamps, rules) is not part of the file
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
+    os.close(handle)
+    try:
+        writer(frame, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target

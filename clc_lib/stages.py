@@ -1,0 +1,936 @@
+"""Lifecycle stages: classification as of a date, stage history, growth accounting and metrics.
+
+Every known person gets exactly one stage from :data:`STAGES` (see ``docs/stages.md``):
+
+* prospects (people in the events table who never bought): ``aware`` or ``engaged``;
+* customers (at least one purchase on or before the date): the first stage of the rule table
+  (``precedence`` in ``stage_rules.yaml``) whose condition holds: ``reactivated``, ``new``,
+  ``churned``, ``dormant``, ``at_risk``, ``loyal``, else ``active``.
+
+Thresholds are data: the defaults in ``stage_rules.yaml`` are derived from the distribution of
+gaps between purchase days (:func:`derive_stage_rules`) and can be overridden by the run config's
+``stages:`` section. The transaction-level work runs in the engine with Ibis; the same stage
+expression serves :func:`classify_stages` (one date) and :func:`stage_history` (every period end).
+
+Time conventions: the unit of activity is the *purchase day* (all purchases of a customer on one
+calendar day); returns never count as activity. Day counts run from the purchase date to the
+snapshot date, whose whole day is included (a purchase on the snapshot day has recency 0 days).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import yaml
+
+from clc_lib.config import merge_options
+from clc_lib.errors import ConfigError, DataError
+from clc_lib.summary import (
+    as_of_date,
+    check_transactions,
+    is_purchase,
+    period_truncation,
+    purchase_days_table,
+    rows_up_to,
+)
+
+__all__ = [
+    "STAGES",
+    "PROSPECT_STAGES",
+    "StageRules",
+    "stage_rule_defaults",
+    "derive_stage_rules",
+    "classify_stages",
+    "stage_shares",
+    "mark_advocates",
+    "growth_accounting",
+    "stage_history",
+    "stage_counts",
+    "transition_matrix",
+    "stage_flows",
+    "stage_metrics",
+    "stage_backtest",
+]
+
+#: Canonical lifecycle stages, in lifecycle order.
+STAGES: tuple[str, ...] = (
+    "aware", "engaged", "new", "active", "loyal", "at_risk", "dormant", "churned", "reactivated",
+)
+#: Stages of people who never bought (from the events table).
+PROSPECT_STAGES: tuple[str, ...] = ("aware", "engaged")
+
+THRESHOLDS: tuple[str, ...] = (
+    "new_window_days", "at_risk_days", "dormant_days", "churn_days", "loyal_min_purchase_days",
+    "reactivation_gap_days", "reactivated_window_days",
+)
+#: Features a rule condition may use (all computed per person and snapshot date).
+RULE_FEATURES: tuple[str, ...] = ("recency_days", "tenure_days", "purchase_days", "days_since_reactivation")
+
+_OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
+_CLAUSE = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|==|<|>)\s*([a-z_]+|-?\d+(?:\.\d+)?)\s*$")
+
+# Derived thresholds that simply reuse another one (documented in docs/stages.md).
+_ALIASES = {"new_window_days": "at_risk_days", "reactivation_gap_days": "dormant_days",
+            "reactivated_window_days": "at_risk_days"}
+_GAP_QUANTILE_KEYS = {"at_risk_days": "at_risk_gap_quantile", "dormant_days": "dormant_gap_quantile",
+                      "churn_days": "churn_gap_quantile"}
+FIRST_SEEN = "(first seen)"
+
+
+@cache
+def _packaged_defaults() -> dict[str, Any]:
+    text = (Path(__file__).parent / "stage_rules.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def stage_rule_defaults() -> dict[str, Any]:
+    """The packaged stage options (``stage_rules.yaml``) as a new dict; null thresholds are derived."""
+    import copy
+
+    return copy.deepcopy(_packaged_defaults())
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """Resolved stage rules: thresholds, precedence table and where each threshold came from.
+
+    Attributes
+    ----------
+    thresholds
+        Threshold name -> value (days; ``loyal_min_purchase_days`` counts purchase days).
+    precedence
+        Ordered ``(stage, condition)`` pairs; the first condition that holds wins and the last is
+        ``always``.
+    engaged_event_types
+        Event types that make a prospect ``engaged`` (any other event: ``aware``).
+    next_stage
+        Stage -> stages that count as converting to the next stage.
+    sources
+        Threshold name -> how it was set (config value, data quantile, fallback).
+    """
+
+    thresholds: Mapping[str, float]
+    precedence: tuple[tuple[str, str], ...]
+    engaged_event_types: tuple[str, ...]
+    next_stage: Mapping[str, tuple[str, ...]]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _compile_precedence(self.precedence, self.thresholds)
+        order = [self.thresholds[k] for k in ("at_risk_days", "dormant_days", "churn_days")]
+        if not order[0] < order[1] < order[2]:
+            raise ConfigError(
+                f"Stage thresholds must satisfy at_risk_days < dormant_days < churn_days; got {order}. "
+                "Fix the 'stages:' section of the run config."
+            )
+
+    def __getattr__(self, name: str) -> float:
+        thresholds = self.__dict__.get("thresholds", {})
+        if name in thresholds:
+            return thresholds[name]
+        raise AttributeError(name)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Thresholds as a table (threshold, value, source) for reports."""
+        return pd.DataFrame(
+            {"threshold": list(self.thresholds), "value": list(self.thresholds.values()),
+             "source": [self.sources.get(k, "") for k in self.thresholds]}
+        ).set_index("threshold")
+
+
+def _compile_precedence(precedence: Sequence[tuple[str, str]], thresholds: Mapping[str, float]):
+    """Parse the rule table into ``(stage, [(feature, op, value), ...])``; ConfigError on mistakes."""
+    if not precedence:
+        raise ConfigError("The stage precedence table is empty; keep at least the final 'always' rule.")
+    compiled = []
+    for position, (stage, condition) in enumerate(precedence):
+        if stage not in STAGES or stage in PROSPECT_STAGES:
+            raise ConfigError(
+                f"Stage rule {position + 1} names stage {stage!r}; customer stages are "
+                f"{', '.join(s for s in STAGES if s not in PROSPECT_STAGES)}."
+            )
+        text = str(condition).strip()
+        if text == "always":
+            compiled.append((stage, []))
+            continue
+        clauses = []
+        for part in re.split(r"\s+and\s+", text):
+            match = _CLAUSE.match(part)
+            if not match:
+                raise ConfigError(
+                    f"Cannot read the condition {condition!r} of stage rule {position + 1} ({stage}); "
+                    "write clauses like 'recency_days > at_risk_days' joined by 'and', or 'always'."
+                )
+            feature, op, rhs = match.groups()
+            if feature not in RULE_FEATURES:
+                raise ConfigError(
+                    f"Stage rule {position + 1} ({stage}) uses the unknown feature {feature!r}; "
+                    f"known features: {', '.join(RULE_FEATURES)}."
+                )
+            if re.fullmatch(r"-?\d+(?:\.\d+)?", rhs):
+                value = float(rhs)
+            elif rhs in thresholds:
+                value = float(thresholds[rhs])
+            else:
+                raise ConfigError(
+                    f"Stage rule {position + 1} ({stage}) compares with {rhs!r}, which is neither a number "
+                    f"nor a threshold ({', '.join(THRESHOLDS)})."
+                )
+            clauses.append((feature, _OPERATORS[op], value))
+        compiled.append((stage, clauses))
+    if compiled[-1][1]:
+        raise ConfigError(
+            "The last stage rule must be 'always' so that every customer gets a stage "
+            "(e.g. {stage: active, when: always})."
+        )
+    return compiled
+
+
+def _options(rules: Mapping[str, Any] | None) -> dict[str, Any]:
+    return merge_options("stages", stage_rule_defaults(), rules)
+
+
+def _to_rules(options: Mapping[str, Any], derived: Mapping[str, float], sources: Mapping[str, str]) -> StageRules:
+    thresholds = {}
+    all_sources = dict(sources)
+    for name in THRESHOLDS:
+        if options[name] is not None:
+            thresholds[name] = float(options[name])
+            all_sources[name] = "run config"
+        else:
+            thresholds[name] = float(derived[name])
+    precedence = tuple((str(r["stage"]), str(r["when"])) for r in options["precedence"])
+    next_stage = {k: tuple([v] if isinstance(v, str) else v) for k, v in options["next_stage"].items()}
+    return StageRules(thresholds=thresholds, precedence=precedence,
+                      engaged_event_types=tuple(options["engaged_event_types"]),
+                      next_stage=next_stage, sources=all_sources)
+
+
+def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp, *,
+                       rules: Mapping[str, Any] | None = None) -> StageRules:
+    """Stage thresholds derived from the data up to ``as_of`` (and overrides from ``rules``).
+
+    Parameters
+    ----------
+    transactions
+        Contract transactions (Ibis table).
+    as_of
+        Cut-off date; only purchase days on or before it are used.
+    rules
+        Overrides as in the run config's ``stages:`` section (any key of ``stage_rules.yaml``).
+
+    Returns
+    -------
+    StageRules
+        ``at_risk_days``, ``dormant_days`` and ``churn_days`` are the 80th, 90th and 95th
+        percentiles (by default) of the gaps in days between consecutive purchase days of all
+        customers, rounded to whole days and kept strictly increasing; ``loyal_min_purchase_days``
+        is the 80th percentile of purchase days per customer (at least 2);
+        ``new_window_days`` and ``reactivated_window_days`` equal ``at_risk_days`` and
+        ``reactivation_gap_days`` equals ``dormant_days``. With fewer than ``min_gaps`` gaps the
+        fallback values in ``stage_rules.yaml`` are used. ``sources`` says which applied.
+    """
+    if isinstance(rules, StageRules):
+        return rules
+    check_transactions(transactions)
+    options = _options(rules)
+    derive = options["derive"]
+    as_of = as_of_date(as_of)
+    days = purchase_days_table(rows_up_to(transactions, as_of))
+    gaps = days.filter(days.gap_days.notnull())
+    gap_stats = gaps.aggregate(
+        n_gaps=gaps.count(),
+        **{name: gaps.gap_days.quantile(float(derive[key])) for name, key in _GAP_QUANTILE_KEYS.items()},
+    ).execute().iloc[0]
+    per_customer = days.group_by("customer_id").aggregate(n=days.count())
+    loyal_q = float(derive["loyal_purchase_days_quantile"])
+    loyal_stats = per_customer.aggregate(q=per_customer.n.quantile(loyal_q)).execute().iloc[0]
+
+    n_gaps = int(gap_stats["n_gaps"])
+    derived: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    if n_gaps >= int(derive["min_gaps"]):
+        previous = 0.0
+        for name, key in _GAP_QUANTILE_KEYS.items():
+            value = max(float(round(gap_stats[name])), previous + 1.0)
+            derived[name] = value
+            previous = value
+            sources[name] = f"{float(derive[key]):.0%} quantile of {n_gaps:,} gaps between purchase days"
+    else:
+        for name in _GAP_QUANTILE_KEYS:
+            derived[name] = float(derive["fallback"][name])
+            sources[name] = f"fallback (only {n_gaps:,} gaps between purchase days, fewer than {derive['min_gaps']})"
+    floor = float(derive["loyal_min_purchase_days_floor"])
+    if n_gaps >= int(derive["min_gaps"]) and not pd.isna(loyal_stats["q"]):
+        derived["loyal_min_purchase_days"] = max(floor, float(math.ceil(loyal_stats["q"])))
+        sources["loyal_min_purchase_days"] = f"{loyal_q:.0%} quantile of purchase days per customer (at least {floor:g})"
+    else:
+        derived["loyal_min_purchase_days"] = float(derive["fallback"]["loyal_min_purchase_days"])
+        sources["loyal_min_purchase_days"] = "fallback"
+    for name, base in _ALIASES.items():
+        base_value = options[base] if options[base] is not None else derived[base]
+        derived[name] = float(base_value)
+        sources[name] = f"= {base}"
+    return _to_rules(options, derived, sources)
+
+
+def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules) -> StageRules:
+    if isinstance(rules, StageRules):
+        return rules
+    if rules is not None and not isinstance(rules, Mapping):
+        raise ConfigError(f"rules must be a StageRules or a mapping of stage options, got {type(rules).__name__}.")
+    return derive_stage_rules(transactions, as_of, rules=rules)
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine-side building blocks shared by classify_stages and stage_history
+
+
+def _stage_expression(table: ir.Table, rules: StageRules) -> ir.StringValue:
+    """Ibis expression giving each row its stage from the feature columns of ``table``."""
+    branches = [
+        ((table.purchase_days == 0) & table.is_engaged.fill_null(False), "engaged"),
+        (table.purchase_days == 0, "aware"),
+    ]
+    for stage, clauses in _compile_precedence(rules.precedence, rules.thresholds):
+        condition = ibis.literal(True)
+        for feature, op, value in clauses:
+            condition = condition & op(table[feature], value)
+        branches.append((condition, stage))
+    return ibis.cases(*branches)
+
+
+def _with_features(table: ir.Table) -> ir.Table:
+    """Add the rule features to a table with ``snapshot`` (date) and per-person cumulative columns
+    ``first_day``, ``last_day``, ``purchase_days``, ``last_reactivation_day``, ``first_engaged_day``."""
+    snapshot = table.snapshot
+    return table.mutate(
+        purchase_days=table.purchase_days.fill_null(0),
+        recency_days=snapshot.delta(table.last_day, unit="day"),
+        tenure_days=snapshot.delta(table.first_day, unit="day"),
+        days_since_reactivation=snapshot.delta(table.last_reactivation_day, unit="day"),
+        is_engaged=table.first_engaged_day.notnull() & (table.first_engaged_day <= snapshot),
+    )
+
+
+def _event_people(events: ir.Table, end: pd.Timestamp, rules: StageRules) -> ir.Table:
+    """Per person in the events table: ``first_event_day`` and ``first_engaged_day`` (up to ``end``)."""
+    missing = [c for c in ("person_id", "timestamp", "event_type") if c not in events.columns]
+    if missing:
+        raise DataError("The events table lacks contract column(s) " + ", ".join(missing) + ".",
+                        source="events", column=", ".join(missing),
+                        hint="Map them in the run config (events: columns: ...).")
+    rows = rows_up_to(events, end)
+    known_id = rows.customer_id if "customer_id" in rows.columns else ibis.null("string")
+    # A person's events are attributed to their customer id when any event carries it.
+    identity = ibis.coalesce(known_id.max().over(ibis.window(group_by=rows.person_id)), rows.person_id)
+    rows = rows.mutate(person=identity, day=rows.timestamp.date(),
+                       engaged=rows.event_type.isin(list(rules.engaged_event_types)))
+    return rows.group_by(customer_id=rows.person).aggregate(
+        first_event_day=rows.day.min(), first_engaged_day=rows.day.min(where=rows.engaged),
+    )
+
+
+def _classify_table(transactions: ir.Table, as_of: pd.Timestamp, rules: StageRules,
+                    events: ir.Table | None) -> ir.Table:
+    days = purchase_days_table(rows_up_to(transactions, as_of))
+    reactivation = days.gap_days > rules.reactivation_gap_days
+    people = days.group_by("customer_id").aggregate(
+        first_day=days.day.min(),
+        last_day=days.day.max(),
+        purchase_days=days.count(),
+        last_reactivation_day=days.day.max(where=reactivation),
+    )
+    if events is not None:
+        prospects = _event_people(events, as_of, rules)
+        joined = people.outer_join(prospects, people.customer_id == prospects.customer_id)
+        people = joined.select(
+            customer_id=ibis.coalesce(joined.customer_id, joined.customer_id_right),
+            first_day=joined.first_day, last_day=joined.last_day, purchase_days=joined.purchase_days,
+            last_reactivation_day=joined.last_reactivation_day, first_engaged_day=joined.first_engaged_day,
+        )
+    else:
+        people = people.mutate(first_engaged_day=ibis.null("date"))
+    people = _with_features(people.mutate(snapshot=ibis.literal(as_of.date())))
+    return people.mutate(stage=_stage_expression(people, rules))
+
+
+def _as_stage_categorical(values: pd.Series) -> pd.Categorical:
+    return pd.Categorical(values, categories=list(STAGES), ordered=True)
+
+
+def classify_stages(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp, *,
+                    rules: StageRules | Mapping[str, Any] | None = None,
+                    events: ir.Table | None = None) -> pd.DataFrame:
+    """The lifecycle stage of every known person as of a date.
+
+    Parameters
+    ----------
+    transactions
+        Contract transactions (Ibis table). Purchases (``is_return`` false) on or before the
+        ``as_of`` day count; returns never change a stage.
+    as_of
+        Snapshot date; its whole day is included.
+    rules
+        ``None`` (thresholds derived from the data up to ``as_of``), a mapping of overrides as in
+        the run config's ``stages:`` section, or a :class:`StageRules`.
+    events
+        Optional contract events table; people in it who never bought become prospects
+        (``engaged`` with an event of ``engaged_event_types``, else ``aware``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id`` (the ``person_id`` for prospects), sorted; columns ``stage``
+        (ordered Categorical over :data:`STAGES`), the features that decided it
+        (``recency_days``, ``tenure_days``, ``purchase_days``, ``days_since_reactivation``; days
+        from the purchase date to ``as_of``, NaN where not applicable), ``first_purchase`` and
+        ``last_purchase`` (dates). ``frame.attrs`` holds ``as_of`` and the :class:`StageRules`.
+        Customers whose only rows are returns have no purchase and no stage.
+    """
+    check_transactions(transactions)
+    as_of = as_of_date(as_of)
+    rules = _resolve_rules(transactions, as_of, rules)
+    table = _classify_table(transactions, as_of, rules, events)
+    result = table.select(
+        "customer_id", "stage", "recency_days", "tenure_days", "purchase_days", "days_since_reactivation",
+        first_purchase=table.first_day, last_purchase=table.last_day,
+    ).execute()
+    result = result.sort_values("customer_id").set_index("customer_id")
+    result["stage"] = _as_stage_categorical(result["stage"])
+    for column in ("recency_days", "tenure_days", "days_since_reactivation"):
+        result[column] = result[column].astype("float64")
+    result["purchase_days"] = result["purchase_days"].astype("int64")
+    for column in ("first_purchase", "last_purchase"):
+        result[column] = pd.to_datetime(result[column]).astype("datetime64[ns]")
+    result.attrs["as_of"] = as_of
+    result.attrs["rules"] = rules
+    return result
+
+
+def stage_shares(stages: pd.DataFrame, *, customers_only: bool = True) -> pd.Series:
+    """Share of people in each stage (index :data:`STAGES`, values sum to 1).
+
+    With ``customers_only`` (default) prospects (``aware``, ``engaged``) are left out of the
+    denominator and get share 0.
+    """
+    if "stage" not in stages.columns:
+        raise DataError("stages has no 'stage' column; pass the output of clc.classify_stages.",
+                        source="stages", column="stage")
+    counts = stages["stage"].astype(str).value_counts().reindex(list(STAGES), fill_value=0)
+    if customers_only:
+        counts[list(PROSPECT_STAGES)] = 0
+    total = counts.sum()
+    shares = counts / total if total else counts.astype(float)
+    shares.index.name = "stage"
+    return shares.rename("share")
+
+
+def mark_advocates(stages: pd.DataFrame, surveys: pd.DataFrame, *, min_score: float = 9,
+                   as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Add ``is_advocate``: the customer's latest survey answer up to ``as_of`` scored >= ``min_score``.
+
+    Advocacy is a flag orthogonal to the stage (a loyal or an at-risk customer can be a promoter).
+    ``surveys`` follows the contract (``customer_id``, ``responded_at``, ``score`` on the 0-10 NPS
+    scale); promoters are 9-10 on that scale.
+    """
+    as_of = as_of if as_of is not None else stages.attrs.get("as_of")
+    missing = [c for c in ("customer_id", "responded_at", "score") if c not in surveys.columns]
+    if missing:
+        raise DataError("The surveys table lacks contract column(s) " + ", ".join(missing) + ".",
+                        source="surveys", column=", ".join(missing))
+    answered = surveys
+    if as_of is not None:  # answers after the stage date are not known yet
+        answered = surveys[pd.to_datetime(surveys["responded_at"]) < as_of_date(as_of) + pd.Timedelta(days=1)]
+    latest = answered.sort_values(["customer_id", "responded_at"]).groupby("customer_id")["score"].last()
+    out = stages.copy()
+    out["is_advocate"] = latest.reindex(out.index).ge(min_score).fillna(False).astype(bool)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Growth accounting
+
+
+def _period_step(period: str) -> Any:
+    return ibis.interval(months=1) if period == "M" else ibis.interval(days=7)
+
+
+def growth_accounting(transactions: ir.Table, period: str = "M") -> pd.DataFrame:
+    """Active customers per period split into new, returning and resurrected, plus dormant.
+
+    Parameters
+    ----------
+    transactions
+        Contract transactions (Ibis table). A customer is *active* in a period with at least one
+        purchase (returns do not count).
+    period
+        ``"M"`` (calendar months) or ``"W"`` (ISO weeks, Monday first).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``period_start`` (every period from the first to the last with a purchase), columns:
+        ``new`` (first purchase ever in the period), ``returning`` (active this and the previous
+        period), ``resurrected`` (active, not in the previous period, bought before), ``dormant``
+        (active in the previous period but not in this one, reported as a *positive* count),
+        ``active`` = new + returning + resurrected and ``quick_ratio`` = (new + resurrected) /
+        dormant (NaN when nothing went dormant). The first period of the data counts everyone as
+        new: a history that starts mid-life overstates new customers in its first periods.
+    """
+    check_transactions(transactions)
+    unit = period_truncation(period)
+    step = _period_step(period)
+    purchases = transactions.filter(is_purchase(transactions))
+    active = purchases.group_by(
+        customer_id=purchases.customer_id, period_start=purchases.timestamp.date().truncate(unit)
+    ).aggregate()
+    ordered = ibis.window(group_by=active.customer_id, order_by=active.period_start)
+    everything = ibis.window(group_by=active.customer_id)
+    active = active.mutate(
+        previous=active.period_start.lag().over(ordered),
+        following=active.period_start.lead().over(ordered),
+        first=active.period_start.min().over(everything),
+    )
+    status = ibis.cases(
+        (active.period_start == active.first, "new"),
+        (active.previous + step == active.period_start, "returning"),
+        else_="resurrected",
+    )
+    counts = active.group_by(period_start=active.period_start, status=status).aggregate(customers=active.count())
+    lapsing = active.filter(active.following.isnull() | (active.period_start + step != active.following))
+    dormant = lapsing.group_by(period_start=lapsing.period_start + step).aggregate(dormant=lapsing.count())
+
+    counts_df = counts.execute()
+    dormant_df = dormant.execute()
+    columns = ["new", "returning", "resurrected"]
+    if counts_df.empty:
+        return pd.DataFrame(columns=[*columns, "dormant", "active", "quick_ratio"],
+                            index=pd.DatetimeIndex([], name="period_start"))
+    table = counts_df.pivot_table(index="period_start", columns="status", values="customers",
+                                  aggfunc="sum", fill_value=0)
+    table.index = pd.to_datetime(table.index)
+    freq = "MS" if period == "M" else "W-MON"
+    index = pd.date_range(table.index.min(), table.index.max(), freq=freq, name="period_start")
+    table = table.reindex(index=index, columns=columns, fill_value=0).astype("int64")
+    dormant_series = dormant_df.assign(period_start=pd.to_datetime(dormant_df["period_start"]))
+    table["dormant"] = (dormant_series.set_index("period_start")["dormant"]
+                        .reindex(index, fill_value=0).astype("int64"))
+    table["active"] = table[columns].sum(axis=1)
+    gained = table["new"] + table["resurrected"]
+    table["quick_ratio"] = gained / table["dormant"].where(table["dormant"] > 0)
+    table.columns.name = None
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage history
+
+
+def _snapshot_dates(first: pd.Timestamp, end: pd.Timestamp, period: str) -> list[dt.date]:
+    freq = "ME" if period == "M" else "W-SUN"
+    ends = pd.date_range(first, end, freq=freq)
+    dates = [d.date() for d in ends if d < end]
+    dates.append(end.date())
+    return dates
+
+
+def _period_end(day: ir.DateValue, period: str) -> ir.DateValue:
+    unit = period_truncation(period)
+    if period == "M":
+        return day.truncate(unit) + ibis.interval(months=1) - ibis.interval(days=1)
+    return day.truncate(unit) + ibis.interval(days=6)
+
+
+def _data_bounds(transactions: ir.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
+    purchases = transactions.filter(is_purchase(transactions))
+    bounds = purchases.aggregate(first=purchases.timestamp.min(), last=purchases.timestamp.max()).execute().iloc[0]
+    if pd.isna(bounds["first"]):
+        raise DataError("The transactions contain no purchase, so there is no stage history.",
+                        source="transactions", column="is_return", n_rows=0)
+    return pd.Timestamp(bounds["first"]).normalize(), pd.Timestamp(bounds["last"]).normalize()
+
+
+def stage_history(transactions: ir.Table, *, period: str = "M",
+                  rules: StageRules | Mapping[str, Any] | None = None,
+                  start: str | dt.date | None = None, end: str | dt.date | None = None,
+                  events: ir.Table | None = None) -> ir.Table:
+    """The stage of every person at every period end, as an Ibis table (it stays in the engine).
+
+    Parameters
+    ----------
+    transactions
+        Contract transactions (Ibis table).
+    period
+        ``"M"`` (snapshots at month ends) or ``"W"`` (at Sundays, ISO weeks).
+    rules
+        As in :func:`classify_stages`; thresholds left to the data are derived once from the data
+        up to ``end`` so that every snapshot uses the same thresholds.
+    start, end
+        First and last snapshot dates; default: the first period end after the first purchase,
+        and the last purchase date. Snapshots are the period ends in ``[start, end)`` plus ``end``
+        itself, so the last snapshot agrees with ``classify_stages(transactions, end)``.
+    events
+        Optional events table: prospects (people who never bought by a snapshot) enter the
+        history at their first event as ``aware``/``engaged``.
+
+    Returns
+    -------
+    ibis.Table
+        Columns ``customer_id``, ``period_end`` (date of the snapshot), ``stage`` (string),
+        ``recency_days``, ``tenure_days``, ``purchase_days``, ``days_since_reactivation``,
+        ``bought_in_period`` (a purchase day in the period ending at ``period_end``). A person
+        enters at the first snapshot on or after their first purchase (or first event) and
+        stays in every later snapshot. Call :func:`derive_stage_rules` with ``as_of=end`` to see
+        the thresholds used.
+    """
+    check_transactions(transactions)
+    period_truncation(period)
+    first_day, last_day = _data_bounds(transactions)
+    end_ts = as_of_date(end) if end is not None else last_day
+    start_ts = as_of_date(start) if start is not None else first_day
+    if start_ts > end_ts:
+        raise ConfigError(f"start {start_ts.date()} is after end {end_ts.date()}; choose start <= end.")
+    rules = _resolve_rules(transactions, end_ts, rules)
+    snapshots = _snapshot_dates(start_ts, end_ts, period)
+    first_snapshot = ibis.literal(snapshots[0])
+    end_literal = ibis.literal(end_ts.date())
+
+    def bucket(day: ir.DateValue) -> ir.DateValue:
+        return ibis.greatest(ibis.least(_period_end(day, period), end_literal), first_snapshot)
+
+    # Per purchase day: its snapshot bucket and the running count of purchase days (one sort).
+    days = purchase_days_table(rows_up_to(transactions, end_ts))
+    by_day = ibis.window(group_by=days.customer_id, order_by=days.day)
+    days = days.mutate(bucket=bucket(days.day).cast("date"), day_number=ibis.row_number().over(by_day) + 1)
+    per_bucket = days.group_by(customer_id=days.customer_id, bucket=days.bucket).aggregate(
+        bucket_days=days.count(), purchase_days=days.day_number.max(), last_day=days.day.max(),
+    )
+    reactivations = days.filter(days.gap_days > rules.reactivation_gap_days).select(
+        customer_id=days.customer_id, last_reactivation_day=days.day,
+    )
+    entries = days.group_by("customer_id").aggregate(entry=days.bucket.min(), first_day=days.day.min())
+    if events is not None:
+        people = _event_people(events, end_ts, rules)
+        people = people.mutate(event_entry=bucket(people.first_event_day).cast("date"))
+        joined = entries.outer_join(people, entries.customer_id == people.customer_id)
+        entries = joined.select(
+            customer_id=ibis.coalesce(joined.customer_id, joined.customer_id_right),
+            entry=ibis.least(joined.entry, joined.event_entry),
+            first_day=joined.first_day,
+            first_engaged_day=joined.first_engaged_day,
+        )
+    else:
+        entries = entries.mutate(first_engaged_day=ibis.null("date"))
+
+    snapshot_table = ibis.memtable(pd.DataFrame({"snapshot": pd.to_datetime(snapshots)}))
+    snapshot_table = snapshot_table.select(snapshot=snapshot_table.snapshot.date())
+    grid = entries.cross_join(snapshot_table)
+    grid = grid.filter(grid.snapshot >= grid.entry)
+    # State at each snapshot = the customer's latest bucket (and reactivation) on or before it:
+    # as-of joins instead of running windows over the customer x snapshot grid.
+    latest = grid.asof_join(per_bucket, on=grid.snapshot >= per_bucket.bucket,
+                            predicates=grid.customer_id == per_bucket.customer_id)
+    latest = latest.select(
+        grid.customer_id, grid.snapshot, grid.first_day, grid.first_engaged_day,
+        purchase_days=per_bucket.purchase_days, last_day=per_bucket.last_day,
+        n_days=ibis.cases((per_bucket.bucket == grid.snapshot, per_bucket.bucket_days), else_=0),
+    )
+    with_reactivation = latest.asof_join(
+        reactivations, on=latest.snapshot >= reactivations.last_reactivation_day,
+        predicates=latest.customer_id == reactivations.customer_id,
+    )
+    cumulative = with_reactivation.select(
+        latest.customer_id, latest.snapshot, latest.first_day, latest.first_engaged_day,
+        latest.purchase_days, latest.last_day, latest.n_days, reactivations.last_reactivation_day,
+    )
+    featured = _with_features(cumulative)
+    staged = featured.mutate(stage=_stage_expression(featured, rules))
+    return staged.select(
+        "customer_id",
+        period_end=staged.snapshot,
+        stage=staged.stage,
+        recency_days=staged.recency_days,
+        tenure_days=staged.tenure_days,
+        purchase_days=staged.purchase_days,
+        days_since_reactivation=staged.days_since_reactivation,
+        bought_in_period=staged.n_days > 0,
+    )
+
+
+def _with_previous(history: ir.Table) -> ir.Table:
+    ordered = ibis.window(group_by=history.customer_id, order_by=history.period_end)
+    return history.mutate(
+        from_stage=history.stage.lag().over(ordered),
+        previous_end=history.period_end.lag().over(ordered),
+    )
+
+
+def stage_counts(history: ir.Table) -> pd.DataFrame:
+    """Customers per stage at every snapshot (long form: ``period_end``, ``stage``, ``customers``).
+
+    Stages absent at a snapshot appear with 0 so that stacked charts line up.
+    """
+    counts = history.group_by("period_end", "stage").aggregate(customers=history.count()).execute()
+    counts["period_end"] = pd.to_datetime(counts["period_end"])
+    full = pd.MultiIndex.from_product([sorted(counts["period_end"].unique()), list(STAGES)],
+                                      names=["period_end", "stage"])
+    counts = counts.set_index(["period_end", "stage"])["customers"].reindex(full, fill_value=0).reset_index()
+    counts["stage"] = _as_stage_categorical(counts["stage"])
+    counts["customers"] = counts["customers"].astype("int64")
+    return counts
+
+
+def _nearest_snapshot(history: ir.Table, date: str | dt.date) -> dt.date:
+    target = as_of_date(date).date()
+    found = history.filter(history.period_end <= target).period_end.max().execute()
+    if found is None or pd.isna(found):
+        raise ConfigError(f"No snapshot of the stage history on or before {target}; choose a later date.")
+    return pd.Timestamp(found).date()
+
+
+def transition_matrix(history: ir.Table, from_date: str | dt.date | None = None,
+                      to_date: str | dt.date | None = None, *, normalize: bool = True) -> pd.DataFrame:
+    """Stage-to-stage transitions, pooled over consecutive snapshots or between two dates.
+
+    Parameters
+    ----------
+    history
+        Output of :func:`stage_history`.
+    from_date, to_date
+        Compare the snapshot on or before ``from_date`` with the one on or before ``to_date``.
+        Both ``None`` (default): pool every pair of consecutive snapshots.
+    normalize
+        Row shares (each row sums to 1 where it has customers) instead of counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``from_stage``, columns ``to_stage``, both over :data:`STAGES`. Customers who enter
+        the history after the first of the two snapshots are not counted (they had no stage then).
+    """
+    if (from_date is None) != (to_date is None):
+        raise ConfigError("Give both from_date and to_date, or neither (to pool consecutive periods).")
+    if from_date is None:
+        pairs = _with_previous(history)
+        pairs = pairs.filter(pairs.from_stage.notnull())
+        counts = pairs.group_by(from_stage=pairs.from_stage, to_stage=pairs.stage).aggregate(n=pairs.count())
+    else:
+        start, stop = _nearest_snapshot(history, from_date), _nearest_snapshot(history, to_date)
+        before = history.filter(history.period_end == start).select("customer_id", from_stage=history.stage)
+        after = history.filter(history.period_end == stop).select("customer_id", to_stage=history.stage)
+        joined = before.inner_join(after, "customer_id")
+        counts = joined.group_by("from_stage", "to_stage").aggregate(n=joined.count())
+    frame = counts.execute()
+    matrix = (frame.pivot_table(index="from_stage", columns="to_stage", values="n", aggfunc="sum", fill_value=0)
+              .reindex(index=list(STAGES), columns=list(STAGES), fill_value=0).astype("int64"))
+    matrix.index.name, matrix.columns.name = "from_stage", "to_stage"
+    if normalize:
+        totals = matrix.sum(axis=1)
+        matrix = matrix.div(totals.where(totals > 0), axis=0)
+    return matrix
+
+
+def stage_flows(history: ir.Table) -> pd.DataFrame:
+    """Customers moving between stages from one snapshot to the next (input of flow charts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``period_end`` (the later snapshot), ``from_stage`` (stage at the previous
+        snapshot, or ``"(first seen)"`` for people entering the history), ``to_stage`` and
+        ``customers``. Summed over ``from_stage`` it gives :func:`stage_counts`.
+    """
+    pairs = _with_previous(history)
+    flows = pairs.group_by(
+        period_end=pairs.period_end, from_stage=pairs.from_stage.fill_null(FIRST_SEEN), to_stage=pairs.stage
+    ).aggregate(customers=pairs.count()).execute()
+    flows["period_end"] = pd.to_datetime(flows["period_end"])
+    flows["customers"] = flows["customers"].astype("int64")
+    order = {s: i for i, s in enumerate((FIRST_SEEN, *STAGES))}
+    flows = flows.sort_values(
+        ["period_end", "from_stage", "to_stage"],
+        key=lambda col: col.map(order) if col.name != "period_end" else col,
+    ).reset_index(drop=True)
+    return flows
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage metrics and back-test
+
+
+def _window_revenue(transactions: ir.Table, as_of: pd.Timestamp, window_start: pd.Timestamp) -> pd.DataFrame:
+    """Per customer in ``(window_start, as_of]`` days: net revenue, gross purchases, orders, purchase days."""
+    rows = rows_up_to(transactions, as_of)
+    rows = rows.filter(rows.timestamp >= (window_start + pd.Timedelta(days=1)).to_pydatetime())
+    purchase = is_purchase(rows)
+    frame = rows.group_by("customer_id").aggregate(
+        revenue=rows.amount.sum(),
+        gross=rows.amount.sum(where=purchase),
+        orders=rows.order_id.nunique(where=purchase),
+        purchase_days=rows.timestamp.date().nunique(where=purchase),
+    ).execute()
+    return frame.set_index("customer_id")
+
+
+def stage_metrics(transactions: ir.Table, stages: pd.DataFrame, *, history: ir.Table | None = None,
+                  as_of: str | pd.Timestamp | None = None, revenue_window_days: int = 365,
+                  period: str = "M", rules: StageRules | Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Size, value and movement of each stage.
+
+    Parameters
+    ----------
+    transactions
+        Contract transactions (Ibis table).
+    stages
+        Output of :func:`classify_stages` (index ``customer_id``, column ``stage``).
+    history
+        Output of :func:`stage_history` for the movement columns; by default it is computed with
+        ``period`` and the rules of ``stages`` up to ``as_of``.
+    as_of
+        Date of ``stages``; default ``stages.attrs["as_of"]``.
+    revenue_window_days
+        Revenue and AOV use the ``revenue_window_days`` days ending on ``as_of`` (inclusive).
+    period
+        Snapshot period of the computed history (``"M"`` or ``"W"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``stage`` (all of :data:`STAGES`); columns ``customers``, ``customer_share``,
+        ``revenue`` (net, run currency, in the window), ``revenue_share``, ``aov`` (gross
+        purchase value / orders in the window), ``next_period_purchase_rate`` (share of
+        customer-snapshots in the stage with a purchase in the following period, pooled over the
+        history), ``next_stage_conversion`` (share moving at the next snapshot to the stage's
+        ``next_stage`` in the rules), ``median_periods_in_stage`` (median length, in periods, of
+        completed stays in the stage; stays still running at the last snapshot are censored and
+        left out) and ``snapshots`` (customer-snapshots the movement columns rest on).
+    """
+    check_transactions(transactions)
+    if "stage" not in stages.columns:
+        raise DataError("stages has no 'stage' column; pass the output of clc.classify_stages.",
+                        source="stages", column="stage")
+    as_of_ts = as_of_date(as_of if as_of is not None else stages.attrs.get("as_of"))
+    resolved = stages.attrs.get("rules") if rules is None else rules
+    resolved = _resolve_rules(transactions, as_of_ts, resolved)
+
+    window = _window_revenue(transactions, as_of_ts, as_of_ts - pd.Timedelta(days=revenue_window_days))
+    frame = stages[["stage"]].join(window, how="left")
+    grouped = frame.groupby("stage", observed=False)
+    out = pd.DataFrame({
+        "customers": grouped.size(),
+        "revenue": grouped["revenue"].sum(min_count=0),
+        "gross": grouped["gross"].sum(min_count=0),
+        "orders": grouped["orders"].sum(min_count=0),
+    }).reindex(list(STAGES)).fillna(0)
+    out["customers"] = out["customers"].astype("int64")
+    out["customer_share"] = out["customers"] / max(int(out["customers"].sum()), 1)
+    total_revenue = out["revenue"].sum()
+    out["revenue_share"] = out["revenue"] / total_revenue if total_revenue != 0 else np.nan
+    out["aov"] = out["gross"] / out["orders"].where(out["orders"] > 0)
+
+    if history is None:
+        history = stage_history(transactions, period=period, rules=resolved, end=as_of_ts)
+    movement = _movement_metrics(history, resolved)
+    out = out.join(movement)
+    out.index = pd.CategoricalIndex(out.index, categories=list(STAGES), ordered=True, name="stage")
+    return out[["customers", "customer_share", "revenue", "revenue_share", "aov",
+                "next_period_purchase_rate", "next_stage_conversion", "median_periods_in_stage", "snapshots"]]
+
+
+def _movement_metrics(history: ir.Table, rules: StageRules) -> pd.DataFrame:
+    ordered = ibis.window(group_by=history.customer_id, order_by=history.period_end)
+    steps = history.mutate(
+        next_stage=history.stage.lead().over(ordered),
+        next_bought=history.bought_in_period.lead().over(ordered),
+    )
+    steps = steps.filter(steps.next_stage.notnull())
+    target_cases = [(steps.stage == stage, steps.next_stage.isin(list(targets)))
+                    for stage, targets in rules.next_stage.items()]
+    converted = ibis.cases(*target_cases, else_=False) if target_cases else ibis.literal(False)
+    per_stage = steps.group_by("stage").aggregate(
+        snapshots=steps.count(),
+        next_period_purchase_rate=steps.next_bought.cast("float64").mean(),
+        next_stage_conversion=converted.cast("float64").mean(),
+    ).execute().set_index("stage")
+
+    # Stays in one stage: consecutive snapshots of a customer with the same stage ("islands").
+    numbered = history.mutate(
+        position=ibis.row_number().over(ordered),
+        last_position=history.count().over(ibis.window(group_by=history.customer_id)) - 1,
+    )
+    within = ibis.window(group_by=[numbered.customer_id, numbered.stage], order_by=numbered.period_end)
+    numbered = numbered.mutate(island=numbered.position - ibis.row_number().over(within))
+    stays = numbered.group_by("customer_id", "stage", "island").aggregate(
+        length=numbered.count(), ends_last=(numbered.position == numbered.last_position).any(),
+    )
+    completed = stays.filter(~stays.ends_last)
+    spells = completed.group_by("stage").aggregate(median_periods_in_stage=completed.length.median())
+    spells = spells.execute().set_index("stage")
+    return per_stage.join(spells, how="outer").reindex(list(STAGES))
+
+
+def stage_backtest(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp | None = None, *,
+                   window_days: int = 90, rules: StageRules | Mapping[str, Any] | None = None,
+                   events: ir.Table | None = None,
+                   data_end: str | dt.date | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Classify at a past date with data up to it only, then measure who bought afterwards.
+
+    Parameters
+    ----------
+    transactions
+        Contract transactions (Ibis table) reaching at least ``window_days`` beyond ``as_of``.
+    as_of
+        Past snapshot date (whole day included in the classification data); default
+        ``data_end - window_days``.
+    window_days
+        Length of the outcome window ``(as_of, as_of + window_days]`` in days.
+    data_end
+        Last day covered by the data (e.g. ``run.as_of``); default the last purchase date. The
+        outcome window must end on or before it.
+    rules, events
+        As in :func:`classify_stages` (thresholds derived from the data up to ``as_of`` only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``stage`` (stages with customers), columns ``customers``, ``buyers`` (a purchase in
+        the window), ``buy_rate`` = buyers / customers and ``revenue_per_customer`` (net revenue
+        in the window / customers, run currency). On healthy rules the buy rate falls from
+        active and loyal through at_risk and dormant to churned.
+    """
+    check_transactions(transactions)
+    last_day = as_of_date(data_end) if data_end is not None else _data_bounds(transactions)[1]
+    as_of_ts = as_of_date(as_of) if as_of is not None else last_day - pd.Timedelta(days=window_days)
+    window_end = as_of_ts + pd.Timedelta(days=window_days)
+    if last_day < window_end:
+        raise ConfigError(
+            f"The back-test window {as_of_ts.date()} + {window_days} days ends on {window_end.date()}, "
+            f"after the end of the data ({last_day.date()}); choose an earlier as_of or a shorter window."
+        )
+    stages = classify_stages(rows_up_to(transactions, as_of_ts), as_of_ts, rules=rules, events=events)
+    outcome = _window_revenue(transactions, window_end, as_of_ts)
+    frame = stages[["stage"]].join(outcome, how="left")
+    frame["bought"] = frame["purchase_days"].fillna(0) > 0
+    grouped = frame.groupby("stage", observed=True)
+    result = pd.DataFrame({
+        "customers": grouped.size(),
+        "buyers": grouped["bought"].sum().astype("int64"),
+        "revenue": grouped["revenue"].sum(),
+    })
+    result["buy_rate"] = result["buyers"] / result["customers"]
+    result["revenue_per_customer"] = result["revenue"] / result["customers"]
+    result.attrs.update(as_of=as_of_ts, window_days=window_days, rules=stages.attrs["rules"])
+    return result[["customers", "buyers", "buy_rate", "revenue_per_customer"]]

@@ -1,0 +1,642 @@
+"""Survival analysis of customers: time to lapse, time to second purchase, Kaplan-Meier, log-rank, Cox.
+
+Customers of a non-contractual business never announce that they have left, so "churn" is an
+operational event defined from purchases, and customers whose story is still open at ``as_of`` are
+*right-censored*: we know only that the event had not happened by then. The estimators here
+(wrapping :mod:`statsmodels.duration`) use the censored customers correctly instead of dropping them.
+
+Time is measured in **days** throughout. Purchases are non-return rows; several purchases on one
+calendar day form one purchase day. ``as_of`` is the cut-off date and the whole day is included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.duration.survfunc import SurvfuncRight, survdiff
+
+from clc_lib.cohorts import _activity_spells, _purchase_days, _resolve_as_of
+from clc_lib.errors import ConfigError, DataError, ModelFitError
+
+__all__ = [
+    "customer_lifetimes",
+    "with_customer_attributes",
+    "time_to_second_purchase",
+    "kaplan_meier",
+    "median_survival",
+    "restricted_mean_survival_time",
+    "logrank_test",
+    "SurvivalComparison",
+    "compare_survival",
+    "CoxModel",
+    "cox_drivers",
+]
+
+ALL_CUSTOMERS = "all customers"
+
+
+# --------------------------------------------------------------------------------------------------
+# Building durations
+# --------------------------------------------------------------------------------------------------
+
+def customer_lifetimes(data: ir.Table | pd.DataFrame, as_of=None, churn_days: int = 180) -> pd.DataFrame:
+    """Time from first purchase to lapse, per customer, with honest right-censoring.
+
+    A customer *lapses* on the first day on which more than ``churn_days`` days have passed since
+    their last purchase day (recency > ``churn_days``, as for the ``churned`` lifecycle stage), that
+    is on last purchase day + ``churn_days`` + 1 when no purchase comes first. That day is the event
+    time: the first day on which the lapse can be observed. Customers whose lapse day is after
+    ``as_of`` (recency at ``as_of`` <= ``churn_days``) are censored at ``as_of - first purchase``.
+    Nobody can lapse within ``churn_days`` of the first purchase, so survival is 1 until then.
+
+    Parameters
+    ----------
+    data
+        Either the contract's transactions table (Ibis) -- the event is then the customer's **first**
+        lapse, even if they came back later -- or a customer summary (pandas, index or column
+        ``customer_id``, datetime columns ``first_purchase`` and ``last_purchase``, as from
+        ``clc.customer_summary``). A summary knows only the last purchase, so the event is the
+        **final** lapse: a customer who lapsed and came back counts as not lapsed. Customers with
+        returns only (no purchase, ``orders`` = 0) have no lifetime and are not in the result.
+    as_of
+        Cut-off date (the whole day is included); ``None`` = the last transaction date (transactions)
+        or the latest ``last_purchase`` (summary).
+    churn_days
+        Days without a purchase after which a customer counts as lapsed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id``; columns ``first_purchase``, ``last_purchase`` (last purchase day of the
+        first active spell, or the last purchase for a summary), ``lapse_day`` (NaT when censored),
+        ``duration_days`` (float, days) and ``lapsed`` (bool, True = event observed, False = censored).
+    """
+    churn_days = _positive_days(churn_days, "churn_days")
+    if isinstance(data, pd.DataFrame):
+        spans = _spans_from_summary(data)
+        as_of = pd.Timestamp(as_of).normalize() if as_of is not None else spans["last_purchase"].max().normalize()
+    else:
+        as_of = _resolve_as_of(data, as_of)
+        spells = _activity_spells(data, as_of, churn_days)
+        first_spell = spells.filter(spells.spell == 1)
+        spans = (
+            first_spell.select(customer_id=first_spell.customer_id, first_purchase=first_spell.spell_start,
+                               last_purchase=first_spell.last_day)
+            .execute()
+            .set_index("customer_id")
+        )
+    spans = spans.sort_index()
+    lapse_day = spans["last_purchase"].dt.normalize() + pd.Timedelta(days=churn_days + 1)
+    lapsed = lapse_day <= as_of
+    end = lapse_day.where(lapsed, as_of)
+    result = pd.DataFrame({
+        "first_purchase": spans["first_purchase"],
+        "last_purchase": spans["last_purchase"],
+        "lapse_day": lapse_day.where(lapsed),
+        "duration_days": (end - spans["first_purchase"].dt.normalize()).dt.days.astype(float),
+        "lapsed": lapsed.to_numpy(dtype=bool),
+    })
+    result.index.name = "customer_id"
+    result.attrs.update(as_of=as_of, churn_days=churn_days)
+    return result
+
+
+def with_customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None,
+                             columns: Sequence[str] = ("acquisition_channel",), *,
+                             missing_label: str = "unknown") -> pd.DataFrame:
+    """Add customer attributes (e.g. acquisition channel) to a per-customer frame such as lifetimes.
+
+    Every row of ``frame`` is kept: customers absent from ``customers`` or with an empty attribute
+    get ``missing_label`` (text attributes) so that they stay visible as their own group. Columns
+    not in ``customers`` are skipped; with ``customers=None`` the frame is returned unchanged.
+
+    Parameters
+    ----------
+    frame
+        Index ``customer_id`` (e.g. :func:`customer_lifetimes` output).
+    customers
+        The contract's customers table (pandas): ``customer_id`` and attribute columns.
+    columns
+        Attributes to add.
+    """
+    if customers is None:
+        return frame
+    table = customers.set_index("customer_id") if "customer_id" in customers.columns else customers
+    if table.index.duplicated().any():
+        duplicated = table.index[table.index.duplicated()]
+        raise DataError("The customers table has several rows for some customers.", source="customers",
+                        column="customer_id", n_rows=len(duplicated),
+                        examples=list(enumerate(duplicated[:5], 1)),
+                        hint="Keep one row per customer in the customers source.")
+    present = [c for c in columns if c in table.columns]
+    joined = frame.join(table[present], how="left")
+    for column in present:
+        if not pd.api.types.is_numeric_dtype(joined[column]):
+            joined[column] = joined[column].astype("object").where(joined[column].notna(), missing_label)
+    return joined
+
+
+def _spans_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    frame = summary.set_index("customer_id") if "customer_id" in summary.columns else summary
+    missing = [c for c in ("first_purchase", "last_purchase") if c not in frame.columns]
+    if missing:
+        raise DataError("The customer summary lacks the columns needed for lifetimes.", source="customer summary",
+                        column=", ".join(missing), hint="Pass the output of clc.customer_summary or the transactions.")
+    spans = frame[["first_purchase", "last_purchase"]].apply(pd.to_datetime)
+    # Customers with returns only have no first purchase; they never started a lifetime.
+    no_purchase = spans["first_purchase"].isna() | spans["last_purchase"].isna()
+    if "orders" in frame.columns:
+        unexplained = no_purchase & (frame["orders"] > 0)
+    else:
+        unexplained = no_purchase
+    if unexplained.any():
+        raise DataError("Some customers have no first or last purchase date.", source="customer summary",
+                        column="first_purchase / last_purchase", n_rows=int(unexplained.sum()),
+                        examples=list(enumerate(spans.index[unexplained][:5], 1)),
+                        hint="Rebuild the summary with clc.customer_summary; customers without purchases "
+                             "need orders = 0.")
+    return spans[~no_purchase]
+
+
+def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
+    """Days from the first purchase day to the second, censored at ``as_of`` for one-time buyers.
+
+    Purchases on the same calendar day form one purchase day, so a second basket on the day of the
+    first purchase is not a second purchase. Returns are not purchases.
+
+    Parameters
+    ----------
+    transactions
+        The contract's transactions table (Ibis).
+    as_of
+        Cut-off date (the whole day is included); ``None`` = the date of the last transaction.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id``; columns ``first_purchase``, ``second_purchase`` (NaT when none),
+        ``duration_days`` (float, days; ``as_of - first_purchase`` when censored) and
+        ``second_purchase_made`` (bool, the event indicator).
+    """
+    as_of = _resolve_as_of(transactions, as_of)
+    days = _purchase_days(transactions, as_of)
+    ranked = days.mutate(day_number=ibis.row_number().over(ibis.window(group_by="customer_id", order_by="day")))
+    first_two = ranked.filter(ranked.day_number < 2)
+    per_customer = (
+        first_two.group_by("customer_id")
+        .aggregate(first_purchase=first_two.day.min(),
+                   second_purchase=first_two.day.max(),
+                   purchase_days=first_two.day.count())
+        .execute()
+        .set_index("customer_id")
+        .sort_index()
+    )
+    made = per_customer["purchase_days"].to_numpy() >= 2
+    second = per_customer["second_purchase"].where(made)
+    end = second.where(made, as_of)
+    result = pd.DataFrame({
+        "first_purchase": per_customer["first_purchase"],
+        "second_purchase": second,
+        "duration_days": (end - per_customer["first_purchase"]).dt.days.astype(float),
+        "second_purchase_made": made,
+    })
+    result.index.name = "customer_id"
+    result.attrs.update(as_of=as_of)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Kaplan-Meier, median, RMST, log-rank
+# --------------------------------------------------------------------------------------------------
+
+def _validated(durations, events, groups=None) -> pd.DataFrame:
+    duration_values = pd.Series(np.asarray(durations))
+    event_values = pd.Series(np.asarray(events))
+    if len(event_values) != len(duration_values):
+        raise DataError(f"events has {len(event_values)} values but durations has {len(duration_values)}.",
+                        source="events", hint="Pass one event flag per customer.")
+    frame = pd.DataFrame({"duration": duration_values, "event": event_values})
+    if groups is not None:
+        group_values = pd.Series(np.asarray(groups, dtype=object))
+        if len(group_values) != len(frame):
+            raise DataError(f"groups has {len(group_values)} values but durations has {len(frame)}.",
+                            source="groups", hint="Pass one group label per customer.")
+        frame["group"] = group_values
+    duration = pd.to_numeric(frame["duration"], errors="coerce")
+    bad = duration.isna() | (duration < 0) | ~np.isfinite(duration.fillna(0))
+    if bad.any():
+        raise DataError("Durations must be finite numbers of days, zero or more.", source="durations",
+                        n_rows=int(bad.sum()),
+                        examples=[(i + 1, frame["duration"].iloc[i]) for i in np.flatnonzero(bad)[:5]],
+                        hint="Build durations with clc.customer_lifetimes or clc.time_to_second_purchase.")
+    event = frame["event"]
+    ok = event.isin([0, 1, True, False]) & event.notna()
+    if not ok.all():
+        raise DataError("Event flags must be True/False (or 1/0).", source="events", n_rows=int((~ok).sum()),
+                        examples=[(i + 1, event.iloc[i]) for i in np.flatnonzero(~ok)[:5]],
+                        hint="Use True for an observed event and False for a censored customer.")
+    if groups is not None and frame["group"].isna().any():
+        missing = frame["group"].isna()
+        raise DataError("Some customers have no group.", source="groups", n_rows=int(missing.sum()),
+                        examples=[(i + 1, None) for i in np.flatnonzero(missing)[:5]],
+                        hint="Fill missing groups with an explicit label such as 'unknown'.")
+    frame["duration"] = duration.astype(float)
+    frame["event"] = event.astype(int)
+    if groups is None:
+        frame["group"] = ALL_CUSTOMERS
+    return frame
+
+
+def _grouped(frame: pd.DataFrame):
+    for group, part in frame.groupby("group", sort=True, observed=True):
+        yield group, part
+
+
+def kaplan_meier(durations, events, groups=None, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Kaplan-Meier survival curves with pointwise confidence intervals, one per group.
+
+    Parameters
+    ----------
+    durations
+        Time to the event or to censoring, in days (>= 0).
+    events
+        True (1) when the event was observed, False (0) when censored.
+    groups
+        Optional group label per customer (e.g. acquisition channel); ``None`` = one curve.
+    alpha
+        1 - confidence level of the intervals (0.05 -> 95 %).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy, one row per group and time: ``group``, ``time`` (days; a first row at 0 with survival 1,
+        then each event time, then the last censoring time when later), ``survival``, ``lower``,
+        ``upper``, ``at_risk`` (customers still under observation just before ``time``), ``events``.
+        The survival estimate and its Greenwood standard error come from statsmodels
+        ``SurvfuncRight``; the interval is computed on the log(-log) scale, which keeps it inside
+        [0, 1] (Kalbfleisch & Prentice, 2002).
+    """
+    frame = _validated(durations, events, groups)
+    z = stats.norm.ppf(1 - alpha / 2)
+    parts = []
+    for group, part in _grouped(frame):
+        fit = SurvfuncRight(part["duration"].to_numpy(), part["event"].to_numpy())
+        survival = np.asarray(fit.surv_prob, dtype=float)
+        se = np.asarray(fit.surv_prob_se, dtype=float)
+        lower, upper = _loglog_interval(survival, se, z)
+        rows = pd.DataFrame({
+            "time": np.r_[0.0, fit.surv_times],
+            "survival": np.r_[1.0, survival],
+            "lower": np.r_[1.0, lower],
+            "upper": np.r_[1.0, upper],
+            "at_risk": np.r_[len(part), fit.n_risk].astype(int),
+            "events": np.r_[0, fit.n_events].astype(int),
+        })
+        last_time = part["duration"].max()
+        if last_time > rows["time"].iloc[-1]:
+            tail = rows.iloc[[-1]].assign(time=last_time, events=0,
+                                          at_risk=int((part["duration"] >= last_time).sum()))
+            rows = pd.concat([rows, tail], ignore_index=True)
+        rows.insert(0, "group", group)
+        parts.append(rows)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _loglog_interval(survival: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_s = np.log(survival)
+        theta = np.log(-log_s)
+        se_theta = se / (survival * np.abs(log_s))
+        lower = np.exp(-np.exp(theta + z * se_theta))
+        upper = np.exp(-np.exp(theta - z * se_theta))
+    degenerate = (survival <= 0) | (survival >= 1) | ~np.isfinite(se_theta)
+    lower = np.where(degenerate, survival, lower)
+    upper = np.where(degenerate, survival, upper)
+    return lower, upper
+
+
+def median_survival(durations, events, groups=None, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Median survival time (days) per group with its confidence interval.
+
+    Uses statsmodels ``SurvfuncRight.quantile`` and ``quantile_ci`` (complementary log-log method).
+    The median is NaN when the curve never falls to 50 % (fewer than half the customers had the event
+    by the end of follow-up); an infinite or NaN bound means the data cannot bound it (e.g. when
+    the curve drops past 50 % in a single step).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group``, ``customers``, ``events``, ``median_days``, ``lower``, ``upper``.
+    """
+    frame = _validated(durations, events, groups)
+    rows = []
+    for group, part in _grouped(frame):
+        fit = SurvfuncRight(part["duration"].to_numpy(), part["event"].to_numpy())
+        if part["event"].sum() == 0:
+            median, lower, upper = np.nan, np.nan, np.nan
+        else:
+            median = float(fit.quantile(0.5))
+            with np.errstate(divide="ignore", invalid="ignore"):  # S = 1 or 0 at some times: bound is NaN/inf
+                lower, upper = (float(v) for v in fit.quantile_ci(0.5, alpha=alpha, method="cloglog"))
+        rows.append({"group": group, "customers": len(part), "events": int(part["event"].sum()),
+                     "median_days": median, "lower": lower, "upper": upper})
+    return pd.DataFrame(rows)
+
+
+def restricted_mean_survival_time(durations, events, tau: float, groups=None, *,
+                                  alpha: float = 0.05) -> pd.DataFrame:
+    """Restricted mean survival time: expected days without the event within the first ``tau`` days.
+
+    RMST(tau) is the area under the Kaplan-Meier curve from 0 to ``tau``. Unlike the median it
+    exists even when most customers have not had the event. Its variance is
+    ``sum_i A_i**2 d_i / (n_i (n_i - d_i))`` over event times ``t_i <= tau``, where ``A_i`` is the
+    area under the curve from ``t_i`` to ``tau`` (Klein & Moeschberger, 2003, section 4.5); event
+    times at which everyone at risk has the event add nothing (the term is undefined).
+
+    Parameters
+    ----------
+    tau
+        Horizon in days; choose one that most groups are followed up to.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group``, ``tau_days``, ``rmst_days``, ``se``, ``lower``, ``upper`` (normal interval).
+    """
+    if not np.isfinite(tau) or tau <= 0:
+        raise ConfigError(f"tau is {tau}; use a positive horizon in days.")
+    z = stats.norm.ppf(1 - alpha / 2)
+    frame = _validated(durations, events, groups)
+    rows = []
+    for group, part in _grouped(frame):
+        fit = SurvfuncRight(part["duration"].to_numpy(), part["event"].to_numpy())
+        times = np.asarray(fit.surv_times, dtype=float)
+        inside = times <= tau
+        times, survival = times[inside], np.asarray(fit.surv_prob)[inside]
+        n_risk, n_events = np.asarray(fit.n_risk)[inside], np.asarray(fit.n_events)[inside]
+        knots = np.r_[0.0, times, tau]
+        levels = np.r_[1.0, survival]
+        pieces = levels * np.diff(knots)
+        rmst = float(pieces.sum())
+        area_after = np.cumsum(pieces[::-1])[::-1][1:]  # area from each event time to tau
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = area_after**2 * n_events / (n_risk * (n_risk - n_events))
+        variance = float(np.nansum(np.where(n_risk > n_events, terms, 0.0)))
+        se = np.sqrt(variance)
+        rows.append({"group": group, "tau_days": float(tau), "rmst_days": rmst, "se": se,
+                     "lower": rmst - z * se, "upper": rmst + z * se})
+    return pd.DataFrame(rows)
+
+
+def logrank_test(durations, events, groups, *, weight_type: str | None = None) -> pd.Series:
+    """Log-rank test that the survival curves of all groups are equal (statsmodels ``survdiff``).
+
+    Parameters
+    ----------
+    weight_type
+        ``None`` for the log-rank test; ``"gb"`` (Gehan-Breslow), ``"tw"`` (Tarone-Ware) or ``"fh"``
+        (Fleming-Harrington) weight early differences more.
+
+    Returns
+    -------
+    pandas.Series
+        ``statistic`` (chi-square), ``df`` (groups - 1), ``p_value``, ``groups``.
+    """
+    frame = _validated(durations, events, groups)
+    n_groups = frame["group"].nunique()
+    if n_groups < 2:
+        raise ConfigError("The log-rank test compares groups, but all customers are in one group.")
+    statistic, p_value = survdiff(frame["duration"].to_numpy(), frame["event"].to_numpy(),
+                                  frame["group"].astype(str).to_numpy(), weight_type=weight_type)
+    return pd.Series({"statistic": float(statistic), "df": n_groups - 1, "p_value": float(p_value),
+                      "groups": n_groups})
+
+
+@dataclass
+class SurvivalComparison:
+    """Kaplan-Meier curves of groups with their medians, RMST and a log-rank test.
+
+    Attributes
+    ----------
+    curves : pandas.DataFrame
+        :func:`kaplan_meier` output.
+    summary : pandas.DataFrame
+        One row per group: ``group``, ``customers``, ``events``, ``median_days`` with
+        ``median_lower``/``median_upper``, and ``rmst_days`` (mean days without the event within
+        the first ``tau_days``).
+    logrank_p : float or None
+        p-value of the log-rank test; None with a single group.
+    tau_days : float
+    """
+
+    curves: pd.DataFrame
+    summary: pd.DataFrame
+    logrank_p: float | None
+    tau_days: float
+
+
+def compare_survival(frame: pd.DataFrame, *, duration_col: str = "duration_days", event_col: str = "lapsed",
+                     by: str | None = None, tau_days: float = 365.0, alpha: float = 0.05) -> SurvivalComparison:
+    """Compare time to an event across groups of customers (one call for a report section).
+
+    Parameters
+    ----------
+    frame
+        One row per customer (or episode), e.g. :func:`customer_lifetimes` output, with durations in
+        days and an event flag.
+    by
+        Column with the group of each row; ``None``, or a column the frame does not have, gives
+        one curve for everybody and no test.
+    tau_days
+        Horizon of the restricted mean survival time, in days.
+    """
+    groups = frame[by] if by is not None and by in frame.columns else None
+    durations, events = frame[duration_col], frame[event_col]
+    curves = kaplan_meier(durations, events, groups, alpha=alpha)
+    medians = median_survival(durations, events, groups, alpha=alpha).rename(
+        columns={"lower": "median_lower", "upper": "median_upper"})
+    rmst = restricted_mean_survival_time(durations, events, tau_days, groups, alpha=alpha)
+    summary = medians.merge(rmst[["group", "rmst_days"]], on="group")
+    logrank_p = None
+    if groups is not None and pd.Series(groups).nunique() > 1:
+        logrank_p = float(logrank_test(durations, events, groups)["p_value"])
+    return SurvivalComparison(curves=curves, summary=summary, logrank_p=logrank_p, tau_days=float(tau_days))
+
+
+# --------------------------------------------------------------------------------------------------
+# Cox proportional hazards
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class CoxModel:
+    """Cox proportional-hazards model of what drives the event (statsmodels ``PHReg``).
+
+    Numeric covariates enter as they are (the hazard ratio is per unit). Text, categorical and
+    boolean covariates are dummy-coded: each level other than the **reference level** gets a hazard
+    ratio relative to it. The reference is the most frequent level (ties: the first in sorted order;
+    ``False`` for booleans) unless given in ``reference``.
+
+    Parameters
+    ----------
+    covariates
+        Column names to model.
+    reference
+        Optional reference level per categorical covariate, e.g. ``{"channel": "organic"}``.
+    ties
+        ``"efron"`` (default, accurate with many tied durations, as with whole days) or ``"breslow"``.
+    alpha
+        1 - confidence level of the hazard-ratio intervals.
+
+    Attributes
+    ----------
+    summary_ : pandas.DataFrame
+        One row per model term: ``covariate``, ``level`` (None for numeric), ``reference``,
+        ``coef`` (log hazard ratio), ``hazard_ratio``, ``lower``, ``upper``, ``p_value``.
+    result_ : statsmodels PHRegResults
+    reference_levels_ : dict
+        The reference level used for each categorical covariate.
+    n_customers_, n_events_ : int
+    """
+
+    covariates: Sequence[str]
+    reference: Mapping[str, object] | None = None
+    ties: str = "efron"
+    alpha: float = 0.05
+    summary_: pd.DataFrame = field(init=False, repr=False)
+    result_: object = field(init=False, repr=False)
+    reference_levels_: dict = field(init=False, repr=False)
+    n_customers_: int = field(init=False, repr=False)
+    n_events_: int = field(init=False, repr=False)
+
+    def fit(self, frame: pd.DataFrame, duration_col: str, event_col: str) -> CoxModel:
+        """Fit on a per-customer frame with a duration (days), an event flag and the covariates."""
+        covariates = list(self.covariates)
+        missing = [c for c in (duration_col, event_col, *covariates) if c not in frame.columns]
+        if missing:
+            raise DataError("The frame lacks columns named for the Cox model.", source="cox_drivers frame",
+                            column=", ".join(missing), hint=f"Available columns: {', '.join(map(str, frame.columns))}.")
+        if not covariates:
+            raise ConfigError("cox_drivers needs at least one covariate.")
+        checked = _validated(frame[duration_col], frame[event_col])
+        null_rows = frame[covariates].isna().any(axis=1).to_numpy()
+        if null_rows.any():
+            first_bad = np.flatnonzero(null_rows)[:5]
+            raise DataError("Some customers have missing covariate values.", source="cox_drivers frame",
+                            column=", ".join(c for c in covariates if frame[c].isna().any()),
+                            n_rows=int(null_rows.sum()),
+                            examples=[(i + 1, frame.index[i]) for i in first_bad],
+                            hint="Fill them (e.g. an 'unknown' level) or filter those customers out explicitly.")
+        design, terms, self.reference_levels_ = _design_matrix(frame[covariates], self.reference or {})
+        constant = [name for name in design.columns if design[name].nunique() < 2]
+        if constant:
+            raise ModelFitError(f"The Cox model cannot estimate {', '.join(constant)}: the column has a single value.",)
+        if checked["event"].sum() == 0:
+            raise ModelFitError("No events were observed, so no hazard ratio can be estimated; "
+                                "lengthen the follow-up or lower the churn threshold.")
+        try:
+            model = PHReg(checked["duration"].to_numpy(), design.astype(float), status=checked["event"].to_numpy(),
+                          ties=self.ties)
+            result = model.fit()
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise ModelFitError(f"The Cox model did not fit ({exc}). Drop covariates that duplicate each other "
+                                "or merge rare levels.") from None
+        if not np.all(np.isfinite(result.bse)):
+            raise ModelFitError("The Cox model's standard errors are not finite: some level has no events or "
+                                "covariates are collinear. Merge rare levels or drop a covariate.")
+        interval = np.exp(result.conf_int(alpha=self.alpha))
+        self.summary_ = terms.assign(
+            coef=result.params,
+            hazard_ratio=np.exp(result.params),
+            lower=interval[:, 0],
+            upper=interval[:, 1],
+            p_value=result.pvalues,
+        )
+        self.result_ = result
+        self.n_customers_ = len(checked)
+        self.n_events_ = int(checked["event"].sum())
+        return self
+
+
+def _design_matrix(covariates: pd.DataFrame, reference: Mapping[str, object]):
+    columns, term_rows, references = {}, [], {}
+    for name in covariates.columns:
+        values = covariates[name]
+        if pd.api.types.is_bool_dtype(values):
+            columns[name] = values.astype(float).to_numpy()
+            references[name] = False
+            term_rows.append({"covariate": name, "level": True, "reference": False})
+        elif pd.api.types.is_numeric_dtype(values):
+            columns[name] = values.astype(float).to_numpy()
+            term_rows.append({"covariate": name, "level": None, "reference": None})
+        else:
+            counts = values.astype(str).value_counts()
+            levels = sorted(counts.index)
+            chosen = reference.get(name)
+            if chosen is None:
+                chosen = sorted(counts[counts == counts.max()].index)[0]
+            elif str(chosen) not in levels:
+                raise ConfigError(f"The reference level {chosen!r} of {name!r} does not occur; "
+                                  f"levels: {', '.join(levels)}.")
+            references[name] = str(chosen)
+            for level in levels:
+                if level == str(chosen):
+                    continue
+                columns[f"{name}[{level}]"] = (values.astype(str) == level).astype(float).to_numpy()
+                term_rows.append({"covariate": name, "level": level, "reference": str(chosen)})
+    unknown = set(reference) - set(covariates.columns)
+    if unknown:
+        raise ConfigError(f"reference names columns that are not covariates: {', '.join(sorted(unknown))}.")
+    return pd.DataFrame(columns, index=covariates.index), pd.DataFrame(term_rows), references
+
+
+def cox_drivers(
+    frame: pd.DataFrame,
+    duration_col: str,
+    event_col: str,
+    covariates: Sequence[str],
+    *,
+    reference: Mapping[str, object] | None = None,
+    ties: str = "efron",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Hazard ratios of the event (e.g. lapse) by customer attributes, from a Cox model.
+
+    A hazard ratio above 1 means customers with that attribute (level, or one more unit) have the
+    event sooner -- e.g. lapse faster -- than the reference, holding the other covariates fixed.
+    See :class:`CoxModel` for the coding of categorical covariates and the reference levels.
+
+    Parameters
+    ----------
+    frame
+        One row per customer with ``duration_col`` (days), ``event_col`` (bool) and the covariates,
+        e.g. :func:`customer_lifetimes` joined to customer attributes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``CoxModel.summary_``: ``covariate``, ``level``, ``reference``, ``coef``, ``hazard_ratio``,
+        ``lower``, ``upper`` (confidence interval of the hazard ratio), ``p_value``.
+    """
+    model = CoxModel(covariates=list(covariates), reference=reference, ties=ties, alpha=alpha)
+    model.fit(frame, duration_col, event_col)
+    table = model.summary_.copy()
+    table.attrs.update(n_customers=model.n_customers_, n_events=model.n_events_,
+                       reference_levels=model.reference_levels_)
+    return table
+
+
+def _positive_days(value, name: str) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} is {value!r}; use a whole number of days.") from None
+    if days <= 0:
+        raise ConfigError(f"{name} is {value}; use a positive number of days.")
+    return days

@@ -1,0 +1,79 @@
+"""Gamma-Gamma spend model against Fader & Hardie (2013, note 025)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+from clc_lib.clv import FrequencySpendCorrelationWarning, GammaGammaModel
+from clc_lib.errors import DataError, ModelFitError
+
+from . import reference_values as ref
+
+
+@pytest.fixture(scope="module")
+def spend_model(cdnow_summary):
+    return GammaGammaModel().fit(cdnow_summary)
+
+
+def test_gamma_gamma_fits_the_946_repeat_buyers_to_the_reference(spend_model):
+    np.testing.assert_allclose(spend_model.params_, pd.Series(ref.GG_MLE), rtol=1e-3)
+    assert spend_model.log_likelihood_ == pytest.approx(ref.GG_LOG_LIKELIHOOD, abs=0.01)
+    assert spend_model.n_customers_ == ref.GG_N_CUSTOMERS and spend_model.n_excluded_ == 2357 - 946
+    np.testing.assert_allclose(spend_model.params_, pd.Series(ref.GG_PUBLISHED), atol=0.01)
+
+
+def test_gamma_gamma_reports_a_small_frequency_spend_correlation(spend_model, cdnow_summary):
+    repeat = cdnow_summary[cdnow_summary.x > 0]
+    assert spend_model.frequency_spend_correlation_ == pytest.approx(stats.pearsonr(repeat.x, repeat.zbar)[0])
+    assert abs(spend_model.frequency_spend_correlation_) < 0.2
+
+
+def test_expected_spend_matches_the_note_spreadsheet(spend_model, cdnow_summary):
+    expected = spend_model.expected_spend(cdnow_summary.head(10))
+    np.testing.assert_allclose(expected, ref.GG_EXPECTED_SPEND_FIRST_10, atol=0.02)
+    # One-time buyers get the population mean p * gamma / (q - 1).
+    p, q, gamma = spend_model.params_
+    assert spend_model.expected_spend(x=0, zbar=0) == pytest.approx(p * gamma / (q - 1))
+
+
+def test_density_integrates_to_one_and_matches_a_gamma_mixture():
+    model = GammaGammaModel.from_params([6.25, 3.74, 15.44])
+    x = 3
+    total = integrate.quad(lambda z: np.exp(model.individual_log_likelihood(x=x, zbar=z)), 0, np.inf)[0]
+    assert total == pytest.approx(1.0, abs=1e-8)
+    # Mixture check at one point: zbar | nu ~ Gamma(p x, rate nu x), nu ~ Gamma(q, rate gamma).
+    z = 20.0
+    mixture = integrate.quad(lambda nu: stats.gamma.pdf(z, 6.25 * x, scale=1 / (nu * x))
+                             * stats.gamma.pdf(nu, 3.74, scale=1 / 15.44), 0, np.inf, epsrel=1e-11)[0]
+    assert np.exp(model.individual_log_likelihood(x=x, zbar=z)) == pytest.approx(mixture, rel=1e-7)
+
+
+def test_strong_frequency_spend_correlation_warns():
+    frame = pd.DataFrame({"x": [1, 2, 3, 4, 5, 6, 7, 8] * 5, "zbar": [5.0, 9, 14, 20, 24, 31, 33, 41] * 5})
+    frame["zbar"] *= np.linspace(0.9, 1.1, len(frame))
+    with pytest.warns(FrequencySpendCorrelationWarning, match="correlated"):
+        model = GammaGammaModel(strict=False).fit(frame)
+    assert model.frequency_spend_correlation_ > 0.9
+
+
+def test_non_positive_spend_of_repeat_buyers_is_refused():
+    frame = pd.DataFrame({"x": [1, 2, 3, 0], "zbar": [10.0, 0.0, 12.0, 0.0]}, index=["a", "b", "c", "d"])
+    with pytest.raises(DataError, match="positive mean repeat value") as error:
+        GammaGammaModel().fit(frame)
+    assert "row b: 0.0" in str(error.value)
+    frame.loc["b", "zbar"] = -4.0
+    with pytest.raises(DataError, match="negative values in 'zbar'"):
+        GammaGammaModel().fit(frame)
+
+
+def test_too_few_repeat_buyers_is_a_fit_error():
+    with pytest.raises(ModelFitError, match="repeat purchases"):
+        GammaGammaModel().fit(pd.DataFrame({"x": [0, 0, 1], "zbar": [0.0, 0.0, 3.0]}))
+
+
+def test_infinite_population_mean_is_refused():
+    with pytest.raises(ModelFitError, match="q = 0.9"):
+        GammaGammaModel.from_params([2.0, 0.9, 10.0]).population_mean_spend()

@@ -1,0 +1,339 @@
+"""Acquisition analyses on a tiny hand-built shop; every expected value is worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from clc_lib import acquisition as acq
+from clc_lib.errors import ConfigError, DataError
+
+# customer, order, timestamp, amount, is_return, channel
+ROWS = [
+    ("00017", "A1", "2024-01-05 10:00", 10.0, False, "web"),    # first order of 00017: web
+    ("00017", "A2", "2024-01-05 15:00", 20.0, False, "store"),  # same day: not a repeat purchase day
+    ("00017", "A3", "2024-02-10 09:00", 30.0, False, "web"),    # second purchase day, 36 days later
+    ("2", "B1", "2024-01-20 12:00", 50.0, False, "store"),
+    ("2", "B1R", "2024-01-25 12:00", -10.0, True, "store"),    # return: not a purchase
+    ("3", "C1", "2024-03-01 08:00", 5.0, False, None),         # no channel on the first order
+    ("4", "R1", "2024-02-01 08:00", -3.0, True, "web"),        # return only: never acquired
+    ("5", "D1", "2024-01-31 00:00", 40.0, False, "web"),
+    ("5", "D2", "2024-05-15 00:00", 40.0, False, "web"),       # second purchase day 105 days later
+    ("6", "E1", "2024-02-15 00:00", 25.0, False, "email"),
+    ("6", "E2", "2024-03-01 00:00", 15.0, False, "email"),     # 15 days later
+]
+AS_OF = "2024-06-30"
+
+
+def make_frame(with_channel: bool = True) -> pd.DataFrame:
+    frame = pd.DataFrame(ROWS, columns=["customer_id", "order_id", "timestamp", "amount", "is_return", "channel"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    return frame if with_channel else frame.drop(columns="channel")
+
+
+@pytest.fixture
+def transactions() -> ibis.Table:
+    return ibis.memtable(make_frame())
+
+
+# ------------------------------------------------------------------------------------ channel rules
+
+def test_acquisition_uses_first_order_channel_and_keeps_text_ids(transactions):
+    table = acq.customer_acquisition(transactions)
+    assert sorted(table.index) == ["00017", "2", "3", "5", "6"]  # "4" only returned: not acquired
+    assert table.loc["00017", "channel"] == "web"  # the 10:00 order, not the 15:00 store order
+    assert table.loc["00017", "channel_source"] == "first_order"
+    assert table.loc["3", "channel"] == "unknown"
+    assert table.loc["3", "channel_source"] == "unknown"
+    assert table.loc["00017", "first_order_value"] == 10.0
+    assert table.loc["00017", "second_purchase_day"] == pd.Timestamp("2024-02-10")
+    assert pd.isna(table.loc["2", "second_purchase_day"])
+    assert table.loc["5", "cohort"] == pd.Timestamp("2024-01-01")
+
+
+def test_customers_acquisition_channel_takes_precedence(transactions):
+    customers = pd.DataFrame({"customer_id": ["00017", "3", "9"],
+                              "acquisition_channel": ["affiliate", None, "social"]})
+    table = acq.customer_acquisition(transactions, customers)
+    assert table.loc["00017", ["channel", "channel_source"]].tolist() == ["affiliate", "customers"]
+    assert table.loc["2", ["channel", "channel_source"]].tolist() == ["store", "first_order"]
+    # null in customers and no order channel -> unknown; customer 9 never bought -> absent
+    assert table.loc["3", ["channel", "channel_source"]].tolist() == ["unknown", "unknown"]
+    assert "9" not in table.index
+
+
+def test_without_any_channel_information_everyone_is_all():
+    table = acq.customer_acquisition(ibis.memtable(make_frame(with_channel=False)))
+    assert set(table["channel"]) == {"all"}
+    assert set(table["channel_source"]) == {"none"}
+
+
+def test_customers_without_channel_column_fall_back_to_orders(transactions):
+    customers = pd.DataFrame({"customer_id": ["00017"], "country": ["NL"]})
+    assert acq.customer_acquisition(transactions, customers).loc["00017", "channel"] == "web"
+
+
+def test_duplicate_customer_ids_are_refused(transactions):
+    customers = pd.DataFrame({"customer_id": ["2", "2"], "acquisition_channel": ["a", "b"]})
+    with pytest.raises(DataError, match="more than once") as error:
+        acq.new_customers(transactions, customers)
+    assert error.value.n_rows == 2
+
+
+def test_missing_contract_column_names_it():
+    frame = make_frame().drop(columns="is_return")
+    with pytest.raises(DataError) as error:
+        acq.new_customers(ibis.memtable(frame))
+    assert error.value.column == "is_return"
+
+
+# ---------------------------------------------------------------------------------------- new customers
+
+def test_new_customers_per_month_and_channel(transactions):
+    table = acq.new_customers(transactions).set_index(["period_start", "channel"])["new_customers"]
+    jan, feb, mar = (pd.Timestamp(d) for d in ("2024-01-01", "2024-02-01", "2024-03-01"))
+    assert table[(jan, "web")] == 2  # 00017 and 5
+    assert table[(jan, "store")] == 1
+    assert table[(feb, "email")] == 1
+    assert table[(mar, "unknown")] == 1
+    assert table[(feb, "web")] == 0  # zero-filled grid
+    assert table.sum() == 5
+    assert len(table) == 3 * 4  # 3 months x 4 channels
+
+
+def test_new_customers_per_week_start_on_monday(transactions):
+    table = acq.new_customers(transactions, period="W")
+    assert (table["period_start"].dt.dayofweek == 0).all()
+    week = table[table["period_start"] == pd.Timestamp("2024-01-29")]  # Monday of the week of 31 Jan
+    assert week.set_index("channel").loc["web", "new_customers"] == 1
+
+
+def test_bad_period_is_a_config_error(transactions):
+    with pytest.raises(ConfigError, match="'M'"):
+        acq.new_customers(transactions, period="Q")
+
+
+def test_first_order_value_by_cohort_and_channel(transactions):
+    table = acq.first_order_value(transactions).set_index(["cohort", "channel"])
+    jan_web = table.loc[(pd.Timestamp("2024-01-01"), "web")]
+    assert jan_web["customers"] == 2
+    assert jan_web["mean_first_order_value"] == pytest.approx(25.0)  # (10 + 40) / 2
+    assert jan_web["median_first_order_value"] == pytest.approx(25.0)
+    assert jan_web["total_first_order_value"] == pytest.approx(50.0)
+    assert table.loc[(pd.Timestamp("2024-02-01"), "email"), "mean_first_order_value"] == pytest.approx(25.0)
+
+
+# ------------------------------------------------------------------------------------------- funnel
+
+@pytest.fixture
+def events() -> ibis.Table:
+    rows = [
+        # person, customer, timestamp, event type, channel
+        ("00017", "00017", "2024-01-01 09:00", "visit", "search"),
+        ("00017", "00017", "2024-01-02 09:00", "product_view", "search"),  # engaged, buys 5 Jan
+        ("v2", None, "2024-01-03 09:00", "visit", "search"),
+        ("v2", "6", "2024-01-04 09:00", "signup", "search"),               # lead; is customer 6, buys 15 Feb
+        ("v3", None, "2024-01-03 09:00", "visit", "social"),               # aware only
+        ("v4", None, "2024-01-03 09:00", "visit", "social"),               # first touch social
+        ("v4", None, "2024-01-05 09:00", "add_to_cart", "search"),         # engaged, never buys
+        ("v5", None, "2024-01-06 09:00", "signup", "social"),              # lead, never buys
+        ("2", "2", "2024-03-01 09:00", "visit", "search"),                 # bought 20 Jan: existing customer
+        ("5", "5", "2024-01-31 18:00", "visit", "social"),                 # bought 00:00 the same day: converted
+        ("v7", None, "2024-02-01 09:00", "email_open", None),              # no channel -> unknown
+    ]
+    frame = pd.DataFrame(rows, columns=["person_id", "customer_id", "timestamp", "event_type", "channel"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    return ibis.memtable(frame)
+
+
+def test_funnel_counts_by_first_touch_channel(events, transactions):
+    table = acq.funnel(events, transactions).set_index("channel")
+    counts = ["aware", "engaged", "converted", "leads", "converted_leads", "existing_customers"]
+    assert table.loc["search", counts].tolist() == [2, 2, 2, 1, 1, 1]
+    assert table.loc["social", counts].tolist() == [4, 3, 1, 1, 0, 0]  # v3, v4, v5, 5
+    assert table.loc["unknown", counts].tolist() == [1, 0, 0, 0, 0, 0]
+    assert table.loc["all channels", counts].tolist() == [7, 5, 3, 2, 1, 1]
+    assert table.loc["social", "conversion_rate"] == pytest.approx(1 / 4)
+    assert table.loc["social", "engaged_rate"] == pytest.approx(3 / 4)
+    assert table.loc["social", "engaged_to_converted"] == pytest.approx(1 / 3)
+    assert table.loc["all channels", "lead_conversion"] == pytest.approx(1 / 2)
+    assert np.isnan(table.loc["unknown", "lead_conversion"])  # no leads: undefined, not 0
+
+
+def test_funnel_engaged_event_types_are_a_parameter(events, transactions):
+    table = acq.funnel(events, transactions, engaged_event_types=("add_to_cart",)).set_index("channel")
+    assert table.loc["social", "engaged"] == 2  # v4 (add to cart) and 5 (converted)
+    assert table.loc["search", "engaged"] == 2  # both converted, which implies engagement
+
+
+def test_funnel_without_grouping(events, transactions):
+    table = acq.funnel(events, transactions, by=None, include_total=False)
+    assert table[["aware", "converted"]].iloc[0].tolist() == [7, 3]
+    assert len(table) == 1
+
+
+# ---------------------------------------------------------------------------------------------- CAC
+
+@pytest.fixture
+def acquired() -> pd.DataFrame:
+    rows = [("2024-01-01", "web", 2), ("2024-01-01", "store", 1), ("2024-01-01", "organic", 3),
+            ("2024-02-01", "web", 0), ("2024-02-01", "store", 2), ("2024-02-01", "organic", 1),
+            ("2024-03-01", "web", 4)]  # March has no spend data: outside the CAC window
+    frame = pd.DataFrame(rows, columns=["period_start", "channel", "new_customers"])
+    frame["period_start"] = pd.to_datetime(frame["period_start"])
+    return frame
+
+
+@pytest.fixture
+def spend() -> pd.DataFrame:
+    rows = [("2024-01-01", "web", 100.0), ("2024-01-01", "store", 30.0),
+            ("2024-02-01", "web", 50.0), ("2024-02-01", "store", 40.0)]
+    frame = pd.DataFrame(rows, columns=["period_start", "channel", "spend"])
+    frame["period_start"] = pd.to_datetime(frame["period_start"])
+    return frame
+
+
+def test_cac_per_month(spend, acquired):
+    table = acq.cac_by_channel(spend, acquired).set_index(["period_start", "channel"])
+    jan, feb = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")
+    assert table.loc[(jan, "web"), "cac"] == pytest.approx(50.0)      # 100 / 2
+    assert table.loc[(jan, "store"), "cac"] == pytest.approx(30.0)    # 30 / 1
+    assert np.isnan(table.loc[(jan, "organic"), "cac"])               # organic: no spend, no CAC
+    assert not table.loc[(jan, "organic"), "paid"]
+    assert table.loc[(jan, acq.BLENDED_CAC_LABEL), "cac"] == pytest.approx(130 / 6)
+    assert table.loc[(jan, acq.PAID_CAC_LABEL), "cac"] == pytest.approx(130 / 3)
+    assert np.isnan(table.loc[(feb, "web"), "cac"])                   # 50 spent, nobody acquired
+    assert table.loc[(feb, "web"), "spend"] == 50.0
+    assert table.loc[(feb, acq.PAID_CAC_LABEL), "cac"] == pytest.approx(90 / 2)
+    assert pd.Timestamp("2024-03-01") not in table.index.get_level_values("period_start")
+
+
+def test_cac_totals(spend, acquired):
+    table = acq.cac_by_channel(spend, acquired, by_period=False).set_index("channel")
+    assert table.loc["web", "cac"] == pytest.approx(150 / 2)  # March's 4 web customers are outside
+    assert table.loc["store", "cac"] == pytest.approx(70 / 3)
+    assert table.loc[acq.BLENDED_CAC_LABEL, "cac"] == pytest.approx(220 / 9)  # organic included
+    assert table.loc[acq.PAID_CAC_LABEL, "cac"] == pytest.approx(220 / 5)
+    assert table.loc[acq.BLENDED_CAC_LABEL, "new_customers"] == 9
+
+
+def test_cac_refuses_negative_spend_and_weekly_counts(spend, acquired):
+    bad = spend.assign(spend=[100.0, -1.0, 50.0, 40.0])
+    with pytest.raises(DataError, match="negative") as error:
+        acq.cac_by_channel(bad, acquired)
+    assert error.value.n_rows == 1
+    weekly = acquired.assign(period_start=acquired["period_start"] + pd.Timedelta(days=1))
+    with pytest.raises(ConfigError, match="period='M'"):
+        acq.cac_by_channel(spend, weekly)
+
+
+# ---------------------------------------------------------------------------------------- repeat rate
+
+def test_repeat_rate_with_censoring(transactions):
+    # as_of 28 Jun: March cohort window ends 31 Mar + 90 d = 29 Jun > as_of -> incomplete
+    table = acq.repeat_rate(transactions, window_days=90, as_of="2024-06-28", by=("cohort",)).set_index("cohort")
+    jan, feb, mar = (pd.Timestamp(d) for d in ("2024-01-01", "2024-02-01", "2024-03-01"))
+    assert table.loc[jan, ["customers", "repeaters"]].tolist() == [3, 1]  # 00017 (36 d); 5 at 105 d is late
+    assert table.loc[jan, "repeat_rate"] == pytest.approx(1 / 3)
+    assert table.loc[feb, "repeat_rate"] == pytest.approx(1.0)          # 6 (15 d)
+    assert not table.loc[mar, "window_complete"]
+    assert np.isnan(table.loc[mar, "repeat_rate"])
+    # the next day the March window has elapsed
+    later = acq.repeat_rate(transactions, window_days=90, as_of="2024-06-29", by=("cohort",)).set_index("cohort")
+    assert later.loc[mar, "window_complete"] and later.loc[mar, "repeat_rate"] == 0.0
+
+
+def test_repeat_rate_overall_counts_complete_cohorts_only(transactions):
+    table = acq.repeat_rate(transactions, window_days=90, as_of="2024-06-28", by=())
+    assert table[["customers", "repeaters"]].iloc[0].tolist() == [4, 2]  # Jan + Feb cohorts
+
+
+def test_repeat_rate_window_edges_and_same_day_orders(transactions):
+    by_cohort = {"as_of": AS_OF, "by": ("cohort",)}
+    jan = pd.Timestamp("2024-01-01")
+    exactly = acq.repeat_rate(transactions, window_days=105, **by_cohort).set_index("cohort")
+    assert exactly.loc[jan, "repeaters"] == 2  # a gap of exactly window_days counts
+    short = acq.repeat_rate(transactions, window_days=30, **by_cohort).set_index("cohort")
+    assert short.loc[jan, "repeaters"] == 0  # 00017's second order on the first day does not count
+
+
+def test_repeat_rate_by_channel(transactions):
+    table = acq.repeat_rate(transactions, window_days=90, as_of=AS_OF).set_index(["cohort", "channel"])
+    assert table.loc[(pd.Timestamp("2024-01-01"), "web"), "repeat_rate"] == pytest.approx(1 / 2)
+    assert table.loc[(pd.Timestamp("2024-01-01"), "store"), "repeat_rate"] == 0.0
+
+
+# ------------------------------------------------------------------------------- revenue curve, payback
+
+def test_cumulative_revenue_curve_is_censored(transactions):
+    curve = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, max_months=6)
+    web = curve[curve["channel"] == "web"].set_index("months_since_acquisition")
+    # 00017 (5 Jan): 30 in month 0, +30 on day 36 (month 1); 178 days observed -> 5 complete months
+    # 5 (31 Jan): 40 in month 0, +40 on day 105 (month 3); 152 days observed -> 4 complete months
+    assert web["customers_observed"].tolist() == [2, 2, 2, 2, 1]
+    assert web["cumulative_revenue_per_customer"].tolist() == pytest.approx([35.0, 50.0, 50.0, 70.0, 60.0])
+    store = curve[curve["channel"] == "store"]
+    assert store["cumulative_revenue_per_customer"].iloc[0] == pytest.approx(40.0)  # 50 - 10 returned
+
+
+def test_revenue_curve_without_channels_pools_everyone(transactions):
+    curve = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, by=None, max_months=1)
+    # month 0 of all five customers: 30 + 40 + 5 + 40 + 40 = 155
+    assert curve["customers_observed"].iloc[0] == 5
+    assert curve["cumulative_revenue_per_customer"].iloc[0] == pytest.approx(155 / 5)
+
+
+def test_payback_months_from_a_hand_curve():
+    curve = pd.DataFrame({
+        "channel": ["web"] * 4 + ["store"] * 2,
+        "months_since_acquisition": [0, 1, 2, 3, 0, 1],
+        "customers_observed": [10] * 6,
+        "cumulative_revenue_per_customer": [20.0, 40.0, 55.0, 70.0, 15.0, 30.0],
+    })
+    cac = pd.Series({"web": 50.0, "store": 15.0, "organic": np.nan})
+    table = acq.payback_period(curve, cac).set_index("channel")
+    assert table.loc["web", "payback_months"] == 3  # 55 >= 50 at month index 2
+    assert table.loc["store", "payback_months"] == 1  # covered within the first month
+    half = acq.payback_period(curve, cac, margin_rate=0.5).set_index("channel")
+    assert not half.loc["web", "reached"] and np.isnan(half.loc["web", "payback_months"])  # 35 < 50
+    assert half.loc["web", "observed_months"] == 4
+    assert half.loc["web", "margin_at_last_month"] == pytest.approx(35.0)
+    assert half.loc["store", "payback_months"] == 2  # 0.5 x 30 = 15
+
+
+def test_payback_on_real_curve_and_ltv_cac(transactions):
+    curve = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, max_months=6)
+    table = acq.payback_period(curve, pd.Series({"web": 50.0})).set_index("channel")
+    assert table.loc["web", "payback_months"] == 2  # 50 at month index 1
+    ltv = acq.ltv_from_revenue_curve(curve, months=4)
+    assert ltv["web"] == pytest.approx(70.0)
+    assert ltv["store"] == pytest.approx(40.0)
+    ratio = acq.ltv_cac(ltv, pd.DataFrame({"channel": ["web", "organic"], "cac": [35.0, np.nan]})).set_index("channel")
+    assert ratio.loc["web", "ltv_cac_ratio"] == pytest.approx(2.0)
+    assert np.isnan(ratio.loc["organic", "ltv_cac_ratio"])
+
+
+def test_payback_with_mismatched_channels_explains(transactions):
+    curve = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, max_months=2)
+    with pytest.raises(DataError, match="No channel"):
+        acq.payback_period(curve, pd.Series({"Web": 10.0}))
+
+
+def test_margin_rate_must_be_a_share():
+    with pytest.raises(ConfigError, match="margin_rate"):
+        acq.ltv_from_revenue_curve(pd.DataFrame(), margin_rate=30)
+
+
+def test_first_order_value_by_channel_only(transactions):
+    table = acq.first_order_value(transactions, by=("channel",)).set_index("channel")
+    assert table.loc["web", ["customers", "total_first_order_value"]].tolist() == [2, 50.0]
+    assert "cohort" not in table.columns
+
+
+def test_ltv_horizon_in_weeks():
+    curve = pd.DataFrame({"channel": ["web"] * 13, "months_since_acquisition": range(13),
+                          "cumulative_revenue_per_customer": [float(m) for m in range(13)]})
+    assert acq.ltv_from_revenue_curve(curve, horizon_weeks=52)["web"] == 11.0  # 52 weeks = 12 months
+    assert acq.ltv_from_revenue_curve(curve, months=3, margin_rate=0.5)["web"] == 1.0

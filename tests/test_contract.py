@@ -1,0 +1,73 @@
+"""The data contract as data: every table, its required columns and the transactions output."""
+
+from __future__ import annotations
+
+import pytest
+
+from clc_lib.config import TABLE_NAMES
+from clc_lib.contract import COLUMN_TYPES, CONTRACTS, contract_for
+
+
+def test_every_config_table_has_a_contract():
+    assert set(CONTRACTS) == set(TABLE_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("table", "required"),
+    [
+        ("transactions", ("customer_id", "timestamp", "amount")),
+        ("customers", ("customer_id",)),
+        ("spend", ("period_start", "channel", "spend")),
+        ("events", ("person_id", "timestamp", "event_type")),
+        ("campaigns", ("customer_id", "campaign_id", "sent_at", "group")),
+        ("surveys", ("customer_id", "responded_at", "score")),
+    ],
+)
+def test_required_columns_match_the_shared_contract(table, required):
+    assert contract_for(table).required == required
+
+
+def test_transactions_output_columns_follow_the_shared_contract():
+    contract = CONTRACTS["transactions"]
+    assert contract.output_columns == ("customer_id", "order_id", "timestamp", "amount", "quantity",
+                                       "is_return", "product_id", "category", "channel", "currency")
+    # unit_price is read but not returned; is_return is derived and cannot be mapped.
+    assert "unit_price" in contract.source_columns and "unit_price" not in contract.output_columns
+    assert "is_return" not in contract.source_columns
+    assert contract.derivable_from["amount"] == ("quantity", "unit_price")
+
+
+def test_types_units_and_derivations_are_consistent():
+    for contract in CONTRACTS.values():
+        assert len(set(contract.names)) == len(contract.names), contract.name
+        for column in contract.columns:
+            assert column.dtype in COLUMN_TYPES
+            assert column.description, f"{contract.name}.{column.name} has no description"
+            if column.is_id:
+                assert column.dtype == "string", f"{contract.name}.{column.name}: ids are text"
+        for target, parts in contract.derivable_from.items():
+            assert target in contract.names and all(p in contract.names for p in parts)
+    assert CONTRACTS["transactions"].column("amount").unit == "run currency"
+    assert CONTRACTS["surveys"].column("score").unit.startswith("0-10")
+
+
+def test_contract_as_frame_lists_every_column():
+    frame = CONTRACTS["campaigns"].to_frame()
+    assert list(frame.columns) == ["table", "column", "type", "required", "unit", "description"]
+    assert frame["column"].tolist() == ["customer_id", "campaign_id", "sent_at", "group", "campaign_type"]
+    assert frame["required"].sum() == 4
+
+
+def test_unknown_table_names_the_known_ones():
+    with pytest.raises(KeyError, match="known: transactions, customers"):
+        contract_for("orders")
+
+
+def test_the_contract_page_documents_every_column():
+    from clc_lib.paths import project_root
+
+    page = (project_root() / "docs" / "data-contract.md").read_text(encoding="utf-8")
+    for contract in CONTRACTS.values():
+        assert f"### {contract.name}" in page, contract.name
+        for column in contract.columns:
+            assert f"| {column.name} | {column.dtype} |" in page, f"{contract.name}.{column.name}"

@@ -1,0 +1,187 @@
+"""Presentation helpers: number formats (hand-checked strings), HTML escaping, key-figure recording."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clc_lib import display
+from clc_lib.display import (
+    format_count,
+    format_currency,
+    format_date,
+    format_days,
+    format_percent,
+    format_value,
+    key_figures_html,
+    missing_html,
+    table_html,
+)
+from clc_lib.errors import DataError
+
+
+@pytest.mark.parametrize(("value", "currency", "expected"), [
+    (1234.5, "EUR", "1,234.50 EUR"),
+    (9999.994, "EUR", "9,999.99 EUR"),
+    (12345.6, "EUR", "12,346 EUR"),
+    (-98765.4, "USD", "-98,765 USD"),
+    (1_234_567.0, "", "1,234,567"),
+    (0.0, "GBP", "0.00 GBP"),
+    (-0.001, "EUR", "0.00 EUR"),
+    (float("nan"), "EUR", "\u2013"),
+    (None, "EUR", "\u2013"),
+])
+def test_format_currency(value, currency, expected):
+    assert format_currency(value, currency) == expected
+
+
+@pytest.mark.parametrize(("share", "expected"), [
+    (0.1234, "12.3%"), (1.0, "100.0%"), (0.0, "0.0%"), (-0.05, "-5.0%"), (np.float64(0.5), "50.0%"),
+    (math.nan, "\u2013"),
+])
+def test_format_percent(share, expected):
+    assert format_percent(share) == expected
+
+
+@pytest.mark.parametrize(("n", "expected"), [
+    (0, "0"), (999, "999"), (1000, "1,000"), (1234567, "1,234,567"), (np.int64(42), "42"), (2.6, "3"),
+    (None, "\u2013"),
+])
+def test_format_count(n, expected):
+    assert format_count(n) == expected
+
+
+def test_format_days_and_dates():
+    assert format_days(12.4) == "12 days"
+    assert format_days(3.75) == "3.8 days"
+    assert format_days(1) == "1.0 day"
+    assert format_days(1234) == "1,234 days"
+    assert format_date(pd.Timestamp("2024-06-30")) == "2024-06-30"
+    assert format_date(pd.Timestamp("2024-06-30 14:05:09")) == "2024-06-30 14:05"
+    assert format_date(pd.NaT) == "\u2013"
+    with pytest.raises(ValueError, match="Unknown figure kind 'money'"):
+        format_value(1, "money")
+
+
+def test_key_figures_are_escaped_and_formatted_by_kind():
+    markup = key_figures_html([
+        ("<script>alert(1)</script>", 1234567, "count"),
+        ("Net revenue", 12345.6, "currency"),
+        ("Repeat rate", 0.25, "percent"),
+        ("Since", pd.Timestamp("2023-01-01"), "date"),
+    ], currency="EUR")
+    assert "<script>alert" not in markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
+    for text in ("1,234,567", "12,346 EUR", "25.0%", "2023-01-01"):
+        assert f'<div class="clc-card-value">{text}</div>' in markup
+
+
+def test_key_figure_kinds_are_inferred_from_a_mapping():
+    markup = key_figures_html({"Customers": 1500, "Average": 2.5, "As of": pd.Timestamp("2024-01-31"),
+                               "Revenue": (2500.0, "currency")}, currency="USD")
+    for text in ("1,500", "2.50", "2024-01-31", "2,500.00 USD"):
+        assert f'<div class="clc-card-value">{text}</div>' in markup
+
+
+def test_show_key_figures_records_json_for_the_report_index(tmp_path, monkeypatch):
+    target = tmp_path / "figures.json"
+    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
+    shown: list[str] = []
+    monkeypatch.setattr(display, "_display_html", shown.append)
+    display.show_key_figures({"Customers": np.int64(1500), "Revenue": (np.float64(2500.0), "currency"),
+                              "Median gap": pd.Timedelta(days=3, hours=12), "Unknown": (np.nan, "number")},
+                             currency="EUR")
+    display.show_key_figures([("Customers", 1600, "count")], currency="EUR")  # shown again: replaced
+    recorded = json.loads(target.read_text())["key_figures"]
+    by_label = {entry["label"]: entry for entry in recorded}
+    assert list(by_label) == ["Customers", "Revenue", "Median gap", "Unknown"]
+    assert by_label["Customers"] == {"label": "Customers", "value": 1600, "kind": "count",
+                                     "formatted": "1,600", "currency": "EUR"}
+    assert by_label["Revenue"]["value"] == 2500.0 and by_label["Revenue"]["formatted"] == "2,500.00 EUR"
+    assert by_label["Median gap"]["value"] == 3.5 and by_label["Median gap"]["kind"] == "days"
+    assert by_label["Unknown"]["value"] is None and by_label["Unknown"]["formatted"] == "\u2013"
+    assert len(shown) == 2
+
+
+def test_show_key_figures_writes_nothing_without_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(display.KEY_FIGURES_ENV_VAR, raising=False)
+    monkeypatch.setattr(display, "_display_html", lambda markup: None)
+    monkeypatch.chdir(tmp_path)
+    display.show_key_figures({"Customers": 3})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_table_escapes_cells_and_formats_columns():
+    frame = pd.DataFrame({
+        "customer_id": ["<script>x</script>", "00017"],
+        "revenue": [1234.5, 20000.0],
+        "share": [0.125, 0.5],
+        "orders": [1200, 3],
+        "last_purchase": pd.to_datetime(["2024-01-02", "2024-02-03"]),
+        "note": ["a & b", None],
+    }).set_index("customer_id")
+    markup = table_html(frame, currency="EUR", money=["revenue"], percent=["share"], counts=["orders"],
+                        caption="Top <customers>")
+    assert "<script>x" not in markup
+    assert "<th>&lt;script&gt;x&lt;/script&gt;</th>" in markup
+    assert "<th>00017</th>" in markup  # ids stay text with their leading zeros
+    for cell in ("1,234.50 EUR", "20,000 EUR", "12.5%", "50.0%", "1,200", "2024-01-02", "a &amp; b"):
+        assert cell in markup
+    assert "<caption>Top &lt;customers&gt;</caption>" in markup
+    assert "<th>customer_id</th>" in markup
+
+
+def test_table_shows_first_rows_and_says_so():
+    markup = table_html(pd.DataFrame({"n": range(120)}), max_rows=50)
+    assert markup.count("<tr>") == 51  # header + 50 rows
+    assert "Showing the first 50 of 120 rows." in markup
+    assert "<th></th>" not in markup  # a default index is not shown
+
+
+def test_table_names_unknown_columns():
+    with pytest.raises(DataError, match="money= names columns") as info:
+        table_html(pd.DataFrame({"revenue": [1.0]}), money=["revnue"])
+    assert "revnue" in str(info.value) and "revenue" in str(info.value)
+
+
+def test_missing_line_is_escaped():
+    markup = missing_html("events", "the <b>funnel</b>")
+    assert "Skipped the &lt;b&gt;funnel&lt;/b&gt;" in markup and "<code>events</code>" in markup
+
+
+class _Quality:
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"table": ["transactions", "transactions"], "step": ["rows in", "rows out"],
+                             "action": ["", ""], "rows": [10500, 10400], "amount": [1234.5, np.nan],
+                             "description": ["<tx>.csv", ""]})
+
+
+class _Run:
+    quality = _Quality()
+    currency = "EUR"
+    as_of = pd.Timestamp("2024-06-30")
+    transactions = None  # no data period: the recording skips it
+
+
+def test_show_quality_renders_and_records_the_quality_table(tmp_path, monkeypatch):
+    target = tmp_path / "figures.json"
+    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
+    shown: list[str] = []
+    monkeypatch.setattr(display, "_display_html", shown.append)
+    display.show_quality(_Run())
+    assert "10,500" in shown[0] and "1,234.50 EUR" in shown[0] and "&lt;tx&gt;.csv" in shown[0]
+    data = json.loads(target.read_text())["data"]
+    assert data["as_of"] == "2024-06-30" and data["currency"] == "EUR"
+    assert data["quality"][1] == {"table": "transactions", "step": "rows out", "action": "", "rows": 10400,
+                                  "amount": None, "description": ""}
+
+
+def test_show_quality_without_a_report_says_so(monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(display, "_display_html", shown.append)
+    display.show_quality(object())
+    assert "No data-quality report" in shown[0]

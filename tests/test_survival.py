@@ -1,0 +1,248 @@
+"""Survival helpers against hand computation, statsmodels called directly and scipy."""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.duration.survfunc import SurvfuncRight, survdiff
+
+from clc_lib.errors import DataError, ModelFitError
+from clc_lib.survival import (
+    CoxModel,
+    compare_survival,
+    cox_drivers,
+    customer_lifetimes,
+    kaplan_meier,
+    logrank_test,
+    median_survival,
+    restricted_mean_survival_time,
+    time_to_second_purchase,
+    with_customer_attributes,
+)
+
+# Five customers: events at days 1, 2 and 3; censored at days 2 and 5.
+DURATIONS = [1.0, 2.0, 2.0, 3.0, 5.0]
+EVENTS = [1, 1, 0, 1, 0]
+
+
+def _transactions(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "is_return"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    frame["order_id"] = [f"o{i}" for i in range(len(frame))]
+    return ibis.memtable(frame)
+
+
+def test_kaplan_meier_matches_hand_computation_and_greenwood_loglog_interval():
+    curve = kaplan_meier(DURATIONS, EVENTS)
+    # S(1) = 4/5, S(2) = 4/5 * 3/4, S(3) = 0.6 * 1/2; flat to the last censoring time 5.
+    np.testing.assert_allclose(curve["time"], [0, 1, 2, 3, 5])
+    np.testing.assert_allclose(curve["survival"], [1.0, 0.8, 0.6, 0.3, 0.3])
+    assert curve["at_risk"].tolist() == [5, 5, 4, 2, 1]
+    assert curve["events"].tolist() == [0, 1, 1, 1, 0]
+    # Greenwood: var S(t) = S^2 * sum d / (n (n - d)); interval on log(-log S).
+    greenwood = np.cumsum([1 / (5 * 4), 1 / (4 * 3), 1 / (2 * 1)])
+    survival = np.array([0.8, 0.6, 0.3])
+    se_loglog = np.sqrt(greenwood) / np.abs(np.log(survival))
+    z = stats.norm.ppf(0.975)
+    theta = np.log(-np.log(survival))
+    np.testing.assert_allclose(curve["lower"].iloc[1:4], np.exp(-np.exp(theta + z * se_loglog)), rtol=1e-10)
+    np.testing.assert_allclose(curve["upper"].iloc[1:4], np.exp(-np.exp(theta - z * se_loglog)), rtol=1e-10)
+    assert (curve["lower"] <= curve["survival"]).all() and (curve["survival"] <= curve["upper"]).all()
+
+
+def test_kaplan_meier_matches_statsmodels_per_group():
+    rng = np.random.default_rng(7)
+    durations = rng.integers(1, 60, 200).astype(float)
+    events = rng.random(200) < 0.6
+    groups = np.where(rng.random(200) < 0.4, "web", "store")
+    curve = kaplan_meier(durations, events, groups)
+    for group in ("store", "web"):
+        mask = groups == group
+        reference = SurvfuncRight(durations[mask], events[mask].astype(int))
+        mine = curve[(curve["group"] == group) & (curve["events"] > 0)]
+        np.testing.assert_allclose(mine["time"], reference.surv_times)
+        np.testing.assert_allclose(mine["survival"], reference.surv_prob)
+        np.testing.assert_array_equal(mine["at_risk"], reference.n_risk)
+
+
+def test_median_survival_equals_statsmodels_quantile():
+    table = median_survival(DURATIONS, EVENTS)
+    reference = SurvfuncRight(np.array(DURATIONS), np.array(EVENTS))
+    assert table.loc[0, "median_days"] == 3.0 == reference.quantile(0.5)
+    lower, upper = reference.quantile_ci(0.5, method="cloglog")
+    assert table.loc[0, "lower"] == lower and table.loc[0, "upper"] == upper
+
+
+def test_median_is_nan_when_curve_stays_above_half():
+    table = median_survival([3.0, 4.0, 5.0, 6.0], [1, 0, 0, 0])
+    assert np.isnan(table.loc[0, "median_days"])
+
+
+def test_restricted_mean_survival_time_matches_hand_computation():
+    table = restricted_mean_survival_time(DURATIONS, EVENTS, tau=4)
+    # area: 1 x 1 + 0.8 x 1 + 0.6 x 1 + 0.3 x 1 = 2.7 days
+    assert table.loc[0, "rmst_days"] == pytest.approx(2.7)
+    # areas after each event time to tau: 1.7, 0.9, 0.3
+    variance = 1.7**2 / (5 * 4) + 0.9**2 / (4 * 3) + 0.3**2 / (2 * 1)
+    assert table.loc[0, "se"] == pytest.approx(np.sqrt(variance))
+
+
+def test_logrank_p_value_equals_scipy_and_statsmodels():
+    rng = np.random.default_rng(11)
+    a_time, b_time = rng.exponential(20, 80).round(), rng.exponential(30, 70).round()
+    a_event, b_event = rng.random(80) < 0.8, rng.random(70) < 0.8
+    durations = np.r_[a_time, b_time]
+    events = np.r_[a_event, b_event]
+    groups = np.r_[["a"] * 80, ["b"] * 70]
+    result = logrank_test(durations, events, groups)
+    scipy_result = stats.logrank(
+        stats.CensoredData.right_censored(a_time, ~a_event),
+        stats.CensoredData.right_censored(b_time, ~b_event),
+    )
+    assert result["p_value"] == pytest.approx(scipy_result.pvalue, rel=1e-8)
+    assert result["statistic"] == pytest.approx(scipy_result.statistic**2, rel=1e-8)
+    chi2, p_value = survdiff(durations, events.astype(int), groups)
+    assert result["p_value"] == pytest.approx(p_value) and result["statistic"] == pytest.approx(chi2)
+    assert result["df"] == 1
+
+
+def test_cox_recovers_known_hazard_ratio_from_simulated_exponential_data():
+    rng = np.random.default_rng(2024)
+    n = 3000
+    channel = rng.choice(["store", "web", "app"], n, p=[0.5, 0.3, 0.2])
+    true_ratio = {"store": 1.0, "web": 2.0, "app": 1.0}
+    hazard = np.array([true_ratio[c] for c in channel]) / 60.0
+    event_time = rng.exponential(1 / hazard)
+    censor_time = rng.uniform(0, 180, n)
+    frame = pd.DataFrame({
+        "days": np.minimum(event_time, censor_time).round(1),
+        "lapsed": event_time <= censor_time,
+        "channel": channel,
+        "noise": rng.normal(size=n),
+    })
+    table = cox_drivers(frame, "days", "lapsed", ["channel", "noise"])
+    web = table[(table["covariate"] == "channel") & (table["level"] == "web")].iloc[0]
+    assert web["reference"] == "store"  # the most frequent level is the default reference
+    assert web["lower"] < 2.0 < web["upper"]
+    assert web["hazard_ratio"] == pytest.approx(2.0, rel=0.12)
+    app = table[table["level"] == "app"].iloc[0]
+    assert app["lower"] < 1.0 < app["upper"]
+    # same numbers as statsmodels PHReg on the same dummy coding
+    design = pd.DataFrame({"app": (channel == "app") * 1.0, "web": (channel == "web") * 1.0,
+                           "noise": frame["noise"]})
+    direct = PHReg(frame["days"], design, status=frame["lapsed"].astype(int), ties="efron").fit()
+    np.testing.assert_allclose(table["coef"], direct.params, rtol=1e-6)
+    np.testing.assert_allclose(table["p_value"], direct.pvalues, rtol=1e-6)
+
+
+def test_cox_reference_level_can_be_chosen_and_booleans_compare_to_false():
+    rng = np.random.default_rng(5)
+    n = 400
+    frame = pd.DataFrame({"d": rng.exponential(30, n), "e": rng.random(n) < 0.7,
+                          "channel": rng.choice(["a", "b"], n), "vip": rng.random(n) < 0.3})
+    model = CoxModel(["channel", "vip"], reference={"channel": "b"}).fit(frame, "d", "e")
+    assert model.reference_levels_ == {"channel": "b", "vip": False}
+    assert model.summary_["level"].tolist() == ["a", True]
+    assert model.n_customers_ == n and model.n_events_ == int(frame["e"].sum())
+
+
+def test_cox_explains_unusable_input():
+    frame = pd.DataFrame({"d": [1.0, 2, 3, 4], "e": [1, 0, 1, 1], "x": [1.0, 1, 1, 1], "y": [1.0, None, 2, 3]})
+    with pytest.raises(ModelFitError, match="single value"):
+        cox_drivers(frame, "d", "e", ["x"])
+    with pytest.raises(DataError, match="missing covariate"):
+        cox_drivers(frame, "d", "e", ["y"])
+
+
+def test_invalid_durations_and_events_raise_data_error():
+    with pytest.raises(DataError, match="Durations"):
+        kaplan_meier([1.0, -2.0], [1, 0])
+    with pytest.raises(DataError, match="Event flags"):
+        kaplan_meier([1.0, 2.0], [1, 2])
+    with pytest.raises(DataError, match="values"):
+        kaplan_meier([1.0, 2.0], [1])
+
+
+@pytest.fixture(scope="module")
+def lifetimes_transactions():
+    return _transactions([
+        ("A", "2024-01-01 10:00", 10.0, False),
+        ("A", "2024-01-20 10:00", 10.0, False),
+        ("A", "2024-06-01 10:00", 10.0, False),   # back after 133 days: a second spell
+        ("B", "2024-03-01 10:00", 10.0, False),
+        ("C", "2024-05-01 10:00", 10.0, False),
+        ("D", "2024-04-01 10:00", 10.0, False),   # recency 90 at as_of: not lapsed (needs > 90)
+        ("E", "2024-03-31 10:00", 10.0, False),   # recency 91: lapses on the as_of day itself
+        ("F", "2024-02-01 10:00", -10.0, True),   # returns only: no lifetime
+    ])
+
+
+def test_customer_lifetimes_from_transactions_use_first_lapse(lifetimes_transactions):
+    lifetimes = customer_lifetimes(lifetimes_transactions, "2024-06-30", churn_days=90)
+    assert lifetimes.index.tolist() == ["A", "B", "C", "D", "E"]
+    # lapse day = last purchase day of the first spell + 91 days
+    expected = {"A": (110.0, True), "B": (91.0, True), "C": (60.0, False), "D": (90.0, False),
+                "E": (91.0, True)}
+    for customer, (days, lapsed) in expected.items():
+        assert lifetimes.loc[customer, "duration_days"] == days
+        assert lifetimes.loc[customer, "lapsed"] == lapsed
+    assert lifetimes.loc["A", "lapse_day"] == pd.Timestamp("2024-04-20")
+    assert pd.isna(lifetimes.loc["C", "lapse_day"])
+
+
+def test_customer_lifetimes_from_summary_use_final_lapse():
+    summary = pd.DataFrame({
+        "first_purchase": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-02-01"]),
+        "last_purchase": pd.to_datetime(["2024-06-01", "2024-03-01", None]),
+        "orders": [3, 1, 0],
+    }, index=pd.Index(["A", "B", "F"], name="customer_id"))
+    summary.loc["F", "first_purchase"] = pd.NaT
+    lifetimes = customer_lifetimes(summary, "2024-06-30", churn_days=90)
+    assert lifetimes.index.tolist() == ["A", "B"]
+    assert lifetimes.loc["A", "duration_days"] == 181.0 and not lifetimes.loc["A", "lapsed"]
+    assert lifetimes.loc["B", "duration_days"] == 91.0 and lifetimes.loc["B", "lapsed"]
+
+
+def test_time_to_second_purchase_counts_purchase_days_and_censors():
+    transactions = _transactions([
+        ("X", "2024-01-01 10:00", 10.0, False),
+        ("X", "2024-01-01 18:00", 10.0, False),   # same day: the same purchase day
+        ("X", "2024-01-11 09:00", 10.0, False),
+        ("X", "2024-01-15 09:00", 10.0, False),
+        ("Y", "2024-01-05 09:00", 10.0, False),
+        ("Y", "2024-01-06 09:00", -10.0, True),   # a return is not a purchase
+        ("Z", "2024-01-02 09:00", -5.0, True),
+        ("Z", "2024-01-03 09:00", 5.0, False),
+    ])
+    result = time_to_second_purchase(transactions, "2024-01-31")
+    assert result.loc["X", "duration_days"] == 10.0 and result.loc["X", "second_purchase_made"]
+    assert result.loc["X", "second_purchase"] == pd.Timestamp("2024-01-11")
+    assert result.loc["Y", "duration_days"] == 26.0 and not result.loc["Y", "second_purchase_made"]
+    assert result.loc["Z", "first_purchase"] == pd.Timestamp("2024-01-03")
+    assert result.loc["Z", "duration_days"] == 28.0
+
+
+def test_compare_survival_bundles_curves_medians_rmst_and_logrank():
+    frame = pd.DataFrame({"duration_days": DURATIONS + [4.0, 6.0], "lapsed": EVENTS + [1, 1],
+                          "channel": ["a"] * 5 + ["b"] * 2})
+    comparison = compare_survival(frame, by="channel", tau_days=4)
+    a_row = comparison.summary.set_index("group").loc["a"]
+    assert a_row["median_days"] == 3.0 and a_row["rmst_days"] == pytest.approx(2.7)
+    expected_p = logrank_test(frame["duration_days"], frame["lapsed"], frame["channel"])["p_value"]
+    assert comparison.logrank_p == pytest.approx(expected_p)
+    single = compare_survival(frame, by="not_a_column")
+    assert single.logrank_p is None and single.curves["group"].nunique() == 1
+
+
+def test_with_customer_attributes_keeps_every_customer():
+    lifetimes = pd.DataFrame({"duration_days": [1.0, 2.0, 3.0]}, index=pd.Index(["1", "2", "3"], name="customer_id"))
+    customers = pd.DataFrame({"customer_id": ["1", "2"], "acquisition_channel": ["web", None]})
+    joined = with_customer_attributes(lifetimes, customers)
+    assert joined["acquisition_channel"].tolist() == ["web", "unknown", "unknown"]
+    assert with_customer_attributes(lifetimes, None) is lifetimes
+    with pytest.raises(DataError, match="several rows"):
+        with_customer_attributes(lifetimes, pd.concat([customers, customers]))
