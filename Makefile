@@ -37,6 +37,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=.
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -155,7 +155,7 @@ def main() -> int:
             if speedup < target or not same:
                 failures.append(f"{name}: {speedup:.1f}x faster, same parameters: {same} (target >= {target:.0f}x)")
     else:
-        print("\nlifetimes is not installed: only clc timings shown (pip install lifetimes==0.11.3).")
+        print("\nlifetimes skipped (--skip-lifetimes) or not installed (pip install lifetimes==0.11.3): clc timings only.")
     for failure in failures:
         print(f"MISSED: {failure}")
     return 1 if failures else 0

@@ -220,7 +220,8 @@ table.clc-table{border-collapse:collapse;font-size:.92em;margin:6px 0 14px 0}
 table.clc-table caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0}
 table.clc-table th,table.clc-table td{padding:4px 10px;border-bottom:1px solid #e3e7eb}
 table.clc-table th{background:#f1f4f7;text-align:left}
-table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.clc-table-wrap{overflow-x:auto;max-width:100%}
 .clc-note{color:#4a5560;font-size:.9em}
 .clc-missing{color:#4a5560;font-style:italic;margin:4px 0 12px 0}
 </style>"""
@@ -345,12 +346,13 @@ def table_html(
                               **{c: "count" for c in counts}}
     show_index = not isinstance(df.index, pd.RangeIndex)
     shown = df if max_rows is None else df.head(max_rows)
-    parts = ['<table class="clc-table">']
+    parts = ['<div class="clc-table-wrap"><table class="clc-table">']
     if caption:
         parts.append(f"<caption>{html.escape(caption)}</caption>")
     index_names = [name if name is not None else "" for name in df.index.names] if show_index else []
     header = [*index_names, *df.columns]
-    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr></thead>")
+    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(_header_text(h))}</th>" for h in header)
+                 + "</tr></thead>")
     parts.append("<tbody>")
     for index_value, row in zip(shown.index, shown.itertuples(index=False, name=None)):
         cells = []
@@ -364,11 +366,16 @@ def table_html(
             css = ' class="num"' if numeric else ""
             cells.append(f"<td{css}>{html.escape(text)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     if max_rows is not None and len(df) > max_rows:
         parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
                      f"{format_count(len(df))} rows.</div>")
     return _CARD_CSS + "".join(parts)
+
+
+def _header_text(name: Any) -> str:
+    """Column names read as words in reports: ``revenue_share`` -> ``revenue share``."""
+    return str(name).replace("_", " ")
 
 
 def show_table(

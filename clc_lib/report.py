@@ -262,6 +262,16 @@ def _log_tail(log: Path, lines: int = 3) -> str:
 
 # --- rendering ---------------------------------------------------------------------------------
 
+def _display_path(path: Path) -> str:
+    """A path as stakeholders may see it: relative to the project, never an absolute local path."""
+    from clc_lib.paths import project_root
+
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return Path(path).name
+
+
 def render_html(executed: Path, target: Path, *, title: str, error: str | None, run_label: str) -> None:
     """Render an executed notebook to ``target`` without code; an error shows in a banner at the top.
 
@@ -277,6 +287,11 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
 
     notebook = nbformat.read(executed, as_version=4)
     notebook.metadata["title"] = title
+    # Warnings and log lines are for analysts (executed notebook, run log), not for stakeholders.
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [output for output in cell.get("outputs", [])
+                            if not (output.get("output_type") == "stream" and output.get("name") == "stderr")]
     exporter = HTMLExporter(
         template_name=NOTEBOOK_HTML_TEMPLATE,
         extra_template_basedirs=[str(TEMPLATES_DIR)],
@@ -568,7 +583,7 @@ def run_report(
             _add_changes(results, previous[1] if previous else None)
             finished = dt.datetime.now()
             manifest = {
-                "run_id": run_id, "config_name": run_config.name, "config": str(config_path),
+                "run_id": run_id, "config_name": run_config.name, "config": _display_path(config_path),
                 "status": status, "started": f"{started:%Y-%m-%d %H:%M:%S}",
                 "finished": f"{finished:%Y-%m-%d %H:%M:%S}",
                 "seconds": round((finished - started).total_seconds(), 1),

@@ -132,7 +132,7 @@ def test_table_escapes_cells_and_formats_columns():
     for cell in ("1,234.50 EUR", "20,000 EUR", "12.5%", "50.0%", "1,200", "2024-01-02", "a &amp; b"):
         assert cell in markup
     assert "<caption>Top &lt;customers&gt;</caption>" in markup
-    assert "<th>customer_id</th>" in markup
+    assert "<th>customer id</th>" in markup
 
 
 def test_table_shows_first_rows_and_says_so():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -70,9 +69,6 @@ def test_notebook_uses_only_the_public_api_and_has_no_placeholders(name):
 
 @pytest.mark.slow
 def test_notebooks_run_with_nbval_on_the_demo_data():
-    missing = [m for m in ("clc_lib.demo", "clc_lib.io") if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not written yet")
     if not DEMO_CONFIG.is_file():
         from clc_lib.demo import write_demo_data
 

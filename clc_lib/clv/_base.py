@@ -23,9 +23,8 @@ import pandas as pd
 from scipy import optimize, stats
 
 from clc_lib.errors import DataError, ModelFitError
+from clc_lib.summary import TIME_UNIT_DAYS  # one definition of the time units for the project
 
-#: Length of one model time unit in days (the same convention as ``clc_lib.summary``).
-TIME_UNIT_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 30.4375}
 
 #: Log-parameter box used by the optimiser; an estimate that ends on it is reported as divergent.
 LOG_PARAM_BOUND = 18.0
@@ -164,6 +163,23 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[l
     return [array[first] for array in arrays], pattern_weights, codes
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> Any:
+    """Matrix product by multiply-and-sum.
+
+    Avoids BLAS, whose threads make small products very slow when the cores are busy (a 1-D dot of
+    100,000 values took milliseconds on a shared 2-core machine). Handles vector-vector,
+    matrix-vector and vector-matrix products.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim == 1 and b.ndim == 1:
+        return float(np.sum(a * b))
+    if a.ndim == 2 and b.ndim == 1:
+        return np.sum(a * b[None, :], axis=1)
+    if a.ndim == 1 and b.ndim == 2:
+        return np.sum(a[:, None] * b, axis=0)
+    return a @ b
+
+
 def logaddexp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``log(exp(a) + exp(b))`` for ``a`` finite and ``b`` finite or ``-inf`` (faster than np.logaddexp)."""
     high = np.maximum(a, b)
@@ -259,7 +275,7 @@ class BaseModel:
         total = float((weights * self._loglik_cached(params, cache)).sum())
         if not gradient:
             return total, None
-        return total, self._loglik_grad_cached(params, cache) @ weights
+        return total, _dot(self._loglik_grad_cached(params, cache), weights)
 
     def _fit_cache(self, patterns: list[np.ndarray]) -> Any:
         """What the optimiser passes to :meth:`_weighted_total` (default: :meth:`_precompute`)."""
@@ -385,10 +401,21 @@ class BaseModel:
         self.converged_ = converged
         self.n_iterations_ = n_iterations
         total_weight = float(weights.sum())
-        hessian_log = numerical_hessian(lambda v: objective(v) * total_weight, z)
+        if self._has_gradient:
+            # Central differences of the analytic gradient of the penalised objective (log scale).
+            def gradient(v: np.ndarray) -> np.ndarray:
+                total, grad_total = self._weighted_total(np.exp(v), cache, weights, gradient=True)
+                return -grad_total * np.exp(v) + 2 * self.penalizer * total_weight * v
+            step = 1e-5
+            columns = [(gradient(z + step * e) - gradient(z - step * e)) / (2 * step) for e in np.eye(len(z))]
+            hessian_log = np.array(columns)
+            hessian_log = (hessian_log + hessian_log.T) / 2
+        else:
+            hessian_log = numerical_hessian(lambda v: objective(v) * total_weight, z)
         try:
             cov_log = np.linalg.inv(hessian_log)
-            se_log = np.sqrt(np.diag(cov_log))
+            with np.errstate(invalid="ignore"):
+                se_log = np.sqrt(np.diag(cov_log))
         except np.linalg.LinAlgError:
             cov_log = np.full((len(z), len(z)), np.nan)
             se_log = np.full(len(z), np.nan)
@@ -549,8 +576,18 @@ class PurchaseModel(BaseModel):
         return self._fit_patterns(patterns, pattern_weights, int(round(pattern_weights.sum())), initial)
 
     # ---- per-pattern formulas, natural parameters ---------------------------------------------
-    def _expected(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    def _expected_if_alive(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """E[X(t) | x, T, alive at T]: depends on (x, T) only, so it is evaluated per distinct pair."""
         raise NotImplementedError
+
+    def _expected(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """E[X(t) | x, t_x, T] = E[X(t) | x, T, alive] * P(alive | x, t_x, T)."""
+        if np.ndim(t) == 0:
+            (x_pair, T_pair), _, inverse = compress(x, T)
+            if_alive = self._expected_if_alive(params, t, x_pair, T_pair)[inverse]
+        else:
+            if_alive = self._expected_if_alive(params, t, x, T)
+        return if_alive * self._p_alive(params, x, t_x, T)
 
     def expected_purchases(self, t: float, data: pd.DataFrame | None = None, *, x: Any = None, t_x: Any = None,
                            T: Any = None, params: Any = None):
@@ -590,13 +627,16 @@ class PurchaseModel(BaseModel):
         patterns, _, inverse = compress(xs, txs, Ts)
         theta = self._params(params)
         ends, factors = discount_factors(horizon, discount_rate, step)
-        total = np.zeros(len(patterns[0]))
-        previous = np.zeros(len(patterns[0]))
+        # Only the alive part depends on the horizon, and it depends on (x, T) alone.
+        (x_pair, T_pair), _, pair_of_pattern = compress(patterns[0], patterns[2])
+        total = np.zeros(len(x_pair))
+        previous = np.zeros(len(x_pair))
         for end, factor in zip(ends, factors):
-            current = self._expected(theta, float(end), *patterns)
+            current = self._expected_if_alive(theta, float(end), x_pair, T_pair)
             total += factor * (current - previous)
             previous = current
-        return self._output(total[inverse], index, "discounted_expected_purchases", data is None and np.ndim(x) == 0)
+        values = total[pair_of_pattern] * self._p_alive(theta, *patterns)
+        return self._output(values[inverse], index, "discounted_expected_purchases", data is None and np.ndim(x) == 0)
 
     def _p_alive(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from clc_lib.clv._base import PurchaseModel, compress, unique_inverse
+from clc_lib.clv._base import PurchaseModel, _dot, compress, unique_inverse
 
 __all__ = ["BetaGeoModel", "ModifiedBetaGeoModel"]
 
@@ -86,7 +86,7 @@ class _BetaGeoFamily(PurchaseModel):
         softplus = np.maximum(diff, 0.0) + np.log1p(np.exp(-np.abs(diff)))
         weight_x = np.bincount(ix, weights=weights, minlength=len(ux))
         weight_T = np.bincount(inverse_T, weights=weights, minlength=len(T))
-        total = float(weight_x @ log_common + weight_T @ term_T + weights @ softplus)
+        total = float(_dot(weight_x, log_common) + _dot(weight_T, term_T) + _dot(weights, softplus))
         if not gradient:
             return total, None
         weighted_share_tx = weights * np.exp(diff - softplus)
@@ -98,11 +98,11 @@ class _BetaGeoFamily(PurchaseModel):
         coef_tx = np.where(has_second, coef_tx, 0.0)
         n = weights.sum()
         grad = np.array([
-            weight_x @ (special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
-            - coef_T @ np.log(alpha + T) - coef_tx @ np.log(alpha + t_x),
-            n * r / alpha - coef_T @ ((r + x_T) / (alpha + T)) - coef_tx @ ((r + x_t) / (alpha + t_x)),
-            -n * da0 + coef_T @ daT + coef_tx @ np.where(has_second, datx, 0.0),
-            -n * db0 + coef_T @ dbT + coef_tx @ np.where(has_second, dbtx, 0.0),
+            _dot(weight_x, special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
+            - _dot(coef_T, np.log(alpha + T)) - _dot(coef_tx, np.log(alpha + t_x)),
+            n * r / alpha - _dot(coef_T, (r + x_T) / (alpha + T)) - _dot(coef_tx, (r + x_t) / (alpha + t_x)),
+            -n * da0 + _dot(coef_T, daT) + _dot(coef_tx, np.where(has_second, datx, 0.0)),
+            -n * db0 + _dot(coef_T, dbT) + _dot(coef_tx, np.where(has_second, dbtx, 0.0)),
         ])
         return total, grad
 
@@ -155,7 +155,7 @@ class _BetaGeoFamily(PurchaseModel):
         _, term_T, term_tx, _, _ = self._terms(params, self._precompute([x, t_x, T]))
         return np.exp(term_T - np.logaddexp(term_T, term_tx))
 
-    def _expected(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    def _expected_if_alive(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = params
         k = self._k
         # E[X(t) | x, t_x, T] = C/(a-1) * [1 - (1-z)^(r+x) 2F1(r+x, b+x+k; C; z)] * P(alive),
@@ -164,7 +164,7 @@ class _BetaGeoFamily(PurchaseModel):
         c = a + b + x + k - 1
         z = t / (alpha + T + t)
         tail = np.exp((a - 1) * np.log1p(-z)) * special.hyp2f1(a + b + k - 1 - r, a - 1, c, z)
-        return c / (a - 1) * (1 - tail) * self._p_alive(params, x, t_x, T)
+        return c / (a - 1) * (1 - tail)
 
     def probability_of_purchases(self, n: Any, t: float, params: Any = None):
         """P(X(t) = n): probability that a new customer makes ``n`` repeat purchase days in ``t`` time units.

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from clc_lib.clv._base import PurchaseModel, time_unit_days
+from clc_lib.clv._base import PurchaseModel, _dot, time_unit_days
 from clc_lib.clv.holdout import _check, _date, purchase_days
 from clc_lib.errors import ConfigError, DataError
 
@@ -91,7 +91,8 @@ def holdout_by_frequency(model: PurchaseModel, split: pd.DataFrame, *, max_x: in
         "actual_total": grouped["actual"].sum(),
         "predicted_total": grouped["predicted"].sum(),
     })
-    out.attrs["duration_holdout"] = float(split["duration_holdout"].iloc[0])
+    out.attrs.update({"duration_holdout": float(split["duration_holdout"].iloc[0]),
+                      "time_unit": split.attrs.get("time_unit")})
     return out
 
 
@@ -146,7 +147,7 @@ def cumulative_tracking(
     ages = (grid.to_numpy()[None, :] - first_dates[:, None]) / np.timedelta64(1, "D") / unit_days
     expected_each = model.expected_purchases_new_customer(np.clip(ages, 0, None))
     expected_each = np.where(ages > 0, expected_each, 0.0)
-    expected_cumulative = cohort_sizes @ expected_each
+    expected_cumulative = _dot(cohort_sizes, expected_each)
 
     repeat_dates = pd.to_datetime(repeats["day"]).to_numpy()
     order = np.argsort(repeat_dates)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from clc_lib.clv._base import BaseModel, as_summary_frame, check_counts, compress, unique_inverse
+from clc_lib.clv._base import BaseModel, _dot, as_summary_frame, check_counts, compress, unique_inverse
 from clc_lib.errors import DataError, ModelFitError
 
 __all__ = ["GammaGammaModel", "SPEND_CORRELATION_WARNING", "FrequencySpendCorrelationWarning"]
@@ -89,30 +89,35 @@ class GammaGammaModel(BaseModel):
 
     def _weighted_total(self, params: np.ndarray, cache: Any, weights: np.ndarray,
                         gradient: bool) -> tuple[float, np.ndarray | None]:
-        """Weighted log-likelihood with the Gamma functions evaluated once per distinct x."""
+        """Weighted log-likelihood: Gamma functions once per distinct x, data-only sums computed once."""
         if not isinstance(cache, dict):
             return super()._weighted_total(params, cache, weights, gradient)
+        if cache.get("weights") is not weights:
+            x = cache["x"]
+            cache.update({
+                "weights": weights, "weighted_x": weights * x, "n": weights.sum(),
+                "weight_x": np.bincount(cache["ix"], weights=weights, minlength=len(cache["ux"])),
+                "sum_w_log_z": _dot(weights, cache["log_zbar"]), "sum_wx_log_z": _dot(weights * x, cache["log_zbar"]),
+                "sum_wx_log_x": _dot(weights, cache["x_log_x"]),
+            })
         p, q, gamma = params
-        ux, ix = cache["ux"], cache["ix"]
-        x, log_zbar = cache["x"], cache["log_zbar"]
-        weight_x = np.bincount(ix, weights=weights, minlength=len(ux))
-        n = weights.sum()
-        log_spend = np.log(gamma + cache["x_zbar"])
-        sum_w_log_z, sum_wx_log_z = weights @ log_zbar, (weights * x) @ log_zbar
-        sum_wx_log_x = weights @ cache["x_log_x"]
-        sum_w_log_spend, sum_wx_log_spend = weights @ log_spend, (weights * x) @ log_spend
+        ux, weight_x, n = cache["ux"], cache["weight_x"], cache["n"]
+        spend = gamma + cache["x_zbar"]
+        log_spend = np.log(spend)
+        sum_w_log_spend, sum_wx_log_spend = _dot(weights, log_spend), _dot(cache["weighted_x"], log_spend)
         per_x = special.gammaln(p * ux + q) - special.gammaln(p * ux)
-        total = float(weight_x @ per_x - n * special.gammaln(q) + n * q * np.log(gamma)
-                      + p * sum_wx_log_z - sum_w_log_z + p * sum_wx_log_x
+        total = float(_dot(weight_x, per_x) - n * special.gammaln(q) + n * q * np.log(gamma)
+                      + p * cache["sum_wx_log_z"] - cache["sum_w_log_z"] + p * cache["sum_wx_log_x"]
                       - p * sum_wx_log_spend - q * sum_w_log_spend)
         if not gradient:
             return total, None
         d_px_q = special.digamma(p * ux + q)
-        inverse_spend = 1.0 / (gamma + cache["x_zbar"])
+        inverse_spend = 1.0 / spend
         grad = np.array([
-            weight_x @ (ux * (d_px_q - special.digamma(p * ux))) + sum_wx_log_z + sum_wx_log_x - sum_wx_log_spend,
-            weight_x @ d_px_q - n * special.digamma(q) + n * np.log(gamma) - sum_w_log_spend,
-            n * q / gamma - p * ((weights * x) @ inverse_spend) - q * (weights @ inverse_spend),
+            _dot(weight_x, ux * (d_px_q - special.digamma(p * ux))) + cache["sum_wx_log_z"] + cache["sum_wx_log_x"]
+            - sum_wx_log_spend,
+            _dot(weight_x, d_px_q) - n * special.digamma(q) + n * np.log(gamma) - sum_w_log_spend,
+            n * q / gamma - p * (_dot(cache["weighted_x"], inverse_spend)) - q * (_dot(weights, inverse_spend)),
         ])
         return total, grad
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from clc_lib.clv._base import PurchaseModel, compress, logaddexp, unique_inverse
+from clc_lib.clv._base import PurchaseModel, _dot, compress, logaddexp, unique_inverse
 
 __all__ = ["ParetoNBDModel"]
 
@@ -112,7 +112,7 @@ class ParetoNBDModel(PurchaseModel):
             softplus = np.maximum(diff, 0.0) + np.log1p(np.exp(-np.abs(diff)))
         weight_x = np.bincount(ix, weights=weights, minlength=len(ux))
         weight_T = np.bincount(inverse_T, weights=weights, minlength=len(T))
-        total = float(weight_x @ log_common + weight_T @ alive + weights @ softplus)
+        total = float(_dot(weight_x, log_common) + _dot(weight_T, alive) + _dot(weights, softplus))
         if not gradient:
             return total, None
         usable = one_minus_ratio > 0
@@ -126,12 +126,12 @@ class ParetoNBDModel(PurchaseModel):
         d_f_T = _log_f_gradient(params, x_T, T)
         inv_rsx = 1.0 / (r + s + ux)
         grad = np.array([
-            weight_x @ (special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
-            - coef_alive @ np.log(alpha + T) - coef_dead_x @ inv_rsx,
-            weight_x.sum() * r / alpha - coef_alive @ ((r + x_T) / (alpha + T)),
-            weight_x.sum() * np.log(beta) - coef_alive @ np.log(beta + T) + coef_dead_x @ (1.0 / s - inv_rsx),
-            weight_x.sum() * s / beta - coef_alive @ (s / (beta + T)),
-        ]) + d_f_tx @ coef_tx + d_f_T @ coef_fT
+            _dot(weight_x, special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
+            - _dot(coef_alive, np.log(alpha + T)) - _dot(coef_dead_x, inv_rsx),
+            weight_x.sum() * r / alpha - _dot(coef_alive, (r + x_T) / (alpha + T)),
+            weight_x.sum() * np.log(beta) - _dot(coef_alive, np.log(beta + T)) + _dot(coef_dead_x, (1.0 / s - inv_rsx)),
+            weight_x.sum() * s / beta - _dot(coef_alive, (s / (beta + T))),
+        ]) + _dot(d_f_tx, coef_tx) + _dot(d_f_T, coef_fT)
         return total, grad
 
     def _log_terms(self, params: np.ndarray, cache: tuple, with_parts: bool = False):
@@ -188,7 +188,7 @@ class ParetoNBDModel(PurchaseModel):
             term_alive, term_dead = self._log_terms(params, self._precompute([x, t_x, T]))
         return np.exp(term_alive - np.logaddexp(term_alive, term_dead))
 
-    def _expected(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    def _expected_if_alive(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, s, beta = params
         # E[X(t) | alive at T] = (r+x)/(alpha+T) * integral of the survival over (T, T+t]
         #                      = (r+x)(beta+T)/(alpha+T) * [1 - ((beta+T)/(beta+T+t))^(s-1)] / (s-1),
@@ -198,4 +198,4 @@ class ParetoNBDModel(PurchaseModel):
             lifetime_part = log_ratio
         else:
             lifetime_part = -np.expm1(-(s - 1.0) * log_ratio) / (s - 1.0)
-        return (r + x) * (beta + T) / (alpha + T) * lifetime_part * self._p_alive(params, x, t_x, T)
+        return (r + x) * (beta + T) / (alpha + T) * lifetime_part

@@ -103,6 +103,18 @@ class CustomerValueModel:
             no_purchase |= summary["purchase_days"].fillna(0) == 0
         return summary.loc[~no_purchase], no_purchase
 
+    @staticmethod
+    def _spend_inputs(summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Inputs of the spend model: repeat buyers whose repeat days net to zero or less (zero-value
+        purchases, returns) carry no spend information, so they count as x = 0 there (population mean)."""
+        no_spend = (summary["x"] > 0) & (summary["zbar"] <= 0)
+        if not no_spend.any():
+            return summary, 0
+        spend_inputs = summary.copy()
+        spend_inputs.loc[no_spend, "x"] = 0
+        spend_inputs.loc[no_spend, "zbar"] = 0.0
+        return spend_inputs, int(no_spend.sum())
+
     def fit(self, summary: pd.DataFrame) -> CustomerValueModel:
         """Fit both models on a customer summary (``x``, ``t_x``, ``T``, ``zbar``; index customer_id)."""
         usable, no_purchase = self._with_purchases(summary)
@@ -111,7 +123,12 @@ class CustomerValueModel:
             warnings.warn(f"{self.n_without_purchase_:,} customers have no purchase day (only returns); "
                           "they are left out of the model fits and get NaN predictions.", stacklevel=2)
         self.purchase_model_ = PURCHASE_MODELS[self.model](penalizer=self.penalizer).fit(usable)
-        self.spend_model_ = GammaGammaModel(penalizer=self.spend_penalizer).fit(usable)
+        spend_inputs, self.n_without_spend_ = self._spend_inputs(usable)
+        if self.n_without_spend_:
+            warnings.warn(f"{self.n_without_spend_:,} repeat buyers have a mean repeat value of zero or less; "
+                          "the spend model leaves them out and gives them the population mean spend.",
+                          stacklevel=2)
+        self.spend_model_ = GammaGammaModel(penalizer=self.spend_penalizer).fit(spend_inputs)
         return self
 
     def predict(self, summary: pd.DataFrame, *, horizon: float, discount_rate: float | None = None,
@@ -152,7 +169,7 @@ class CustomerValueModel:
         purchases = self.purchase_model_
         out = pd.DataFrame(index=summary.index, columns=["p_alive", "expected_purchases", "expected_spend", "clv"],
                            dtype=float)
-        spend = self.spend_model_.expected_spend(frame)
+        spend = self.spend_model_.expected_spend(self._spend_inputs(frame)[0])
         discounted = purchases.discounted_expected_purchases(horizon, frame, discount_rate=per_step, step=step)
         out.loc[frame.index, "p_alive"] = purchases.probability_alive(frame).to_numpy()
         out.loc[frame.index, "expected_purchases"] = purchases.expected_purchases(horizon, frame).to_numpy()

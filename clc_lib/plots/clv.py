@@ -72,7 +72,8 @@ def plot_clv_holdout_by_frequency(data: pd.DataFrame, *, ax: plt.Axes | None = N
     long["x_group"] = long["x_group"].astype(str)
     sns.barplot(data=long, x="x_group", y="mean", hue="series", ax=ax)
     duration = data.attrs.get("duration_holdout")
-    period = f" over {duration:g} time units" if duration is not None else ""
+    unit = TIME_UNIT_NAMES.get(data.attrs.get("time_unit", ""), "time units")
+    period = f" over {duration:g} {unit}" if duration is not None else ""
     label_axes(ax, f"Holdout purchases by calibration frequency{period}",
                "Repeat purchase days in calibration (x)", "Mean repeat purchase days in holdout (per customer)")
     ax.legend(title=None)
@@ -109,9 +110,11 @@ def plot_clv_distribution(data: pd.DataFrame, *, column: str = "clv", currency: 
     values = data[column].dropna()
     money = column in ("clv", "expected_spend")
     positive = values[values > 0]
-    if log_scale and len(positive) and positive.max() / max(positive.min(), 1e-12) > 100:
-        bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 40)
-        ax.hist(positive, bins=bins, color=sns.color_palette()[0])
+    low = float(positive.quantile(0.01)) if len(positive) else 0.0
+    if log_scale and low > 0 and positive.max() / low > 100:
+        # Log bins from the 1st percentile; smaller values are counted in the first bin.
+        bins = np.logspace(np.log10(low), np.log10(positive.max()), 40)
+        ax.hist(np.clip(values, low, None), bins=bins, color=sns.color_palette()[0])
         ax.set_xscale("log")
     else:
         ax.hist(values, bins=40, color=sns.color_palette()[0])

@@ -80,3 +80,20 @@ def test_discounted_expected_purchases_without_discount_is_the_expectation(cdnow
     frame = pd.DataFrame({"x": [2], "t_x": [30.43], "T": [38.86]})
     assert model.discounted_expected_purchases(13, frame, discount_rate=0.05).iloc[0] < \
         model.expected_purchases(13, frame).iloc[0]
+
+
+def test_repeat_buyers_with_zero_spend_get_the_population_mean_and_keep_their_purchase_forecast(cdnow_summary):
+    summary = cdnow_summary.copy()
+    zero_spender = summary.index[summary.x > 0][0]
+    summary.loc[zero_spender, "zbar"] = 0.0  # e.g. repeat purchases of zero value, as in CDNOW master
+    with pytest.warns(UserWarning, match="mean repeat value of zero or less"):
+        model = CustomerValueModel().fit(summary)
+    assert model.n_without_spend_ == 1
+    # the spend fit equals a fit without that customer's (absent) spend information
+    reference = CustomerValueModel().fit(cdnow_summary.drop(index=zero_spender))
+    p, q, gamma = model.spend_model_.params_
+    scores = model.predict(summary, horizon=52)
+    assert scores.loc[zero_spender, "expected_spend"] == pytest.approx(p * gamma / (q - 1), rel=1e-12)
+    purchases = model.purchase_model_.expected_purchases(52, summary.loc[[zero_spender]])
+    assert scores.loc[zero_spender, "expected_purchases"] == pytest.approx(purchases.iloc[0], rel=1e-12)
+    np.testing.assert_allclose(model.spend_model_.params_, reference.spend_model_.params_, rtol=1e-4)
