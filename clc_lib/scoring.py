@@ -46,8 +46,23 @@ def _rfm_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
         columns={"segment": "rfm_segment"})
 
 
+def _clv_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
+    from clc_lib.clv import clv_options, predict_customer_value
+
+    options = clv_options(getattr(run.config, "clv", None) or None)
+    if not options["enabled"]:
+        return pd.DataFrame(index=scores.index)
+    summary = scores if options["time_unit"] == "W" else customer_summary(
+        run.transactions, run.as_of, time_unit=options["time_unit"])
+    predictions = predict_customer_value(
+        summary, horizon=options["horizon"], time_unit=options["time_unit"], model=options["model"],
+        annual_discount_rate=options["annual_discount_rate"] or None, margin=options["margin"],
+        penalizer=options["penalizer"])
+    return predictions[["p_alive", "expected_purchases", "expected_spend", "clv"]]
+
+
 #: Built-in column providers, in the order they run. Append to add model columns for every run.
-SCORE_PROVIDERS: list[ScoreProvider] = [_summary_columns, _stage_columns, _rfm_columns]
+SCORE_PROVIDERS: list[ScoreProvider] = [_summary_columns, _stage_columns, _rfm_columns, _clv_columns]
 
 
 def register_score_provider(provider: ScoreProvider) -> ScoreProvider:
@@ -77,7 +92,9 @@ def score_customers(run: Any, *, extra: Sequence[ScoreProvider] = ()) -> pd.Data
     pandas.DataFrame
         Index ``customer_id``; the columns of :func:`clc_lib.summary.customer_summary`
         (``t_x``/``T`` in weeks), ``stage``, ``days_since_reactivation``, ``r_score``,
-        ``f_score``, ``m_score``, ``rfm_code``, ``rfm_segment``, then provider columns.
+        ``f_score``, ``m_score``, ``rfm_code``, ``rfm_segment``, the model columns ``p_alive``,
+        ``expected_purchases`` and ``clv`` over the ``clv:`` horizon (``expected_spend`` per purchase
+        day; see :data:`clc_lib.clv.CLV_OPTIONS`), then provider columns.
         Customers whose only rows are returns stay in the table with no stage and segment "Other".
         ``attrs`` holds ``as_of`` and ``currency``.
     """
@@ -109,7 +126,7 @@ def score_customers(run: Any, *, extra: Sequence[ScoreProvider] = ()) -> pd.Data
 
 _WRITERS = {
     ".parquet": lambda frame, path: frame.to_parquet(path, index=True),
-    ".csv": lambda frame, path: frame.to_csv(path, index=True, date_format="%Y-%m-%d"),
+    ".csv": lambda frame, path: frame.to_csv(path, index=True, date_format="%Y-%m-%d", float_format="%.10g"),
 }
 
 

@@ -15,7 +15,8 @@ from test_stages import AS_OF, RULES, build_transactions
 
 @pytest.fixture(scope="module")
 def run():
-    config = SimpleNamespace(stages=dict(RULES), rfm={"segment_map": "rf_grid"})
+    # a dozen hand-built customers cannot identify the CLV models: their columns are switched off here
+    config = SimpleNamespace(stages=dict(RULES), rfm={"segment_map": "rf_grid"}, clv={"enabled": False})
     return SimpleNamespace(config=config, transactions=ibis.memtable(build_transactions()),
                            as_of=pd.Timestamp(AS_OF), currency="EUR", events=None)
 
@@ -66,3 +67,19 @@ def test_write_scores_round_trip_without_leftovers(scores, tmp_path, suffix):
 def test_write_scores_refuses_unknown_format(scores, tmp_path):
     with pytest.raises(ConfigError, match=".parquet or .csv"):
         write_scores(scores, tmp_path / "scores.xlsx")
+
+
+def test_demo_scores_carry_the_clv_columns_of_the_configured_horizon():
+    from clc_lib.clv import predict_customer_value
+    from clc_lib.io import load_run
+    from clc_lib.paths import demo_config_path
+
+    demo = load_run(demo_config_path())
+    scored = score_customers(demo)
+    assert scored.index.is_unique and len(scored) == demo.quality["transactions"].customers
+    buyers = scored["purchase_days"] > 0
+    assert scored.loc[buyers, "p_alive"].between(0, 1).all()
+    assert (scored.loc[buyers, "clv"] >= 0).all() and scored.loc[buyers, "clv"].notna().all()
+    # the default horizon is 52 weeks, undiscounted: the same as calling the model directly
+    direct = predict_customer_value(scored, horizon=52)
+    pd.testing.assert_series_equal(scored["clv"], direct["clv"], check_names=False)

@@ -27,7 +27,14 @@ from clc_lib.clv.simulate import (
     simulate_mbgnbd,
     simulate_pareto_nbd,
 )
-from clc_lib.clv.value import PURCHASE_MODELS, CustomerValueModel, per_step_discount_rate, predict_customer_value
+from clc_lib.clv.value import (
+    CLV_OPTIONS,
+    PURCHASE_MODELS,
+    CustomerValueModel,
+    clv_options,
+    per_step_discount_rate,
+    predict_customer_value,
+)
 
 __all__ = [
     "BetaGeoModel",
@@ -37,6 +44,8 @@ __all__ = [
     "BetaGeoBetaBinomModel",
     "FrequencySpendCorrelationWarning",
     "CustomerValueModel",
+    "CLV_OPTIONS",
+    "clv_options",
     "PURCHASE_MODELS",
     "predict_customer_value",
     "per_step_discount_rate",

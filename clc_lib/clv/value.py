@@ -25,7 +25,29 @@ from clc_lib.clv.gamma_gamma import GammaGammaModel
 from clc_lib.clv.pareto_nbd import ParetoNBDModel
 from clc_lib.errors import ConfigError, DataError
 
-__all__ = ["PURCHASE_MODELS", "CustomerValueModel", "predict_customer_value", "per_step_discount_rate"]
+__all__ = ["CLV_OPTIONS", "PURCHASE_MODELS", "CustomerValueModel", "clv_options", "predict_customer_value",
+           "per_step_discount_rate"]
+
+#: Defaults of the run config's ``clv:`` section (used by ``clc score`` and the reports).
+CLV_OPTIONS = {
+    "enabled": True,             # add model columns to `clc score`; false for data too small to fit
+    "model": "bgnbd",            # bgnbd, mbgnbd or pareto_nbd (see PURCHASE_MODELS)
+    "time_unit": "W",            # unit of x, t_x, T and of the horizon: D, W or M (30.4375 days)
+    "horizon": 52,               # forecast horizon in time units (52 weeks = one year)
+    "annual_discount_rate": 0.0,  # e.g. 0.10; converted to the time unit explicitly
+    "margin": 1.0,               # share of revenue kept; 1.0 gives revenue CLV
+    "penalizer": 0.0,            # L2 penalty on the purchase model's log-parameters
+}
+
+
+def clv_options(overrides=None) -> dict:
+    """The ``clv:`` options of a run config merged over :data:`CLV_OPTIONS` (unknown keys refused)."""
+    from clc_lib.config import merge_options
+
+    options = merge_options("clv", CLV_OPTIONS, overrides)
+    if options["model"] not in PURCHASE_MODELS:
+        raise ConfigError(f"clv.model is {options['model']!r}; use one of {', '.join(PURCHASE_MODELS)}.")
+    return options
 
 #: Purchase models by the name used in the run config (``clv: {model: ...}``).
 PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
