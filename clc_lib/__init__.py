@@ -1,34 +1,115 @@
 """clc: customer lifecycle analytics.
 
 The public API is what this module exports; notebooks use only these names (``import clc_lib as clc``).
+Names are imported from their modules on first use, so ``clc --help`` and small scripts start fast.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from clc_lib.config import RunConfig, load_config
 from clc_lib.errors import ClcError, ConfigError, DataError, ModelFitError
 from clc_lib.paths import project_root
-from clc_lib.plots import set_theme
 
 __version__ = "0.1.0"
 
-_API_MODULES = (
-    "io", "quality", "demo", "summary", "stages", "rfm", "scoring", "cohorts", "survival",
-    "acquisition", "monetisation", "recovery", "clv", "display", "report",
-)
+#: Public names by module (each module's ``__all__``; tests/test_api.py keeps the two in step).
+EXPORTS: dict[str, tuple[str, ...]] = {
+    "io": (
+        "ENGINE_DEFAULTS", "CSV_DEFAULTS", "RunData", "atomic_write", "connect", "load_run",
+        "load_table", "read_transactions",
+    ),
+    "quality": (
+        "QUALITY_DEFAULTS", "QUALITY_RULES", "QualityRule", "RuleResult", "TableQuality",
+        "DataQualityReport", "quality_options", "VALUE_CHECKS",
+    ),
+    "demo": (
+        "DEMO_CATEGORIES", "DEMO_CHANNELS", "DemoData", "generate_demo", "write_demo_data",
+    ),
+    "summary": (
+        "TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "customer_period_panel",
+    ),
+    "stages": (
+        "STAGES", "PROSPECT_STAGES", "StageRules", "stage_rule_defaults",
+        "derive_stage_rules", "classify_stages", "stage_shares", "mark_advocates",
+        "growth_accounting", "stage_history", "stage_counts", "transition_matrix",
+        "stage_flows", "stage_metrics", "stage_backtest",
+    ),
+    "rfm": (
+        "RFM_OPTIONS", "rfm_segment_maps", "rfm_options", "rfm_scores", "rfm_segments",
+        "segment_profiles", "segment_migration", "rfm_table", "rfm_migration",
+    ),
+    "scoring": (
+        "SCORE_PROVIDERS", "register_score_provider", "score_customers", "write_scores",
+    ),
+    "cohorts": (
+        "cohort_matrix", "retention_curve", "churn_rate_over_time", "COHORT_KINDS",
+        "CHURN_DEFINITIONS",
+    ),
+    "survival": (
+        "customer_lifetimes", "with_customer_attributes", "time_to_second_purchase",
+        "kaplan_meier", "median_survival", "restricted_mean_survival_time", "logrank_test",
+        "SurvivalComparison", "compare_survival", "CoxModel", "cox_drivers",
+    ),
+    "acquisition": (
+        "ENGAGED_EVENT_TYPES", "LEAD_EVENT_TYPES", "DAYS_PER_MONTH", "BLENDED_CAC_LABEL",
+        "PAID_CAC_LABEL", "customer_acquisition", "new_customers", "funnel",
+        "first_order_value", "cac_by_channel", "repeat_rate",
+        "cumulative_revenue_per_customer", "ltv_from_revenue_curve", "ltv_cac",
+        "payback_period",
+    ),
+    "monetisation": (
+        "TENURE_BANDS_DAYS", "DAYS_PER_YEAR", "revenue_over_time", "revenue_by",
+        "lorenz_curve", "gini", "top_share", "concentration_summary", "historic_ltv",
+        "historic_vs_predicted", "has_categories", "categories_per_customer",
+        "multi_category_share", "category_co_occurrence", "aov_by_order_number",
+        "aov_by_tenure",
+    ),
+    "recovery": (
+        "RECOVERY_DEFAULTS", "WINBACK_STAGES", "NPS_BANDS", "lapsed_counts_over_time",
+        "ReactivationResult", "reactivation", "time_to_return", "winback_candidates",
+        "campaign_uplift", "SurveySummary", "survey_summary",
+    ),
+    "clv": (
+        "BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel", "GammaGammaModel",
+        "BetaGeoBetaBinomModel", "FrequencySpendCorrelationWarning", "CustomerValueModel",
+        "CLV_OPTIONS", "clv_options", "PURCHASE_MODELS", "predict_customer_value",
+        "predict_run_value", "per_step_discount_rate", "calibration_holdout_split",
+        "holdout_by_frequency", "holdout_errors", "cumulative_tracking",
+        "frequency_recency_matrix", "compare_models", "simulate_bgnbd", "simulate_mbgnbd",
+        "simulate_pareto_nbd", "simulate_gamma_gamma", "simulate_bgbb",
+    ),
+    "display": (
+        "KEY_FIGURES_ENV_VAR", "FIGURE_KINDS", "format_currency", "format_percent",
+        "format_count", "format_days", "format_date", "format_number", "format_value",
+        "key_figures_html", "table_html", "missing_html", "show_key_figures", "show_table",
+        "show_missing", "show_quality",
+    ),
+    "report": (
+        "REPORT_DEFAULTS", "NotebookRun", "ReportLockedError", "ReportRun",
+        "report_options", "report_notebooks", "run_report",
+    ),
+}
 
-__all__ = ["ClcError", "ConfigError", "DataError", "ModelFitError", "RunConfig", "load_config",
-           "project_root", "set_theme", "__version__"]
+_MODULE_OF = {name: module for module, names in EXPORTS.items() for name in names}
+_MODULE_OF["set_theme"] = "plots"
 
-for _name in _API_MODULES:
-    try:
-        _module = importlib.import_module(f"clc_lib.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"clc_lib.{_name}":
-            raise
-        continue
-    for _public in getattr(_module, "__all__", ()):
-        globals()[_public] = getattr(_module, _public)
-        __all__.append(_public)
+__all__ = ["ClcError", "ConfigError", "DataError", "ModelFitError", "RunConfig", "load_config", "plots",
+           "project_root", "__version__", *_MODULE_OF]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plots":
+        return importlib.import_module("clc_lib.plots")
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clc_lib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"clc_lib.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

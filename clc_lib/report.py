@@ -569,9 +569,12 @@ def run_report(
             results = _execute_all(notebooks, work, config_path, as_of, source_dir, options, workers, log)
             data = _run_data(results, as_of, run_config)
             as_of_label = _safe_label(str(data.get("as_of") or "data-end"))
-            run_id, suffix = f"{stamp}_{as_of_label}", 2
-            while (config_folder / run_id).exists():  # two runs within one second
-                run_id, suffix = f"{stamp}-{suffix}_{as_of_label}", suffix + 1
+            # Runs started within the same second (whatever their as_of) get -2, -3... so they keep their order.
+            same_second = [int(match.group(2) or 1) for match in
+                           (RUN_FOLDER_PATTERN.match(p.name) for p in _run_folders(config_folder))
+                           if match.group(1) == stamp]
+            suffix = max(same_second, default=0) + 1
+            run_id = f"{stamp}_{as_of_label}" if suffix == 1 else f"{stamp}-{suffix}_{as_of_label}"
             target = config_folder / run_id
             for result in results:
                 render_started = time.perf_counter()

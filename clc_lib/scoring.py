@@ -47,17 +47,12 @@ def _rfm_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _clv_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
-    from clc_lib.clv import clv_options, predict_customer_value
+    from clc_lib.clv import clv_options, predict_run_value
 
     options = clv_options(getattr(run.config, "clv", None) or None)
     if not options["enabled"]:
         return pd.DataFrame(index=scores.index)
-    summary = scores if options["time_unit"] == "W" else customer_summary(
-        run.transactions, run.as_of, time_unit=options["time_unit"])
-    predictions = predict_customer_value(
-        summary, horizon=options["horizon"], time_unit=options["time_unit"], model=options["model"],
-        annual_discount_rate=options["annual_discount_rate"] or None, margin=options["margin"],
-        penalizer=options["penalizer"])
+    predictions = predict_run_value(run, scores if options["time_unit"] == "W" else None)
     return predictions[["p_alive", "expected_purchases", "expected_spend", "clv"]]
 
 

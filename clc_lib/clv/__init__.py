@@ -34,6 +34,7 @@ from clc_lib.clv.value import (
     clv_options,
     per_step_discount_rate,
     predict_customer_value,
+    predict_run_value,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "clv_options",
     "PURCHASE_MODELS",
     "predict_customer_value",
+    "predict_run_value",
     "per_step_discount_rate",
     "calibration_holdout_split",
     "holdout_by_frequency",

@@ -26,7 +26,7 @@ from clc_lib.clv.pareto_nbd import ParetoNBDModel
 from clc_lib.errors import ConfigError, DataError
 
 __all__ = ["CLV_OPTIONS", "PURCHASE_MODELS", "CustomerValueModel", "clv_options", "predict_customer_value",
-           "per_step_discount_rate"]
+           "predict_run_value", "per_step_discount_rate"]
 
 #: Defaults of the run config's ``clv:`` section (used by ``clc score`` and the reports).
 CLV_OPTIONS = {
@@ -221,3 +221,32 @@ def predict_customer_value(summary: pd.DataFrame, *, horizon: float, time_unit: 
     return fitted.predict(summary, horizon=horizon, discount_rate=discount_rate,
                           annual_discount_rate=annual_discount_rate, margin=margin, step=step)
 
+
+
+def predict_run_value(run, summary: pd.DataFrame | None = None, *, horizon: float | None = None) -> pd.DataFrame:
+    """Per-customer P(alive), expected purchases, spend and CLV with the run config's ``clv:`` options.
+
+    Parameters
+    ----------
+    run
+        A ``RunData`` (:func:`clc_lib.io.load_run`); its config's ``clv:`` section gives the model,
+        time unit, horizon, discount rate and margin (defaults in :data:`CLV_OPTIONS`).
+    summary
+        The customer summary in the configured time unit; computed from ``run`` when omitted.
+    horizon
+        Overrides the configured horizon (in the configured time unit).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`predict_customer_value`; ``attrs`` records the options used.
+    """
+    options = clv_options(getattr(run.config, "clv", None) or None)
+    if summary is None:
+        from clc_lib.summary import customer_summary
+
+        summary = customer_summary(run.transactions, run.as_of, time_unit=options["time_unit"])
+    return predict_customer_value(
+        summary, horizon=options["horizon"] if horizon is None else horizon, time_unit=options["time_unit"],
+        model=options["model"], annual_discount_rate=options["annual_discount_rate"] or None,
+        margin=options["margin"], penalizer=options["penalizer"])
