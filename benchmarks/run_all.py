@@ -15,6 +15,7 @@ SCRIPTS = (
     ["bench_load.py"],
     ["bench_stages.py"],
     ["bench_clv.py", "--quick"],
+    ["bench_reports.py"],
 )
 
 

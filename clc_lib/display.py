@@ -220,6 +220,7 @@ table.clc-table{border-collapse:collapse;font-size:.92em;margin:6px 0 14px 0}
 table.clc-table caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0}
 table.clc-table th,table.clc-table td{padding:4px 10px;border-bottom:1px solid #e3e7eb}
 table.clc-table th{background:#f1f4f7;text-align:left}
+table.clc-table td{text-align:left}
 table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .clc-table-wrap{overflow-x:auto;max-width:100%}
 .clc-note{color:#4a5560;font-size:.9em}

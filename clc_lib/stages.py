@@ -40,6 +40,7 @@ from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import (
     as_of_date,
     check_transactions,
+    fetch,
     is_purchase,
     period_truncation,
     purchase_days_table,
@@ -404,11 +405,10 @@ def classify_stages(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp,
     as_of = as_of_date(as_of)
     rules = _resolve_rules(transactions, as_of, rules)
     table = _classify_table(transactions, as_of, rules, events)
-    result = table.select(
+    result = fetch(table.select(
         "customer_id", "stage", "recency_days", "tenure_days", "purchase_days", "days_since_reactivation",
         first_purchase=table.first_day, last_purchase=table.last_day,
-    ).execute()
-    result = result.sort_values("customer_id").set_index("customer_id")
+    ).order_by("customer_id")).set_index("customer_id")
     result["stage"] = _as_stage_categorical(result["stage"])
     for column in ("recency_days", "tenure_days", "days_since_reactivation"):
         result[column] = result[column].astype("float64")

@@ -96,6 +96,15 @@ def period_truncation(period: str) -> str:
         raise ConfigError(f"period {period!r} is not known; use 'M' (month) or 'W' (ISO week).") from None
 
 
+def fetch(expr: ir.Table) -> pd.DataFrame:
+    """Run an Ibis table expression and return pandas through Arrow.
+
+    Much faster than Ibis' own pandas conversion on million-row results; dates come back as
+    ``datetime64[ns]`` columns, strings as Python strings.
+    """
+    return expr.to_pyarrow().to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+
+
 def is_purchase(transactions: ir.Table) -> ir.BooleanValue:
     """Boolean expression: the row is a purchase (not a return or cancellation)."""
     return ~transactions.is_return.fill_null(False)
@@ -201,13 +210,13 @@ def customer_summary(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp
         per_day.first_day, per_day.last_day, per_day.purchase_days, per_day.gross_value,
         per_day.repeat_value, per_day.mean_gap, per_day.median_gap,
     )
-    raw = joined.execute()
+    raw = fetch(joined.order_by("customer_id"))
     return _finish_summary(raw, as_of, unit_days)
 
 
 def _finish_summary(raw: pd.DataFrame, as_of: pd.Timestamp, unit_days: float) -> pd.DataFrame:
     """Derive the per-customer columns from the engine's aggregates (vectorised, small frame)."""
-    raw = raw.sort_values("customer_id").set_index("customer_id")
+    raw = raw.set_index("customer_id")  # sorted by the engine
     first = pd.to_datetime(raw["first_day"]).astype("datetime64[ns]")
     last = pd.to_datetime(raw["last_day"]).astype("datetime64[ns]")
     purchase_days = raw["purchase_days"].fillna(0).astype("int64")
