@@ -21,7 +21,6 @@ Complete periods
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Literal
 
 import ibis
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.summary import check_transactions
 
 __all__ = ["cohort_matrix", "retention_curve", "churn_rate_over_time", "COHORT_KINDS", "CHURN_DEFINITIONS"]
 
@@ -62,17 +62,6 @@ def _check_period(period: str) -> str:
     return period
 
 
-def _require_columns(table: ir.Table, columns: Iterable[str], *, source: str = "transactions") -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"The {source} table lacks the column(s) {', '.join(missing)} required here.",
-            source=source,
-            column=", ".join(missing),
-            hint=f"Load it with clc.load_run so that it follows the data contract (it has: {', '.join(table.columns)}).",
-        )
-
-
 def _resolve_as_of(transactions: ir.Table, as_of) -> pd.Timestamp:
     """Midnight of the cut-off day; ``None`` means the day of the last transaction."""
     if as_of is None:
@@ -87,7 +76,7 @@ def _resolve_as_of(transactions: ir.Table, as_of) -> pd.Timestamp:
 
 def _purchases(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
     """Purchase rows (not returns) up to the end of the ``as_of`` day."""
-    _require_columns(transactions, _REQUIRED_TX_COLUMNS)
+    check_transactions(transactions, needed=_REQUIRED_TX_COLUMNS)
     end = ibis.timestamp(as_of + pd.Timedelta(days=1))
     # A missing return flag is treated as a purchase: the loader derives is_return for every row.
     is_return = transactions.is_return.fill_null(False)

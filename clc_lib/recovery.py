@@ -38,10 +38,10 @@ from clc_lib.cohorts import (
     _check_period,
     _is_complete,
     _purchase_days,
-    _require_columns,
     _resolve_as_of,
 )
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.summary import check_transactions
 
 __all__ = [
     "RECOVERY_DEFAULTS",
@@ -526,7 +526,7 @@ def campaign_uplift(
         raise ConfigError(f"window_days is {window_days}; use a positive number of days.")
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha is {alpha}; use a level between 0 and 1, e.g. 0.05.")
-    _require_columns(transactions, ("customer_id", "timestamp", "amount", "is_return"))
+    check_transactions(transactions, needed=("customer_id", "timestamp", "amount", "is_return"))
     sends = _validated_campaigns(campaigns)
     groups = _group_outcomes(sends, transactions, int(window_days))
     rows = []
