@@ -16,8 +16,6 @@ faster than lifetimes with the same parameters (rtol 1e-3), fit-and-score of 1M 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 import warnings
@@ -37,28 +35,13 @@ from clc_lib.clv import (  # noqa: E402
     simulate_gamma_gamma,
     simulate_pareto_nbd,
 )
+from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 BGNBD_TRUTH = (0.25, 4.0, 0.8, 2.5)
 PARETO_TRUTH = (0.55, 10.5, 0.6, 11.7)
 GG_TRUTH = (6.25, 3.74, 15.44)
 COHORT_T = (273 + np.arange(84)) / 7  # 39 weeks after first purchases spread over 12 weeks
 TARGETS = {"bgnbd_speedup": 5.0, "pareto_speedup": 10.0, "fit_and_score_seconds": 30.0}
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import scipy
-
-    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs; "
-            f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-            f"pandas {pd.__version__}")
 
 
 def timed(function, *args, **kwargs):
@@ -137,7 +120,7 @@ def main() -> int:
     rows.append({"task": "BG/NBD + GG fit and score (p_alive, E[X(52)], CLV 52 weeks)",
                  "customers": args.customers, "patterns": ours_bg.n_patterns_, "clc_s": t_all})
 
-    print(f"Machine: {machine()}")
+    print(f"Machine: {describe_machine('numpy', 'scipy', 'pandas', 'lifetimes')}")
     print(f"Simulated truth: BG/NBD {BGNBD_TRUTH}, GG {GG_TRUTH}, Pareto/NBD {PARETO_TRUTH}; time unit weeks\n")
     table = pd.DataFrame(rows).set_index("task")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:,.3f}".format):

@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import describe_machine  # benchmarks/machine.py
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / "data"
@@ -98,23 +99,6 @@ def measure(path: Path, threads: int | None, memory_limit: str | None) -> dict:
     }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
-        memory = f"{mem_kb / 1024 ** 2:.0f} GB RAM"
-    except (OSError, StopIteration):
-        memory = "RAM unknown"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} cores, {memory}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; load average {load:.1f} at start")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -133,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     generate(args.rows, args.format)
     print(f"data: {path} ({path.stat().st_size / 1e6:,.0f} MB; ready in {time.perf_counter() - start:.1f} s)")
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine('duckdb', 'ibis-framework')}")
     command = [sys.executable, __file__, "--measure-only", "--rows", str(args.rows), "--format", args.format]
     if args.threads:
         command += ["--threads", str(args.threads)]

@@ -10,7 +10,6 @@ into a temporary folder, so ``reports/`` is left alone.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -20,10 +19,7 @@ import nbformat
 
 from clc_lib.paths import demo_config_path, notebooks_dir
 from clc_lib.report import report_notebooks, run_report
-
-
-def _machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+from machine import describe_machine  # benchmarks/machine.py
 
 
 def _floor_notebooks(folder: Path) -> Path:
@@ -54,7 +50,7 @@ def main() -> None:
         floor_wall, floor = _timed("floor", out=scratch_path / "floor",
                                    notebooks_dir=_floor_notebooks(scratch_path / "notebooks"))
         full_wall, full = _timed("full", out=scratch_path / "full")
-    print(f"machine: {_machine()}; demo data: {demo_config_path().parent}")
+    print(f"machine: {describe_machine('papermill', 'nbconvert')}; demo data: {demo_config_path().parent}")
     print(f"{'notebook':<18}{'execute (s)':>12}{'render (s)':>12}{'floor exec (s)':>16}{'floor render (s)':>18}")
     floors = {n.name: n for n in floor.notebooks}
     for result in full.notebooks:

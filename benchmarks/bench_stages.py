@@ -24,8 +24,6 @@ history under 60 s; peak memory (``ru_maxrss``, whole process) under 4 GB.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import sys
 import time
@@ -39,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clc_lib.stages import classify_stages, stage_counts, stage_history, transition_matrix  # noqa: E402
 from clc_lib.summary import customer_summary  # noqa: E402
+from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 START = "2021-07-01"
@@ -126,21 +125,6 @@ def timed(label: str, func, results: dict) -> object:
     return value
 
 
-def describe_machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, {memory:.1f} GB RAM; "
-            f"Python {platform.python_version()}, duckdb {duckdb.__version__}, ibis {ibis.__version__}, "
-            f"pandas {pd.__version__}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000, help="transactions (10,000,000 for the full run)")
@@ -152,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     path = DATA_DIR / f"transactions_{args.rows}_{args.customers}.parquet"
-    print(describe_machine())
+    print(describe_machine("duckdb", "ibis-framework", "pandas", "lifetimes"))
     if not path.exists():
         timed("generate data (once per size)", lambda: generate(path, args.rows, args.customers), {})
     print(f"data: {path} ({path.stat().st_size / 1024**2:,.0f} MB, {args.rows:,} rows, "
