@@ -786,16 +786,11 @@ class _Parser:
         for name, source_column in self.mapping.items():
             spec = self.contract.column(name)
             value = raw[source_column]
+            parse = {"timestamp": self._timestamp, "float64": self._number}.get(spec.dtype)
             if spec.dtype == "string":
                 columns[name] = _clean_text(value)
-            elif spec.dtype == "timestamp":
-                columns[name], bad, empty = self._timestamp(name, value)
-                if bad is not None:
-                    bad_flags[name] = bad
-                if spec.required:
-                    missing_flags[name] = empty
-            elif spec.dtype == "float64":
-                columns[name], bad, empty = self._number(name, value)
+            elif parse is not None:
+                columns[name], bad, empty = parse(name, value)
                 if bad is not None:
                     bad_flags[name] = bad
                 if spec.required:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from clc_lib.clv._base import PurchaseModel, _dot, compress, unique_inverse
+from clc_lib.clv._base import PurchaseModel, _dot, compress, logaddexp, unique_inverse
 
 __all__ = ["BetaGeoModel", "ModifiedBetaGeoModel"]
 
@@ -83,7 +83,7 @@ class _BetaGeoFamily(PurchaseModel):
         term_tx = np.where(has_second,
                            special.betaln(a + 1, b + x_second + k - 1) - (r + x_t) * np.log(alpha + t_x), -np.inf)
         diff = np.take(term_tx, inverse_tx) - np.take(term_T, inverse_T)
-        softplus = np.maximum(diff, 0.0) + np.log1p(np.exp(-np.abs(diff)))
+        softplus = logaddexp(0.0, diff)  # log(1 + exp(diff)), stable
         weight_x = np.bincount(ix, weights=weights, minlength=len(ux))
         weight_T = np.bincount(inverse_T, weights=weights, minlength=len(T))
         total = float(_dot(weight_x, log_common) + _dot(weight_T, term_T) + _dot(weights, softplus))

@@ -109,7 +109,7 @@ class ParetoNBDModel(PurchaseModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             one_minus_ratio = -np.expm1(gap)
             diff = np.take(dead_x, ix) + np.take(log_f_tx, inverse_tx) + np.log(one_minus_ratio) - np.take(alive, inverse_T)
-            softplus = np.maximum(diff, 0.0) + np.log1p(np.exp(-np.abs(diff)))
+            softplus = logaddexp(0.0, diff)  # log(1 + exp(diff)), stable
         weight_x = np.bincount(ix, weights=weights, minlength=len(ux))
         weight_T = np.bincount(inverse_T, weights=weights, minlength=len(T))
         total = float(_dot(weight_x, log_common) + _dot(weight_T, alive) + _dot(weights, softplus))
