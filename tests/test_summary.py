@@ -46,7 +46,7 @@ HAND_ROWS = [
 
 @pytest.fixture()
 def hand_summary() -> pd.DataFrame:
-    return customer_summary(ibis.memtable(tx_frame(HAND_ROWS)), "2024-01-15", time_unit="W")
+    return customer_summary(ibis.memtable(tx_frame(HAND_ROWS)), "2024-01-15", time_unit="W", median_gap=True)
 
 
 def test_hand_built_customer_with_same_day_orders_and_a_return(hand_summary):
@@ -112,7 +112,13 @@ def test_result_does_not_depend_on_row_order_or_union_of_parts(hand_summary):
     frame = tx_frame(HAND_ROWS).sample(frac=1.0, random_state=7)
     parts = [ibis.memtable(frame.iloc[i::3].reset_index(drop=True)) for i in range(3)]
     unioned = parts[0].union(parts[1], distinct=False).union(parts[2], distinct=False)
-    pd.testing.assert_frame_equal(customer_summary(unioned, "2024-01-15"), hand_summary)
+    pd.testing.assert_frame_equal(customer_summary(unioned, "2024-01-15", median_gap=True), hand_summary)
+
+
+def test_median_gap_is_optional_and_leaves_the_other_columns_unchanged(hand_summary):
+    default = customer_summary(ibis.memtable(tx_frame(HAND_ROWS)), "2024-01-15", time_unit="W")
+    assert "median_gap_days" not in default.columns
+    pd.testing.assert_frame_equal(default, hand_summary.drop(columns="median_gap_days"))
 
 
 def _half_up(value: float) -> float:
