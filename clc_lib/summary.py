@@ -237,39 +237,43 @@ def _finish_summary(raw: pd.DataFrame, as_of: pd.Timestamp, unit_days: float, me
     raw = raw.set_index("customer_id")  # sorted by the engine
     if not raw.index.is_monotonic_increasing:  # a database collation that is not code-point order
         raw = raw.sort_index()
-    first = pd.to_datetime(raw["first_day"]).astype("datetime64[ns]")
-    last = pd.to_datetime(raw["last_day"]).astype("datetime64[ns]")
-    purchase_days = raw["purchase_days"].fillna(0).astype("int64")
-    repeats = (purchase_days - 1).clip(lower=0)
-    orders = raw["orders"].fillna(0).astype("int64")
-    tenure = (as_of - first).dt.days.astype("float64")
-    recency = (as_of - last).dt.days.astype("float64")
-    span = (last - first).dt.days.astype("float64")
-    gross = raw["gross_value"].astype("float64")
-    repeat_value = (gross - raw["first_day_value"].astype("float64")).fillna(0.0)
-    out = pd.DataFrame(
-        {
-            "first_purchase": first,
-            "last_purchase": last,
-            "orders": orders,
-            "purchase_days": purchase_days,
-            "net_revenue": raw["net_revenue"].astype("float64").fillna(0.0),
-            "return_amount": -raw["returned"].astype("float64").fillna(0.0) + 0.0,
-            "aov": gross / orders.where(orders > 0),
-            "tenure_days": tenure,
-            "recency_days": recency,
-            "mean_gap_days": span / repeats.where(repeats > 0),
-            "x": repeats,
-            "t_x": span / unit_days,
-            "T": tenure / unit_days,
-            "zbar": np.where(repeats > 0, repeat_value / repeats.where(repeats > 0), 0.0),
-        },
-        index=raw.index,
-    )
+    # Plain arrays: Series arithmetic would re-check the (string) index alignment at every step.
+    first = raw["first_day"].to_numpy(dtype="datetime64[ns]")
+    last = raw["last_day"].to_numpy(dtype="datetime64[ns]")
+    as_of_ns = np.datetime64(as_of.to_datetime64(), "ns")
+    one_day = np.timedelta64(1, "D")
+    purchase_days = raw["purchase_days"].fillna(0).to_numpy(dtype="int64")
+    repeats = np.maximum(purchase_days - 1, 0)
+    orders = raw["orders"].fillna(0).to_numpy(dtype="int64")
+    tenure = (as_of_ns - first) / one_day
+    recency = (as_of_ns - last) / one_day
+    span = (last - first) / one_day
+    gross = raw["gross_value"].to_numpy(dtype="float64", na_value=np.nan)
+    repeat_value = np.nan_to_num(gross - raw["first_day_value"].to_numpy(dtype="float64", na_value=np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame(
+            {
+                "first_purchase": first,
+                "last_purchase": last,
+                "orders": orders,
+                "purchase_days": purchase_days,
+                "net_revenue": np.nan_to_num(raw["net_revenue"].to_numpy(dtype="float64", na_value=np.nan)),
+                "return_amount": -np.nan_to_num(raw["returned"].to_numpy(dtype="float64", na_value=np.nan)) + 0.0,
+                "aov": np.where(orders > 0, gross / orders, np.nan),
+                "tenure_days": tenure,
+                "recency_days": recency,
+                "mean_gap_days": np.where(repeats > 0, span / repeats, np.nan),
+                "x": repeats,
+                "t_x": span / unit_days,
+                "T": tenure / unit_days,
+                "zbar": np.where(repeats > 0, repeat_value / np.maximum(repeats, 1), 0.0),
+            },
+            index=raw.index,
+        )
     out.index.name = "customer_id"
     columns = list(SUMMARY_COLUMNS)
     if median_gap:
-        out["median_gap_days"] = raw["median_gap"].astype("float64")
+        out["median_gap_days"] = raw["median_gap"].to_numpy(dtype="float64", na_value=np.nan)
         columns.insert(columns.index("mean_gap_days") + 1, "median_gap_days")
     return out.loc[:, columns]
 
