@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := data/raw/demo/run.yaml
 
-.PHONY: help install demo-data reports test lab bench clean
+.PHONY: help install system-deps demo-data reports test lab bench clean
 
 help:
 	@echo "make reports    demo data + all five reports into reports/ (sets up .venv when missing)"
 	@echo "make test       the whole test suite (sets up .venv when missing)"
 	@echo "make lab        JupyterLab on the project, with clc_lib importable"
 	@echo "make bench      benchmarks (not part of make test)"
+	@echo "make system-deps  what the tests need besides Python: Chromium, PostgreSQL, Java (apt, as root or with sudo)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
@@ -21,6 +22,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Chromium for the browser check of the HTML, a PostgreSQL server and Java (Spark) for the engine tests.
+SYSTEM_PACKAGES := chromium fonts-liberation fonts-dejavu-core postgresql default-jre-headless
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@if command -v chromium >/dev/null && command -v java >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "system packages present: chromium, java, postgresql"; \
+	else \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
 
 $(DEMO): $(STAMP) clc_lib/demo.py
 	$(BIN)/clc demo-data

@@ -34,82 +34,17 @@ import ibis
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from clc_lib.stages import classify_stages, stage_counts, stage_history, transition_matrix  # noqa: E402
-from clc_lib.summary import customer_summary  # noqa: E402
-from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
+from common import DATA_DIR, HAND_WRITTEN_SUMMARY, describe_machine, generate
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-START = "2021-07-01"
-MONTHS = 36
-
-HAND_WRITTEN_SUMMARY = """
-WITH rows AS (
-    SELECT * FROM read_parquet('{path}') WHERE "timestamp" < DATE '{as_of}' + INTERVAL 1 DAY
-),
-per_row AS (
-    SELECT customer_id,
-           count(DISTINCT order_id) FILTER (WHERE NOT is_return) AS orders,
-           sum(amount) AS net_revenue,
-           -coalesce(sum(amount) FILTER (WHERE is_return), 0) AS return_amount
-    FROM rows GROUP BY customer_id
-),
-days AS (
-    SELECT customer_id, CAST("timestamp" AS DATE) AS day, sum(amount) AS day_value
-    FROM rows WHERE NOT is_return GROUP BY ALL
-),
-gaps AS (
-    SELECT *, date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
-    FROM days
-),
-per_day AS (
-    SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS purchase_days,
-           sum(day_value) AS gross, sum(day_value) FILTER (WHERE gap IS NOT NULL) AS repeat_value,
-           avg(gap) AS mean_gap_days, median(gap) AS median_gap_days
-    FROM gaps GROUP BY customer_id
+from clc_lib.stages import (
+    classify_stages,
+    stage_counts,
+    stage_history,
+    transition_matrix,
 )
-SELECT r.customer_id, d.first_day AS first_purchase, d.last_day AS last_purchase, r.orders,
-       coalesce(d.purchase_days, 0) AS purchase_days, r.net_revenue, r.return_amount,
-       d.gross / nullif(r.orders, 0) AS aov,
-       date_diff('day', d.first_day, DATE '{as_of}') AS tenure_days,
-       date_diff('day', d.last_day, DATE '{as_of}') AS recency_days,
-       d.mean_gap_days, d.median_gap_days,
-       greatest(coalesce(d.purchase_days, 0) - 1, 0) AS x,
-       date_diff('day', d.first_day, d.last_day) / 7.0 AS t_x,
-       date_diff('day', d.first_day, DATE '{as_of}') / 7.0 AS T,
-       coalesce(d.repeat_value / nullif(d.purchase_days - 1, 0), 0) AS zbar
-FROM per_row r LEFT JOIN per_day d USING (customer_id)
-"""
-
-
-def generate(path: Path, rows: int, customers: int) -> None:
-    """Write ``rows`` transactions of ``customers`` customers over 36 months (deterministic).
-
-    Customers are drawn with a skew (low ids buy more), each customer's purchases fall after a
-    customer-specific start date, 2% of rows are returns with a negative amount.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    seconds = MONTHS * 30 * 86400
-    sql = f"""
-    COPY (
-        WITH base AS (
-            SELECT i,
-                   CAST(floor({customers} * pow((hash(i, 1) % 1000000) / 1000000.0, 1.6)) AS BIGINT) AS c,
-                   (hash(i, 2) % 1000000) / 1000000.0 AS u
-            FROM range({rows}) t(i)
-        )
-        SELECT lpad(CAST(c AS VARCHAR), 7, '0') AS customer_id,
-               CAST(i AS VARCHAR) AS order_id,
-               TIMESTAMP '{START}' + to_seconds(CAST(
-                   ((hash(c, 3) % 1000) / 1000.0 * 0.8 + u * (1 - (hash(c, 3) % 1000) / 1000.0 * 0.8))
-                   * {seconds} AS BIGINT)) AS "timestamp",
-               CASE WHEN hash(i, 4) % 50 = 0 THEN -1 ELSE 1 END * (5 + (hash(i, 5) % 20000) / 100.0) AS amount,
-               CAST(1 + hash(i, 6) % 3 AS DOUBLE) AS quantity,
-               hash(i, 4) % 50 = 0 AS is_return
-        FROM base
-    ) TO '{path}' (FORMAT parquet)
-    """
-    duckdb.connect().execute(sql)
+from clc_lib.summary import customer_summary
 
 
 def peak_memory_gb() -> float:

@@ -1,7 +1,8 @@
 """Run every benchmark at its default size, one after the other (``make bench``).
 
 Each script prints its own table with the machine description; pass sizes to the scripts
-directly for the full runs documented in benchmarks/README.md.
+directly for the full runs documented in benchmarks/README.md. The scale benchmark also writes
+benchmarks/RESULTS.md; its 100M-row run is on request (``bench_scale.py --with-100m``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ SCRIPTS = (
     ["bench_stages.py"],
     ["bench_clv.py", "--quick"],
     ["bench_reports.py"],
+    ["bench_scale.py"],  # 1M and 10M rows, every step and the whole report; writes benchmarks/RESULTS.md
 )
 
 

@@ -9,20 +9,34 @@
 
 Exit codes: 0 success; 1 a report run with failed notebooks (published, marked failed);
 2 bad input or config (any :class:`clc_lib.errors.ClcError`, printed without a traceback unless
-``--debug`` is given). The analysis modules are imported inside each command, so ``clc --help``
-is fast.
+``--debug`` is given; ``clc report`` then publishes nothing); 130 after Ctrl-C and 143 after
+SIGTERM (a report run stops its notebooks and publishes nothing). Error messages have the
+passwords of URLs and the values of the config's ``${NAME}`` variables masked. The analysis
+modules are imported inside each command, so ``clc --help`` is fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILED_NOTEBOOKS = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class _Terminated(BaseException):
+    """SIGTERM (a scheduler's timeout, a shutdown) turned into an exception so that cleanup runs."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated()
 
 
 def _demo_data(args: argparse.Namespace) -> int:
@@ -110,18 +124,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from clc_lib.errors import ClcError
+    from clc_lib.privacy import config_secret_values, redact
 
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals need the main thread
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return args.handler(args)
     except ClcError as exc:
         if args.debug:
             raise
-        print(f"clc {args.command}: error\n{exc}", file=sys.stderr)
+        message = redact(str(exc), config_secret_values(getattr(args, "config", None)))
+        print(f"clc {args.command}: error\n{message}", file=sys.stderr)
         print("(run with --debug for the traceback)", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("clc: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        print("clc: stopped by SIGTERM", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
 
 
 if __name__ == "__main__":

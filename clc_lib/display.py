@@ -1,9 +1,11 @@
 """Presentation helpers for the notebooks: key-figure cards, formatted tables, skip notes, data quality.
 
 Every helper renders HTML in the notebook (and therefore in the HTML report) and escapes every
-string it shows, so a customer id such as ``<script>`` appears as text. The pure ``*_html``
-functions return the markup without displaying it; the ``format_*`` functions format one value
-and are the single place where the project decides how money, shares and counts look:
+string it shows, so a customer id such as ``<script>`` appears as text. Tables show
+``customer_id`` and ``person_id`` as pseudonyms and leave personal-data columns out
+(:mod:`clc_lib.privacy`). The pure ``*_html`` functions return the markup without displaying it;
+the ``format_*`` functions format one value and are the single place where the project decides
+how money, shares and counts look:
 
 ==========  ===========================  ==================================================
 kind        formatter                    example
@@ -45,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from clc_lib.errors import DataError
+from clc_lib.privacy import mask_personal_values, protect_frame
 
 __all__ = [
     "KEY_FIGURES_ENV_VAR",
@@ -232,7 +235,7 @@ def key_figures_html(figures: Mapping[str, Any] | Iterable[Sequence[Any]], *, cu
     """The HTML card row of :func:`show_key_figures` (every label and value escaped)."""
     cards = []
     for label, value, kind in _normalise_figures(figures):
-        text = format_value(value, kind, currency)
+        text = mask_personal_values(format_value(value, kind, currency))
         cards.append(f'<div class="clc-card"><div class="clc-card-value">{html.escape(text)}</div>'
                      f'<div class="clc-card-label">{html.escape(label)}</div></div>')
     return f'{_CARD_CSS}<div class="clc-cards">{"".join(cards)}</div>'
@@ -325,7 +328,7 @@ def _cell_text(value: Any, column: Any, styles: Mapping[Any, str], currency: str
         number = float(value)
         decimals = 0 if abs(number) >= 1000 else 2
         return format_number(number, decimals), True
-    return str(value), False
+    return mask_personal_values(str(value)), False
 
 
 def table_html(
@@ -337,16 +340,20 @@ def table_html(
     counts: Iterable[str] = (),
     caption: str | None = None,
     max_rows: int | None = 50,
+    pseudonymise: bool | None = None,
 ) -> str:
-    """The HTML of :func:`show_table` (all strings escaped)."""
+    """The HTML of :func:`show_table` (all strings escaped, identifiers pseudonymised, personal data left out)."""
     if isinstance(df, pd.Series):
         df = df.to_frame()
     percent, money, counts = list(percent), list(money), list(counts)
     _check_columns(df, {"percent": percent, "money": money, "counts": counts})
-    styles: dict[Any, str] = {**{c: "percent" for c in percent}, **{c: "currency" for c in money},
-                              **{c: "count" for c in counts}}
+    total_rows = len(df)
+    # Only the rows shown are pseudonymised (hashing a million ids for 50 rows would be wasted time).
+    df = protect_frame(df if max_rows is None else df.head(max_rows), pseudonymise=pseudonymise)
+    styles: dict[Any, str] = {**{c: "percent" for c in percent if c in df.columns},
+                              **{c: "currency" for c in money if c in df.columns},
+                              **{c: "count" for c in counts if c in df.columns}}
     show_index = not isinstance(df.index, pd.RangeIndex)
-    shown = df if max_rows is None else df.head(max_rows)
     parts = ['<div class="clc-table-wrap"><table class="clc-table">']
     if caption:
         parts.append(f"<caption>{html.escape(caption)}</caption>")
@@ -355,7 +362,7 @@ def table_html(
     parts.append("<thead><tr>" + "".join(f"<th>{html.escape(_header_text(h))}</th>" for h in header)
                  + "</tr></thead>")
     parts.append("<tbody>")
-    for index_value, row in zip(shown.index, shown.itertuples(index=False, name=None)):
+    for index_value, row in zip(df.index, df.itertuples(index=False, name=None)):
         cells = []
         if show_index:
             index_values = index_value if isinstance(index_value, tuple) else (index_value,)
@@ -368,9 +375,9 @@ def table_html(
             cells.append(f"<td{css}>{html.escape(text)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
-    if max_rows is not None and len(df) > max_rows:
+    if max_rows is not None and total_rows > max_rows:
         parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
-                     f"{format_count(len(df))} rows.</div>")
+                     f"{format_count(total_rows)} rows.</div>")
     return _CARD_CSS + "".join(parts)
 
 
@@ -388,8 +395,14 @@ def show_table(
     counts: Iterable[str] = (),
     caption: str | None = None,
     max_rows: int | None = 50,
+    pseudonymise: bool | None = None,
 ) -> None:
-    """Show a table formatted for people.
+    """Show a table formatted for people, safe for stakeholder reports.
+
+    Every string is HTML-escaped. ``customer_id`` / ``person_id`` columns and index levels are shown
+    as pseudonyms (``C-3f9a2b7c1d4e``; see :mod:`clc_lib.privacy` and ``docs/privacy.md``), columns
+    that look like names, e-mail addresses, phone numbers or postal addresses are left out, and
+    e-mail addresses and phone numbers inside other text are replaced by a placeholder.
 
     Parameters
     ----------
@@ -405,9 +418,12 @@ def show_table(
         A title shown above the table.
     max_rows
         Rows shown (the first ``max_rows``; a note gives the total). None shows all.
+    pseudonymise
+        Show identifiers as pseudonyms; default ``CLC_PSEUDONYMISE_IDS`` (on unless set to 0; the
+        report runner sets it from ``report.pseudonymise_ids`` of the run config).
     """
     _display_html(table_html(df, currency=currency, percent=percent, money=money, counts=counts,
-                             caption=caption, max_rows=max_rows))
+                             caption=caption, max_rows=max_rows, pseudonymise=pseudonymise))
 
 
 def missing_html(table: str, what: str) -> str:
@@ -455,7 +471,23 @@ def show_quality(run: Any) -> None:
                                  caption="Data quality: rows per table and rule", max_rows=None))
         quality_records = [{str(k): _json_value(v) for k, v in record.items()}
                            for record in frame.to_dict(orient="records")]
+    engine = _engine_line(run)
+    if engine:
+        _display_html(f'<p class="clc-engine">Computed on {html.escape(engine)}.</p>')
     as_of = getattr(run, "as_of", None)
     if os.environ.get(KEY_FIGURES_ENV_VAR):
         _record({"data": {"as_of": None if _is_missing(as_of) else format_date(as_of), "currency": currency,
-                          "quality": quality_records, **_data_period(run)}})
+                          "quality": quality_records, "engine": engine, **_data_period(run)}})
+
+
+def _engine_line(run: Any) -> str | None:
+    """The engine that ran the transaction-level steps (e.g. "DuckDB 2.0.0 (embedded)"), if known."""
+    con = getattr(run, "con", None)
+    if con is None:
+        return None
+    from clc_lib.engines import engine_description
+
+    try:
+        return engine_description(con)
+    except Exception:  # an engine clc does not know: the report still renders
+        return type(con).__module__.split(".")[-1]

@@ -63,6 +63,7 @@ from clc_lib.config import (
     merge_options,
 )
 from clc_lib.contract import CONTRACTS, TableContract
+from clc_lib.engines import connect_spark, connect_url, engine_for, engine_of
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.paths import processed_dir
 from clc_lib.quality import (
@@ -74,6 +75,7 @@ from clc_lib.quality import (
     RuleContext,
     RuleResult,
     TableQuality,
+    min_date_of,
     quality_options,
 )
 
@@ -96,6 +98,11 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "temp_directory": None,  # where DuckDB spills; None = data/processed/duckdb_tmp
     "cache": True,  # keep the cleaned events as an engine table (transactions always are)
     "materialize": False,  # also write the cleaned transactions as Parquet under data/processed/<run>/
+    # Spark (backend: spark) and other databases (backend: url); see docs/engines.md.
+    "master": None,  # Spark master URL: local[2], spark://host:7077, yarn, k8s://...; None = local[*]
+    "app_name": "clc",  # Spark application name
+    "settings": {},  # Spark configuration, e.g. {spark.sql.shuffle.partitions: 64}
+    "url": None,  # Ibis connection URL of a database engine; passwords as ${ENV_VAR}
 }
 
 CSV_DEFAULTS: dict[str, Any] = {
@@ -123,11 +130,6 @@ _ROW = "__clc_row"
 _FILE = "__clc_file"
 _LINE = "__clc_line"
 _FIELDS_OK = "__clc_fields_ok"
-
-
-@ibis.udf.scalar.builtin(name="try_strptime")
-def _try_strptime(text: str, format: str) -> dt.Timestamp():  # noqa: A002  (DuckDB's argument name)
-    """DuckDB ``try_strptime``: the timestamp, or NULL when ``text`` does not match ``format``."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -165,7 +167,7 @@ def _connect_duckdb(engine: Mapping[str, Any], base_dir: Path):
 
 
 # Engine name -> factory(engine options, config folder) -> ibis backend. Other engines register here.
-ENGINES = {"duckdb": _connect_duckdb}
+ENGINES = {"duckdb": _connect_duckdb, "spark": connect_spark, "url": connect_url}
 
 
 def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
@@ -177,7 +179,10 @@ def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
         A run config (object, mapping or path) or ``None`` for the defaults (in-memory DuckDB).
         The section reads ``backend`` (``duckdb``), ``database`` (file, relative to the config),
         ``memory_limit`` (e.g. ``"4GB"``), ``threads`` and ``temp_directory`` (where DuckDB spills
-        to disk; default ``data/processed/duckdb_tmp``).
+        to disk; default ``data/processed/duckdb_tmp``). ``backend: spark`` starts or joins a Spark
+        session (``master``, ``app_name``, ``settings``); ``url:`` (or ``backend: url``) connects to
+        any database Ibis supports, e.g. ``postgres://analyst:${PGPASSWORD}@db/shop``. See
+        ``docs/engines.md``.
     """
     if config is None:
         engine, base_dir = engine_options(None), Path.cwd()
@@ -188,6 +193,8 @@ def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
     else:
         run_config = load_config(config)
         engine, base_dir = engine_options(run_config), run_config.base_dir
+    if engine["url"] and engine["backend"] == ENGINE_DEFAULTS["backend"]:
+        engine = {**engine, "backend": "url"}  # `engine: {url: ...}` alone names a database engine
     factory = ENGINES.get(str(engine["backend"]))
     if factory is None:
         raise ConfigError(f"engine.backend is {engine['backend']!r}; available: {', '.join(ENGINES)}.")
@@ -247,6 +254,7 @@ class _Source:
     structural_check: bool = False  # has a _FIELDS_OK column (whitespace-separated files)
     csv_options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    duplicate_columns: dict[str, str] = field(default_factory=dict)  # column name -> repeated header text
 
 
 def _table_name(prefix: str) -> str:
@@ -334,10 +342,15 @@ def _open_files(spec: TableSpec, con, description: str) -> _Source:
     if empty:
         raise DataError(f"The '{spec.name}' file is empty (0 bytes).", source=str(empty[0]), n_rows=0)
     paths = [str(f) for f in files]
-    if _file_format(spec, files) == "parquet":
-        kwargs = {"filename": _FILE} if multi else {}
+    engine = engine_for(con)
+    if not engine.reads_files:
+        raise ConfigError(f"'{spec.name}' is a file, but " + engine._no_files_message()[4:])
+    file_format = _file_format(spec, files)
+    if file_format == "csv":
+        _refuse_binary(spec, files)
+    if file_format == "parquet":
         try:
-            table = con.read_parquet(paths if multi else paths[0], table_name=_table_name(spec.name), **kwargs)
+            table = engine.read_parquet(paths, _table_name(spec.name), _FILE if multi else None)
         except Exception as exc:
             raise DataError(f"Could not read '{spec.name}' as Parquet: {_first_line(exc)}",
                             source=description) from None
@@ -353,6 +366,47 @@ def _first_line(exc: Exception) -> str:
         return type(exc).__name__
     kept = lines[:1] + [line for line in lines[1:3] if not line.startswith("Possible Solution")]
     return " ".join(kept)
+
+
+# File signatures (first bytes) of formats that are not text, with what to tell the user. A text
+# source starting with one of them was saved in the wrong format or renamed.
+BINARY_SIGNATURES: dict[bytes, tuple[str, str]] = {
+    b"PK\x03\x04": ("a ZIP archive, e.g. an Excel .xlsx workbook",
+                    "Save the sheet as CSV (File > Save As > CSV UTF-8), or unzip the export first."),
+    b"\xd0\xcf\x11\xe0": ("an Excel 97-2003 .xls workbook", "Save the sheet as CSV (File > Save As > CSV UTF-8)."),
+    b"PAR1": ("a Parquet file", "Set format: parquet for this table, or give the file a .parquet name."),
+    b"%PDF": ("a PDF document", "Export the data itself as CSV or Parquet."),
+    b"SQLite format 3\x00": ("an SQLite database", "Export the table as CSV, or read it through a database connection."),
+}
+GZIP_SIGNATURE = b"\x1f\x8b"
+
+
+def _is_gzip(file: Path) -> bool:
+    with open(file, "rb") as handle:
+        return handle.read(2) == GZIP_SIGNATURE
+
+
+def _open_bytes(file: Path):
+    """A binary file object of the text in ``file``, decompressed when it is gzip (whatever its name)."""
+    import gzip
+
+    return gzip.open(file, "rb") if _is_gzip(file) else open(file, "rb")
+
+
+def _refuse_binary(spec: TableSpec, files: list[Path]) -> None:
+    """DataError for a text source that is really a workbook, archive, Parquet file or other binary file."""
+    for file in files:
+        with _open_bytes(file) as handle:
+            head = handle.read(4096)
+        for signature, (what, hint) in BINARY_SIGNATURES.items():
+            if head.startswith(signature):
+                raise DataError(f"The '{spec.name}' file {file.name} is {what}, not a text (CSV) file.",
+                                source=str(file), hint=hint)
+        utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        if b"\x00" in head and not utf16:
+            raise DataError(f"The '{spec.name}' file {file.name} is binary (it contains NUL bytes), not a text "
+                            "(CSV) file.", source=str(file),
+                            hint="Export the data as CSV or Parquet; for UTF-16 text set csv: {encoding: utf-16}.")
 
 
 # Encodings DuckDB reads natively; any other is transcoded to UTF-8 under data/processed first.
@@ -380,7 +434,7 @@ def _detect_encoding(sample: bytes, truncated: bool = False) -> str:
 
 
 def _sample_lines(file: Path, encoding: str, skip_rows: int, n_lines: int = 50) -> list[str]:
-    with open(file, "rb") as handle:
+    with _open_bytes(file) as handle:
         raw = handle.read(256 * 1024)
     text = raw.decode(codecs.lookup(encoding).name if encoding != "utf-8" else "utf-8-sig", errors="replace")
     lines = text.splitlines()
@@ -422,10 +476,12 @@ def _transcode(files: list[Path], encoding: str) -> list[Path]:
     out = []
     for file in files:
         digest = hashlib.sha1(f"{file.resolve()}|{file.stat().st_mtime_ns}|{encoding}".encode()).hexdigest()[:16]
-        target = processed_dir() / "transcoded" / f"{file.stem}.{digest}.utf8{file.suffix}"
+        name = file.name[:-3] if file.name.lower().endswith(".gz") else file.name
+        stem, suffix = os.path.splitext(name)
+        target = processed_dir() / "transcoded" / f"{stem}.{digest}.utf8{suffix}"
         if not target.is_file():
-            with atomic_write(target) as tmp, open(file, encoding=encoding, newline="") as src, \
-                    open(tmp, "w", encoding="utf-8", newline="") as dst:
+            with atomic_write(target) as tmp, _open_bytes(file) as raw, \
+                    codecs.getreader(encoding)(raw) as src, open(tmp, "w", encoding="utf-8", newline="") as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
         out.append(target)
@@ -433,9 +489,12 @@ def _transcode(files: list[Path], encoding: str) -> list[Path]:
 
 
 def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: bool) -> _Source:
-    options = merge_options(f"{spec.name}.csv", CSV_DEFAULTS, spec.csv)
+    try:
+        options = merge_options(f"{spec.name}.csv", CSV_DEFAULTS, spec.csv)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (csv options for {description})") from None
     notes = []
-    with open(files[0], "rb") as handle:
+    with _open_bytes(files[0]) as handle:
         head = handle.read(256 * 1024)
     encoding = str(options["encoding"] or _detect_encoding(head, truncated=len(head) == 256 * 1024)).lower()
     if options["encoding"] is None and encoding != "utf-8":
@@ -444,6 +503,7 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
         codecs.lookup(encoding)
     except LookupError:
         raise ConfigError(f"csv.encoding of '{spec.name}' is {encoding!r}, which Python does not know.") from None
+    originals = list(files)
     if encoding in _DUCKDB_ENCODINGS:
         duck_encoding = _DUCKDB_ENCODINGS[encoding]
     else:
@@ -458,10 +518,13 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
         delimiter = "\t"
     header = bool(options["header"])
     names = list(options["names"]) if options["names"] else None
+    duplicates: dict[str, str] = {}
     paths = [str(f) for f in files] if multi else str(files[0])
     common = {"table_name": _table_name(spec.name), "encoding": duck_encoding}
     if multi:
         common["filename"] = _FILE
+    if all(_is_gzip(f) for f in files):
+        common["compression"] = "gzip"  # also when the name does not end in .gz
     try:
         if delimiter == "whitespace":
             if names is None:
@@ -471,7 +534,7 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
                 else:
                     names = lines[0].split() if lines else []
             skip = int(options["skip_rows"]) + (1 if header else 0)
-            lines_table = con.read_csv(paths, columns={_LINE: "VARCHAR"}, header=False, delim="\x1f",
+            lines_table = engine_for(con).read_csv(paths, columns={_LINE: "VARCHAR"}, header=False, delim="\x1f",
                                        quote="", escape="", skip=skip, **common)
             text = lines_table[_LINE].strip()
             parts = text.re_split(r"\s+")
@@ -489,19 +552,55 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
             # The dialect is known: read exactly these columns as text, so that a malformed line is
             # reported with its line number instead of confusing DuckDB's sniffer.
             first = next(_csv.reader(lines[:1], delimiter=delimiter, quotechar=options["quote"] or '"'))
+            if header and options["names"] is None:
+                duplicates = _repeated_names(first)
+                if multi:
+                    _check_same_header(spec, files, originals, first, duck_encoding, delimiter, options)
             names = names or (_unique_names(first) if header else [f"column{i}" for i in range(len(first))])
             kwargs.update(delim=delimiter, auto_detect=False, columns={n: "VARCHAR" for n in names})
         else:
             kwargs.update(all_varchar=True, **({"delim": delimiter} if delimiter else {}),
                           **({"names": names} if names else {}))
-        table = con.read_csv(paths, **kwargs)
+        table = engine_for(con).read_csv(paths, **kwargs)
     except DataError:
         raise
     except Exception as exc:
         raise _csv_error(exc, spec, description) from None
     columns = [c for c in table.columns if c != _FILE]
     return _Source(table, description, columns, multi_file=multi,
-                   csv_options={**options, "delimiter": delimiter}, notes=notes)
+                   csv_options={**options, "delimiter": delimiter}, notes=notes, duplicate_columns=duplicates)
+
+
+def _repeated_names(header: list[str]) -> dict[str, str]:
+    """Column name given by :func:`_unique_names` -> header text, for header names that occur more than once."""
+    stripped = [h.strip() for h in header]
+    names = _unique_names(header)
+    return {name: text for name, text in zip(names, stripped) if text and stripped.count(text) > 1}
+
+
+def _check_same_header(spec: TableSpec, files: list[Path], originals: list[Path], first: list[str],
+                       encoding: str, delimiter: str, options: Mapping[str, Any]) -> None:
+    """Refuse a glob whose files do not share one header: columns are read by position, so a file
+    with reordered or renamed columns would put values under the wrong names."""
+    expected = [h.strip() for h in first]
+    for file, original in zip(files[1:], originals[1:]):
+        lines = _sample_lines(file, encoding, int(options["skip_rows"]), n_lines=1)
+        if not lines:
+            continue  # header-only or blank files add no rows
+        header = [h.strip() for h in next(_csv.reader(lines, delimiter=delimiter, quotechar=options["quote"] or '"'))]
+        if header == expected:
+            continue
+        position = next((i for i, (a, b) in enumerate(zip(expected, header)) if a != b), min(len(expected), len(header)))
+        found = header[position] if position < len(header) else "(no column)"
+        wanted = expected[position] if position < len(expected) else "(no column)"
+        raise DataError(
+            f"The files of '{spec.name}' do not share one header: {original.name} has {found!r} where "
+            f"{originals[0].name} has {wanted!r} (column {position + 1}).",
+            source=str(original), column=wanted,
+            examples=[(f"header of {original.name}", ", ".join(header)),
+                      (f"header of {originals[0].name}", ", ".join(expected))],
+            hint="Columns are read by position: give the files the same columns in the same order, or load "
+                 "them with separate globs.")
 
 
 def _unique_names(header: list[str]) -> list[str]:
@@ -544,14 +643,39 @@ def _duckdb_file_from_url(url: str, base_dir: Path) -> Path | None:
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 
+#: ``connection: engine`` reads a table or query that already lives in the run's engine (no copy).
+ENGINE_CONNECTION = "engine"
+
+
 def _open_database(spec: TableSpec, con, description: str) -> _Source:
+    if str(spec.connection).strip().lower() == ENGINE_CONNECTION:
+        table = _read_engine_table(spec, con, description)
+        return _Source(table, description, list(table.columns))
     url = expand_env(str(spec.connection), what=f"The connection of '{spec.name}'")
     db_file = _duckdb_file_from_url(url, spec.base_dir)
-    if db_file is not None:
+    if db_file is not None and engine_for(con).label == "DuckDB":
         table = _read_duckdb_file(spec, con, description, db_file)
     else:
         table = _copy_from_backend(spec, con, description, url)
     return _Source(table, description, list(table.columns))
+
+
+def _read_engine_table(spec: TableSpec, con, description: str):
+    """A table (``schema.table`` allowed) or SQL query of the engine itself, read lazily where it is."""
+    try:
+        return engine_for(con).source_table(spec.table, spec.sql)
+    except Exception as exc:
+        if spec.sql is not None:
+            raise DataError(f"The SQL query of '{spec.name}' failed on the engine: {_first_line(exc)}",
+                            source=description) from None
+        try:
+            tables = sorted(con.list_tables())
+        except Exception:
+            tables = []
+        close = difflib.get_close_matches(str(spec.table).rpartition(".")[2], tables, n=1)
+        raise DataError(f"The engine has no table {spec.table!r} for '{spec.name}'.", source=description,
+                        hint=(f"Did you mean {close[0]!r}? " if close else "")
+                        + f"Tables: {', '.join(tables[:20]) or '(none)'}.") from None
 
 
 def _read_duckdb_file(spec: TableSpec, con, description: str, db_file: Path):
@@ -607,15 +731,8 @@ def _copy_from_backend(spec: TableSpec, con, description: str, url: str):
 
 
 def _temp_table_from_memory(con, prefix: str, data):
-    """Copy a pandas DataFrame or Arrow table into a temporary engine table (row order kept)."""
-    name = _table_name(prefix)
-    view = f"{name}_src"
-    con.con.register(view, data)
-    try:
-        con.raw_sql(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{view}"')
-    finally:
-        con.con.unregister(view)
-    return con.table(name, database=("temp", "main"))
+    """Copy a pandas DataFrame or Arrow table into a temporary engine table (row order kept on DuckDB)."""
+    return engine_for(con).table_from_memory(prefix, data)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -654,6 +771,18 @@ def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) 
         if match is not None and match not in used:
             mapping[name] = match
             used.add(match)
+    ambiguous = {name: column for name, column in mapping.items() if column in source.duplicate_columns}
+    if ambiguous:
+        name, column = next(iter(ambiguous.items()))
+        text = source.duplicate_columns[column]
+        positions = [str(i + 1) for i, c in enumerate(available) if source.duplicate_columns.get(c) == text]
+        raise DataError(
+            f"The header of '{spec.name}' repeats the column {text!r} (positions {', '.join(positions)}), so it is "
+            f"not clear which one holds {name!r}.",
+            source=source.description, column=text,
+            examples=[("header", ", ".join(source.duplicate_columns.get(c, c) for c in available))],
+            hint="Rename the repeated columns in the export, or name the one to use in the csv options with "
+                 "csv: {names: [...]} and map it under columns:.")
     for name in contract.required:
         if name in mapping:
             continue
@@ -673,6 +802,9 @@ def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) 
 
 
 _ISO = "ISO 8601"
+_ISO_OFFSET = "ISO 8601 with UTC offset"
+_EPOCH_SECONDS = "Unix time in seconds"
+_EPOCH_MILLISECONDS = "Unix time in milliseconds"
 _DATE_FORMATS_YEAR_FIRST = ("%Y%m%d", "%Y%m%d%H%M%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
                             "%Y.%m.%d")
 _DATE_FORMATS_MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y")
@@ -680,24 +812,60 @@ _DATE_FORMATS_DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%
                            "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d-%m-%Y %H:%M:%S",
                            "%d-%m-%Y %H:%M", "%d-%m-%Y", "%d.%m.%y")
 
+# Formats recognised by a pattern rather than strptime: format name -> pattern of a whole value.
+# Unix times: 9-10 digits are seconds (1973-2286), 12-13 digits milliseconds; 8 digits stay %Y%m%d.
+_PATTERN_FORMATS = {
+    _ISO: re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"),
+    _ISO_OFFSET: re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"),
+    _EPOCH_SECONDS: re.compile(r"^\d{9,10}$"),
+    _EPOCH_MILLISECONDS: re.compile(r"^\d{12,13}$"),
+}
+_UTC_OFFSET_SQL = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_EPOCH_UNITS = {_EPOCH_SECONDS: "s", _EPOCH_MILLISECONDS: "ms"}
+
+# Why values of a date column failed, by the format the column was parsed with (for the error hint).
+_DATE_FORMAT_HINTS = {
+    _ISO: "Values with a UTC offset (e.g. +01:00) are refused in a column whose other values have none: "
+          "their time zones cannot be compared. ",
+    _ISO_OFFSET: "Every value needs a UTC offset (Z, +01:00) when the column has them; a value without one has "
+                 "an unknown time zone. ",
+}
+
 
 def _date_candidates(dayfirst: bool) -> tuple[str, ...]:
     first, second = ((_DATE_FORMATS_DAY_FIRST, _DATE_FORMATS_MONTH_FIRST) if dayfirst
                      else (_DATE_FORMATS_MONTH_FIRST, _DATE_FORMATS_DAY_FIRST))
-    return (_ISO, *_DATE_FORMATS_YEAR_FIRST, *first, *second)
+    # Unix times come before the strptime formats: strptime also reads 1704448800 as %Y%m%d%H%M%S
+    # (1704-04-04 08:08:00), taking one digit per field.
+    return (_ISO, _ISO_OFFSET, _EPOCH_SECONDS, _EPOCH_MILLISECONDS, *_DATE_FORMATS_YEAR_FIRST, *first, *second)
 
 
 def _parse_timestamp_text(text, fmt: str):
-    return text.try_cast("timestamp") if fmt == _ISO else _try_strptime(text, fmt)
+    """Timestamp (no time zone) from text in format ``fmt``; NULL where a value does not fit it.
 
-
-_ISO_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+    ISO values with a UTC offset are converted to UTC. In a column of values without offsets, a value
+    with a non-zero offset is NULL (refused) rather than read as local time; in a column with offsets,
+    a value without one is NULL. Unix times are seconds or milliseconds since 1970-01-01 UTC.
+    """
+    engine = engine_of(text)
+    if engine.con.name != "duckdb":  # Spark and SQL databases parse each named format their own way
+        return engine.parse_timestamp(text, fmt)
+    if fmt in (_ISO, _ISO_OFFSET):
+        as_utc = text.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
+        if fmt == _ISO_OFFSET:
+            return ibis.ifelse(text.re_search(_UTC_OFFSET_SQL), as_utc, ibis.null(dt.Timestamp()))
+        wall_clock = text.try_cast("timestamp")
+        return ibis.ifelse(wall_clock == as_utc, wall_clock, ibis.null(dt.Timestamp()))
+    if fmt in _EPOCH_UNITS:
+        since_epoch = text.try_cast("int64").as_interval(_EPOCH_UNITS[fmt])
+        return (ibis.timestamp("1970-01-01 00:00:00") + since_epoch).cast(dt.Timestamp())
+    return engine.parse_timestamp(text, fmt)
 
 
 def _matches_date_format(text: str, fmt: str) -> bool:
     """Whether ``text`` parses with ``fmt`` (Python's strptime accepts what DuckDB's does for these formats)."""
-    if fmt == _ISO:
-        return bool(_ISO_TEXT.match(text))
+    if fmt in _PATTERN_FORMATS:
+        return bool(_PATTERN_FORMATS[fmt].match(text))
     try:
         datetime.strptime(text, fmt)
     except ValueError:
@@ -708,6 +876,50 @@ def _matches_date_format(text: str, fmt: str) -> bool:
 _COMMA_DECIMAL = re.compile(r"^[-+]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
 _DOT_DECIMAL = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+|\d+)\.\d+$")
 _COMMA_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+#: Texts that mean "no value" in exports (pandas, R, SQL, Excel); compared ignoring case, after
+#: stripping spaces, in identifier columns (in number columns only NaN is missing; the others do not parse).
+MISSING_TOKENS: tuple[str, ...] = ("NAN", "NAT", "NULL", "NONE", "NA", "N/A", "#N/A")
+
+#: Currency signs recognised before or after an amount: symbols and common ISO 4217 codes.
+CURRENCY_SYMBOLS: tuple[str, ...] = ("$", "€", "£", "¥", "₹", "₩", "₺", "₽", "₪", "₫", "₱", "₦", "zł", "kr", "Fr.",
+                                     "US$", "C$", "A$", "R$")
+CURRENCY_CODES: tuple[str, ...] = ("EUR", "USD", "GBP", "CHF", "JPY", "CNY", "SEK", "NOK", "DKK", "PLN", "CZK",
+                                   "HUF", "AUD", "CAD", "NZD", "INR", "BRL", "MXN", "ZAR", "TRY", "KRW", "SGD",
+                                   "HKD")
+_MARKERS = "|".join(re.escape(m) for m in sorted((*CURRENCY_SYMBOLS, *CURRENCY_CODES), key=len, reverse=True))
+_CURRENCY_MARKER = re.compile(r"^[-+(]?\s*(?P<before>" + _MARKERS + r")?\s*[-+(]?[\d.,]+\)?-?\s*(?P<after>"
+                              + _MARKERS + r")?$")
+
+# Scientific notation in an identifier: a spreadsheet turned a long numeric id into 1.23457E+11.
+_SCIENTIFIC_ID_SQL = r"^[0-9](\.[0-9]+)?[eE]\+[0-9]+$"
+
+
+def _currency_marker(values: Sequence[str]) -> str | None:
+    """The currency sign written next to most (more than half) of the amounts of a sample, or None."""
+    found: dict[str, int] = {}
+    for value in values:
+        match = _CURRENCY_MARKER.match(value.strip())
+        marker = match and (match.group("before") or match.group("after"))
+        if marker:
+            found[marker] = found.get(marker, 0) + 1
+    if not found:
+        return None
+    marker = max(found, key=lambda m: (found[m], m))
+    return marker if 2 * found[marker] > len(values) else None
+
+
+def _normalize_number_text(value: str, marker: str | None) -> str:
+    """Python twin of :meth:`_Parser._number`'s text clean-up, for format detection on sample values."""
+    text = value.strip()
+    if marker:
+        text = re.sub(r"^([-+(]?)\s*" + re.escape(marker) + r"\s*", r"\1", text)
+        text = re.sub(r"\s*" + re.escape(marker) + r"$", "", text)
+    if text.startswith("(") and text.endswith(")"):
+        text = "-" + text[1:-1]
+    elif text.endswith("-") and len(text) > 1:
+        text = "-" + text[:-1]
+    return text
 
 
 def _detect_number_format(values: Sequence[str]) -> tuple[str, str | None]:
@@ -722,6 +934,11 @@ def _detect_number_format(values: Sequence[str]) -> tuple[str, str | None]:
     return ".", None
 
 
+def _without_missing_tokens(text):
+    """``text`` with the :data:`MISSING_TOKENS` (any case) turned into NULL."""
+    return ibis.ifelse(text.upper().isin(list(MISSING_TOKENS)), ibis.null("string"), text)
+
+
 @dataclass
 class _Parser:
     """Builds the typed contract columns (plus failure flags) from a raw source table."""
@@ -731,6 +948,7 @@ class _Parser:
     contract: TableContract
     date_formats: dict[str, str] = field(default_factory=dict)
     number_formats: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    currency_markers: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def detect(self) -> None:
@@ -745,8 +963,13 @@ class _Parser:
             return
         sample = _execute(raw.select(*set(text_columns.values())).limit(2000), self.source).astype("string")
         for name, column in text_columns.items():
-            values = [v for v in sample[column].dropna().tolist() if v.strip()][:500]
+            values = [v for v in sample[column].dropna().tolist() if v.strip() and v.strip().upper() != "NAN"][:500]
             if self.contract.column(name).dtype == "float64":
+                marker = _currency_marker(values)
+                if marker:
+                    self.currency_markers[name] = marker
+                    self.notes.append(f"{name}: currency sign {marker!r} removed from {column!r}")
+                values = [_normalize_number_text(v, marker) for v in values]
                 if options.get("decimal"):
                     decimal = str(options["decimal"])
                     thousands = options.get("thousands")
@@ -788,7 +1011,9 @@ class _Parser:
             value = raw[source_column]
             parse = {"timestamp": self._timestamp, "float64": self._number}.get(spec.dtype)
             if spec.dtype == "string":
-                columns[name] = _clean_text(value)
+                columns[name] = _clean_text(value, missing_tokens=spec.is_id)
+                if spec.is_id and value.type().is_string():
+                    bad_flags[name] = columns[name].re_search(_SCIENTIFIC_ID_SQL)
             elif parse is not None:
                 columns[name], bad, empty = parse(name, value)
                 if bad is not None:
@@ -839,15 +1064,29 @@ class _Parser:
         value_type = value.type()
         if value_type.is_numeric() or value_type.is_boolean():
             parsed = value.cast("float64")
+            if value_type.is_floating():  # NaN is a missing value, not a number to add up
+                parsed = ibis.ifelse(parsed.isnan(), ibis.null("float64"), parsed)
             return parsed, None, parsed.isnull()
         text = _trim(value.cast("string"))
+        # "NaN" is a missing value: engines would read it as a number that turns every sum into NaN.
+        text = ibis.ifelse(text.upper() == "NAN", ibis.null("string"), text)
         decimal, thousands = self.number_formats.get(name, (".", None))
         cleaned = text
+        marker = self.currency_markers.get(name)
+        if marker:
+            cleaned = cleaned.re_replace(r"^([-+(]?)\s*" + re.escape(marker) + r"\s*", r"\1")
+            cleaned = cleaned.re_replace(r"\s*" + re.escape(marker) + "$", "")
+        # Accounting negatives: (12.50) and the trailing minus of SAP-style exports, 12.50-.
+        inner = cleaned.substr(1, cleaned.length() - 2)
+        cleaned = ibis.ifelse(cleaned.startswith("(") & cleaned.endswith(")"), ibis.literal("-").concat(inner),
+                              cleaned)
+        cleaned = ibis.ifelse(cleaned.endswith("-") & (cleaned.length() > 1),
+                              ibis.literal("-").concat(cleaned.substr(0, cleaned.length() - 1)), cleaned)
         if thousands:
             cleaned = cleaned.replace(thousands, "")
         if decimal != ".":
             cleaned = cleaned.replace(decimal, ".")
-        parsed = cleaned.try_cast("float64")
+        parsed = engine_of(cleaned).parse_number(cleaned)
         present = text.notnull() & (text != "")
         return parsed, present & parsed.isnull(), ~present
 
@@ -857,14 +1096,19 @@ def _trim(text: str) -> str:
     """SQL ``TRIM(text)``: strips leading and trailing spaces (faster than a character-set trim)."""
 
 
-def _clean_text(value):
-    """Identifiers and labels as text: numbers without a spurious '.0', whitespace stripped, '' -> NULL."""
+def _clean_text(value, *, missing_tokens: bool = False):
+    """Identifiers and labels as text: numbers without a spurious '.0', whitespace stripped, '' -> NULL.
+
+    With ``missing_tokens`` (identifier columns) the :data:`MISSING_TOKENS` such as ``NaN`` and ``NULL``
+    are NULL too, so that they are never taken for a customer.
+    """
     value_type = value.type()
     if value_type.is_floating():
         value = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
     elif not value_type.is_string():
         value = value.cast("string")
-    return _trim(value).nullif("")
+    text = _trim(value).nullif("")
+    return _without_missing_tokens(text) if missing_tokens else text
 
 
 # Packages whose exceptions mean "the engine could not read or compute the data" (as opposed to a bug).
@@ -960,13 +1204,14 @@ def _raise_bad_values(source: _Source, parser: _Parser, build, counts: Mapping[s
         parts = parser.contract.derivable_from.get(name, ()) if name not in parser.mapping else (name,)
         examples = _examples(source, build, lambda t, f=flag: t[f] & alive_before(t),
                              lambda t, ps=parts: _raw_text(t, ps))
-        if rule == "unparseable_values":
-            kind = "dates" if parser.contract.column(name).dtype == "timestamp" else "numbers"
-            message = f"{n_bad:,} values of {name!r} are not valid {kind}."
-            fmt = parser.date_formats.get(name) or (parser.number_formats.get(name) or ("",))[0]
-            hint = (f"Parsed with {'format ' + fmt if kind == 'dates' else 'decimal ' + repr(fmt)}; "
-                    f"set csv: {{{'date_format' if kind == 'dates' else 'decimal'}: ...}} if that is wrong, "
-                    f"or quality: {{unparseable_values: drop}} to drop such rows (they are counted).")
+        header_repeats = bool(examples) and all(str(v).strip() == source_column for _, v in examples)
+        if rule == "unparseable_values" and header_repeats:
+            message = (f"{n_bad:,} rows repeat the header line (files joined together?): {source_column!r} "
+                       f"is not a value of {name!r}.")
+            hint = ("Remove the repeated header lines, or set quality: {unparseable_values: drop} to drop them "
+                    "(they are counted).")
+        elif rule == "unparseable_values":
+            message, hint = _unparseable_message(parser, name, n_bad, examples)
         else:
             message = f"{n_bad:,} rows have no value for the required {name!r}."
             hint = "Fill the values in the source, or set quality: {missing_values: drop} to drop such rows."
@@ -974,9 +1219,42 @@ def _raise_bad_values(source: _Source, parser: _Parser, build, counts: Mapping[s
                         examples=examples, hint=hint)
 
 
+def _unparseable_message(parser: _Parser, name: str, n_bad: int, examples: Sequence[tuple]) -> tuple[str, str]:
+    """Message and hint for values of ``name`` that do not parse (a date, a number or an id)."""
+    drop = "Or set quality: {unparseable_values: drop} to drop such rows (they are counted)."
+    dtype = parser.contract.column(name).dtype
+    if dtype == "string":  # an identifier in scientific notation
+        return (f"{n_bad:,} values of {name!r} are numbers in scientific notation (e.g. 1.23457E+11): a "
+                "spreadsheet rounded these ids, so they no longer identify anyone.",
+                "Export the ids as text (format the column as Text before saving the CSV). " + drop)
+    if dtype == "timestamp":
+        fmt = parser.date_formats.get(name, _ISO)
+        other = {_ISO: _ISO_OFFSET, _ISO_OFFSET: _ISO}.get(fmt)
+        zones = other is not None and any(_PATTERN_FORMATS[other].match(str(v).strip()) for _, v in examples)
+        return (f"{n_bad:,} values of {name!r} are not valid dates.",
+                f"Parsed with format {fmt}; a column uses one date format throughout. "
+                + (_DATE_FORMAT_HINTS[fmt] if zones else "")
+                + "Set csv: {date_format: ...} if the format is wrong. " + drop)
+    decimal = (parser.number_formats.get(name) or (".",))[0]
+    marker = parser.currency_markers.get(name)
+    other_markers = {m for _, v in examples for m in [_currency_marker([str(v)])] if m and m != marker}
+    if other_markers and marker:
+        found = ", ".join(sorted(other_markers))
+        return (f"{n_bad:,} values of {name!r} carry another currency ({found}) than the others ({marker}).",
+                "Amounts in several currencies cannot be added up: convert them to the run currency first. "
+                + drop)
+    signs = ("A currency sign is removed only when more than half of the values carry the same one. "
+             if other_markers else "")
+    return (f"{n_bad:,} values of {name!r} are not valid numbers.",
+            f"Parsed with decimal {decimal!r}" + (f" after removing the currency sign {marker!r}" if marker else "")
+            + "; set csv: {decimal: ...} if that is wrong. " + signs + drop)
+
+
 def _raw_text(parsed, names: Sequence[str]):
     """The source text of parsed columns (joined with ' x ' for a derived amount), for examples."""
     texts = [parsed[f"__raw_{n}"].fill_null("") for n in names if f"__raw_{n}" in parsed.columns]
+    if not texts and len(names) == 1 and names[0] in parsed.columns and parsed[names[0]].type().is_string():
+        return parsed[names[0]]  # a text column (an id) is its own source text
     if not texts:
         return ibis.literal(None, type="string")
     text = texts[0]
@@ -1057,6 +1335,8 @@ def _load_transactions(spec: TableSpec, con, options: Mapping[str, Any], as_of: 
             alive &= ~matched
     try:
         _check_rules(source, parser, build, context, counts, rules, alive_before, bad_flags, missing_flags)
+        _check_kept_rows(source, build, flagged, [f"__rule_{r.name}" for r, a, _ in rules if a in REMOVING_ACTIONS],
+                         options, as_of, mapping)
     except DataError:
         _drop_temp(con, flagged)
         raise
@@ -1080,13 +1360,18 @@ def _load_transactions(spec: TableSpec, con, options: Mapping[str, Any], as_of: 
     # Distinct lines are counted by a 64-bit hash of the line (8 bytes per line instead of the whole
     # line). A collision can only make the count of duplicates too high, never hide one, so the
     # exact count is computed whenever the hash finds any.
-    line = ibis.struct({c: cleaned[c] for c in output})
+    # Engines without a cheap row hash (clc_lib.engines) count distinct lines exactly instead.
+    fingerprint = engine_for(con).row_fingerprint(cleaned, output)
     out = _execute(cleaned.aggregate(
         rows=cleaned.count(), customers=cleaned.customer_id.nunique(), first=cleaned.timestamp.min(),
-        last=cleaned.timestamp.max(), amount=cleaned.amount.sum(), distinct_lines=line.hash().nunique()),
-        source).iloc[0]
+        last=cleaned.timestamp.max(), amount=cleaned.amount.sum(),
+        **({"distinct_lines": fingerprint.nunique()} if fingerprint is not None else {})), source).iloc[0]
+    if fingerprint is None:
+        distinct = cleaned.select(*output).distinct()
+        out["distinct_lines"] = _execute(distinct.aggregate(n=distinct.count()), source).iloc[0]["n"]
     n_duplicates = kept_rows - int(out["distinct_lines"])
-    if n_duplicates > 0:
+    if n_duplicates > 0 and fingerprint is not None:
+        line = ibis.struct({c: cleaned[c] for c in output})
         n_duplicates = kept_rows - int(_execute(cleaned.aggregate(n=line.nunique()), source).iloc[0]["n"])
     duplicate_action = options["duplicate_rows"] if has_order_id else options["duplicates_without_order_id"]
     final, dup_amount = cleaned, None
@@ -1131,6 +1416,60 @@ def _load_transactions(spec: TableSpec, con, options: Mapping[str, Any], as_of: 
     return _LoadedTable(final, quality, as_of)
 
 
+def _check_kept_rows(source: _Source, build, flagged, removing: list[str], options: Mapping[str, Any],
+                     as_of: pd.Timestamp | None, mapping: Mapping[str, str]) -> None:
+    """Refuse implausible rows that survive the rules: placeholder dates before ``min_date``, dates
+    after today when ``as_of`` is left to default to the last transaction, and an order id shared by
+    two customers (``shared_order_ids: error``). One aggregate query, plus one group-by on order ids."""
+    kept = flagged.filter(~_any_flag(flagged, removing)) if removing else flagged
+    earliest = min_date_of(options)
+    tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=1)
+    checks: dict[str, tuple[Any, str, str]] = {}
+    if earliest is not None:
+        checks["early"] = (
+            lambda t: (t.timestamp < earliest.to_pydatetime()).fill_null(False),
+            f"rows are dated before {earliest:%Y-%m-%d} (quality.min_date): placeholder dates such as "
+            "1900-01-01 or 1970-01-01 stand for an unknown date.",
+            "Fix or remove these rows in the export, or set quality: {min_date: ...} to an earlier day (null "
+            "switches the check off) if such old transactions are real.")
+    if as_of is None:
+        checks["future"] = (
+            lambda t: (t.timestamp >= tomorrow.to_pydatetime()).fill_null(False),
+            f"rows are dated after today ({tomorrow - pd.Timedelta(days=1):%Y-%m-%d}), so as_of cannot default "
+            "to the date of the last transaction.",
+            "Fix the dates, or set as_of in the run config: rows after it are then excluded and counted.")
+    if not checks:
+        counts = {}
+    else:
+        counts = _execute(kept.aggregate(**{k: predicate(kept).sum() for k, (predicate, _, _) in checks.items()}),
+                          source).iloc[0]
+    for key, (predicate, message, hint) in checks.items():
+        n_rows = int(counts[key] or 0)
+        if n_rows:
+            examples = _examples(source, build, predicate, lambda t: _raw_text(t, ("timestamp",)))
+            raise DataError(f"{n_rows:,} {message}", source=source.description, column=mapping.get("timestamp"),
+                            n_rows=n_rows, examples=examples, hint=hint)
+    if "order_id" not in mapping or options["shared_order_ids"] != "error":
+        return
+    per_order = kept.group_by("order_id").aggregate(lines=kept.count(), first=kept.customer_id.min(),
+                                                    last=kept.customer_id.max())
+    shared = per_order.filter(per_order.first != per_order.last)
+    found = _execute(shared.aggregate(orders=shared.count(), lines=shared.lines.sum()), source).iloc[0]
+    if int(found["orders"]):
+        window = ibis.window(group_by="order_id")
+
+        def spans_customers(t):
+            return (t.customer_id.min().over(window) != t.customer_id.max().over(window)).fill_null(False)
+
+        examples = _examples(source, build, spans_customers,
+                             lambda t: t.order_id.concat(" (customer ", t.customer_id.fill_null(""), ")"))
+        raise DataError(
+            f"{int(found['orders']):,} order ids belong to more than one customer ({int(found['lines']):,} lines).",
+            source=source.description, column=mapping["order_id"], n_rows=int(found["lines"]), examples=examples,
+            hint="Usually ids restart per shop or year, or the customer column is misaligned: map a column that "
+                 "makes orders unique, or set quality: {shared_order_ids: keep} to count orders per customer.")
+
+
 def _check_rules(source: _Source, parser: _Parser, build, context: RuleContext, counts: Mapping[str, Any],
                  rules, alive_before, bad_flags: list[str], missing_flags: list[str]) -> None:
     """Raise the DataError of the first problem: empty source, malformed lines, a rule set to ``error``."""
@@ -1150,7 +1489,7 @@ def _check_rules(source: _Source, parser: _Parser, build, context: RuleContext, 
 
 
 def _drop_temp(con, table) -> None:
-    con.raw_sql(f'DROP TABLE IF EXISTS temp.main."{table.get_name()}"')
+    engine_for(con).drop(table)
 
 
 def _flag_profile(parsed, flags: Mapping[str, Any], source: _Source, extra=None) -> pd.DataFrame:
@@ -1185,7 +1524,9 @@ def _with_returns(parsed, has_order_id: bool, prefixes: tuple[str, ...]):
     else:
         columns["quantity"] = ibis.literal(None, type="float64")
     if not has_order_id:
-        columns["order_id"] = parsed.customer_id.concat("|", parsed.timestamp.strftime("%Y-%m-%dT%H:%M:%S"))
+        # Date and time formatted apart: a literal "T" inside a format is not portable (Spark).
+        columns["order_id"] = parsed.customer_id.concat("|", parsed.timestamp.strftime("%Y-%m-%d"), "T",
+                                                        parsed.timestamp.strftime("%H:%M:%S"))
     return parsed.mutate(**columns)
 
 
@@ -1228,10 +1569,13 @@ _TEMP = ("temp", "main")
 
 
 def _engine_table(expr, con, prefix: str, source: _Source):
-    """Compute ``expr`` once into a temporary engine table (DuckDB spills it to temp_directory)."""
-    name = _table_name(prefix)
+    """Compute ``expr`` once into a temporary engine table (DuckDB spills it to temp_directory).
+
+    On Spark the cache is filled by the first query that reads it, so read errors surface there
+    (``_execute`` turns them into the same DataError).
+    """
     try:
-        con.raw_sql(f'CREATE TEMP TABLE "{name}" AS {ibis.to_sql(expr, dialect=con.name)}')
+        return engine_for(con).cache(expr, prefix)
     except Exception as exc:
         if not _is_engine_error(exc):
             raise
@@ -1241,12 +1585,14 @@ def _engine_table(expr, con, prefix: str, source: _Source):
             hint = "The file is not valid UTF-8: set e.g. csv: {encoding: latin-1} (or cp1252)."
         raise DataError(f"Could not read the source: {_first_line(exc)}", source=source.description,
                         hint=hint) from None
-    return con.table(name, database=_TEMP)
 
 
 def _store(table, con, engine: Mapping[str, Any], run_name: str, name: str):
     """Materialise a cleaned table: Parquet under data/processed/<run>/ or an engine cache, else lazy."""
     if engine.get("materialize"):
+        if engine_for(con).label != "DuckDB":
+            raise ConfigError("engine.materialize writes Parquet through the embedded DuckDB engine; on "
+                              f"{engine_for(con).description()} leave it off (cleaned tables are cached there).")
         target = processed_dir() / run_name / f"{name}.parquet"
         with atomic_write(target) as tmp:
             con.to_parquet(table, tmp)
@@ -1466,11 +1812,24 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
     for name in ("customers", "spend", "events", "campaigns", "surveys"):
         if not run_config.has(name):
             continue
-        table = _load_other(run_config.tables[name], con, options, loaded.as_of, engine, run_config.name)
+        spec = run_config.tables[name]
+        table_con = _small_table_engine(spec, con, run_config) if name in SMALL_TABLES else con
+        table = _load_other(spec, table_con, options, loaded.as_of, engine, run_config.name)
         report.add(table.quality)
         others[name] = table.table.to_pandas() if name in SMALL_TABLES else table.table
     return RunData(config=run_config, con=con, transactions=loaded.table, as_of=loaded.as_of,
                    currency=run_config.currency, period=run_config.period, quality=report, **others)
+
+
+def _small_table_engine(spec: TableSpec, con, run_config: RunConfig):
+    """The run's engine, or a local in-memory DuckDB for a small table in a file the engine cannot read.
+
+    Small tables (customers, spend, campaigns, surveys) end up in pandas anyway, so reading their
+    files on the client is no detour when the engine is a database server.
+    """
+    if spec.path is None or engine_for(con).reads_files:
+        return con
+    return _connect_duckdb(engine_options(None), run_config.base_dir)
 
 
 def _spec_from(spec: TableSpec | Mapping[str, Any] | str | Path | pd.DataFrame, table: str) -> TableSpec:

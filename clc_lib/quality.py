@@ -7,7 +7,8 @@ one affects. A row removed by one rule is not counted again by a later one, so
 ========================  ==============================  =========================================
 rule                      option (default)                 what it matches
 ========================  ==============================  =========================================
-unparseable_values        ``unparseable_values: error``    a timestamp or number that does not parse
+unparseable_values        ``unparseable_values: error``    a timestamp or number that does not parse,
+                                                           or an id in scientific notation
 missing_values            ``missing_values: error``        empty timestamp or amount
 missing_customer_id       ``missing_customer_id: drop``    empty customer id
 after_as_of               (always ``exclude``)             timestamp after the ``as_of`` day
@@ -18,6 +19,10 @@ returns                   ``returns: keep``                negative amount or qu
 duplicate_rows            ``duplicate_rows: drop``         a line identical to an earlier one in all
                                                            mapped columns (only with an order id)
 ========================  ==============================  =========================================
+
+After the rules, the kept rows are checked (always an error when they fail): no timestamp before
+``min_date`` (placeholder dates), none after today unless ``as_of`` is given, and with
+``shared_order_ids: error`` no order id on the lines of two customers.
 
 Example
 -------
@@ -59,7 +64,12 @@ QUALITY_DEFAULTS: dict[str, Any] = {
     "cancellation_prefixes": ["C"],
     "duplicate_rows": "drop",
     "duplicates_without_order_id": "keep",
+    # Checks on the kept rows, after the rules (always errors; see docs/data-quality.md):
+    "min_date": "1970-01-02",  # earlier timestamps are placeholders (1900-01-01, Unix time 0); null = no check
+    "shared_order_ids": "error",  # an order id used by two customers: error, or keep (orders are per customer)
 }
+
+SHARED_ORDER_ID_ACTIONS = ("error", "keep")
 
 # Allowed values of columns of the optional tables; a violation is always an error.
 VALUE_CHECKS: dict[str, dict[str, dict[str, Any]]] = {
@@ -135,7 +145,7 @@ class QualityRule:
 QUALITY_RULES: tuple[QualityRule, ...] = (
     QualityRule(
         "unparseable_values", "unparseable_values", ("error", "drop"),
-        "timestamp or number that does not parse",
+        "timestamp or number that does not parse (or an id in scientific notation)",
         lambda t, ctx: _any(t, ctx.parsed_flags),
     ),
     QualityRule(
@@ -178,6 +188,7 @@ DUPLICATES_WITHOUT_ORDER_ID_ACTIONS = ("keep", "drop")
 _ACTION_OPTIONS = {rule.option: rule.actions for rule in QUALITY_RULES if rule.option is not None}
 _ACTION_OPTIONS["duplicate_rows"] = DUPLICATE_ACTIONS
 _ACTION_OPTIONS["duplicates_without_order_id"] = DUPLICATES_WITHOUT_ORDER_ID_ACTIONS
+_ACTION_OPTIONS["shared_order_ids"] = SHARED_ORDER_ID_ACTIONS
 
 
 def quality_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -207,7 +218,22 @@ def quality_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any
     if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) and p for p in prefixes):
         raise ConfigError("quality.cancellation_prefixes must be a list of non-empty strings, e.g. ['C'].")
     options["cancellation_prefixes"] = list(prefixes)
+    if min_date_of(options) is None and options["min_date"] is not None:
+        raise ConfigError(f"quality.min_date is {options['min_date']!r}; give a date such as 1970-01-02, "
+                          "or null to switch the check off.")
     return options
+
+
+def min_date_of(options: Mapping[str, Any]) -> pd.Timestamp | None:
+    """The ``min_date`` option as a midnight timestamp (None when it is null or not a date)."""
+    value = options.get("min_date")
+    if value is None or value == "":
+        return None
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (TypeError, ValueError):
+        return None
+    return None if pd.isna(stamp) else stamp.tz_localize(None).normalize() if stamp.tzinfo else stamp.normalize()
 
 
 @dataclass

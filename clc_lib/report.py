@@ -2,23 +2,30 @@
 
 ``run_report`` (``clc report`` on the command line) does, in order:
 
-1. takes a lock on the output folder (a second run on the same output is refused with a message);
-2. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
-   time, with the parameters ``config`` (absolute path of the run config) and ``as_of``; each
-   notebook's kernel gets ``CLC_KEY_FIGURES_FILE`` so :func:`clc_lib.display.show_key_figures`
-   records its key figures;
-3. renders each executed notebook to a self-contained HTML page without code (charts embedded
-   as images, no script or font loaded from the network);
-4. writes ``index.html`` (links, key figures and their change since the previous complete run of
-   the same config, data period, data quality, versions, timings) and ``run.json``;
-5. publishes the folder by an atomic rename from ``<out>/.tmp-<id>/`` to
+1. takes a lock on the output folder (a second run on the same output is refused with a message;
+   the lock of a run that was killed is taken over, with a message);
+2. loads and validates the run's data once (the same :func:`clc_lib.io.load_run` the notebooks
+   call): a refused input stops the run before any notebook starts, and nothing is published;
+3. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
+   time, with only two parameters, ``config`` (path of the run config) and ``as_of``; secrets stay
+   in environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
+   :func:`clc_lib.display.show_key_figures` records its key figures) and
+   ``CLC_PSEUDONYMISE_IDS`` (``report.pseudonymise_ids``, see :mod:`clc_lib.privacy`);
+4. renders each executed notebook to a self-contained HTML page without code (charts embedded
+   as images, no script or font loaded from the network, tracebacks reduced to the error line);
+5. writes ``index.html`` (links, key figures and their change since the previous complete run of
+   the same config, data period, data quality, versions, timings) and ``run.json``; every file of
+   the run folder has credentials masked and absolute local folders replaced by relative ones;
+6. publishes the folder by an atomic rename from ``<out>/.tmp-<id>/`` to
    ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when every
    notebook succeeded, and prunes the oldest runs beyond ``report.keep``.
 
 A failing notebook does not stop the others: its page shows the error at the top, the index
 marks it, the run is published as ``failed`` and ``latest`` stays on the previous complete run.
-An error in the runner itself (e.g. while rendering) removes the temporary folder and leaves
-every published run untouched. See ``docs/reports.md``.
+An error in the runner itself (e.g. while rendering), Ctrl-C or SIGTERM stops the notebooks, removes
+the temporary folder and leaves every published run untouched; after a SIGKILL the notebooks stop
+with the runner and the next run removes the temporary folder. See ``docs/reports.md`` and
+``docs/privacy.md``.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ import yaml
 from clc_lib.config import RunConfig, merge_options
 from clc_lib.errors import ClcError, ConfigError
 from clc_lib.paths import notebooks_dir as default_notebooks_dir
-from clc_lib.paths import reports_dir
+from clc_lib.paths import project_root, reports_dir
+from clc_lib.privacy import PSEUDONYMISE_ENV_VAR, config_secret_values, id_salt, redact, scrub_local_paths
 
 __all__ = [
     "REPORT_DEFAULTS",
@@ -61,6 +69,7 @@ REPORT_DEFAULTS: dict[str, Any] = {
     "keep": 10,  # run folders kept per config (complete and failed); older ones are deleted
     "cell_timeout": None,  # seconds a notebook cell may run before it fails; None = no limit
     "start_timeout": 120,  # seconds to wait for a notebook kernel to start
+    "pseudonymise_ids": True,  # customer ids shown as salted pseudonyms; false only for internal runs
 }
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -128,6 +137,9 @@ def report_options(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``report:`` options of a run config merged over :data:`REPORT_DEFAULTS`."""
     options = merge_options("report", REPORT_DEFAULTS, overrides)
     keep = options["keep"]
+    if not isinstance(options["pseudonymise_ids"], bool):
+        raise ConfigError(f"report.pseudonymise_ids is {options['pseudonymise_ids']!r}; write true (the "
+                          "default: stakeholders see pseudonyms) or false (internal runs: real ids).")
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
         raise ConfigError(f"report.keep is {keep!r}; give the number of runs to keep, 1 or more (default 10).")
     for key in ("cell_timeout", "start_timeout"):
@@ -175,28 +187,72 @@ def _notebook_title(path: Path) -> str:
 
 # --- the lock --------------------------------------------------------------------------------
 
+LOCK_RETRY_SECONDS = 10.0  # how long to wait for a lock whose owner process is gone
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def _lock_holder(text: str) -> int | None:
+    match = re.match(r"pid (\d+)", text.strip())
+    return int(match.group(1)) if match else None
+
+
 @contextlib.contextmanager
-def _output_lock(out_root: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out_root`` (released when the process ends, even on a crash)."""
+def _output_lock(out_root: Path, log: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_root`` for the whole run.
+
+    The lock is an ``flock`` on ``<out>/.clc-report.lock``, which the kernel releases when the
+    holding process ends, even by SIGKILL. The file names the holder (``pid N, started ...``) and
+    is emptied when a run ends normally, so a run that finds a name in it knows that the previous
+    run was killed and says so (``log``). A lock still held although the named process is gone (a
+    stray process that inherited it) is waited for up to :data:`LOCK_RETRY_SECONDS`.
+    """
     import fcntl
 
     lock_path = out_root / LOCK_NAME
     handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise ReportLockedError(
-                f"Another report run is writing to {out_root} ({holder}). Wait for it to finish, or "
-                f"give this run another folder with --out."
-            ) from None
+        deadline = time.monotonic() + LOCK_RETRY_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip()
+                pid = _lock_holder(holder)
+                if pid is None or _pid_alive(pid) or time.monotonic() > deadline:
+                    gone = pid is not None and not _pid_alive(pid)
+                    raise ReportLockedError(
+                        f"Another report run is writing to {out_root} ({holder or 'another process'}"
+                        + (", which has ended, but a process it started still holds the lock; find it "
+                           f"with: fuser {lock_path}" if gone else "")
+                        + "). Wait for it to finish, or give this run another folder with --out."
+                    ) from None
+                time.sleep(0.5)
+        handle.seek(0)
+        previous = handle.read().strip()
+        previous_pid = _lock_holder(previous)
+        if previous_pid is not None and previous_pid != os.getpid() and log is not None:
+            log(f"taking over the lock of an earlier run that did not finish ({previous}; that process is "
+                f"{'still running but no longer holds the lock' if _pid_alive(previous_pid) else 'gone'})")
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now():%Y-%m-%d %H:%M:%S}")
         handle.flush()
-        yield
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()  # an empty lock file tells the next run that this one ended in order
     finally:
         handle.close()
 
@@ -214,26 +270,73 @@ class _Task:
     cwd: Path
     cell_timeout: float | None
     start_timeout: float
+    environment: dict[str, str] = field(default_factory=dict)  # extra variables for the kernel
+
+
+# Papermill runs through this launcher so that it stops when the runner dies, even by SIGKILL:
+# Linux sends it SIGTERM when its parent goes (PR_SET_PDEATHSIG, kept across exec), and the kernel
+# follows papermill (ipykernel polls its parent). Elsewhere the launcher just starts papermill.
+_LAUNCHER = """import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(143)
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+_children: set[subprocess.Popen] = set()
+_children_lock = threading.Lock()
+
+
+def _stop_children(children: Sequence[subprocess.Popen] | None = None, grace_seconds: float = 5.0) -> None:
+    """Terminate the given (default: every running) papermill process of this runner, then kill what is left."""
+    with _children_lock:
+        running = list(_children) if children is None else list(children)
+    for child in running:
+        with contextlib.suppress(OSError):
+            child.terminate()
+    for child in running:
+        try:
+            child.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                child.kill()
 
 
 def execute_notebook(task: _Task) -> tuple[bool, str | None]:
     """Execute one notebook with papermill in a subprocess; return ``(ok, error)``.
 
-    The subprocess's output (papermill's log and the cells' output) goes to ``task.log``.
+    The parameters are the config path and ``as_of`` only (papermill writes them into the executed
+    notebook); anything secret reaches the kernel through its environment. The subprocess's output
+    (papermill's log and the cells' output) goes to ``task.log``.
     """
     parameters = yaml.safe_dump({"config": str(task.config), "as_of": task.as_of})
-    command = [sys.executable, "-m", "papermill", str(task.source), str(task.executed),
+    command = [sys.executable, "-c", _LAUNCHER, str(os.getpid()),
+               "-m", "papermill", str(task.source), str(task.executed),
                "-y", parameters, "-k", KERNEL_NAME, "--cwd", str(task.cwd),
                "--no-progress-bar", "--log-output", "--start-timeout", str(int(task.start_timeout))]
     if task.cell_timeout is not None:
         command += ["--execution-timeout", str(int(task.cell_timeout))]
-    env = {**os.environ, "CLC_KEY_FIGURES_FILE": str(task.key_figures_file), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **task.environment, "CLC_KEY_FIGURES_FILE": str(task.key_figures_file),
+           "PYTHONUNBUFFERED": "1"}
     with open(task.log, "w", encoding="utf-8") as log:
-        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
-    if completed.returncode == 0:
+        with _children_lock:
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+            _children.add(child)
+        try:
+            returncode = child.wait()
+        except BaseException:  # Ctrl-C or SIGTERM while this thread waits: stop the notebook too
+            _stop_children([child])
+            raise
+        finally:
+            with _children_lock:
+                _children.discard(child)
+    if returncode == 0:
         return True, None
     return False, _notebook_error(task.executed) or (
-        f"papermill exited with code {completed.returncode} before running the notebook; "
+        f"papermill exited with code {returncode} before running the notebook; "
         f"see {task.log.name}: {_log_tail(task.log)}")
 
 
@@ -287,11 +390,15 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
 
     notebook = nbformat.read(executed, as_version=4)
     notebook.metadata["title"] = title
-    # Warnings and log lines are for analysts (executed notebook, run log), not for stakeholders.
+    # Warnings, log lines and tracebacks (code, local paths, values) are for analysts: they stay in
+    # the executed notebook and the log. Stakeholders see the error line at the failing cell.
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [output for output in cell.get("outputs", [])
                             if not (output.get("output_type") == "stream" and output.get("name") == "stderr")]
+            for output in cell.outputs:
+                if output.get("output_type") == "error":
+                    output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
     exporter = HTMLExporter(
         template_name=NOTEBOOK_HTML_TEMPLATE,
         extra_template_basedirs=[str(TEMPLATES_DIR)],
@@ -476,16 +583,97 @@ def _day(value: Any) -> Any:
     return pd.Timestamp(value).normalize()
 
 
-def _run_logger(path: Path, echo: Callable[[str], None]) -> Callable[[str], None]:
+# --- secrets, local paths, the input check ---------------------------------------------------------
+
+SANITISED_SUFFIXES = (".html", ".ipynb", ".log", ".json")
+
+
+def _inside(folder: Path, root: Path) -> bool:
+    try:
+        folder.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class _Sanitiser:
+    """Masks credentials and replaces absolute local folders in everything a run folder holds."""
+
+    secrets: list[str]
+    folders: dict[str, str]
+
+    @classmethod
+    def for_run(cls, run_config: RunConfig, out_root: Path) -> _Sanitiser:
+        """Secrets: the values of the ``${NAME}`` variables the config uses. Folders: the project
+        (paths inside it become project-relative), and outside it the config folder, the table
+        folders and the reports folder (made relative), the home folder (``~``) and Python's prefix."""
+        roots = {Path(os.path.abspath(project_root())), project_root().resolve()}
+        folders = {str(root): "" for root in roots}
+        candidates = [(run_config.base_dir, ""), (out_root, ""), (Path.home(), "~"), (Path(sys.prefix), "python")]
+        candidates += [(spec.resolved_path.parent, "") for spec in run_config.tables.values()
+                       if spec.resolved_path is not None]
+        for folder, replacement in candidates:
+            for form in {Path(os.path.abspath(folder)), Path(folder).resolve()}:
+                if not any(_inside(form, root) for root in roots):  # inside: project-relative is clearer
+                    folders.setdefault(str(form), replacement)
+        return cls(secrets=config_secret_values(run_config.source), folders=folders)
+
+    def text(self, text: str) -> str:
+        return scrub_local_paths(redact(text, self.secrets), self.folders)
+
+    def console(self, text: str) -> str:
+        """What the person at the console sees: secrets masked, local paths kept."""
+        return redact(text, self.secrets)
+
+    def folder(self, folder: Path) -> None:
+        """Sanitise every text file of a run folder in place."""
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in SANITISED_SUFFIXES:
+                original = path.read_text(encoding="utf-8", errors="surrogateescape")
+                cleaned = self.text(original)
+                if cleaned != original:
+                    path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
+
+
+def _check_input(config_path: Path, as_of: str | None) -> str:
+    """Load and validate the run's data once, as each notebook will; return a one-line summary.
+
+    Raises the loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError` for a refused input.
+    """
+    from clc_lib.io import load_run
+
+    run = load_run(config_path, as_of=as_of)
+    try:
+        return repr(run)
+    finally:
+        with contextlib.suppress(Exception):
+            run.con.disconnect()
+
+
+def _privacy_settings(options: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Environment for the kernels and the privacy note of the index.
+
+    With pseudonymous ids the salt is resolved here, before notebooks start in parallel, so a
+    per-installation salt is created once (and a too short ``CLC_ID_SALT`` stops the run early).
+    """
+    if not options["pseudonymise_ids"]:
+        return {PSEUDONYMISE_ENV_VAR: "0"}, {"pseudonymise_ids": False, "salt": None}
+    _salt, source = id_salt()
+    return {PSEUDONYMISE_ENV_VAR: "1"}, {"pseudonymise_ids": True, "salt": source}
+
+
+def _run_logger(path: Path, echo: Callable[[str], None], sanitiser: _Sanitiser) -> Callable[[str], None]:
     lock = threading.Lock()
     handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by the caller via .close
 
-    def log(message: str) -> None:
+    def log(message: str, *, quiet: bool = False) -> None:
         line = f"{dt.datetime.now():%H:%M:%S}  {message}"
         with lock:
-            handle.write(line + "\n")
+            handle.write(sanitiser.text(line) + "\n")
             handle.flush()
-            echo(line)
+            if not quiet:
+                echo(sanitiser.console(line))
 
     log.close = handle.close  # type: ignore[attr-defined]
     return log
@@ -507,7 +695,7 @@ def run_report(
     ----------
     config
         The run config (YAML). Its ``name`` names the folder of its runs; ``report:`` options
-        (``keep``, ``cell_timeout``, ``start_timeout``) are read from it.
+        (``keep``, ``cell_timeout``, ``start_timeout``, ``pseudonymise_ids``) are read from it.
     out
         The reports folder (default ``reports/`` of the project). Runs go to
         ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``.
@@ -520,7 +708,7 @@ def run_report(
     notebooks_dir
         Folder of the notebooks (default ``notebooks/`` of the project).
     echo
-        Receives each progress line (default ``print``); None for silence.
+        Receives each progress line (default ``print``), with credentials masked; None for silence.
 
     Returns
     -------
@@ -531,7 +719,11 @@ def run_report(
     Raises
     ------
     ConfigError
-        Missing or invalid run config, unknown ``--only`` name or ``report:`` option.
+        Missing or invalid run config, unknown ``--only`` name or ``report:`` option, a
+        ``CLC_ID_SALT`` that is too short. Nothing is published.
+    DataError
+        The data of the run break the data contract (checked once before any notebook runs).
+        Nothing is published.
     ReportLockedError
         Another run is writing to the same output folder.
     """
@@ -553,20 +745,34 @@ def run_report(
     out_root.mkdir(parents=True, exist_ok=True)
     config_name = _safe_label(run_config.name)
     config_folder = out_root / config_name
+    sanitiser = _Sanitiser.for_run(run_config, out_root)
+    say = echo or (lambda _line: None)
+    early: list[str] = []  # messages from before the run log exists
 
-    with _output_lock(out_root):
-        for stale in out_root.glob(f"{TMP_PREFIX}*"):  # left by a crashed run; we hold the lock
+    with _output_lock(out_root, log=early.append):
+        for stale in sorted(out_root.glob(f"{TMP_PREFIX}*")):  # left by a killed run; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
+            early.append(f"removed {stale.name}, the unfinished folder of an interrupted run")
+        for message in early:
+            say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  {message}"))
+        kernel_environment, privacy = _privacy_settings(options)
+        checked = _check_input(config_path, as_of)  # a refused input raises here: nothing is published
         started = dt.datetime.now()
         stamp = started.strftime("%Y%m%d-%H%M%S")
         work = out_root / f"{TMP_PREFIX}{stamp}-{os.getpid()}"
         (work / "logs").mkdir(parents=True)
         (work / "key_figures").mkdir()
-        log = _run_logger(work / "run.log", echo or (lambda _line: None))
+        log = _run_logger(work / "run.log", say, sanitiser)
         try:
+            for message in early:
+                log(message, quiet=True)  # already shown on the console
             log(f"report run of {config_path} into {config_folder} "
                 f"({len(notebooks)} notebooks, {workers} at a time)")
-            results = _execute_all(notebooks, work, config_path, as_of, source_dir, options, workers, log)
+            log(f"input checked: {checked}")
+            log("customer ids are shown as pseudonyms (salt from " + privacy["salt"] + ")"
+                if privacy["pseudonymise_ids"] else "customer ids are shown as they are (report.pseudonymise_ids: false)")
+            results = _execute_all(notebooks, work, config_path, as_of, source_dir, options, workers, log,
+                                   kernel_environment, sanitiser)
             data = _run_data(results, as_of, run_config)
             as_of_label = _safe_label(str(data.get("as_of") or "data-end"))
             # Runs started within the same second (whatever their as_of) get -2, -3... so they keep their order.
@@ -591,7 +797,7 @@ def run_report(
                 "finished": f"{finished:%Y-%m-%d %H:%M:%S}",
                 "seconds": round((finished - started).total_seconds(), 1),
                 "previous_run": previous[0] if previous else None,
-                "data": data, "versions": _versions(),
+                "data": data, "privacy": privacy, "versions": _versions(),
                 "notebooks": [asdict(r) for r in results],
             }
             (work / RUN_MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
@@ -600,18 +806,21 @@ def run_report(
             log(f"run {status}: {sum(r.ok for r in results)}/{len(results)} notebooks ran; "
                 f"published to {target}")
             log.close()  # type: ignore[attr-defined]
+            sanitiser.folder(work)
             os.rename(work, target)
-        except BaseException:
+        except BaseException as exc:
+            _stop_children()
             log.close()  # type: ignore[attr-defined]
             shutil.rmtree(work, ignore_errors=True)
+            say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  run stopped ({type(exc).__name__}); nothing "
+                                  "was published and earlier runs are untouched"))
             raise
 
         def note(message: str) -> None:
             line = f"{dt.datetime.now():%H:%M:%S}  {message}"
             with open(target / "run.log", "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
-            if echo:
-                echo(line)
+                handle.write(sanitiser.text(line) + "\n")
+            say(sanitiser.console(line))
 
         if status == STATUS_COMPLETE:
             _replace_symlink(config_folder / LATEST_NAME, target.name)
@@ -626,8 +835,12 @@ def run_report(
 
 
 def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str | None, cwd: Path,
-                 options: dict[str, Any], workers: int, log: Callable[[str], None]) -> list[NotebookRun]:
-    """Execute every notebook (``workers`` at a time); a failure does not stop the others."""
+                 options: dict[str, Any], workers: int, log: Callable[[str], None],
+                 environment: dict[str, str], sanitiser: _Sanitiser) -> list[NotebookRun]:
+    """Execute every notebook (``workers`` at a time); a failure does not stop the others.
+
+    On Ctrl-C, SIGTERM or another error of the runner, the running notebooks are stopped first.
+    """
     results = {path: NotebookRun(name=path.stem, title=_notebook_title(path), html=f"{path.stem}.html",
                                  ipynb=f"{path.stem}.ipynb", log=f"logs/{path.stem}.log")
                for path in notebooks}
@@ -637,7 +850,7 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
         task = _Task(source=path, executed=work / result.ipynb, log=work / result.log,
                      key_figures_file=work / "key_figures" / f"{path.stem}.json", config=config_path,
                      as_of=as_of, cwd=cwd, cell_timeout=options["cell_timeout"],
-                     start_timeout=options["start_timeout"])
+                     start_timeout=options["start_timeout"], environment=dict(environment))
         log(f"start   {result.name}")
         began = time.perf_counter()
         try:
@@ -646,7 +859,7 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
             ok, error = False, f"{type(exc).__name__}: {exc}"
         result.seconds = round(time.perf_counter() - began, 1)
         result.status = "ok" if ok else "failed"
-        result.error = error
+        result.error = sanitiser.text(error) if error is not None else None
         recorded = _read_recorded(task.key_figures_file)
         result.key_figures = list(recorded.get("key_figures", []))
         result.data = dict(recorded.get("data", {}))
@@ -659,8 +872,14 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
     if workers == 1:
         for path in notebooks:
             run_one(path)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in as_completed([pool.submit(run_one, path) for path in notebooks]):
-                future.result()
+        return [results[path] for path in notebooks]
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        for future in as_completed([pool.submit(run_one, path) for path in notebooks]):
+            future.result()
+    except BaseException:
+        _stop_children()  # the worker threads return once their papermill process has stopped
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [results[path] for path in notebooks]

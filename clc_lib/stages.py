@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from clc_lib.config import merge_options
+from clc_lib.engines import engine_of
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import (
     as_of_date,
@@ -409,6 +410,8 @@ def classify_stages(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp,
         "customer_id", "stage", "recency_days", "tenure_days", "purchase_days", "days_since_reactivation",
         first_purchase=table.first_day, last_purchase=table.last_day,
     ).order_by("customer_id")).set_index("customer_id")
+    if not result.index.is_monotonic_increasing:  # a database collation that is not code-point order
+        result = result.sort_index()
     result["stage"] = _as_stage_categorical(result["stage"])
     for column in ("recency_days", "tenure_days", "days_since_reactivation"):
         result[column] = result[column].astype("float64")
@@ -639,23 +642,12 @@ def stage_history(transactions: ir.Table, *, period: str = "M",
     snapshot_table = snapshot_table.select(snapshot=snapshot_table.snapshot.date())
     grid = entries.cross_join(snapshot_table)
     grid = grid.filter(grid.snapshot >= grid.entry)
-    # State at each snapshot = the customer's latest bucket (and reactivation) on or before it:
-    # as-of joins instead of running windows over the customer x snapshot grid.
-    latest = grid.asof_join(per_bucket, on=grid.snapshot >= per_bucket.bucket,
-                            predicates=grid.customer_id == per_bucket.customer_id)
-    latest = latest.select(
-        grid.customer_id, grid.snapshot, grid.first_day, grid.first_engaged_day,
-        purchase_days=per_bucket.purchase_days, last_day=per_bucket.last_day,
-        n_days=ibis.cases((per_bucket.bucket == grid.snapshot, per_bucket.bucket_days), else_=0),
-    )
-    with_reactivation = latest.asof_join(
-        reactivations, on=latest.snapshot >= reactivations.last_reactivation_day,
-        predicates=latest.customer_id == reactivations.customer_id,
-    )
-    cumulative = with_reactivation.select(
-        latest.customer_id, latest.snapshot, latest.first_day, latest.first_engaged_day,
-        latest.purchase_days, latest.last_day, latest.n_days, reactivations.last_reactivation_day,
-    )
+    if not engine_of(grid).supports_asof_join:
+        reactivation_buckets = days.filter(days.gap_days > rules.reactivation_gap_days).group_by(
+            customer_id=days.customer_id, bucket=days.bucket).aggregate(last_reactivation_day=days.day.max())
+        cumulative = _state_by_running_max(grid, per_bucket, reactivation_buckets)
+    else:
+        cumulative = _state_by_asof_join(grid, per_bucket, reactivations)
     featured = _with_features(cumulative)
     staged = featured.mutate(stage=_stage_expression(featured, rules))
     return staged.select(
@@ -668,6 +660,52 @@ def stage_history(transactions: ir.Table, *, period: str = "M",
         days_since_reactivation=staged.days_since_reactivation,
         bought_in_period=staged.n_days > 0,
     )
+
+
+def _state_by_asof_join(grid: ir.Table, per_bucket: ir.Table, reactivations: ir.Table) -> ir.Table:
+    """State at each snapshot = the customer's latest bucket (and reactivation) on or before it:
+    as-of joins instead of running windows over the customer x snapshot grid (fast on DuckDB)."""
+    latest = grid.asof_join(per_bucket, on=grid.snapshot >= per_bucket.bucket,
+                            predicates=grid.customer_id == per_bucket.customer_id)
+    latest = latest.select(
+        grid.customer_id, grid.snapshot, grid.first_day, grid.first_engaged_day,
+        purchase_days=per_bucket.purchase_days, last_day=per_bucket.last_day,
+        n_days=ibis.cases((per_bucket.bucket == grid.snapshot, per_bucket.bucket_days), else_=0),
+    )
+    with_reactivation = latest.asof_join(
+        reactivations, on=latest.snapshot >= reactivations.last_reactivation_day,
+        predicates=latest.customer_id == reactivations.customer_id,
+    )
+    return with_reactivation.select(
+        latest.customer_id, latest.snapshot, latest.first_day, latest.first_engaged_day,
+        latest.purchase_days, latest.last_day, latest.n_days, reactivations.last_reactivation_day,
+    )
+
+
+def _state_by_running_max(grid: ir.Table, per_bucket: ir.Table, reactivation_buckets: ir.Table) -> ir.Table:
+    """The same state as :func:`_state_by_asof_join` for engines without as-of joins (Spark, SQL).
+
+    Every bucket is itself a snapshot date and the cumulative purchase-day count, the last purchase
+    day and the last reactivation day only grow with the bucket, so the latest bucket on or before a
+    snapshot is found by an equi-join on the snapshot and a running maximum over the customer's
+    snapshots. A reactivation day is on or before a snapshot exactly when its bucket is.
+    """
+    on_bucket = [grid.customer_id == per_bucket.customer_id, grid.snapshot == per_bucket.bucket]
+    joined = grid.left_join(per_bucket, on_bucket).select(
+        grid.customer_id, grid.snapshot, grid.first_day, grid.first_engaged_day,
+        per_bucket.purchase_days, per_bucket.last_day, n_days=per_bucket.bucket_days.fill_null(0),
+    )
+    on_reactivation = [joined.customer_id == reactivation_buckets.customer_id,
+                       joined.snapshot == reactivation_buckets.bucket]
+    joined = joined.left_join(reactivation_buckets, on_reactivation).select(
+        joined, reactivation_buckets.last_reactivation_day)
+    so_far = ibis.cumulative_window(group_by=joined.customer_id, order_by=joined.snapshot)
+    return joined.mutate(
+        purchase_days=joined.purchase_days.max().over(so_far),
+        last_day=joined.last_day.max().over(so_far),
+        last_reactivation_day=joined.last_reactivation_day.max().over(so_far),
+    ).select("customer_id", "snapshot", "first_day", "first_engaged_day", "purchase_days", "last_day",
+             "n_days", "last_reactivation_day")
 
 
 def _with_previous(history: ir.Table) -> ir.Table:

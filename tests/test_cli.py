@@ -75,6 +75,8 @@ def test_report_with_a_failing_notebook_exits_1(tmp_path, monkeypatch, capsys):
         return (False, "ValueError: broken") if "broken" in task.source.name else (True, None)
 
     monkeypatch.setattr(report, "execute_notebook", stand_in)
+    monkeypatch.setattr(report, "_check_input", lambda config, as_of: "input check replaced by the test")
+    monkeypatch.setenv("CLC_ID_SALT", "test-salt-0123456789abcdef")
     monkeypatch.setattr(report, "default_notebooks_dir", lambda: notebooks)
     code = cli.main(["report", "--config", str(config), "--out", str(tmp_path / "out"), "--jobs", "1"])
     captured = capsys.readouterr()
@@ -109,3 +111,22 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for command in ("demo-data", "check", "score", "report"):
         assert command in out
+
+
+def test_error_messages_have_credentials_masked(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("transactions: {connection: 'postgres://bi:${SHOP_DB_PASSWORD}@db/shop', table: tx}\n",
+                      encoding="utf-8")
+    monkeypatch.setenv("SHOP_DB_PASSWORD", "hunter2-long-secret")
+
+    def failing_load(*_args, **_kwargs):
+        raise DataError("Could not connect to postgres://bi:hunter2-long-secret@db/shop (token hunter2-long-secret)",
+                        source="table 'tx'")
+
+    import clc_lib.io
+
+    monkeypatch.setattr(clc_lib.io, "load_run", failing_load)
+    assert cli.main(["check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "hunter2" not in err
+    assert "postgres://bi:***@db/shop (token ***)" in err

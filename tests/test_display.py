@@ -125,7 +125,7 @@ def test_table_escapes_cells_and_formats_columns():
         "note": ["a & b", None],
     }).set_index("customer_id")
     markup = table_html(frame, currency="EUR", money=["revenue"], percent=["share"], counts=["orders"],
-                        caption="Top <customers>")
+                        caption="Top <customers>", pseudonymise=False)  # an internal run: real ids
     assert "<script>x" not in markup
     assert "<th>&lt;script&gt;x&lt;/script&gt;</th>" in markup
     assert "<th>00017</th>" in markup  # ids stay text with their leading zeros
@@ -180,8 +180,68 @@ def test_show_quality_renders_and_records_the_quality_table(tmp_path, monkeypatc
                                   "amount": None, "description": ""}
 
 
+def test_show_quality_names_the_engine_that_ran(tmp_path, monkeypatch):
+    import ibis
+
+    target = tmp_path / "figures.json"
+    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
+    shown: list[str] = []
+    monkeypatch.setattr(display, "_display_html", shown.append)
+    run = _Run()
+    run.con = ibis.duckdb.connect()
+    display.show_quality(run)
+    import duckdb
+
+    expected = f"DuckDB {duckdb.__version__} (embedded)"
+    assert f"Computed on {expected}." in shown[-1]
+    assert json.loads(target.read_text())["data"]["engine"] == expected
+
+
 def test_show_quality_without_a_report_says_so(monkeypatch):
     shown: list[str] = []
     monkeypatch.setattr(display, "_display_html", shown.append)
     display.show_quality(object())
     assert "No data-quality report" in shown[0]
+
+
+SALT = "test-salt-0123456789abcdef"
+
+
+def test_table_shows_pseudonyms_and_leaves_personal_data_out(monkeypatch):
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
+    monkeypatch.delenv("CLC_PSEUDONYMISE_IDS", raising=False)
+    frame = pd.DataFrame({
+        "customer_id": ["00017", "<script>x</script>"],
+        "email": ["jane@example.com", "joe@example.org"],
+        "first_name": ["Jane", "Joe"],
+        "comment": ["call +49 170 1234567", "write to joe@example.org"],
+        "clv": [10.0, 20.0],
+    }).set_index("customer_id")
+    markup = table_html(frame, money=["clv"], currency="EUR")
+    # HMAC-SHA256 reference values from: printf '%s' ID | openssl dgst -sha256 -hmac SALT
+    assert "<th>C-cdd1db6bdea3</th>" in markup and "<th>C-50bfcfcec7b2</th>" in markup
+    assert "00017" not in markup and "script" not in markup
+    for personal in ("jane@example.com", "joe@example.org", "Jane", "Joe", "1234567", "first name", "email"):
+        assert personal not in markup
+    assert "call [phone number removed]" in markup and "write to [e-mail removed]" in markup
+    assert "10.00 EUR" in markup
+    # The opt-out of internal runs shows the ids, still without the personal-data columns.
+    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "0")
+    internal = table_html(frame, money=["clv"], currency="EUR")
+    assert "<th>00017</th>" in internal and "jane@example.com" not in internal
+
+
+def test_table_pseudonymises_only_the_rows_shown(monkeypatch):
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
+    frame = pd.DataFrame({"customer_id": [f"id{i}" for i in range(200)], "n": range(200)})
+    calls: list[str] = []
+    original = display.protect_frame
+
+    def counting(df, **kwargs):
+        calls.append(len(df))
+        return original(df, **kwargs)
+
+    monkeypatch.setattr(display, "protect_frame", counting)
+    markup = table_html(frame, max_rows=5)
+    assert calls == [5] and "Showing the first 5 of 200 rows." in markup
+    assert markup.count("<td>C-") == 5

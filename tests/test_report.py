@@ -1,14 +1,21 @@
-"""The report runner on tiny throwaway notebooks: publishing, failures, lock, pruning, latest links.
+"""The report runner on tiny throwaway notebooks: publishing, failures, lock, pruning, latest links,
+masked secrets, and the real ``clc report`` command killed, terminated, refused and repeated.
 
-Notebooks that really run (papermill + a kernel) are kept to three executions in one module-scoped
-fixture; the other checks replace the execution step with a stand-in that copies the notebook.
+Notebooks that really run (papermill + a kernel) are kept to a few executions in module-scoped
+fixtures; the other checks replace the execution step with a stand-in that copies the notebook.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,7 +23,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from clc_lib import report
+from clc_lib import cli, report
 from clc_lib.errors import ConfigError
 from clc_lib.report import ReportLockedError, run_report
 
@@ -39,8 +46,13 @@ with open(os.environ["CLC_KEY_FIGURES_FILE"], "w") as handle:
 display({{"image/png": "{PNG_1X1}"}}, raw=True)
 display(Markdown("Readable text for the reader."))'''
 
-FAILING_CODE = '''print("output before the failure")
-raise ValueError("boom <b>")'''
+# The failing notebook leaks a secret (from the environment, as the config's ${CLC_TEST_SECRET})
+# into its output and its error message: the published run must show it masked.
+FAILING_CODE = '''import os
+print("output before the failure")
+print("connecting with", os.environ["CLC_TEST_SECRET"])
+raise ValueError("boom <b> at postgres://analyst:" + os.environ["CLC_TEST_SECRET"] + "@db.internal/shop")'''
+TEST_SECRET = "s3cr3t-value-for-the-test"
 
 
 def write_notebook(path: Path, title: str, code: str) -> Path:
@@ -90,6 +102,14 @@ def fake_execute(task) -> tuple[bool, str | None]:
     return True, None
 
 
+def skip_input_check(config_path, as_of):
+    """Stand-in for the runner's data check (the configs here name no real data)."""
+    return "input check replaced by the test"
+
+
+SALT = "test-salt-0123456789abcdef"
+
+
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory):
     """Run 1 (execution replaced, complete), then run 2: the good and the failing notebook really
@@ -99,16 +119,21 @@ def real_runs(tmp_path_factory):
     notebooks.mkdir()
     write_notebook(notebooks / "01_good.ipynb", "Good report", GOOD_CODE)
     write_notebook(notebooks / "02_failing.ipynb", "Failing report", FAILING_CODE)
-    config = write_config(root)
+    config = write_config(root, extra="customers: {connection: 'postgres://analyst:${CLC_TEST_SECRET}@db.internal/"
+                                      "shop', table: customers}\n")
     out = root / "reports"
     lines: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(report, "execute_notebook", fake_execute)
-        first = run_report(config, out=out, as_of="2024-01-10", only=["01"], notebooks_dir=notebooks,
-                           echo=lines.append)
-    first_latest = (out / "latest").resolve()
-    second = run_report(config, out=out, as_of="2024-01-12", jobs=2, notebooks_dir=notebooks,
-                        echo=lines.append)
+        patch.setattr(report, "_check_input", skip_input_check)
+        patch.setenv("CLC_ID_SALT", SALT)
+        patch.setenv("CLC_TEST_SECRET", TEST_SECRET)
+        with pytest.MonkeyPatch.context() as execution:
+            execution.setattr(report, "execute_notebook", fake_execute)
+            first = run_report(config, out=out, as_of="2024-01-10", only=["01"], notebooks_dir=notebooks,
+                               echo=lines.append)
+        first_latest = (out / "latest").resolve()
+        second = run_report(config, out=out, as_of="2024-01-12", jobs=2, notebooks_dir=notebooks,
+                            echo=lines.append)
     return {"out": out, "first": first, "second": second, "first_latest": first_latest, "lines": lines}
 
 
@@ -140,7 +165,7 @@ def test_failing_notebook_is_rendered_marked_and_fails_the_run(real_runs):
     by_name = {nb.name: nb for nb in second.notebooks}
     assert by_name["01_good"].ok
     assert not by_name["02_failing"].ok
-    assert by_name["02_failing"].error == "ValueError: boom <b>"
+    assert by_name["02_failing"].error == "ValueError: boom <b> at postgres://analyst:***@db.internal/shop"
     page = (second.path / "02_failing.html").read_text(encoding="utf-8")
     body = page.split("<main>")[1]
     banner = body.index("clc-error-banner")
@@ -152,6 +177,25 @@ def test_failing_notebook_is_rendered_marked_and_fails_the_run(real_runs):
     assert manifest["status"] == "failed"
     assert [nb["status"] for nb in manifest["notebooks"]] == ["ok", "failed"]
     assert any("FAILED  02_failing" in line for line in real_runs["lines"])
+
+
+def test_secrets_tracebacks_and_local_paths_stay_out_of_the_published_run(real_runs):
+    run = real_runs["second"].path
+    for path in run.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert TEST_SECRET not in text, path.name
+            if path.suffix in (".html", ".log", ".json"):
+                assert str(report.project_root()) not in text and str(run.parents[2]) not in text, path.name
+    assert not any(TEST_SECRET in line for line in real_runs["lines"])
+    page = (run / "02_failing.html").read_text(encoding="utf-8")
+    assert "connecting with ***" in page
+    assert "Traceback" not in page and "Cell In[" not in page  # the traceback stays in the notebook
+    assert page.count("ValueError: boom &lt;b&gt; at postgres://analyst:***@db.internal/shop") == 2  # banner, cell
+    executed = nbformat.read(run / "02_failing.ipynb", as_version=4)
+    errors = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs
+              if o.output_type == "error"]
+    assert len(errors) == 1 and len(errors[0].traceback) > 1  # analysts keep the full traceback
 
 
 def test_partial_run_is_kept_but_latest_stays_on_the_complete_run(real_runs):
@@ -209,6 +253,8 @@ def test_format_change(kind, current, previous, expected):
 @pytest.fixture()
 def quick(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "execute_notebook", fake_execute)
+    monkeypatch.setattr(report, "_check_input", skip_input_check)
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     write_notebook(notebooks / "01_good.ipynb", "Good report", "x = 1")
@@ -256,7 +302,9 @@ def test_keep_prunes_oldest_runs_but_keeps_latest(quick):
     assert all(re.fullmatch(r"\d{8}-\d{6}(-\d+)?_2024-01-1\d", run.run_id) for run in runs)
 
 
-def test_no_notebooks_still_writes_an_index(tmp_path):
+def test_no_notebooks_still_writes_an_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "_check_input", skip_input_check)
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
     empty = tmp_path / "notebooks"
     empty.mkdir()
     result = run_report(write_config(tmp_path), out=tmp_path / "out", notebooks_dir=empty, echo=None)
@@ -274,10 +322,60 @@ def test_unknown_only_name_and_bad_options_are_config_errors(quick, tmp_path):
                    notebooks_dir=quick["notebooks"])
     with pytest.raises(ConfigError, match="report.keep"):
         report.report_options({"keep": 0})
+    with pytest.raises(ConfigError, match="report.pseudonymise_ids"):
+        report.report_options({"pseudonymise_ids": "no"})
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         run_report(quick["config"], as_of="12/01/2024", notebooks_dir=quick["notebooks"])
     with pytest.raises(ConfigError, match="does not exist"):
         run_report(tmp_path / "missing.yaml", notebooks_dir=quick["notebooks"])
+
+
+def test_kernels_get_the_privacy_switch_by_environment(quick, monkeypatch):
+    tasks = []
+
+    def recording(task):
+        tasks.append(task)
+        return fake_execute(task)
+
+    monkeypatch.setattr(report, "execute_notebook", recording)
+    internal = write_config(quick["config"].parent, extra="report: {pseudonymise_ids: false}\n")
+    result = run_report(internal, out=quick["out"], notebooks_dir=quick["notebooks"], echo=None)
+    assert tasks[-1].environment == {"CLC_PSEUDONYMISE_IDS": "0"}
+    assert json.loads((result.path / "run.json").read_text())["privacy"] == {"pseudonymise_ids": False, "salt": None}
+    assert "Internal run: customer ids are shown as they are" in (result.path / "index.html").read_text()
+    result = run_report(write_config(quick["config"].parent), out=quick["out"], notebooks_dir=quick["notebooks"],
+                        echo=None)
+    assert tasks[-1].environment == {"CLC_PSEUDONYMISE_IDS": "1"}
+    assert json.loads((result.path / "run.json").read_text())["privacy"] == {"pseudonymise_ids": True,
+                                                                           "salt": "CLC_ID_SALT"}
+    assert "Customers are shown by pseudonym" in (result.path / "index.html").read_text()
+
+
+def test_papermill_gets_only_the_config_path_and_as_of(tmp_path, monkeypatch):
+    import yaml
+
+    launched = []
+
+    class FinishedProcess:
+        def __init__(self, command, **kwargs):
+            launched.append((command, kwargs["env"]))
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(report.subprocess, "Popen", FinishedProcess)
+    monkeypatch.setenv("CLC_TEST_SECRET", TEST_SECRET)
+    task = report._Task(source=tmp_path / "01.ipynb", executed=tmp_path / "out.ipynb", log=tmp_path / "01.log",
+                        key_figures_file=tmp_path / "kf.json", config=tmp_path / "run.yaml", as_of="2024-01-10",
+                        cwd=tmp_path, cell_timeout=None, start_timeout=60,
+                        environment={"CLC_PSEUDONYMISE_IDS": "1"})
+    assert report.execute_notebook(task) == (True, None)
+    command, env = launched[0]
+    parameters = yaml.safe_load(command[command.index("-y") + 1])
+    assert parameters == {"config": str(tmp_path / "run.yaml"), "as_of": "2024-01-10"}
+    assert not any(TEST_SECRET in part for part in command)
+    assert env["CLC_TEST_SECRET"] == TEST_SECRET and env["CLC_PSEUDONYMISE_IDS"] == "1"  # by environment only
+    assert env["CLC_KEY_FIGURES_FILE"] == str(tmp_path / "kf.json")
 
 
 def test_report_notebooks_selects_by_number_stem_or_topic(tmp_path):
@@ -288,3 +386,142 @@ def test_report_notebooks_selects_by_number_stem_or_topic(tmp_path):
                                                                      "04_retention"]
     chosen = report.report_notebooks(tmp_path, ["retention", "01", "02_acquisition.ipynb"])
     assert [p.stem for p in chosen] == ["01_segmentation", "02_acquisition", "04_retention"]
+
+
+# --- interrupted runs, a refused input, the same run twice: the real `clc report` command -----------
+
+CLC = Path(sys.executable).with_name("clc")
+TRANSACTIONS_CSV = """customer_id,order_id,timestamp,amount
+c1,o1,2024-01-02 10:00:00,20.00
+c1,o2,2024-01-05 11:00:00,35.50
+c2,o3,2024-01-03 09:30:00,12.00
+c3,o4,2024-01-08 16:45:00,80.00
+"""
+# The notebook sleeps (after recording its figures) when CLC_TEST_SLOW is set, so that a run can be
+# stopped while a notebook is mid-way.
+SLOW_CODE = GOOD_CODE + '''
+if os.environ.get("CLC_TEST_SLOW"):
+    import time
+    time.sleep(300)'''
+
+
+@pytest.fixture(scope="module")
+def command_project(tmp_path_factory):
+    """A project (CLC_PROJECT_ROOT) with one notebook, a config with real data and a first complete run."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "notebooks").mkdir()
+    write_notebook(root / "notebooks" / "01_good.ipynb", "Good report", SLOW_CODE)
+    data = root / "data"
+    data.mkdir()
+    (data / "tx.csv").write_text(TRANSACTIONS_CSV, encoding="utf-8")
+    config = data / "run.yaml"
+    config.write_text("name: shop\ncurrency: EUR\ntransactions: {path: tx.csv}\n", encoding="utf-8")
+    env = {**os.environ, "CLC_PROJECT_ROOT": str(root), "CLC_ID_SALT": SALT}
+    env.pop("CLC_TEST_SLOW", None)
+    out = root / "reports"
+    args = [str(CLC), "report", "--config", str(config), "--out", str(out), "--as-of", "2024-01-10"]
+    first = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    return {"root": root, "config": config, "out": out, "env": env, "args": args,
+            "first": (out / "latest").resolve()}
+
+
+def _published(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "shop").iterdir())
+
+
+def _start_and_stop_mid_run(project, stop_signal: int) -> tuple[subprocess.Popen, Path, str]:
+    """Start a slow run; once its notebook is executing, send ``stop_signal``; return the process,
+    its temporary folder and its output."""
+    process = subprocess.Popen(project["args"], env={**project["env"], "CLC_TEST_SLOW": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    work = None
+    while time.monotonic() < deadline and process.poll() is None:
+        work = next(iter(project["out"].glob(".tmp-*")), None)
+        if work is not None and (work / "key_figures" / "01_good.json").is_file():
+            break  # the kernel runs the notebook and is now sleeping in its last cell
+        time.sleep(0.2)
+    assert process.poll() is None and work is not None, "the run did not reach its notebook"
+    process.send_signal(stop_signal)
+    output, _ = process.communicate(timeout=120)
+    return process, work, output
+
+
+def _papermill_processes(work: Path) -> list[int]:
+    """Processes whose command line names the temporary folder (papermill writes its notebook there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if str(work) in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(proc.name))
+    return found
+
+
+def _wait_until_gone(work: Path, seconds: float = 20) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _papermill_processes(work)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_killed_run_leaves_latest_intact_and_the_next_run_takes_over(command_project):
+    out, first = command_project["out"], command_project["first"]
+    before = _published(out)
+    process, work, _ = _start_and_stop_mid_run(command_project, signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL
+    # The previous run and both latest links are intact and readable; nothing new was published.
+    assert (out / "latest").resolve() == first and (out / "shop" / "latest").resolve() == first
+    assert _published(out) == before
+    assert "Good report" in (first / "index.html").read_text(encoding="utf-8")
+    assert "Readable text for the reader." in (first / "01_good.html").read_text(encoding="utf-8")
+    assert work.is_dir()  # a SIGKILL cannot clean up; the next run does
+    assert f"pid {process.pid}" in (out / ".clc-report.lock").read_text(encoding="utf-8")
+    assert _wait_until_gone(work) == [], "papermill outlived the killed runner"
+
+    again = subprocess.run(command_project["args"], env=command_project["env"], capture_output=True, text=True,
+                           timeout=600, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"taking over the lock of an earlier run that did not finish (pid {process.pid}" in again.stdout
+    assert f"removed {work.name}" in again.stdout
+    assert not work.exists() and not list(out.glob(".tmp-*"))
+    latest = (out / "latest").resolve()
+    assert latest != first and latest.parent == first.parent
+    assert (out / ".clc-report.lock").read_text(encoding="utf-8") == ""  # released in order
+    # Same config and as_of: the same figures as the first run, shown as unchanged.
+    figures = [json.loads((run / "run.json").read_text())["notebooks"][0]["key_figures"] for run in (first, latest)]
+    assert [(f["label"], f["value"]) for f in figures[0]] == [(f["label"], f["value"]) for f in figures[1]]
+    assert {f["change"] for f in figures[1]} == {"unchanged"}
+
+
+def test_terminated_run_stops_its_notebook_and_publishes_nothing(command_project):
+    out = command_project["out"]
+    latest, before = (out / "latest").resolve(), _published(out)
+    process, work, output = _start_and_stop_mid_run(command_project, signal.SIGTERM)
+    assert process.returncode == 143, output
+    assert "stopped by SIGTERM" in output and "nothing was published" in output
+    assert not work.exists()
+    assert _wait_until_gone(work) == []
+    assert (out / "latest").resolve() == latest and _published(out) == before
+    assert (out / ".clc-report.lock").read_text(encoding="utf-8") == ""
+
+
+def test_refused_input_exits_2_and_publishes_nothing(command_project, tmp_path, monkeypatch, capsys):
+    out = command_project["out"]
+    latest, before = (out / "latest").resolve(), _published(out)
+    bad = tmp_path / "tx.csv"
+    bad.write_text(TRANSACTIONS_CSV.replace("35.50", "35.5O"), encoding="utf-8")
+    config = tmp_path / "run.yaml"
+    config.write_text("name: shop\ntransactions: {path: tx.csv}\n", encoding="utf-8")
+    monkeypatch.setenv("CLC_PROJECT_ROOT", str(command_project["root"]))
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
+    started: list[str] = []
+    monkeypatch.setattr(report, "execute_notebook", lambda task: started.append(task.source.name))
+    code = cli.main(["report", "--config", str(config), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "amount" in err and "tx.csv" in err and "Traceback" not in err
+    assert started == []  # refused before any notebook ran
+    assert _published(out) == before and (out / "latest").resolve() == latest
+    assert not list(out.glob(".tmp-*"))

@@ -1,0 +1,161 @@
+"""Privacy rules: salted pseudonyms (reference values from openssl), personal-data columns, redaction."""
+
+from __future__ import annotations
+
+import stat
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clc_lib import privacy
+from clc_lib.errors import ConfigError
+from clc_lib.privacy import (
+    config_secret_values,
+    id_salt,
+    mask_personal_values,
+    personal_data_columns,
+    protect_frame,
+    pseudonymise_id,
+    pseudonymise_ids_enabled,
+    redact,
+    scrub_local_paths,
+)
+
+SALT = "test-salt-0123456789abcdef"
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """A throwaway project root (the per-installation salt lives in its data/processed/)."""
+    monkeypatch.setenv("CLC_PROJECT_ROOT", str(tmp_path))
+    monkeypatch.delenv("CLC_ID_SALT", raising=False)
+    monkeypatch.delenv("CLC_PSEUDONYMISE_IDS", raising=False)
+    return tmp_path
+
+
+def test_pseudonym_is_a_truncated_hmac_sha256():
+    # printf '%s' 00017 | openssl dgst -sha256 -hmac test-salt-0123456789abcdef -> cdd1db6bdea3373c...
+    assert pseudonymise_id("00017", salt=SALT.encode()) == "C-cdd1db6bdea3"
+    # printf '%s' p-9 | openssl dgst -sha256 -hmac ... -> 57e751daa353...
+    assert pseudonymise_id("p-9", prefix="P", salt=SALT.encode()) == "P-57e751daa353"
+    # The id is hashed as text: an integer id gives the pseudonym of its digits.
+    assert pseudonymise_id(17, salt=SALT.encode()) == pseudonymise_id("17", salt=SALT.encode())
+    assert pseudonymise_id(None, salt=SALT.encode()) is None
+    assert pseudonymise_id(pd.NA, salt=SALT.encode()) is pd.NA
+    assert np.isnan(pseudonymise_id(float("nan"), salt=SALT.encode()))
+    assert pseudonymise_id("00017", salt=b"another-salt-0123456789") != "C-cdd1db6bdea3"
+
+
+def test_salt_comes_from_the_environment(project, monkeypatch):
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
+    assert id_salt() == (SALT.encode(), "CLC_ID_SALT")
+    assert not (project / "data" / "processed" / "id_salt").exists()
+    monkeypatch.setenv("CLC_ID_SALT", "short")
+    with pytest.raises(ConfigError, match="at least 16"):
+        id_salt()
+
+
+def test_missing_salt_creates_one_private_stable_salt_per_installation(project):
+    with pytest.raises(ConfigError, match="CLC_ID_SALT"):
+        id_salt(create=False)
+    salt, source = id_salt()
+    path = project / "data" / "processed" / "id_salt"
+    assert source == "data/processed/id_salt" and path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(salt) == 64
+    assert id_salt() == (salt, source)  # reused, so pseudonyms are stable across runs
+    assert pseudonymise_id("00017") == pseudonymise_id("00017", salt=salt)
+    assert list(path.parent.glob(".*tmp")) == []
+
+
+def test_pseudonymisation_switch(project, monkeypatch):
+    assert pseudonymise_ids_enabled()
+    for value, expected in (("0", False), ("false", False), ("1", True), ("yes", True)):
+        monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", value)
+        assert pseudonymise_ids_enabled() is expected
+    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "maybe")
+    with pytest.raises(ConfigError, match="CLC_PSEUDONYMISE_IDS"):
+        pseudonymise_ids_enabled()
+
+
+def test_personal_data_columns_by_name():
+    columns = ["customer_id", "first_name", "Name", "E-Mail", "phone_number", "Mobile", "street",
+               "postcode", "date_of_birth", "iban", "country", "channel", "product_name", "campaign_id",
+               "acquisition_channel", "reason", "score"]
+    found = personal_data_columns(columns)
+    assert found == {"first_name": "name", "Name": "name", "E-Mail": "e-mail address",
+                     "phone_number": "phone number", "Mobile": "phone number", "street": "postal address",
+                     "postcode": "postal address", "date_of_birth": "birth date",
+                     "iban": "national or account number"}
+
+
+def test_protect_frame_drops_personal_data_and_pseudonymises_every_identifier(project, monkeypatch):
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
+    frame = pd.DataFrame({"customer_id": ["00017", "00017", None], "person_id": ["p-9", "p-9", "p-9"],
+                          "period": ["2024-01", "2024-02", "2024-02"], "email": ["a@b.de"] * 3,
+                          "n": [1, 2, 3]}).set_index(["period", "customer_id"])
+    protected = protect_frame(frame)
+    assert list(protected.columns) == ["person_id", "n"]
+    assert list(protected.index.get_level_values("customer_id")[:2]) == ["C-cdd1db6bdea3"] * 2
+    assert pd.isna(protected.index.get_level_values("customer_id")[2])
+    assert list(protected.index.get_level_values("period")) == ["2024-01", "2024-02", "2024-02"]
+    assert set(protected["person_id"]) == {"P-57e751daa353"}
+    assert list(protected["n"]) == [1, 2, 3]
+    assert frame.index.get_level_values("customer_id")[0] == "00017"  # the input is not changed
+    internal = protect_frame(frame, pseudonymise=False)
+    assert internal.index.get_level_values("customer_id")[0] == "00017" and "email" not in internal
+
+
+def test_personal_values_inside_text_are_masked():
+    text = "Mail jane.doe@example.co.uk or call +49 (170) 123-4567 about order 2024-06-30/123-456"
+    assert mask_personal_values(text) == ("Mail [e-mail removed] or call [phone number removed] about "
+                                          "order 2024-06-30/123-456")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("postgres://analyst:hunter2@db:5432/shop", "postgres://analyst:***@db:5432/shop"),
+    ("could not connect to mysql+pymysql://bob:p%40ss@10.0.0.1/x: timeout",
+     "could not connect to mysql+pymysql://bob:***@10.0.0.1/x: timeout"),
+    ("https://host/api?user=me&token=abc123&x=1", "https://host/api?user=me&token=***&x=1"),
+    ("snowflake://u@acct/db?password=s3cret", "snowflake://u@acct/db?password=***"),
+    ("duckdb:///data/shop.duckdb and no secret", "duckdb:///data/shop.duckdb and no secret"),
+])
+def test_redact_masks_url_credentials(text, expected):
+    assert redact(text) == expected
+
+
+def test_redact_masks_given_values_but_not_short_ones():
+    assert redact("path /vault/tok-9f8e7d/shop.duckdb", ["tok-9f8e7d"]) == "path /vault/***/shop.duckdb"
+    assert redact("period M", ["M"]) == "period M"
+
+
+def test_config_secret_values_are_the_referenced_environment_variables(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("transactions: {connection: 'postgres://me:${DB_PASS}@db/x', table: t}\n"
+                      "customers: {connection: 'duckdb:///${DB_DIR}/c.duckdb', table: c}\n"
+                      "spend: {connection: '${UNSET_VAR}', table: s}\n", encoding="utf-8")
+    environ = {"DB_PASS": "hunter22", "DB_DIR": "/srv/vault", "OTHER": "not referenced"}
+    assert config_secret_values(config, environ) == ["hunter22", "/srv/vault"]
+    assert config_secret_values(tmp_path / "missing.yaml", environ) == []
+
+
+def test_scrub_local_paths():
+    replacements = {"/srv/clc": "", "/srv/clc/configs": "", "/root": "~"}
+    text = ("config /srv/clc/configs/retail.yaml, data /srv/clc/data/x.csv, project /srv/clc. "
+            "other /srv/clc2/x, home /root/exports/a.csv, temp /tmp/x")
+    assert scrub_local_paths(text, replacements) == (
+        "config retail.yaml, data data/x.csv, project .. other /srv/clc2/x, home ~/exports/a.csv, temp /tmp/x")
+    assert scrub_local_paths("/tmp/x", {"/tmp": ""}) == "/tmp/x"  # shared folders are left alone
+
+
+def test_module_lists_its_public_names():
+    for name in privacy.__all__:
+        assert hasattr(privacy, name), name
+
+
+def test_embedded_images_are_left_alone():
+    blob = "iVBORw0KGgo" + "A" * 300 + "/root/" + "B" * 300 + "tok9f8e7dQ" + "C" * 50 + "=="
+    page = f'<img src="data:image/png;base64,{blob}"> see /root/x.csv and tok9f8e7dQ'
+    assert scrub_local_paths(page, {"/root": "~"}) == f'<img src="data:image/png;base64,{blob}"> see ~/x.csv and tok9f8e7dQ'
+    assert redact(page, ["tok9f8e7dQ"]) == f'<img src="data:image/png;base64,{blob}"> see /root/x.csv and ***'
