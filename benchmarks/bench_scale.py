@@ -81,6 +81,7 @@ STEPS = (
     Step("load", "load + validate (load_run)", 10_000_000, "not a 100M target"),
     Step("summary_clc", "customer summary, clc (Ibis on DuckDB)"),
     Step("summary_floor", "customer summary, hand-written DuckDB SQL (floor)"),
+    Step("summary_model_inputs", "model inputs only (x, t_x, T, zbar: lifetimes' columns), clc"),
     Step("summary_pandas", "customer summary, pandas (read_parquet + groupby)", 10_000_000, WHOLE_FRAME),
     Step("summary_lifetimes", "customer summary, lifetimes 0.11.3 (data in memory)", 10_000_000, WHOLE_FRAME),
     Step("stages", "classify_stages as of the last day", 10_000_000, "not a 100M target"),
@@ -178,12 +179,10 @@ def _pandas_summary(path: Path, as_of: str):
     })
     days = (purchases.assign(day=purchases["timestamp"].dt.normalize())
             .groupby(["customer_id", "day"], sort=True)["amount"].sum().reset_index())
-    days["gap"] = days.groupby("customer_id")["day"].diff().dt.days
-    days["repeat_value"] = days["amount"].where(days["gap"].notna())
+    days["repeat_value"] = days["amount"].where(days.duplicated("customer_id"))  # sorted: not the first day
     per_day = days.groupby("customer_id").agg(
         first_purchase=("day", "min"), last_purchase=("day", "max"), purchase_days=("day", "size"),
-        gross=("amount", "sum"), repeat_value=("repeat_value", "sum"),
-        mean_gap_days=("gap", "mean"), median_gap_days=("gap", "median"))
+        gross=("amount", "sum"), repeat_value=("repeat_value", "sum"))
     out = out.join(per_day)
     out["orders"] = out["orders"].fillna(0).astype("int64")
     out["purchase_days"] = out["purchase_days"].fillna(0).astype("int64")
@@ -191,6 +190,7 @@ def _pandas_summary(path: Path, as_of: str):
     out["tenure_days"] = (as_of_day - out["first_purchase"]).dt.days
     out["recency_days"] = (as_of_day - out["last_purchase"]).dt.days
     out["x"] = (out["purchase_days"] - 1).clip(lower=0)
+    out["mean_gap_days"] = (out["last_purchase"] - out["first_purchase"]).dt.days / out["x"].where(out["x"] > 0)
     out["t_x"] = (out["last_purchase"] - out["first_purchase"]).dt.days / 7.0
     out["T"] = out["tenure_days"] / 7.0
     out["zbar"] = np.where(out["x"] > 0, out["repeat_value"] / out["x"].where(out["x"] > 0), 0.0)
@@ -259,6 +259,11 @@ def run_step(name: str, folder: Path, as_of: str, memory_limit: str) -> dict[str
 
         return customer_summary(_engine(folder, memory_limit), as_of_day, time_unit="W")
 
+    def summary_model_inputs():
+        from clc_lib.summary import model_inputs
+
+        return model_inputs(_engine(folder, memory_limit), as_of_day, time_unit="W")
+
     def summary_floor():
         import duckdb
 
@@ -299,6 +304,7 @@ def run_step(name: str, folder: Path, as_of: str, memory_limit: str) -> dict[str
         detail["cohorts"] = int(matrix.shape[0])
 
     actions.update(load=load, summary_clc=summary_clc, summary_floor=summary_floor,
+                   summary_model_inputs=summary_model_inputs,
                    summary_pandas=summary_pandas, summary_lifetimes=summary_lifetimes, stages=stages,
                    stage_history=stage_history, cohorts=cohorts)
     if name == "report":
@@ -343,12 +349,14 @@ def compare_summaries(folder: Path) -> list[dict[str, Any]]:
     checks = []
     con = duckdb.connect()
     tolerance = "1e-6 * greatest(1, abs(f.{c}))"
-    for name in ("summary_clc", "summary_pandas", "summary_lifetimes"):
+    for name in ("summary_clc", "summary_model_inputs", "summary_pandas", "summary_lifetimes"):
         other = results / f"{name}.parquet"
         if not other.is_file():
             continue
         if name == "summary_lifetimes":  # frequency, recency and T in days; purchasers only
             pairs = {"x": "o.frequency", "t_x": "o.recency / 7.0", "T": "o.T / 7.0", "zbar": "o.monetary_value"}
+        elif name == "summary_model_inputs":
+            pairs = {c: f"o.{c}" for c in ("x", "t_x", "T", "zbar")}
         else:
             pairs = {c: f"o.{c}" for c in ("x", "t_x", "T", "net_revenue", "zbar", "orders")}
         differ = " OR ".join(f"abs(coalesce({expr}, -1) - coalesce(f.{c}, -1)) > {tolerance.format(c=c)}"
@@ -421,8 +429,8 @@ def render(run: dict[str, Any]) -> str:
                   "| step | time (s) | peak memory (GB) | notes |", "|---|---:|---:|---|"]
         for name, result in size["steps"].items():
             step = STEP_BY_NAME[name]
-            if result is None:
-                lines.append(f"| {step.label} | not run | | {step.why_not_larger or 'skipped by option'} |")
+            if "skipped" in result:
+                lines.append(f"| {step.label} | not run | | {result['skipped']} |")
                 continue
             notes = {k: v for k, v in result.get("detail", {}).items()
                      if k not in ("notebooks", "stages", "run_seconds")}
@@ -434,7 +442,7 @@ def render(run: dict[str, Any]) -> str:
                              f"{_gb(detail.get('largest_process_peak_gb'))} GB; "
                              f"{detail.get('processes_at_peak')} processes at the peak")
             lines.append(f"| {step.label} | {_seconds(result['seconds'])} | {_gb(result['peak_gb'])} | {note_text} |")
-        floor = size["steps"].get("summary_floor")
+        floor = size["steps"].get("summary_floor", {})
         if size.get("checks"):
             lines += ["", "Summaries compared with the floor, customer by customer "
                           "(relative tolerance 1e-6):", ""]
@@ -442,16 +450,22 @@ def render(run: dict[str, Any]) -> str:
                 lines.append(f"- {check['step']}: {check['customers']:,} customers "
                              f"(floor {check['floor_customers']:,}), {check['compared']:,} compared on "
                              f"{check['columns']}: {check['differ']:,} differ")
-        if floor and floor["seconds"] and math.isfinite(floor["seconds"]):
+        if floor.get("seconds") and math.isfinite(floor["seconds"]):
             ratios = []
             for name in ("summary_clc", "summary_pandas", "summary_lifetimes"):
-                other = size["steps"].get(name)
-                if other and math.isfinite(other["seconds"]):
+                other = size["steps"].get(name, {})
+                if "seconds" in other and math.isfinite(other["seconds"]):
                     ratios.append(f"{name.split('_', 1)[1]} {other['seconds'] / floor['seconds']:.2f} ×")
             if ratios:
                 lines += ["", "Summary time relative to the floor: " + ", ".join(ratios) + "."]
-        report = size["steps"].get("report")
-        if report and report.get("detail", {}).get("notebooks"):
+        lifetimes = size["steps"].get("summary_lifetimes", {})
+        if lifetimes.get("seconds") and math.isfinite(lifetimes["seconds"]):
+            speedups = [f"{name.split('_', 1)[1]} {lifetimes['seconds'] / size['steps'][name]['seconds']:.1f} ×"
+                        for name in ("summary_clc", "summary_model_inputs", "summary_floor")
+                        if math.isfinite(size["steps"].get(name, {}).get("seconds", math.nan))]
+            lines += ["", "lifetimes' time divided by: " + ", ".join(speedups) + "."]
+        report = size["steps"].get("report", {})
+        if report.get("detail", {}).get("notebooks"):
             lines += ["", "Where the report's time goes (execution wall time per notebook, the sum of its "
                           "cells' papermill durations, and its slowest cells):", "",
                       "| notebook | execute (s) | cells (s) | render (s) | slowest cells (s) |",
@@ -465,21 +479,22 @@ def render(run: dict[str, Any]) -> str:
               "1 is linear):", "", "| step | sizes | b |", "|---|---|---:|"]
     for step in STEPS:
         points = [(size["data"]["rows"], size["steps"][step.name]["seconds"]) for size in run["sizes"]
-                  if size["steps"].get(step.name)]
+                  if "seconds" in size["steps"].get(step.name, {})]
         b = exponent(points)
         if b is not None:
             sizes = ", ".join(f"{r / 1e6:g}M" for r, _ in points)
             lines.append(f"| {step.label} | {sizes} | {b:.2f} |")
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for size in run["sizes"]:
-        report = size["steps"].get("report")
-        if size["data"]["rows"] == REPORT_TARGET["rows"] and report:
+        report = size["steps"].get("report", {})
+        if size["data"]["rows"] == REPORT_TARGET["rows"] and "seconds" in report:
             ok = (report["seconds"] < REPORT_TARGET["seconds"] and report["peak_gb"] < REPORT_TARGET["peak_gb"]
                   and report["detail"].get("status") == "complete")
             lines.append(f"| 10M transactions through `clc report` < 300 s, peak < 6 GB (process tree) | "
                          f"{_seconds(report['seconds'])} s, {_gb(report['peak_gb'])} GB | {'yes' if ok else 'no'} |")
         if size["data"]["rows"] >= LARGE:
-            measured = [size["steps"][n] for n in ("summary_clc", "stage_history") if size["steps"].get(n)]
+            measured = [size["steps"][n] for n in ("summary_clc", "stage_history")
+                        if "seconds" in size["steps"].get(n, {})]
             peak = max((m["peak_gb"] for m in measured), default=math.nan)
             ok = bool(measured) and all(math.isfinite(m["seconds"]) for m in measured) and peak < LARGE_TARGET_PEAK_GB
             lines.append(f"| 100M through summary and stage history, spilling, peak < 12 GB | "
@@ -534,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
             if step.name == "summary_lifetimes" and args.skip_lifetimes_above is not None:
                 skip = skip or rows > args.skip_lifetimes_above
             if skip:
-                results[step.name] = None
+                too_large = step.max_rows is not None and rows > step.max_rows
+                results[step.name] = {"skipped": step.why_not_larger if too_large else "skipped by option"}
                 continue
             result = measure(step.name, rows, data["as_of"], memory_limit)
             results[step.name] = result

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 EXPORTS: dict[str, tuple[str, ...]] = {
     "io": (
         "ENGINE_DEFAULTS", "CSV_DEFAULTS", "RunData", "atomic_write", "connect", "load_run",
-        "load_table", "read_transactions",
+        "load_table", "read_transactions", "RUN_CACHE_ENV_VAR", "save_run_cache",
     ),
     "engines": (
         "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description",
@@ -33,7 +33,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "DEMO_CATEGORIES", "DEMO_CHANNELS", "DemoData", "generate_demo", "write_demo_data",
     ),
     "summary": (
-        "TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "customer_period_panel",
+        "TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "model_inputs",
+        "customer_period_panel",
     ),
     "stages": (
         "STAGES", "PROSPECT_STAGES", "StageRules", "stage_rule_defaults", "derive_stage_rules",

@@ -38,7 +38,9 @@ import csv as _csv
 import difflib
 import glob as _glob
 import hashlib
+import json
 import os
+import pickle
 import re
 import tempfile
 import uuid
@@ -88,7 +90,13 @@ __all__ = [
     "load_run",
     "load_table",
     "read_transactions",
+    "RUN_CACHE_ENV_VAR",
+    "save_run_cache",
 ]
+
+#: Environment variable naming a run cache (see :func:`save_run_cache`); ``clc report`` sets it for
+#: the notebooks so that the data are loaded and validated once per run instead of once per notebook.
+RUN_CACHE_ENV_VAR = "CLC_RUN_CACHE"
 
 ENGINE_DEFAULTS: dict[str, Any] = {
     "backend": "duckdb",
@@ -1800,6 +1808,9 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         if str(period).upper() not in PERIODS:
             raise ConfigError(f"period is {period!r}; use one of {', '.join(PERIODS)}.")
         run_config = dataclasses.replace(run_config, period=str(period).upper())
+    cached = _from_run_cache(config, run_config, as_of)
+    if cached is not None:
+        return cached
     engine = engine_options(run_config)
     options = quality_options(run_config.quality)
     as_of_value = _as_of_timestamp(as_of if as_of is not None else run_config.as_of)
@@ -1819,6 +1830,74 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         others[name] = table.table.to_pandas() if name in SMALL_TABLES else table.table
     return RunData(config=run_config, con=con, transactions=loaded.table, as_of=loaded.as_of,
                    currency=run_config.currency, period=run_config.period, quality=report, **others)
+
+
+_CACHE_KEY_FILE = "key.json"
+_CACHE_FRAMES_FILE = "run.pickle"
+_CACHED_ENGINE_TABLES = ("transactions", "events")
+
+
+def _run_cache_key(config: Any, run_config: RunConfig, as_of: Any) -> dict[str, Any] | None:
+    """What a cached load must have been asked for: the same config file, content, period and as_of."""
+    if not isinstance(config, (str, Path)):
+        return None
+    path = Path(config).expanduser().resolve()
+    return {"config": str(path), "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "period": run_config.period, "as_of": None if as_of is None else str(as_of)}
+
+
+def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_of: Any = None) -> bool:
+    """Keep the cleaned tables of ``run`` in ``folder`` so that later loads of the same run skip the work.
+
+    The transactions and events are written as Parquet (by DuckDB, streaming), the small tables and
+    the data-quality report as one pickle, with a key: the config file (path and SHA-256 of its
+    text), the period and the ``as_of`` argument. :func:`load_run` reads the cache instead of the
+    sources when the environment variable :data:`RUN_CACHE_ENV_VAR` names ``folder`` and the key
+    matches; the result is the same data, as a lazily read Parquet table. ``clc report`` writes the
+    cache once per run (in its temporary folder, removed at the end), so every notebook sees the
+    same snapshot of the data.
+
+    Only DuckDB runs are cached: on Spark or a database the data stay where they are.
+    Returns whether a cache was written.
+    """
+    from clc_lib.engines import engine_for
+
+    if engine_for(run.con).label != "DuckDB":
+        return False
+    key = _run_cache_key(config, run.config, as_of)
+    if key is None:
+        return False
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in _CACHED_ENGINE_TABLES:
+        table = getattr(run, name)
+        if table is not None:
+            with atomic_write(target / f"{name}.parquet") as tmp:
+                table.to_parquet(tmp)
+    frames = {name: getattr(run, name) for name in SMALL_TABLES}
+    frames.update(as_of=run.as_of, quality=run.quality)
+    with atomic_write(target / _CACHE_FRAMES_FILE) as tmp:
+        tmp.write_bytes(pickle.dumps(frames, protocol=pickle.HIGHEST_PROTOCOL))
+    with atomic_write(target / _CACHE_KEY_FILE) as tmp:  # written last: a cache without a key is ignored
+        tmp.write_text(json.dumps(key, indent=1), encoding="utf-8")
+    return True
+
+
+def _from_run_cache(config: Any, run_config: RunConfig, as_of: Any) -> RunData | None:
+    folder = os.environ.get(RUN_CACHE_ENV_VAR)
+    if not folder or not (Path(folder) / _CACHE_KEY_FILE).is_file():
+        return None
+    folder = Path(folder)
+    key = _run_cache_key(config, run_config, as_of)
+    if key is None or json.loads((folder / _CACHE_KEY_FILE).read_text(encoding="utf-8")) != key:
+        return None
+    frames = pickle.loads((folder / _CACHE_FRAMES_FILE).read_bytes())
+    con = connect(run_config)
+    tables = {name: con.read_parquet(str(folder / f"{name}.parquet"), table_name=_table_name(name))
+              for name in _CACHED_ENGINE_TABLES if (folder / f"{name}.parquet").is_file()}
+    return RunData(config=run_config, con=con, transactions=tables["transactions"], as_of=frames["as_of"],
+                   currency=run_config.currency, period=run_config.period, quality=frames["quality"],
+                   events=tables.get("events"), **{name: frames[name] for name in SMALL_TABLES})
 
 
 def _small_table_engine(spec: TableSpec, con, run_config: RunConfig):

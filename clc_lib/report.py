@@ -78,6 +78,7 @@ KERNEL_NAME = "python3"
 LOCK_NAME = ".clc-report.lock"
 LATEST_NAME = "latest"
 TMP_PREFIX = ".tmp-"
+CACHE_PREFIX = ".cache-"  # the run's cleaned tables while its notebooks run (see clc_lib.io.save_run_cache)
 RUN_MANIFEST = "run.json"
 RUN_FOLDER_PATTERN = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?_")
 NUMERIC_KINDS = ("currency", "percent", "count", "days", "number")
@@ -636,16 +637,17 @@ class _Sanitiser:
                     path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
 
 
-def _check_input(config_path: Path, as_of: str | None) -> str:
-    """Load and validate the run's data once, as each notebook will; return a one-line summary.
+def _check_input(config_path: Path, as_of: str | None, cache: Path) -> tuple[str, bool]:
+    """Load and validate the run's data once; keep the cleaned tables in ``cache`` for the notebooks.
 
-    Raises the loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError` for a refused input.
+    Returns a one-line summary and whether a cache was written (DuckDB runs only). Raises the
+    loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError` for a refused input.
     """
-    from clc_lib.io import load_run
+    from clc_lib.io import load_run, save_run_cache
 
     run = load_run(config_path, as_of=as_of)
     try:
-        return repr(run)
+        return repr(run), save_run_cache(run, cache, config=config_path, as_of=as_of)
     finally:
         with contextlib.suppress(Exception):
             run.con.disconnect()
@@ -750,13 +752,24 @@ def run_report(
     early: list[str] = []  # messages from before the run log exists
 
     with _output_lock(out_root, log=early.append):
-        for stale in sorted(out_root.glob(f"{TMP_PREFIX}*")):  # left by a killed run; we hold the lock
+        for stale in sorted([*out_root.glob(f"{TMP_PREFIX}*"), *out_root.glob(f"{CACHE_PREFIX}*")]):
+            # left by a killed run; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
             early.append(f"removed {stale.name}, the unfinished folder of an interrupted run")
         for message in early:
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  {message}"))
         kernel_environment, privacy = _privacy_settings(options)
-        checked = _check_input(config_path, as_of)  # a refused input raises here: nothing is published
+        cache = out_root / f"{CACHE_PREFIX}{os.getpid()}"
+        try:
+            # A refused input raises here: nothing is published.
+            checked, cached = _check_input(config_path, as_of, cache)
+        except BaseException:
+            shutil.rmtree(cache, ignore_errors=True)
+            raise
+        if cached:
+            from clc_lib.io import RUN_CACHE_ENV_VAR
+
+            kernel_environment[RUN_CACHE_ENV_VAR] = str(cache)
         started = dt.datetime.now()
         stamp = started.strftime("%Y%m%d-%H%M%S")
         work = out_root / f"{TMP_PREFIX}{stamp}-{os.getpid()}"
@@ -768,7 +781,8 @@ def run_report(
                 log(message, quiet=True)  # already shown on the console
             log(f"report run of {config_path} into {config_folder} "
                 f"({len(notebooks)} notebooks, {workers} at a time)")
-            log(f"input checked: {checked}")
+            log(f"input checked: {checked}" + ("; the notebooks read the cleaned tables from the run cache"
+                                                  if cached else ""))
             log("customer ids are shown as pseudonyms (salt from " + privacy["salt"] + ")"
                 if privacy["pseudonymise_ids"] else "customer ids are shown as they are (report.pseudonymise_ids: false)")
             results = _execute_all(notebooks, work, config_path, as_of, source_dir, options, workers, log,
@@ -808,10 +822,12 @@ def run_report(
             log.close()  # type: ignore[attr-defined]
             sanitiser.folder(work)
             os.rename(work, target)
+            shutil.rmtree(cache, ignore_errors=True)
         except BaseException as exc:
             _stop_children()
             log.close()  # type: ignore[attr-defined]
             shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  run stopped ({type(exc).__name__}); nothing "
                                   "was published and earlier runs are untouched"))
             raise

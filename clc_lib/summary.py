@@ -29,7 +29,7 @@ import pandas as pd
 
 from clc_lib.errors import ConfigError, DataError
 
-__all__ = ["TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "customer_period_panel"]
+__all__ = ["TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "model_inputs", "customer_period_panel"]
 
 #: Length of one model time unit in days (``M`` is the mean Gregorian month, 365.25 / 12).
 TIME_UNIT_DAYS: Mapping[str, float] = {"D": 1.0, "W": 7.0, "M": 30.4375}
@@ -132,6 +132,21 @@ def _purchase_days(transactions: ir.Table) -> ir.Table:
     ).aggregate(day_value=purchases.amount.sum())
 
 
+def _per_customer_days(days: ir.Table) -> ir.Table:
+    """First and last purchase day, purchase days, gross value and the first day's value per customer.
+
+    The first day's value comes from an arg-min instead of a window over the days: the repeat
+    value is the gross value minus it.
+    """
+    return days.group_by("customer_id").aggregate(
+        first_day=days.day.min(),
+        last_day=days.day.max(),
+        purchase_days=days.count(),
+        gross_value=days.day_value.sum(),
+        first_day_value=days.day_value.argmin(days.day),
+    )
+
+
 def _with_gaps(days: ir.Table) -> ir.Table:
     by_customer = ibis.window(group_by=days.customer_id, order_by=days.day)
     days = days.mutate(prev_day=days.day.lag().over(by_customer))
@@ -210,14 +225,7 @@ def customer_summary(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp
         returned=rows.amount.sum(where=~purchase),
     )
     days = _purchase_days(rows)
-    # The first day's value by arg-min instead of a window: the repeat value is the rest.
-    per_day = days.group_by("customer_id").aggregate(
-        first_day=days.day.min(),
-        last_day=days.day.max(),
-        purchase_days=days.count(),
-        gross_value=days.day_value.sum(),
-        first_day_value=days.day_value.argmin(days.day),
-    )
+    per_day = _per_customer_days(days)
     joined = per_row.left_join(per_day, per_row.customer_id == per_day.customer_id).select(
         per_row.customer_id, per_row.orders, per_row.net_revenue, per_row.returned,
         per_day.first_day, per_day.last_day, per_day.purchase_days, per_day.gross_value,
@@ -230,6 +238,27 @@ def customer_summary(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp
             joined, medians.median_gap)
     raw = fetch(joined.order_by("customer_id"))
     return _finish_summary(raw, as_of, unit_days, median_gap)
+
+
+def model_inputs(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp, *,
+                 time_unit: str = "W") -> pd.DataFrame:
+    """The inputs of the probabilistic CLV models only: ``x``, ``t_x``, ``T`` and ``zbar`` per buyer.
+
+    The same values as the columns of :func:`customer_summary` (same-day purchases form one
+    purchase day, the first purchase day is not a repeat, returns are ignored), for customers with
+    at least one purchase up to ``as_of``. It skips the order count and the revenue totals, which
+    need a second pass over the rows, so it takes about two thirds of the summary's time on large
+    tables. Index ``customer_id`` (sorted); ``t_x`` and ``T`` in ``time_unit`` (W = 7 days,
+    D = 1 day, M = 30.4375 days); ``zbar`` in the run currency (0 when ``x`` is 0).
+    """
+    check_transactions(transactions, needed=("customer_id", "timestamp", "amount", "is_return"))
+    as_of = as_of_date(as_of)
+    unit_days = time_unit_days(time_unit)
+    days = _purchase_days(rows_up_to(transactions, as_of))
+    per_day = _per_customer_days(days)
+    raw = fetch(per_day.order_by("customer_id"))
+    raw = raw.assign(orders=0, net_revenue=0.0, returned=0.0)  # not computed; dropped below
+    return _finish_summary(raw, as_of, unit_days, False).loc[:, ["x", "t_x", "T", "zbar"]]
 
 
 def _finish_summary(raw: pd.DataFrame, as_of: pd.Timestamp, unit_days: float, median_gap: bool) -> pd.DataFrame:

@@ -500,6 +500,53 @@ def test_load_run_none_loads_the_demo():
     assert run.quality["transactions"].rows_out > 0
 
 
+# --- run cache ------------------------------------------------------------------------------------
+
+
+def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path, monkeypatch):
+    from clc_lib.io import RUN_CACHE_ENV_VAR, save_run_cache
+    from clc_lib.summary import customer_summary
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({
+        "customer_id": ["007", "007", "008", "009"], "order_id": ["1", "2", "3", "4"],
+        "timestamp": ["2024-01-02", "2024-02-03", "2024-01-05", "2024-03-01"],
+        "amount": ["10.5", "-2", "7", "3.25"],
+    }).to_csv(data / "tx.csv", index=False)
+    pd.DataFrame({"customer_id": ["007", "008"], "first_seen": ["2023-12-30", "2024-01-04"],
+                  "acquisition_channel": ["search", "email"]}).to_csv(data / "customers.csv", index=False)
+    config = tmp_path / "run.yaml"
+    config.write_text("name: cached\ncurrency: EUR\ntransactions: {path: data/tx.csv}\n"
+                      "customers: {path: data/customers.csv}\n")
+    fresh = load_run(config, as_of="2024-02-29")
+    assert save_run_cache(fresh, tmp_path / "cache", config=config, as_of="2024-02-29")
+
+    import clc_lib.io as io_module
+
+    monkeypatch.setenv(RUN_CACHE_ENV_VAR, str(tmp_path / "cache"))
+    original_load = io_module._load_transactions
+
+    def sources_must_not_be_read(*args, **kwargs):
+        raise AssertionError("the sources were read although the cache matches")
+
+    monkeypatch.setattr(io_module, "_load_transactions", sources_must_not_be_read)
+    cached = load_run(str(config), as_of="2024-02-29")
+    monkeypatch.setattr(io_module, "_load_transactions", original_load)
+    pd.testing.assert_frame_equal(customer_summary(cached.transactions, cached.as_of),
+                                  customer_summary(fresh.transactions, fresh.as_of))
+    pd.testing.assert_frame_equal(cached.customers, fresh.customers)
+    pd.testing.assert_frame_equal(cached.quality.to_frame(), fresh.quality.to_frame())
+    assert cached.as_of == fresh.as_of == pd.Timestamp("2024-02-29")
+    assert cached.transactions.count().execute() == 3  # 2024-03-01 is after as_of
+
+    # Another as_of or an edited config is loaded from the sources again.
+    later = load_run(config, as_of="2024-03-31")
+    assert later.transactions.count().execute() == 4
+    config.write_text(config.read_text() + "period: W\n")
+    assert load_run(config, as_of="2024-02-29").period == "W"
+
+
 # --- atomic_write ------------------------------------------------------------------------------------
 
 

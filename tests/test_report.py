@@ -102,9 +102,9 @@ def fake_execute(task) -> tuple[bool, str | None]:
     return True, None
 
 
-def skip_input_check(config_path, as_of):
-    """Stand-in for the runner's data check (the configs here name no real data)."""
-    return "input check replaced by the test"
+def skip_input_check(config_path, as_of, cache):
+    """Stand-in for the runner's data check (the configs here name no real data): no run cache."""
+    return "input check replaced by the test", False
 
 
 SALT = "test-salt-0123456789abcdef"

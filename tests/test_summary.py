@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.summary import customer_period_panel, customer_summary
+from clc_lib.summary import customer_period_panel, customer_summary, model_inputs
 
 
 def tx_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -171,3 +171,10 @@ def test_customer_period_panel_by_month_and_week():
     assert list(c_weeks["orders"]) == [3, 1, 1]
     with pytest.raises(ConfigError):
         customer_period_panel(table, "Q")
+
+
+def test_model_inputs_are_the_summary_columns_of_buyers(hand_summary):
+    inputs = model_inputs(ibis.memtable(tx_frame(HAND_ROWS)), "2024-01-15", time_unit="W")
+    buyers = hand_summary[hand_summary["purchase_days"] > 0]
+    pd.testing.assert_frame_equal(inputs, buyers.loc[:, ["x", "t_x", "T", "zbar"]])
+    assert "b" not in inputs.index  # only returns: no purchase day
