@@ -1860,8 +1860,6 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
     Only DuckDB runs are cached: on Spark or a database the data stay where they are.
     Returns whether a cache was written.
     """
-    from clc_lib.engines import engine_for
-
     if engine_for(run.con).label != "DuckDB":
         return False
     key = _run_cache_key(config, run.config, as_of)
