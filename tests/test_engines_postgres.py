@@ -23,7 +23,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,6 +34,9 @@ from clc_lib.io import load_run
 from clc_lib.paths import project_root
 from clc_lib.stages import classify_stages, derive_stage_rules, stage_history
 from clc_lib.summary import customer_summary
+
+from engine_equivalence import assert_same
+from engine_equivalence import history_frame as _history_frame
 
 ROOT = project_root()
 DEMO_CONFIG = ROOT / "data" / "raw" / "demo" / "run.yaml"
@@ -143,28 +145,6 @@ def demo(server_tables):
 @pytest.fixture(scope="module")
 def cdnow(server_tables):
     return _pair(CDNOW_CONFIG, server_tables, "cdnow_master_text")
-
-
-def assert_same(left: pd.DataFrame, right: pd.DataFrame) -> None:
-    """Same index, columns and values: exact except floating columns (1e-9 relative)."""
-    assert list(left.columns) == list(right.columns)
-    assert left.index.equals(right.index)
-    for column in left.columns:
-        a, b = left[column], right[column]
-        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
-            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9,
-                                       err_msg=column, equal_nan=True)
-        else:
-            assert a.astype(str).tolist() == b.astype(str).tolist(), column
-
-
-def _history_frame(table) -> pd.DataFrame:
-    frame = table.to_pandas()
-    frame["period_end"] = pd.to_datetime(frame["period_end"])
-    for column in ("recency_days", "tenure_days", "purchase_days", "days_since_reactivation"):
-        frame[column] = frame[column].astype("float64")
-    frame["bought_in_period"] = frame["bought_in_period"].astype(bool)
-    return frame.sort_values(["customer_id", "period_end"]).reset_index(drop=True)
 
 
 @pytest.mark.parametrize("data", ["demo", "cdnow"])
