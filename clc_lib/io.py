@@ -44,7 +44,7 @@ import pickle
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -1766,6 +1766,53 @@ class RunData:
     events: Any = None
     campaigns: pd.DataFrame | None = None
     surveys: pd.DataFrame | None = None
+    _results: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _results_folder: Path | None = field(default=None, repr=False, compare=False)
+
+    def result(self, name: str, compute: Callable[[], Any]) -> Any:
+        """The run's result ``name``, computed by ``compute()`` at most once per run.
+
+        Results of this run (its data, ``as_of`` and config) that several analyses share, such as
+        the customer summary or the stages, are kept on the run. In a ``clc report`` run the
+        runner computes them once and every notebook reads them from the run cache; a result first
+        computed in a notebook is added to the cache for the notebooks that start later.
+        DataFrames come back as copies, so changing one never changes what other callers get.
+        """
+        if name not in self._results:
+            stored = self._results_folder / f"{name}.pickle" if self._results_folder else None
+            if stored is not None and stored.is_file():
+                self._results[name] = pickle.loads(stored.read_bytes())
+            else:
+                self._results[name] = compute()
+                if stored is not None:
+                    _store_result(stored, self._results[name])
+        value = self._results[name]
+        return value.copy() if isinstance(value, pd.DataFrame) else value
+
+    def summary(self) -> pd.DataFrame:
+        """:func:`clc_lib.summary.customer_summary` of the transactions as of ``as_of``, computed once.
+
+        ``t_x`` and ``T`` are in the run's model time unit (``clv: time_unit``, weeks by default).
+        """
+        from clc_lib.clv.value import clv_options
+        from clc_lib.summary import customer_summary
+
+        unit = clv_options(self.config.clv or None)["time_unit"]
+        return self.result(f"summary_{unit}", lambda: customer_summary(self.transactions, self.as_of, time_unit=unit))
+
+    def stage_rules(self):
+        """:func:`clc_lib.stages.derive_stage_rules` as of ``as_of`` with the config's ``stages:``, computed once."""
+        from clc_lib.stages import derive_stage_rules
+
+        return self.result("stage_rules", lambda: derive_stage_rules(self.transactions, self.as_of,
+                                                                     rules=self.config.stages))
+
+    def stages(self) -> pd.DataFrame:
+        """:func:`clc_lib.stages.classify_stages` as of ``as_of`` with :meth:`stage_rules` and the events, computed once."""
+        from clc_lib.stages import classify_stages
+
+        return self.result("stages", lambda: classify_stages(self.transactions, self.as_of, rules=self.stage_rules(),
+                                                             events=self.events))
 
     def __repr__(self) -> str:
         tables = ", ".join(n for n in ("customers", "spend", "events", "campaigns", "surveys")
@@ -1835,6 +1882,12 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
 _CACHE_KEY_FILE = "key.json"
 _CACHE_FRAMES_FILE = "run.pickle"
 _CACHED_ENGINE_TABLES = ("transactions", "events")
+_CACHE_RESULTS_FOLDER = "results"
+
+
+def _store_result(path: Path, value: Any) -> None:
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _run_cache_key(config: Any, run_config: RunConfig, as_of: Any) -> dict[str, Any] | None:
@@ -1855,7 +1908,9 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
     sources when the environment variable :data:`RUN_CACHE_ENV_VAR` names ``folder`` and the key
     matches; the result is the same data, as a lazily read Parquet table. ``clc report`` writes the
     cache once per run (in its temporary folder, removed at the end), so every notebook sees the
-    same snapshot of the data.
+    same snapshot of the data. Results kept on the run (:meth:`RunData.result`) go to the cache's
+    ``results`` folder, now and whenever one is computed later, and every load from the cache
+    reads them from there.
 
     Only DuckDB runs are cached: on Spark or a database the data stay where they are.
     Returns whether a cache was written.
@@ -1878,6 +1933,10 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
         tmp.write_bytes(pickle.dumps(frames, protocol=pickle.HIGHEST_PROTOCOL))
     with atomic_write(target / _CACHE_KEY_FILE) as tmp:  # written last: a cache without a key is ignored
         tmp.write_text(json.dumps(key, indent=1), encoding="utf-8")
+    run._results_folder = target / _CACHE_RESULTS_FOLDER
+    run._results_folder.mkdir(exist_ok=True)
+    for name, value in run._results.items():
+        _store_result(run._results_folder / f"{name}.pickle", value)
     return True
 
 
@@ -1895,7 +1954,8 @@ def _from_run_cache(config: Any, run_config: RunConfig, as_of: Any) -> RunData |
               for name in _CACHED_ENGINE_TABLES if (folder / f"{name}.parquet").is_file()}
     return RunData(config=run_config, con=con, transactions=tables["transactions"], as_of=frames["as_of"],
                    currency=run_config.currency, period=run_config.period, quality=frames["quality"],
-                   events=tables.get("events"), **{name: frames[name] for name in SMALL_TABLES})
+                   events=tables.get("events"), _results_folder=folder / _CACHE_RESULTS_FOLDER,
+                   **{name: frames[name] for name in SMALL_TABLES})
 
 
 def _small_table_engine(spec: TableSpec, con, run_config: RunConfig):

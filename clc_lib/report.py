@@ -640,17 +640,56 @@ class _Sanitiser:
 def _check_input(config_path: Path, as_of: str | None, cache: Path) -> tuple[str, bool]:
     """Load and validate the run's data once; keep the cleaned tables in ``cache`` for the notebooks.
 
-    Returns a one-line summary and whether a cache was written (DuckDB runs only). Raises the
-    loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError` for a refused input.
+    With a cache, the results several notebooks share (:data:`SHARED_RESULTS`) are computed here
+    once and kept in it too. Returns a one-line summary and whether a cache was written (DuckDB
+    runs only). Raises the loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError`
+    for a refused input.
     """
     from clc_lib.io import load_run, save_run_cache
 
     run = load_run(config_path, as_of=as_of)
     try:
-        return repr(run), save_run_cache(run, cache, config=config_path, as_of=as_of)
+        cached = save_run_cache(run, cache, config=config_path, as_of=as_of)
+        summary = repr(run)
+        if cached:
+            summary += "; " + _compute_shared(run)
+        return summary, cached
     finally:
         with contextlib.suppress(Exception):
             run.con.disconnect()
+
+
+def _shared_customer_value(run: Any) -> Any:
+    from clc_lib.clv import predict_run_value
+
+    return predict_run_value(run)
+
+
+#: Results that several notebooks use, computed once per run before the notebooks start.
+SHARED_RESULTS: dict[str, Callable[[Any], Any]] = {
+    "customer summary": lambda run: run.summary(),
+    "stage rules": lambda run: run.stage_rules(),
+    "stages": lambda run: run.stages(),
+    "customer value": _shared_customer_value,
+}
+
+
+def _compute_shared(run: Any) -> str:
+    """Compute :data:`SHARED_RESULTS` into the run cache; say what was computed and how long it took.
+
+    A result that fails here is left to the notebooks, which compute it themselves and show the
+    error where it belongs.
+    """
+    done, failed = [], []
+    started = time.perf_counter()
+    for name, compute in SHARED_RESULTS.items():
+        try:
+            compute(run)
+            done.append(name)
+        except Exception as error:  # noqa: BLE001 - reported, and raised again in the notebook that needs it
+            failed.append(f"{name} ({type(error).__name__})")
+    text = f"computed once for every notebook in {time.perf_counter() - started:.1f} s: {', '.join(done) or 'nothing'}"
+    return text + (f"; left to the notebooks: {', '.join(failed)}" if failed else "")
 
 
 def _privacy_settings(options: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:

@@ -335,20 +335,22 @@ _PERIOD_BACK = {"M": pd.offsets.MonthEnd(1), "W": pd.offsets.Week(weekday=6)}
 
 
 def rfm_migration(transactions, as_of, *, period: str = "M", options: Mapping[str, Any] | None = None,
-                  normalize: bool = False) -> pd.DataFrame:
+                  normalize: bool = False, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Segment migration from the end of the previous period to ``as_of``.
 
     The previous date is the last day of the period before the one containing ``as_of`` (month
     end, or Sunday for ``"W"``). Both dates are scored separately (quantile scores are relative
     to the customers of each date), then :func:`segment_migration` crosstabs them; customers whose
-    first purchase falls between the two dates form the ``(new)`` row.
+    first purchase falls between the two dates form the ``(new)`` row. ``summary``, when given,
+    is the customer summary as of ``as_of`` already at hand (e.g. ``run.summary()``); it saves
+    computing it again.
     """
     if period not in _PERIOD_BACK:
         raise ConfigError(f"period {period!r} is not known; use 'M' (month) or 'W' (ISO week).")
     as_of_ts = as_of_date(as_of)
     previous = as_of_ts - _PERIOD_BACK[period]
     before = customer_summary(transactions, previous)
-    after = customer_summary(transactions, as_of_ts)
+    after = customer_summary(transactions, as_of_ts) if summary is None else summary
     before = before[before["purchase_days"] > 0]
     after = after[after["purchase_days"] > 0]
     table = segment_migration(rfm_table(before, options), rfm_table(after, options), normalize=normalize)

@@ -547,6 +547,42 @@ def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path
     assert load_run(config, as_of="2024-02-29").period == "W"
 
 
+def test_run_results_are_computed_once_and_shared_through_the_run_cache(tmp_path, monkeypatch):
+    from clc_lib.io import RUN_CACHE_ENV_VAR, save_run_cache
+    from clc_lib.stages import classify_stages, derive_stage_rules
+    from clc_lib.summary import customer_summary
+
+    config = tmp_path / "run.yaml"
+    pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c", "c", "c"], "order_id": ["1", "2", "3", "4", "5", "6"],
+        "timestamp": ["2024-01-02", "2024-02-03", "2024-01-05", "2024-01-01", "2024-02-01", "2024-03-01"],
+        "amount": ["10", "20", "7", "3", "4", "5"],
+    }).to_csv(tmp_path / "tx.csv", index=False)
+    config.write_text("name: shared\ntransactions: {path: tx.csv}\n")
+    run = load_run(config)
+    calls = []
+    summary = run.result("probe", lambda: calls.append(1) or pd.DataFrame({"v": [1]}))
+    summary.loc[0, "v"] = 99  # the caller's copy; the kept result does not change
+    assert run.result("probe", lambda: calls.append(1)).loc[0, "v"] == 1 and calls == [1]
+
+    # The run's own results equal the functions' results.
+    pd.testing.assert_frame_equal(run.summary(), customer_summary(run.transactions, run.as_of))
+    assert run.stage_rules() == derive_stage_rules(run.transactions, run.as_of)
+    pd.testing.assert_frame_equal(run.stages(), classify_stages(run.transactions, run.as_of))
+
+    # Written with the cache (those computed before and after it), read back by every later load.
+    assert save_run_cache(run, tmp_path / "cache", config=config)
+    run.result("after_saving", lambda: "late")
+    assert {p.name for p in (tmp_path / "cache" / "results").iterdir()} == {
+        "probe.pickle", "summary_W.pickle", "stage_rules.pickle", "stages.pickle", "after_saving.pickle"}
+    monkeypatch.setenv(RUN_CACHE_ENV_VAR, str(tmp_path / "cache"))
+    cached = load_run(str(config))
+    must_not_run = lambda: pytest.fail("computed again although the cache holds it")  # noqa: E731
+    assert cached.result("after_saving", must_not_run) == "late"
+    pd.testing.assert_frame_equal(cached.result("summary_W", must_not_run), run.summary())
+    pd.testing.assert_frame_equal(cached.stages(), run.stages())
+
+
 # --- atomic_write ------------------------------------------------------------------------------------
 
 

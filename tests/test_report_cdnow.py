@@ -26,3 +26,7 @@ def test_cdnow_transactions_only_run_renders_every_report(cdnow_dir, tmp_path):
     figures = json.loads((run.path / "key_figures" / "01_segmentation.json").read_text())
     customers = next(f for f in figures["key_figures"] if f["label"] == "Customers")
     assert customers["value"] == 23_570
+    # The runner computed the results the notebooks share once; none was left to the notebooks.
+    log = (run.path / "run.log").read_text(encoding="utf-8")
+    assert "computed once for every notebook" in log and "customer value" in log
+    assert "left to the notebooks" not in log

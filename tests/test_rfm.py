@@ -186,3 +186,9 @@ def test_rfm_table_uses_run_options_and_migration_between_period_ends():
     assert migration.attrs["from_date"] == pd.Timestamp("2024-01-31")
     assert migration.loc["(new)"].sum() == 1  # c first bought in February
     assert migration.to_numpy().sum() == 3
+    # A summary already at hand for as_of gives the same table.
+    from clc_lib.summary import customer_summary
+
+    given = customer_summary(ibis.memtable(transactions), "2024-02-20")
+    pd.testing.assert_frame_equal(
+        rfm_migration(ibis.memtable(transactions), "2024-02-20", period="M", summary=given), migration)

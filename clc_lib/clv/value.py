@@ -232,7 +232,9 @@ def predict_run_value(run, summary: pd.DataFrame | None = None, *, horizon: floa
         A ``RunData`` (:func:`clc_lib.io.load_run`); its config's ``clv:`` section gives the model,
         time unit, horizon, discount rate and margin (defaults in :data:`CLV_OPTIONS`).
     summary
-        The customer summary in the configured time unit; computed from ``run`` when omitted.
+        The customer summary in the configured time unit. When omitted, the run's own summary
+        (``run.summary()``) is used and the fitted result is kept on the run (``run.result``), so
+        the notebooks of one report fit the model once per horizon.
     horizon
         Overrides the configured horizon (in the configured time unit).
 
@@ -242,11 +244,14 @@ def predict_run_value(run, summary: pd.DataFrame | None = None, *, horizon: floa
         As :func:`predict_customer_value`; ``attrs`` records the options used.
     """
     options = clv_options(getattr(run.config, "clv", None) or None)
-    if summary is None:
-        from clc_lib.summary import customer_summary
+    horizon = options["horizon"] if horizon is None else horizon
 
-        summary = customer_summary(run.transactions, run.as_of, time_unit=options["time_unit"])
-    return predict_customer_value(
-        summary, horizon=options["horizon"] if horizon is None else horizon, time_unit=options["time_unit"],
-        model=options["model"], annual_discount_rate=options["annual_discount_rate"] or None,
-        margin=options["margin"], penalizer=options["penalizer"])
+    def predict(frame: pd.DataFrame) -> pd.DataFrame:
+        return predict_customer_value(
+            frame, horizon=horizon, time_unit=options["time_unit"], model=options["model"],
+            annual_discount_rate=options["annual_discount_rate"] or None, margin=options["margin"],
+            penalizer=options["penalizer"])
+
+    if summary is not None:
+        return predict(summary)
+    return run.result(f"customer_value_{horizon:g}", lambda: predict(run.summary()))
