@@ -48,6 +48,7 @@ CHURN_DEFINITIONS = {
 }
 
 _PANDAS_PERIOD_FREQ = {"M": "MS", "W": "W-MON"}
+_LONGEST_PERIOD_DAYS = {"M": 31, "W": 7}
 _REQUIRED_TX_COLUMNS = ("customer_id", "timestamp", "is_return")
 
 
@@ -87,6 +88,37 @@ def _purchase_days(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
     """One row per customer and calendar day with a purchase: columns ``customer_id``, ``day`` (timestamp)."""
     purchases = _purchases(transactions, as_of)
     return purchases.select(customer_id=purchases.customer_id, day=purchases.timestamp.truncate("D")).distinct()
+
+
+def _purchase_rows_by_day(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
+    """Purchase rows in each customer's day order, with the days of the rows before and after.
+
+    Columns ``customer_id``, ``day`` (the row's date as a timestamp at midnight), ``previous_day`` and
+    ``next_day`` (null for the customer's first and last row). A customer's rows of one day are
+    adjacent, so on the *first* row of a purchase day ``previous_day`` is the previous purchase day
+    and on the *last* row ``next_day`` is the next one; elsewhere they equal ``day``. One window over
+    the rows does it: the distinct (customer, day) pairs would first need a grouping with almost as
+    many groups as rows (most purchase days have a single row), which costs as much as the window.
+    """
+    purchases = _purchases(transactions, as_of)
+    rows = purchases.select(customer_id=purchases.customer_id, day=purchases.timestamp.truncate("D"))
+    window = ibis.window(group_by="customer_id", order_by="day")
+    return rows.mutate(previous_day=rows.day.lag().over(window), next_day=rows.day.lead().over(window))
+
+
+def _spell_edges(transactions: ir.Table, as_of: pd.Timestamp, days: int) -> ir.Table:
+    """Purchase rows flagged where an activity spell starts or ends (see :func:`_activity_spells`).
+
+    ``starts_spell``: the first row of the first purchase day or of one more than ``days`` after the
+    previous purchase day. ``ends_spell``: the last row of the last purchase day or of one followed by
+    a gap of more than ``days``. Each purchase day is flagged at most once for either.
+    """
+    rows = _purchase_rows_by_day(transactions, as_of)
+    day, previous, following = rows.day, rows.previous_day, rows.next_day
+    return rows.mutate(
+        starts_spell=previous.isnull() | (day.delta(previous, unit="day") > days),
+        ends_spell=following.isnull() | (following.delta(day, unit="day") > days),
+    )
 
 
 def _period_offset(period: str) -> pd.DateOffset:
@@ -182,13 +214,10 @@ def cohort_matrix(
         raise ConfigError(f"values is {values!r}; use 'share' or 'customers'.")
     as_of = _resolve_as_of(transactions, as_of)
     purchases = _purchases(transactions, as_of)
-    active = purchases.select(
-        customer_id=purchases.customer_id, period_start=purchases.timestamp.truncate(period)
-    ).distinct()
-    per_customer = active.group_by("customer_id").aggregate(
-        cohort=active.period_start.min(), last_period=active.period_start.max()
-    )
+    purchase_period = purchases.timestamp.truncate(period)
     if kind == "on":
+        active = purchases.select(customer_id=purchases.customer_id, period_start=purchase_period).distinct()
+        per_customer = active.group_by("customer_id").aggregate(cohort=active.period_start.min())
         joined = active.join(per_customer, "customer_id")
         counts = (
             joined.group_by([joined.cohort, joined.period_start])
@@ -196,6 +225,9 @@ def cohort_matrix(
             .execute()
         )
     else:
+        per_customer = purchases.group_by("customer_id").aggregate(
+            cohort=purchase_period.min(), last_period=purchase_period.max()
+        )
         counts = (
             per_customer.group_by([per_customer.cohort, per_customer.last_period])
             .aggregate(customers=per_customer.customer_id.count())
@@ -361,16 +393,17 @@ def churn_rate_over_time(
 
 def _period_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp) -> pd.DataFrame:
     purchases = _purchases(transactions, as_of)
-    active = purchases.select(
-        customer_id=purchases.customer_id, period_start=purchases.timestamp.truncate(period)
-    ).distinct()
-    next_active = active.period_start.lead().over(ibis.window(group_by="customer_id", order_by="period_start"))
-    active = active.mutate(
-        back_next=(next_active == active.period_start + _ibis_period_interval(period)).fill_null(False)
+    rows = purchases.select(customer_id=purchases.customer_id, period_start=purchases.timestamp.truncate(period))
+    rows = rows.mutate(
+        next_period=rows.period_start.lead().over(ibis.window(group_by="customer_id", order_by="period_start"))
     )
+    # A customer's rows of one period are adjacent; the last of them (one per customer and active
+    # period) has the next active period, so no distinct over (customer, period) is needed first.
+    active = rows.filter(rows.next_period.isnull() | (rows.next_period > rows.period_start))
+    back_next = active.next_period == active.period_start + _ibis_period_interval(period)
     per_period = (
         active.group_by("period_start")
-        .aggregate(active=active.customer_id.count(), retained_next=active.back_next.cast("int64").sum())
+        .aggregate(active=active.customer_id.count(), retained_next=active.count(where=back_next))
         .execute()
     )
     periods = _all_periods(per_period["period_start"], period, as_of)
@@ -385,6 +418,48 @@ def _period_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp) -> p
 
 
 def _inactivity_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp, days: int) -> pd.DataFrame:
+    if days + 1 < _LONGEST_PERIOD_DAYS[period]:
+        return _inactivity_churn_by_spell(transactions, period, as_of, days)
+    # A spell lapses at least days + 1 days after it starts, so here always in a later period. The
+    # spells at risk in period t are then those started before t less those lapsed before t, and the
+    # churned ones those lapsing in t: spell starts and lapses counted per period are enough, without
+    # pairing each start with its lapse (a second window over the purchase days).
+    edges = _spell_edges(transactions, as_of, days)
+    edges = edges.filter(edges.starts_spell | edges.ends_spell)
+    no_period = ibis.null("timestamp")
+    counts = (
+        edges.group_by(
+            start_period=ibis.ifelse(edges.starts_spell, edges.day.truncate(period), no_period),
+            lapse_period=ibis.ifelse(edges.ends_spell, (edges.day + ibis.interval(days=days + 1)).truncate(period),
+                                     no_period),
+        )
+        .aggregate(spells=edges.customer_id.count())
+        .execute()
+    )
+    starts = _spells_per_period(counts, "start_period")
+    lapses = _spells_per_period(counts, "lapse_period")
+    if starts.empty:
+        return pd.DataFrame({"period_start": pd.DatetimeIndex([]), "customers_at_risk": [], "churned": []})
+    periods = _all_periods(starts.index.to_series(), period, as_of)
+    grid = periods.to_numpy()[None, :]
+    start, started = starts.index.to_numpy()[:, None], starts.to_numpy()[:, None]
+    lapse, lapsed = lapses.index.to_numpy()[:, None], lapses.to_numpy()[:, None]
+    at_risk = ((start < grid) * started).sum(axis=0) - ((lapse < grid) * lapsed).sum(axis=0)
+    churned = ((lapse == grid) * lapsed).sum(axis=0)
+    result = pd.DataFrame({"period_start": periods, "customers_at_risk": at_risk, "churned": churned})
+    keep = _is_complete(periods, period, as_of) & (periods > periods.min())
+    return result[keep]
+
+
+def _spells_per_period(counts: pd.DataFrame, column: str) -> pd.Series:
+    """Spells per period of ``column`` (rows where it is null do not count)."""
+    known = counts[counts[column].notna()]
+    return known.groupby(pd.to_datetime(known[column]))["spells"].sum().astype("int64")
+
+
+def _inactivity_churn_by_spell(transactions: ir.Table, period: str, as_of: pd.Timestamp,
+                               days: int) -> pd.DataFrame:
+    """Inactivity churn from each spell's start and lapse period (needed when both can fall in one period)."""
     spells = _activity_spells(transactions, as_of, days)
     counts = (
         spells.group_by(
@@ -422,7 +497,7 @@ def _activity_spells(transactions: ir.Table, as_of: pd.Timestamp, days: int) -> 
     window = ibis.window(group_by="customer_id", order_by="day")
     previous = purchase_days.day.lag().over(window)
     starts_spell = previous.isnull() | (purchase_days.day.delta(previous, unit="day") > days)
-    flagged = purchase_days.mutate(starts_spell=starts_spell.cast("int64"))
+    flagged = purchase_days.mutate(starts_spell=ibis.ifelse(starts_spell, 1, 0))  # PostgreSQL: no boolean::bigint
     flagged = flagged.mutate(
         spell=flagged.starts_spell.sum().over(ibis.cumulative_window(group_by="customer_id", order_by="day"))
     )

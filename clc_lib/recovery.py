@@ -37,11 +37,11 @@ from clc_lib.cohorts import (
     _all_periods,
     _check_period,
     _is_complete,
-    _purchase_days,
+    _purchase_rows_by_day,
     _resolve_as_of,
 )
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.summary import check_transactions
+from clc_lib.summary import check_transactions, fetch
 
 __all__ = [
     "RECOVERY_DEFAULTS",
@@ -77,10 +77,27 @@ def _check_thresholds(lapse_days: int, churn_days: int | None = None) -> None:
 
 
 def _with_next_day(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
-    """Purchase days with the customer's next purchase day (``next_day``, null for the last)."""
-    days = _purchase_days(transactions, as_of)
-    window = ibis.window(group_by="customer_id", order_by="day")
-    return days.mutate(next_day=days.day.lead().over(window))
+    """One row per purchase day with the customer's next purchase day (``next_day``, null for the last)."""
+    rows = _purchase_rows_by_day(transactions, as_of)
+    last_of_day = rows.filter(rows.next_day.isnull() | (rows.next_day > rows.day))
+    return last_of_day.select("customer_id", "day", "next_day")
+
+
+def _purchase_day_pairs(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
+    """Purchase days counted by their date and the customer's next purchase date.
+
+    Columns ``day``, ``next_day`` (null for a customer's last purchase day), ``purchase_days``
+    (purchase days with these two dates) and ``first_days`` (customers whose first purchase day is
+    ``day``; sum it over the rows of a ``day``). The period counts of this module depend on a
+    purchase day only through the two dates, and a few hundred thousand pairs stand for millions of
+    purchase days, so they are computed once (one window over the purchase rows) and cached in the
+    engine for the queries that follow.
+    """
+    rows = _purchase_rows_by_day(transactions, as_of)
+    last_of_day = rows.next_day.isnull() | (rows.next_day > rows.day)
+    next_day = ibis.ifelse(last_of_day, rows.next_day, ibis.null("timestamp"))
+    return rows.group_by(day=rows.day, next_day=next_day).aggregate(
+        purchase_days=rows.count(where=last_of_day), first_days=rows.count(where=rows.previous_day.isnull()))
 
 
 def _snapshot_bucket(day: ir.TimestampValue, period: str, as_of: pd.Timestamp) -> ir.TimestampValue:
@@ -130,27 +147,27 @@ def lapsed_counts_over_time(
     period = _check_period(period)
     _check_thresholds(lapse_days, churn_days)
     as_of = _resolve_as_of(transactions, as_of)
-    days = _with_next_day(transactions, as_of)
-    never = days.day + ibis.interval(days=36500)  # "no next purchase" as a far-away day
-    next_day = days.next_day.fill_null(never)
-    lapse_start = days.day + ibis.interval(days=int(lapse_days) + 1)
-    churn_start = days.day + ibis.interval(days=int(churn_days) + 1)
-    band_edges = {
-        # band -> (first day in the band, first day after it) for the spell after each purchase day
-        "lapsed": (lapse_start, ibis.least(next_day, churn_start)),
-        "churned": (churn_start, next_day),
-    }
-    first_days = days.group_by("customer_id").aggregate(day=days.day.min())
-    pieces = [first_days.select(band=ibis.literal("customers"), day=first_days.day, change=ibis.literal(1))]
-    for band, (start, end) in band_edges.items():
-        spans = days.mutate(start=start, end=end)
-        spans = spans.filter(spans.start < spans.end)
-        pieces.append(spans.select(band=ibis.literal(band), day=spans.start, change=ibis.literal(1)))
-        pieces.append(spans.select(band=ibis.literal(band), day=spans.end, change=ibis.literal(-1)))
-    changes = ibis.union(*pieces)
-    changes = changes.filter(changes.day <= ibis.timestamp(as_of))
-    changes = changes.mutate(snapshot=_snapshot_bucket(changes.day, period, as_of))
-    counts = changes.group_by(["snapshot", "band"]).aggregate(change=changes.change.sum()).execute()
+    with _purchase_day_pairs(transactions, as_of).cache() as pairs:
+        never = pairs.day + ibis.interval(days=36500)  # "no next purchase" as a far-away day
+        next_day = pairs.next_day.fill_null(never)
+        lapse_start = pairs.day + ibis.interval(days=int(lapse_days) + 1)
+        churn_start = pairs.day + ibis.interval(days=int(churn_days) + 1)
+        band_edges = {
+            # band -> (first day in the band, first day after it) for the spell after each purchase day
+            "lapsed": (lapse_start, ibis.least(next_day, churn_start)),
+            "churned": (churn_start, next_day),
+        }
+        first_days = pairs.filter(pairs.first_days > 0)
+        pieces = [first_days.select(band=ibis.literal("customers"), day=first_days.day, change=first_days.first_days)]
+        for band, (start, end) in band_edges.items():
+            spans = pairs.mutate(start=start, end=end)
+            spans = spans.filter(spans.start < spans.end)
+            pieces.append(spans.select(band=ibis.literal(band), day=spans.start, change=spans.purchase_days))
+            pieces.append(spans.select(band=ibis.literal(band), day=spans.end, change=-spans.purchase_days))
+        changes = ibis.union(*pieces)
+        changes = changes.filter(changes.day <= ibis.timestamp(as_of))
+        changes = changes.mutate(snapshot=_snapshot_bucket(changes.day, period, as_of))
+        counts = changes.group_by(["snapshot", "band"]).aggregate(change=changes.change.sum()).execute()
     snapshots = _snapshots(counts["snapshot"], period, as_of)
     table = (
         counts.assign(snapshot=pd.to_datetime(counts["snapshot"]))
@@ -254,36 +271,36 @@ def reactivation(
         raise ConfigError(f"bin_days is {bin_days}; use a positive number of days.")
     lapse_days = int(lapse_days)
     as_of = _resolve_as_of(transactions, as_of)
-    days = _with_next_day(transactions, as_of)
-    never = days.day + ibis.interval(days=36500)
-    next_day = days.next_day.fill_null(never)
-    base_end = next_day if max_recency_days is None else ibis.least(
-        next_day, days.day + ibis.interval(days=int(max_recency_days) + 1))
-    spans = days.mutate(start=days.day + ibis.interval(days=lapse_days + 1), end=base_end)
-    spans = spans.filter(spans.start < spans.end)
-    # The base of period t: spans with start <= (first day of t) - 1 < end, i.e.
-    # period(start) < t <= period(end).
-    edges = ibis.union(
-        spans.select(bucket=spans.start.truncate(period), change=ibis.literal(1)),
-        spans.select(bucket=spans.end.truncate(period), change=ibis.literal(-1)),
-    )
-    edges = edges.filter(edges.bucket <= ibis.timestamp(as_of))
-    base_changes = edges.group_by("bucket").aggregate(change=edges.change.sum()).execute()
+    with _purchase_day_pairs(transactions, as_of).cache() as pairs:
+        never = pairs.day + ibis.interval(days=36500)
+        next_day = pairs.next_day.fill_null(never)
+        base_end = next_day if max_recency_days is None else ibis.least(
+            next_day, pairs.day + ibis.interval(days=int(max_recency_days) + 1))
+        spans = pairs.mutate(start=pairs.day + ibis.interval(days=lapse_days + 1), end=base_end)
+        spans = spans.filter(spans.start < spans.end)
+        # The base of period t: spans with start <= (first day of t) - 1 < end, i.e.
+        # period(start) < t <= period(end).
+        edges = ibis.union(
+            spans.select(bucket=spans.start.truncate(period), change=spans.purchase_days),
+            spans.select(bucket=spans.end.truncate(period), change=-spans.purchase_days),
+        )
+        edges = edges.filter(edges.bucket <= ibis.timestamp(as_of))
+        base_changes = edges.group_by("bucket").aggregate(change=edges.change.sum()).execute()
 
-    returns = days.filter(days.next_day.notnull())
-    return_period = returns.next_day.truncate(period)
-    recency_before_period = return_period.delta(returns.day, unit="day") - 1
-    in_base = recency_before_period > lapse_days
-    if max_recency_days is not None:
-        in_base = in_base & (recency_before_period <= int(max_recency_days))
-    returned = returns.filter(in_base)
-    returned_counts = returned.group_by(bucket=returned.next_day.truncate(period)).aggregate(
-        reactivated=returned.customer_id.count()).execute()
+        returns = pairs.filter(pairs.next_day.notnull())
+        return_period = returns.next_day.truncate(period)
+        recency_before_period = return_period.delta(returns.day, unit="day") - 1
+        in_base = recency_before_period > lapse_days
+        if max_recency_days is not None:
+            in_base = in_base & (recency_before_period <= int(max_recency_days))
+        returned = returns.filter(in_base)
+        returned_counts = returned.group_by(bucket=returned.next_day.truncate(period)).aggregate(
+            reactivated=returned.purchase_days.sum()).execute()
 
-    gaps = returns.mutate(gap=returns.next_day.delta(returns.day, unit="day"))
-    gaps = gaps.filter(gaps.gap > lapse_days)
-    gap_counts = gaps.group_by(gap_bin=(gaps.gap // int(bin_days)) * int(bin_days)).aggregate(
-        reactivations=gaps.customer_id.count()).execute()
+        gaps = returns.mutate(gap=returns.next_day.delta(returns.day, unit="day"))
+        gaps = gaps.filter(gaps.gap > lapse_days)
+        gap_counts = gaps.group_by(gap_bin=(gaps.gap // int(bin_days)) * int(bin_days)).aggregate(
+            reactivations=gaps.purchase_days.sum()).execute()
 
     rates = _reactivation_rates(base_changes, returned_counts, period, as_of)
     distribution = (
@@ -344,14 +361,25 @@ def time_to_return(transactions: ir.Table, as_of=None, *,
         (episodes.lapse_day <= ibis.timestamp(as_of))
         & (episodes.next_day.isnull() | (episodes.next_day >= episodes.lapse_day))
     )
-    frame = episodes.select("customer_id", "lapse_day", return_day=episodes.next_day).execute()
-    frame = frame.sort_values(["customer_id", "lapse_day"]).reset_index(drop=True)
+    order = ["customer_id", "lapse_day"]
+    frame = fetch(episodes.select("customer_id", "lapse_day", return_day=episodes.next_day).order_by(order))
+    frame = frame.astype({"lapse_day": "datetime64[us]"})
+    if not _in_order(frame["customer_id"], frame["lapse_day"]):  # a collation that is not code-point order
+        frame = frame.sort_values(order).reset_index(drop=True)
     returned = frame["return_day"].notna()
     end = frame["return_day"].where(returned, as_of)
     frame["duration_days"] = (end - frame["lapse_day"]).dt.days.astype(float)
     frame["returned"] = returned.to_numpy()
     frame.attrs.update(lapse_days=int(lapse_days), as_of=as_of)
     return frame
+
+
+def _in_order(customers: pd.Series, days: pd.Series) -> bool:
+    """True when the rows are sorted by customer and then by day."""
+    if not customers.is_monotonic_increasing:
+        return False
+    ids, values = customers.to_numpy(), days.to_numpy()
+    return not np.any((ids[1:] == ids[:-1]) & (values[1:] < values[:-1]))
 
 
 # --------------------------------------------------------------------------------------------------

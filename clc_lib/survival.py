@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -22,8 +21,9 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
-from clc_lib.cohorts import _activity_spells, _purchase_days, _resolve_as_of
+from clc_lib.cohorts import _purchase_rows_by_day, _resolve_as_of, _spell_edges
 from clc_lib.errors import ConfigError, DataError, ModelFitError
+from clc_lib.summary import fetch
 
 __all__ = [
     "customer_lifetimes",
@@ -84,14 +84,10 @@ def customer_lifetimes(data: ir.Table | pd.DataFrame, as_of=None, churn_days: in
         as_of = pd.Timestamp(as_of).normalize() if as_of is not None else spans["last_purchase"].max().normalize()
     else:
         as_of = _resolve_as_of(data, as_of)
-        spells = _activity_spells(data, as_of, churn_days)
-        first_spell = spells.filter(spells.spell == 1)
-        spans = (
-            first_spell.select(customer_id=first_spell.customer_id, first_purchase=first_spell.spell_start,
-                               last_purchase=first_spell.last_day)
-            .execute()
-            .set_index("customer_id")
-        )
+        # The first spell ends on the customer's first purchase day that ends a spell.
+        edges = _spell_edges(data, as_of, churn_days)
+        spans = _per_customer_days(edges.group_by("customer_id").aggregate(
+            first_purchase=edges.day.min(), last_purchase=edges.day.min(where=edges.ends_spell)))
     spans = spans.sort_index()
     lapse_day = spans["last_purchase"].dt.normalize() + pd.Timedelta(days=churn_days + 1)
     lapsed = lapse_day <= as_of
@@ -143,6 +139,17 @@ def with_customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None
     return joined
 
 
+def _per_customer_days(expr: ir.Table) -> pd.DataFrame:
+    """Run a per-customer query of purchase days: index ``customer_id``, day columns as ``datetime64[us]``.
+
+    The engine sorts the rows by customer, so a later ``sort_index`` finds them in order (a
+    database collation that is not code-point order still gets sorted there).
+    """
+    frame = fetch(expr.order_by("customer_id"))
+    days = [c for c in frame.columns if c != "customer_id"]
+    return frame.astype(dict.fromkeys(days, "datetime64[us]")).set_index("customer_id")
+
+
 def _spans_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
     frame = summary.set_index("customer_id") if "customer_id" in summary.columns else summary
     missing = [c for c in ("first_purchase", "last_purchase") if c not in frame.columns]
@@ -186,20 +193,12 @@ def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
         ``second_purchase_made`` (bool, the event indicator).
     """
     as_of = _resolve_as_of(transactions, as_of)
-    days = _purchase_days(transactions, as_of)
-    ranked = days.mutate(day_number=ibis.row_number().over(ibis.window(group_by="customer_id", order_by="day")))
-    first_two = ranked.filter(ranked.day_number < 2)
-    per_customer = (
-        first_two.group_by("customer_id")
-        .aggregate(first_purchase=first_two.day.min(),
-                   second_purchase=first_two.day.max(),
-                   purchase_days=first_two.day.count())
-        .execute()
-        .set_index("customer_id")
-        .sort_index()
-    )
-    made = per_customer["purchase_days"].to_numpy() >= 2
-    second = per_customer["second_purchase"].where(made)
+    rows = _purchase_rows_by_day(transactions, as_of)
+    # The second purchase day is the earliest day of a row that follows an earlier day.
+    per_customer = _per_customer_days(rows.group_by("customer_id").aggregate(
+        first_purchase=rows.day.min(), second_purchase=rows.day.min(where=rows.previous_day < rows.day))).sort_index()
+    second = per_customer["second_purchase"]
+    made = second.notna().to_numpy()
     end = second.where(made, as_of)
     result = pd.DataFrame({
         "first_purchase": per_customer["first_purchase"],

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clc_lib.cohorts import churn_rate_over_time, cohort_matrix, retention_curve
+from clc_lib.cohorts import (
+    _inactivity_churn,
+    _inactivity_churn_by_spell,
+    churn_rate_over_time,
+    cohort_matrix,
+    retention_curve,
+)
 from clc_lib.errors import ConfigError, DataError
 
 NaN = np.nan
@@ -187,6 +193,23 @@ def test_cohort_matrix_invariants(rows, seed):
     assert np.all(after.to_numpy()[observed] >= values[observed] - 1e-12)
     assert np.all(np.diff(after.to_numpy(), axis=1)[~np.isnan(np.diff(after.to_numpy(), axis=1))] <= 1e-12)
     assert sum(on.attrs["cohort_size"].values()) == frame.loc[~frame["is_return"], "customer_id"].nunique()
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=_rows, days=st.sampled_from([30, 31, 45, 90]), period=st.sampled_from(["M", "W"]))
+def test_inactivity_churn_from_start_and_lapse_counts_equals_pairing_each_spell(rows, days, period):
+    """With thresholds of a period or more, churn from spell starts and lapses counted per period equals
+    churn from each spell's own start and lapse period."""
+    start = pd.Timestamp("2024-01-01")
+    frame = pd.DataFrame({
+        "customer_id": [f"c{c}" for c, _, _ in rows],
+        "timestamp": [start + pd.Timedelta(days=d, hours=12) for _, d, _ in rows],
+        "amount": [(-1.0 if r else 1.0) for _, _, r in rows],
+        "is_return": [r for _, _, r in rows],
+    })
+    table, as_of = ibis.memtable(frame), pd.Timestamp("2024-09-30")
+    pd.testing.assert_frame_equal(_inactivity_churn(table, period, as_of, days),
+                                  _inactivity_churn_by_spell(table, period, as_of, days))
 
 
 def test_cdnow_cohorts_match_an_independent_pandas_computation(cdnow_dir):

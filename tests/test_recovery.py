@@ -17,6 +17,7 @@ from statsmodels.stats.proportion import (
 
 from clc_lib.errors import DataError
 from clc_lib.recovery import (
+    _in_order,
     campaign_uplift,
     lapsed_counts_over_time,
     reactivation,
@@ -99,6 +100,13 @@ def test_time_to_return_episodes_and_censoring(history):
     assert not episodes.loc[("a", pd.Timestamp("2024-07-10")), "returned"]
     assert episodes.loc[("c", pd.Timestamp("2024-04-02")), "duration_days"] == 104
     assert len(episodes) == 5  # a twice, b, c, e
+
+
+def test_episode_order_check_behind_the_engine_sort():
+    days = pd.Series(pd.to_datetime(["2024-01-05", "2024-03-01", "2024-01-01"]))
+    assert _in_order(pd.Series(["a", "a", "b"]), days)
+    assert not _in_order(pd.Series(["a", "b", "a"]), days)  # customers out of order
+    assert not _in_order(pd.Series(["a", "b", "b"]), days)  # days out of order within "b"
 
 
 def test_winback_candidates_rank_by_p_alive_times_clv_within_eligible_stages():

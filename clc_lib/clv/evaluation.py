@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from clc_lib.clv._base import PurchaseModel, _dot, time_unit_days
-from clc_lib.clv.holdout import _check, _date, purchase_days
+from clc_lib.clv.holdout import _check, _date
 from clc_lib.errors import ConfigError, DataError
 
 __all__ = [
@@ -96,6 +97,25 @@ def holdout_by_frequency(model: PurchaseModel, split: pd.DataFrame, *, max_x: in
     return out
 
 
+def _cohort_days(transactions: ir.Table, calibration_end: pd.Timestamp, holdout_end: pd.Timestamp) -> pd.DataFrame:
+    """First purchase days (``customers``) and repeat purchase days (``purchases``) per ``day`` up to
+    ``holdout_end``, of the customers whose first purchase is on or before ``calibration_end``.
+
+    One window over the purchase rows, in date order per customer: a row without a previous row is
+    the customer's first purchase, a row after an earlier day starts a repeat purchase day (the
+    other rows of a day add nothing), so the rows need not be made distinct per day first.
+    """
+    rows = transactions.filter(transactions.timestamp < (holdout_end + pd.Timedelta(days=1)).to_pydatetime())
+    purchases = rows.filter(~rows.is_return.fill_null(False))
+    days = purchases.select(customer_id=purchases.customer_id, day=purchases.timestamp.date())
+    window = ibis.window(group_by="customer_id", order_by="day")
+    days = days.mutate(previous_day=days.day.lag().over(window), first_day=days.day.min().over(window))
+    cohort = days.filter(days.first_day <= calibration_end.date())
+    per_day = cohort.group_by("day").aggregate(customers=cohort.count(where=cohort.previous_day.isnull()),
+                                               purchases=cohort.count(where=cohort.previous_day < cohort.day))
+    return per_day.order_by("day").execute()
+
+
 def cumulative_tracking(
     model: PurchaseModel,
     transactions: ir.Table,
@@ -125,12 +145,9 @@ def cumulative_tracking(
     if end <= start:
         raise ConfigError(f"holdout_end ({end.date()}) must be after calibration_end ({start.date()}).")
     unit_days = time_unit_days(time_unit)
-    days = purchase_days(transactions.filter(transactions.timestamp < (end + pd.Timedelta(days=1)).to_pydatetime()))
-    cohort = days.filter(days.first_day <= start.date())
-    first_days = cohort.filter(cohort.day == cohort.first_day)
-    repeat_days = cohort.filter(cohort.day > cohort.first_day)
-    firsts = first_days.group_by("day").aggregate(customers=first_days.count()).execute()
-    repeats = repeat_days.group_by("day").aggregate(purchases=repeat_days.count()).execute()
+    per_day = _cohort_days(transactions, start, end)
+    firsts = per_day.loc[per_day["customers"] > 0, ["day", "customers"]]
+    repeats = per_day.loc[per_day["purchases"] > 0, ["day", "purchases"]]
     if firsts.empty:
         raise DataError(f"No customer has a first purchase on or before {start.date()}.", source="transactions")
     first_dates = pd.to_datetime(firsts["day"]).to_numpy()

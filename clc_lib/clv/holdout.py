@@ -20,6 +20,7 @@ import pandas as pd
 
 from clc_lib.clv._base import time_unit_days
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.summary import customer_summary, fetch
 
 __all__ = ["calibration_holdout_split", "purchase_days"]
 
@@ -50,11 +51,30 @@ def purchase_days(transactions: ir.Table) -> ir.Table:
     """Ibis table of purchase days: ``customer_id``, ``day`` (date), ``day_value`` (sum of the day's purchases),
     ``first_day`` (the customer's first purchase day in ``transactions``).
     """
+    days = _purchase_days(transactions)
+    return days.mutate(first_day=days.day.min().over(ibis.window(group_by=days.customer_id)))
+
+
+def _purchase_days(transactions: ir.Table) -> ir.Table:
+    """:func:`purchase_days` without ``first_day``: ``customer_id``, ``day`` (date), ``day_value``."""
     _check(transactions)
     purchases = transactions.filter(~transactions.is_return.fill_null(False))
-    days = purchases.group_by(customer_id=purchases.customer_id, day=purchases.timestamp.date()).aggregate(
+    return purchases.group_by(customer_id=purchases.customer_id, day=purchases.timestamp.date()).aggregate(
         day_value=purchases.amount.sum())
-    return days.mutate(first_day=days.day.min().over(ibis.window(group_by=days.customer_id)))
+
+
+def _holdout_days(transactions: ir.Table, calibration_end: pd.Timestamp, holdout_end: pd.Timestamp) -> pd.DataFrame:
+    """Purchase days (``x_holdout``) and their value (``holdout_value``) per customer in the holdout.
+
+    Index ``customer_id`` (sorted by the engine, which makes the join with the calibration summary
+    cheap); only customers with a purchase in (calibration_end, holdout_end].
+    """
+    start = (calibration_end + pd.Timedelta(days=1)).to_pydatetime()
+    stop = (holdout_end + pd.Timedelta(days=1)).to_pydatetime()
+    days = _purchase_days(transactions.filter(transactions.timestamp >= start, transactions.timestamp < stop))
+    per_customer = days.group_by("customer_id").aggregate(x_holdout=days.count(),
+                                                          holdout_value=days.day_value.sum())
+    return fetch(per_customer.order_by("customer_id")).set_index("customer_id")
 
 
 def calibration_holdout_split(
@@ -92,8 +112,6 @@ def calibration_holdout_split(
         ``n_first_seen_in_holdout`` (customers excluded because their first purchase is in the
         holdout) and ``n_without_purchase`` (customers with only returns in calibration, excluded).
     """
-    from clc_lib.summary import customer_summary
-
     _check(transactions)
     start, end = _date(calibration_end, "calibration_end"), _date(holdout_end, "holdout_end")
     if end <= start:
@@ -109,23 +127,16 @@ def calibration_holdout_split(
                       stacklevel=2)
         calibration = calibration[~no_purchase]
 
-    days = purchase_days(transactions.filter(transactions.timestamp < (end + pd.Timedelta(days=1)).to_pydatetime()))
-    first_day_of_holdout = (start + pd.Timedelta(days=1)).date()
-    in_holdout = days.filter(days.day >= first_day_of_holdout)
-    holdout = in_holdout.group_by("customer_id").aggregate(
-        x_holdout=in_holdout.count(),
-        holdout_value=in_holdout.day_value.sum(),
-        first_day=in_holdout.first_day.min(),
-    ).execute()
-    first_seen_later = pd.to_datetime(holdout["first_day"]) > start
-    holdout = holdout.loc[~first_seen_later].set_index("customer_id")
-
-    out = calibration.join(holdout[["x_holdout", "holdout_value"]], how="left")
+    holdout = _holdout_days(transactions, start, end)
+    out = calibration.join(holdout, how="left")
+    # Holdout buyers missing from the calibration summary made no purchase up to calibration_end:
+    # their first purchase is in the holdout.
+    n_first_seen_later = len(holdout) - int(out["x_holdout"].notna().sum())
     out["x_holdout"] = out["x_holdout"].fillna(0).astype("int64")
     out["holdout_value"] = out["holdout_value"].astype("float64").fillna(0.0)
     out["duration_holdout"] = (end - start).days / unit_days
     out.attrs.update({
         "calibration_end": start, "holdout_end": end, "time_unit": time_unit,
-        "n_first_seen_in_holdout": int(first_seen_later.sum()), "n_without_purchase": n_without_purchase,
+        "n_first_seen_in_holdout": n_first_seen_later, "n_without_purchase": n_without_purchase,
     })
     return out
