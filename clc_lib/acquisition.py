@@ -26,8 +26,10 @@ from collections.abc import Iterable, Mapping, Sequence
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.summary import fetch
 
 __all__ = [
     "ENGAGED_EVENT_TYPES",
@@ -98,6 +100,8 @@ def _as_of_timestamp(as_of) -> pd.Timestamp:
 
 
 def _check_unique_ids(frame: pd.DataFrame, column: str, *, source: str) -> None:
+    if frame[column].is_unique:  # the usual case, and cheaper than marking the duplicates
+        return
     duplicated = frame[column].duplicated(keep=False)
     if duplicated.any():
         rows = np.flatnonzero(duplicated.to_numpy())[:5]
@@ -136,10 +140,21 @@ def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, 
     purchases = _purchases(transactions)
     has_order_channel = "channel" in _columns_of(purchases)
     firsts = purchases.group_by("customer_id").aggregate(first_ts=purchases.timestamp.min())
-    at_first = purchases.join(firsts, [purchases.customer_id == firsts.customer_id,
-                                       purchases.timestamp == firsts.first_ts])
-    first_ids = at_first.group_by("customer_id").aggregate(first_purchase=at_first.first_ts.min(),
-                                                           first_order_id=at_first.order_id.min())
+    if second_day:
+        # Every purchase row with its customer's first timestamp: one aggregate over them gives the
+        # first order id and the second purchase day (a join on the timestamp too would need a
+        # second pass over the rows for the second day).
+        rows = purchases.join(firsts, purchases.customer_id == firsts.customer_id)
+        first_ids = rows.group_by("customer_id").aggregate(
+            first_purchase=rows.first_ts.min(),
+            first_order_id=rows.order_id.min(where=rows.timestamp == rows.first_ts),
+            second_purchase_day=rows.timestamp.min(where=rows.timestamp.date() > rows.first_ts.date()).date(),
+        )
+    else:
+        at_first = purchases.join(firsts, [purchases.customer_id == firsts.customer_id,
+                                           purchases.timestamp == firsts.first_ts])
+        first_ids = at_first.group_by("customer_id").aggregate(first_purchase=at_first.first_ts.min(),
+                                                               first_order_id=at_first.order_id.min())
     lines = purchases.join(first_ids, [purchases.customer_id == first_ids.customer_id,
                                        purchases.order_id == first_ids.first_order_id])
     acquired = lines.group_by("customer_id").aggregate(
@@ -147,17 +162,9 @@ def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, 
         first_order_id=lines.first_order_id.min(),
         first_order_value=lines.amount.sum(),
         first_order_channel=(lines.channel.min() if has_order_channel else ibis.null().cast("string")),
+        **({"second_purchase_day": lines.second_purchase_day.min()} if second_day else {}),
     )
     acquired = acquired.mutate(first_purchase_day=acquired.first_purchase.date())
-
-    if second_day:
-        starts = acquired.select(start_id="customer_id", start_day="first_purchase_day")
-        later = purchases.join(starts, [purchases.customer_id == starts.start_id,
-                                        purchases.timestamp.date() > starts.start_day])
-        seconds = later.group_by("customer_id").aggregate(second_purchase_day=later.timestamp.min().date())
-        seconds = seconds.rename(second_id="customer_id")
-        acquired = (acquired.left_join(seconds, acquired.customer_id == seconds.second_id)
-                    .drop("second_id"))
 
     has_customer_channel = False
     if customers is not None:
@@ -165,11 +172,11 @@ def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, 
         has_customer_channel = "acquisition_channel" in customers.columns
     if has_customer_channel:
         _check_unique_ids(customers, "customer_id", source="customers")
-        lookup = pd.DataFrame({
-            "customer_id": customers["customer_id"].astype(str),
-            "acquisition_channel": customers["acquisition_channel"].astype("string"),
-        })
-        lookup_table = ibis.memtable(lookup).rename(lookup_customer_id="customer_id")
+        # Arrow, not pandas: Spark would pickle the pandas missing-value marker of a string column.
+        lookup_table = ibis.memtable(pa.table({
+            "lookup_customer_id": pa.array(customers["customer_id"].astype(str), type=pa.string()),
+            "acquisition_channel": pa.array(customers["acquisition_channel"].astype("string"), type=pa.string()),
+        }))
         acquired = acquired.left_join(lookup_table, acquired.customer_id == lookup_table.lookup_customer_id)
         acquired = acquired.drop("lookup_customer_id")
         customer_channel = acquired.acquisition_channel
@@ -221,12 +228,30 @@ def customer_acquisition(transactions: ibis.Table, customers: pd.DataFrame | Non
     period = _check_period(period)
     acquired, _ = _acquisition_expr(transactions, customers, second_day=True)
     acquired = acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
-    frame = acquired.execute()
-    for column in ("first_purchase", "first_purchase_day", "second_purchase_day", "cohort"):
-        frame[column] = _to_datetime_ns(frame[column])
     columns = ["customer_id", "first_purchase", "first_purchase_day", "second_purchase_day", "cohort",
                "first_order_id", "first_order_value", "channel", "channel_source"]
-    return frame[columns].sort_values(["first_purchase", "customer_id"]).set_index("customer_id")
+    frame = fetch(acquired.select(columns).order_by(["first_purchase", "customer_id"]))
+    for column in ("first_purchase", "first_purchase_day", "second_purchase_day", "cohort"):
+        frame[column] = _to_datetime_ns(frame[column])
+    if not _sorted_by(frame, "first_purchase", "customer_id"):  # e.g. a database collation for the ids
+        frame = frame.sort_values(["first_purchase", "customer_id"])
+    return frame.set_index("customer_id")
+
+
+def _sorted_by(frame: pd.DataFrame, first: str, then: str) -> bool:
+    """True when ``frame`` is ordered as ``sort_values([first, then])`` orders it (``then`` unique in ties).
+
+    Engines sort faster than pandas, but their string order depends on the collation: this check
+    (Python string order, as pandas uses) decides whether the engine's order can be kept.
+    """
+    keys = frame[first].to_numpy()
+    if len(keys) < 2:
+        return True
+    if pd.isna(keys).any() or not (keys[1:] >= keys[:-1]).all():
+        return False
+    ties = np.flatnonzero(keys[1:] == keys[:-1])
+    ids = frame[then].to_numpy()
+    return all(isinstance(ids[i], str) and isinstance(ids[i + 1], str) and ids[i] < ids[i + 1] for i in ties)
 
 
 def _complete_grid(frame: pd.DataFrame, period: str, value_columns: Sequence[str]) -> pd.DataFrame:
@@ -559,9 +584,9 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
     gap_days = acquired.second_purchase_day.delta(acquired.first_purchase_day, unit="day")
     repeated = acquired.second_purchase_day.notnull() & (gap_days <= window_days)
     cells = (acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]),
-                             _repeated=repeated.cast("int64"))
+                             _repeated=repeated)
              .group_by(["cohort", "channel"])
-             .aggregate(customers=lambda t: t.customer_id.count(), repeaters=lambda t: t._repeated.sum())
+             .aggregate(customers=lambda t: t.customer_id.count(), repeaters=lambda t: t.count(where=t._repeated))
              .execute())
     cells["cohort"] = _to_datetime_ns(cells["cohort"])
     cells["repeaters"] = cells["repeaters"].fillna(0).astype("int64")
@@ -632,17 +657,23 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
     joined = rows.join(acquired, "customer_id")
     elapsed_days = joined.timestamp.date().delta(joined.first_purchase_day, unit="day")
     month = ibis.greatest((elapsed_days / DAYS_PER_MONTH).floor(), 0).cast("int64")
+    keys = ["first_purchase_day", "channel", "month"]
     revenue = (joined.mutate(month=month).filter(lambda t: t.month < max_months)
-               .group_by(["first_purchase_day", "channel", "month"])
-               .aggregate(revenue=lambda t: t.amount.sum())
-               .execute())
+               .group_by(keys)
+               .aggregate(revenue=lambda t: t.amount.sum(), customers=ibis.literal(0, type="int64")))
+    # The cohort sizes ride in the same query (as month -1): DuckDB and PostgreSQL then compute the
+    # acquisition table once for both parts.
     sizes = (acquired.group_by(["first_purchase_day", "channel"])
-             .aggregate(customers=lambda t: t.customer_id.count()).execute())
+             .aggregate(month=ibis.literal(-1, type="int64"), revenue=ibis.literal(0.0, type="float64"),
+                        customers=lambda t: t.customer_id.count()))
+    both = fetch(revenue.union(sizes.select(*keys, "revenue", "customers")))
+    both["first_purchase_day"] = _to_datetime_ns(both["first_purchase_day"])
+    is_size = both["month"].to_numpy() == -1
+    revenue = both.loc[~is_size, [*keys, "revenue"]]
+    sizes = both.loc[is_size, ["first_purchase_day", "channel", "customers"]]
     if sizes.empty:
         return pd.DataFrame(columns=["channel", "months_since_acquisition", "customers_observed",
                                      "cumulative_revenue_per_customer"])
-    for frame in (revenue, sizes):
-        frame["first_purchase_day"] = _to_datetime_ns(frame["first_purchase_day"])
 
     months = np.arange(max_months)
     cumulative = (revenue.pivot_table(index=["first_purchase_day", "channel"], columns="month",

@@ -75,6 +75,33 @@ def test_customers_without_channel_column_fall_back_to_orders(transactions):
     assert acq.customer_acquisition(transactions, customers).loc["00017", "channel"] == "web"
 
 
+def test_first_order_ties_multi_line_orders_and_row_order():
+    rows = [
+        ("b", "O2", "2024-01-05 10:00", 7.0, False, "app"),
+        ("b", "O1", "2024-01-05 10:00", 5.0, False, "web"),    # same time as O2: the smaller id is first
+        ("b", "O1", "2024-01-08 12:00", 6.0, False, "store"),  # later line of the first order
+        ("b", "O1R", "2024-01-09 12:00", -5.0, True, "web"),   # return: not part of the value
+        ("a", "P1", "2024-01-05 10:00", 9.0, False, "web"),    # same first time as b: ordered by id
+        ("c", "Q1", "2024-01-04 08:00", 3.0, False, "web"),
+        ("c", "Q2", "2024-01-04 20:00", 4.0, False, "web"),    # same day: no second purchase day
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "timestamp", "amount", "is_return", "channel"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    table = acq.customer_acquisition(ibis.memtable(frame))
+    assert table.index.tolist() == ["c", "a", "b"]  # by first purchase, then customer id
+    assert table.loc["b", ["first_order_id", "first_order_value", "channel"]].tolist() == ["O1", 11.0, "store"]
+    assert table.loc["b", "second_purchase_day"] == pd.Timestamp("2024-01-08")  # the first order's later line
+    assert pd.isna(table.loc["c", "second_purchase_day"])
+    assert table.loc["c", "first_order_value"] == 3.0
+
+
+def test_engine_row_order_is_kept_only_when_it_is_python_order():
+    times = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02"])
+    assert acq._sorted_by(pd.DataFrame({"t": times, "id": ["z", "a", "b"]}), "t", "id")
+    assert not acq._sorted_by(pd.DataFrame({"t": times, "id": ["a", "b", "B"]}), "t", "id")  # "B" < "b"
+    assert not acq._sorted_by(pd.DataFrame({"t": times[::-1], "id": ["a", "b", "c"]}), "t", "id")
+
+
 def test_duplicate_customer_ids_are_refused(transactions):
     customers = pd.DataFrame({"customer_id": ["2", "2"], "acquisition_channel": ["a", "b"]})
     with pytest.raises(DataError, match="more than once") as error:

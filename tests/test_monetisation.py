@@ -79,6 +79,23 @@ def summary() -> pd.DataFrame:
     }).set_index("customer_id")
 
 
+def test_revenue_over_time_counts_distinct_orders_and_customers():
+    rows = [
+        ("a", "X", "2024-01-02", 10.0, False),
+        ("a", "X", "2024-01-03", 5.0, False),   # second line of order X
+        ("b", "X", "2024-01-04", 7.0, False),   # the same order id for another customer: one order
+        ("b", "Y", "2024-01-05", 8.0, False),
+        ("c", "Z", "2024-01-06", -4.0, True),   # return only: neither an order nor an active customer
+        ("a", "W", "2024-02-01", 1.0, False),
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "timestamp", "amount", "is_return"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    table = mon.revenue_over_time(ibis.memtable(frame)).set_index("period_start")
+    assert table.loc[pd.Timestamp("2024-01-01"), ["orders", "active_customers"]].tolist() == [2, 2]
+    assert table.loc[pd.Timestamp("2024-02-01"), ["orders", "active_customers"]].tolist() == [1, 1]
+    assert table.loc[pd.Timestamp("2024-01-01"), "aov"] == pytest.approx(30.0 / 2)
+
+
 def test_revenue_by_stage(summary):
     table = mon.revenue_by(summary, "stage", order=["new", "active", "churned"])
     assert table["stage"].tolist()[:3] == ["new", "active", "churned"]
@@ -230,6 +247,17 @@ def test_aov_by_order_number(transactions):
     assert table.loc["1", ["orders", "aov", "median_order_value"]].tolist() == [5, 26.0, 25.0]
     assert table.loc["2", "aov"] == pytest.approx(25.0)
     assert table.loc["3+", ["orders", "customers"]].tolist() == [1, 1]
+
+
+def test_aov_by_order_number_pools_customers_once():
+    rows = [("a", f"A{i}", f"2024-01-0{i}", 10.0 * i, False, None) for i in range(1, 6)]  # five orders
+    rows += [("b", "B1", "2024-01-01", 1.0, False, None), ("b", "B2", "2024-01-01", 3.0, False, None)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "timestamp", "amount", "is_return", "category"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    table = mon.aov_by_order_number(ibis.memtable(frame), max_order_number=3).set_index("order_number")
+    assert table["orders"].tolist() == [2, 2, 3]
+    assert table["customers"].tolist() == [2, 2, 1]  # "3+": a's 3rd, 4th and 5th orders, one customer
+    assert table.loc["2", "aov"] == pytest.approx((20.0 + 3.0) / 2)  # same time: B2 after B1 by id
 
 
 def test_aov_by_tenure(transactions):
