@@ -36,9 +36,9 @@ import pandas as pd
 import yaml
 
 from clc_lib.config import merge_options
-from clc_lib.engines import engine_of
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import (
+    _purchase_days,
     as_of_date,
     check_transactions,
     fetch,
@@ -248,25 +248,29 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
         return rules
     check_transactions(transactions)
     options = _options(rules)
-    derive = options["derive"]
     as_of = as_of_date(as_of)
-    days = purchase_days_table(rows_up_to(transactions, as_of))
-    gaps = days.filter(days.gap_days.notnull())
-    gap_stats = gaps.aggregate(
-        n_gaps=gaps.count(),
-        **{name: gaps.gap_days.quantile(float(derive[key])) for name, key in _GAP_QUANTILE_KEYS.items()},
-    ).execute().iloc[0]
-    per_customer = days.group_by("customer_id").aggregate(n=days.count())
-    loyal_q = float(derive["loyal_purchase_days_quantile"])
-    loyal_stats = per_customer.aggregate(q=per_customer.n.quantile(loyal_q)).execute().iloc[0]
+    return _derive_rules(_ordered_purchase_days(rows_up_to(transactions, as_of)), options)
 
-    n_gaps = int(gap_stats["n_gaps"])
+
+def _derive_rules(days: ir.Table, options: Mapping[str, Any]) -> StageRules:
+    """:func:`derive_stage_rules` from the output of :func:`_ordered_purchase_days` (one query)."""
+    derive = options["derive"]
+    is_gap = days.gap_days.notnull()
+    loyal_q = float(derive["loyal_purchase_days_quantile"])
+    stats = days.aggregate(
+        n_gaps=days.count(where=is_gap),
+        **{name: days.gap_days.quantile(float(derive[key]), where=is_gap)
+           for name, key in _GAP_QUANTILE_KEYS.items()},
+        loyal=days.customer_days.quantile(loyal_q, where=days.day_number == 1),
+    ).execute().iloc[0]
+
+    n_gaps = int(stats["n_gaps"])
     derived: dict[str, float] = {}
     sources: dict[str, str] = {}
     if n_gaps >= int(derive["min_gaps"]):
         previous = 0.0
         for name, key in _GAP_QUANTILE_KEYS.items():
-            value = max(float(round(gap_stats[name])), previous + 1.0)
+            value = max(float(round(stats[name])), previous + 1.0)
             derived[name] = value
             previous = value
             sources[name] = f"{float(derive[key]):.0%} quantile of {n_gaps:,} gaps between purchase days"
@@ -275,8 +279,8 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
             derived[name] = float(derive["fallback"][name])
             sources[name] = f"fallback (only {n_gaps:,} gaps between purchase days, fewer than {derive['min_gaps']})"
     floor = float(derive["loyal_min_purchase_days_floor"])
-    if n_gaps >= int(derive["min_gaps"]) and not pd.isna(loyal_stats["q"]):
-        derived["loyal_min_purchase_days"] = max(floor, float(math.ceil(loyal_stats["q"])))
+    if n_gaps >= int(derive["min_gaps"]) and not pd.isna(stats["loyal"]):
+        derived["loyal_min_purchase_days"] = max(floor, float(math.ceil(stats["loyal"])))
         sources["loyal_min_purchase_days"] = f"{loyal_q:.0%} quantile of purchase days per customer (at least {floor:g})"
     else:
         derived["loyal_min_purchase_days"] = float(derive["fallback"]["loyal_min_purchase_days"])
@@ -288,16 +292,33 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
     return _to_rules(options, derived, sources)
 
 
-def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules) -> StageRules:
+def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules, days: ir.Table | None = None) -> StageRules:
+    """``rules`` as :class:`StageRules`, derived from the data up to ``as_of`` (or from ``days``, the
+    output of :func:`_ordered_purchase_days` for those rows) unless already resolved."""
     if isinstance(rules, StageRules):
         return rules
     if rules is not None and not isinstance(rules, Mapping):
         raise ConfigError(f"rules must be a StageRules or a mapping of stage options, got {type(rules).__name__}.")
-    return derive_stage_rules(transactions, as_of, rules=rules)
+    if days is None:
+        return derive_stage_rules(transactions, as_of, rules=rules)
+    return _derive_rules(days, _options(rules))
 
 
 # ---------------------------------------------------------------------------------------------
 # Engine-side building blocks shared by classify_stages and stage_history
+
+
+def _ordered_purchase_days(transactions: ir.Table) -> ir.Table:
+    """:func:`~clc_lib.summary.purchase_days_table` plus ``day_number`` (1 for the customer's first
+    purchase day) and ``customer_days`` (the customer's purchase days), all from one window."""
+    days = _purchase_days(transactions)
+    by_customer = ibis.window(group_by=days.customer_id, order_by=days.day)
+    days = days.mutate(
+        prev_day=days.day.lag().over(by_customer),
+        day_number=ibis.row_number().over(by_customer) + 1,
+        customer_days=days.count().over(by_customer),
+    )
+    return days.mutate(gap_days=days.day.delta(days.prev_day, unit="day"))
 
 
 def _stage_expression(table: ir.Table, rules: StageRules) -> ir.StringValue:
@@ -346,8 +367,9 @@ def _event_people(events: ir.Table, end: pd.Timestamp, rules: StageRules) -> ir.
 
 
 def _classify_table(transactions: ir.Table, as_of: pd.Timestamp, rules: StageRules,
-                    events: ir.Table | None) -> ir.Table:
-    days = purchase_days_table(rows_up_to(transactions, as_of))
+                    events: ir.Table | None, days: ir.Table | None = None) -> ir.Table:
+    if days is None:
+        days = purchase_days_table(rows_up_to(transactions, as_of))
     reactivation = days.gap_days > rules.reactivation_gap_days
     people = days.group_by("customer_id").aggregate(
         first_day=days.day.min(),
@@ -403,9 +425,15 @@ def classify_stages(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp,
         Customers whose only rows are returns have no purchase and no stage.
     """
     check_transactions(transactions)
-    as_of = as_of_date(as_of)
-    rules = _resolve_rules(transactions, as_of, rules)
-    table = _classify_table(transactions, as_of, rules, events)
+    return _classify(transactions, as_of_date(as_of), rules, events)
+
+
+def _classify(transactions: ir.Table, as_of: pd.Timestamp, rules, events: ir.Table | None,
+              days: ir.Table | None = None) -> pd.DataFrame:
+    """:func:`classify_stages`; ``days`` (the output of :func:`_ordered_purchase_days` for the rows
+    up to ``as_of``) serves both the derived thresholds and the stages."""
+    rules = _resolve_rules(transactions, as_of, rules, days)
+    table = _classify_table(transactions, as_of, rules, events, days)
     result = fetch(table.select(
         "customer_id", "stage", "recency_days", "tenure_days", "purchase_days", "days_since_reactivation",
         first_purchase=table.first_day, last_purchase=table.last_day,
@@ -501,23 +529,26 @@ def growth_accounting(transactions: ir.Table, period: str = "M") -> pd.DataFrame
         customer_id=purchases.customer_id, period_start=purchases.timestamp.date().truncate(unit)
     ).aggregate()
     ordered = ibis.window(group_by=active.customer_id, order_by=active.period_start)
-    everything = ibis.window(group_by=active.customer_id)
     active = active.mutate(
         previous=active.period_start.lag().over(ordered),
         following=active.period_start.lead().over(ordered),
-        first=active.period_start.min().over(everything),
     )
+    # The first active period of a customer is the one without a previous one (a null period, which
+    # some engines sort first, is never new).
     status = ibis.cases(
-        (active.period_start == active.first, "new"),
+        (active.previous.isnull() & active.period_start.notnull(), "new"),
         (active.previous + step == active.period_start, "returning"),
         else_="resurrected",
     )
-    counts = active.group_by(period_start=active.period_start, status=status).aggregate(customers=active.count())
+    moves = active.select(period_start=active.period_start, status=status)
     lapsing = active.filter(active.following.isnull() | (active.period_start + step != active.following))
-    dormant = lapsing.group_by(period_start=lapsing.period_start + step).aggregate(dormant=lapsing.count())
-
-    counts_df = counts.execute()
-    dormant_df = dormant.execute()
+    lapses = lapsing.select(period_start=lapsing.period_start + step, status=ibis.literal("dormant"))
+    # Both counts in one query, so that the active periods are ordered once.
+    both = moves.union(lapses, distinct=False)
+    frame = both.group_by("period_start", "status").aggregate(customers=both.count()).execute()
+    is_dormant = frame["status"] == "dormant"
+    counts_df = frame[~is_dormant]
+    dormant_df = frame[is_dormant].rename(columns={"customers": "dormant"})
     columns = ["new", "returning", "resurrected"]
     if counts_df.empty:
         return pd.DataFrame(columns=[*columns, "dormant", "active", "quick_ratio"],
@@ -615,39 +646,18 @@ def stage_history(transactions: ir.Table, *, period: str = "M",
         return ibis.greatest(ibis.least(_period_end(day, period), end_literal), first_snapshot)
 
     # Per purchase day: its snapshot bucket and the running count of purchase days (one sort).
-    days = purchase_days_table(rows_up_to(transactions, end_ts))
-    by_day = ibis.window(group_by=days.customer_id, order_by=days.day)
-    days = days.mutate(bucket=bucket(days.day).cast("date"), day_number=ibis.row_number().over(by_day) + 1)
+    days = _ordered_purchase_days(rows_up_to(transactions, end_ts))
+    days = days.mutate(bucket=bucket(days.day).cast("date"))
+    reactivation = days.gap_days > rules.reactivation_gap_days
     per_bucket = days.group_by(customer_id=days.customer_id, bucket=days.bucket).aggregate(
         bucket_days=days.count(), purchase_days=days.day_number.max(), last_day=days.day.max(),
+        first_day_in_bucket=days.day.min(), reactivation_day=days.day.max(where=reactivation),
     )
-    reactivations = days.filter(days.gap_days > rules.reactivation_gap_days).select(
-        customer_id=days.customer_id, last_reactivation_day=days.day,
-    )
-    entries = days.group_by("customer_id").aggregate(entry=days.bucket.min(), first_day=days.day.min())
+    people = None
     if events is not None:
         people = _event_people(events, end_ts, rules)
         people = people.mutate(event_entry=bucket(people.first_event_day).cast("date"))
-        joined = entries.outer_join(people, entries.customer_id == people.customer_id)
-        entries = joined.select(
-            customer_id=ibis.coalesce(joined.customer_id, joined.customer_id_right),
-            entry=ibis.least(joined.entry, joined.event_entry),
-            first_day=joined.first_day,
-            first_engaged_day=joined.first_engaged_day,
-        )
-    else:
-        entries = entries.mutate(first_engaged_day=ibis.null("date"))
-
-    snapshot_table = ibis.memtable(pd.DataFrame({"snapshot": pd.to_datetime(snapshots)}))
-    snapshot_table = snapshot_table.select(snapshot=snapshot_table.snapshot.date())
-    grid = entries.cross_join(snapshot_table)
-    grid = grid.filter(grid.snapshot >= grid.entry)
-    if not engine_of(grid).supports_asof_join:
-        reactivation_buckets = days.filter(days.gap_days > rules.reactivation_gap_days).group_by(
-            customer_id=days.customer_id, bucket=days.bucket).aggregate(last_reactivation_day=days.day.max())
-        cumulative = _state_by_running_max(grid, per_bucket, reactivation_buckets)
-    else:
-        cumulative = _state_by_asof_join(grid, per_bucket, reactivations)
+    cumulative = _state_by_spans(per_bucket, people, snapshots)
     featured = _with_features(cumulative)
     staged = featured.mutate(stage=_stage_expression(featured, rules))
     return staged.select(
@@ -662,58 +672,74 @@ def stage_history(transactions: ir.Table, *, period: str = "M",
     )
 
 
-def _state_by_asof_join(grid: ir.Table, per_bucket: ir.Table, reactivations: ir.Table) -> ir.Table:
-    """State at each snapshot = the customer's latest bucket (and reactivation) on or before it:
-    as-of joins instead of running windows over the customer x snapshot grid (fast on DuckDB)."""
-    latest = grid.asof_join(per_bucket, on=grid.snapshot >= per_bucket.bucket,
-                            predicates=grid.customer_id == per_bucket.customer_id)
-    latest = latest.select(
-        grid.customer_id, grid.snapshot, grid.first_day, grid.first_engaged_day,
-        purchase_days=per_bucket.purchase_days, last_day=per_bucket.last_day,
-        n_days=ibis.cases((per_bucket.bucket == grid.snapshot, per_bucket.bucket_days), else_=0),
-    )
-    with_reactivation = latest.asof_join(
-        reactivations, on=latest.snapshot >= reactivations.last_reactivation_day,
-        predicates=latest.customer_id == reactivations.customer_id,
-    )
-    return with_reactivation.select(
-        latest.customer_id, latest.snapshot, latest.first_day, latest.first_engaged_day,
-        latest.purchase_days, latest.last_day, latest.n_days, reactivations.last_reactivation_day,
-    )
+def _state_by_spans(per_bucket: ir.Table, people: ir.Table | None, snapshots: list[dt.date]) -> ir.Table:
+    """The state of every person at every snapshot from their entry on (the customer x snapshot grid).
 
-
-def _state_by_running_max(grid: ir.Table, per_bucket: ir.Table, reactivation_buckets: ir.Table) -> ir.Table:
-    """The same state as :func:`_state_by_asof_join` for engines without as-of joins (Spark, SQL).
-
-    Every bucket is itself a snapshot date and the cumulative purchase-day count, the last purchase
-    day and the last reactivation day only grow with the bucket, so the latest bucket on or before a
-    snapshot is found by an equi-join on the snapshot and a running maximum over the customer's
-    snapshots. A reactivation day is on or before a snapshot exactly when its bucket is.
+    A customer's state (purchase days so far, last purchase day, last reactivation day) changes only
+    at the buckets with purchase days, and every bucket is a snapshot, so each bucket's state holds
+    from its snapshot up to the next bucket's: one window over the buckets and an expansion of each
+    bucket to its snapshots, instead of matching every grid row with its latest bucket (which sorts
+    the grid). A reactivation day is on or before a snapshot exactly when its bucket is. Prospects
+    (``people``) enter at their first event's snapshot; before the first purchase they have no
+    purchase state.
     """
-    on_bucket = [grid.customer_id == per_bucket.customer_id, grid.snapshot == per_bucket.bucket]
-    joined = grid.left_join(per_bucket, on_bucket).select(
-        grid.customer_id, grid.snapshot, grid.first_day, grid.first_engaged_day,
-        per_bucket.purchase_days, per_bucket.last_day, n_days=per_bucket.bucket_days.fill_null(0),
+    index = ibis.memtable(pd.DataFrame({"snapshot": pd.to_datetime(snapshots),
+                                        "idx": np.arange(len(snapshots), dtype="int64")}))
+    index = index.select(snapshot=index.snapshot.date(), idx=index.idx)
+    after_last = len(snapshots)
+
+    states = per_bucket.inner_join(index, per_bucket.bucket == index.snapshot).select(
+        per_bucket.customer_id, per_bucket.bucket_days, per_bucket.purchase_days, per_bucket.last_day,
+        per_bucket.first_day_in_bucket, per_bucket.reactivation_day, from_idx=index.idx,
     )
-    on_reactivation = [joined.customer_id == reactivation_buckets.customer_id,
-                       joined.snapshot == reactivation_buckets.bucket]
-    joined = joined.left_join(reactivation_buckets, on_reactivation).select(
-        joined, reactivation_buckets.last_reactivation_day)
-    so_far = ibis.cumulative_window(group_by=joined.customer_id, order_by=joined.snapshot)
-    return joined.mutate(
-        purchase_days=joined.purchase_days.max().over(so_far),
-        last_day=joined.last_day.max().over(so_far),
-        last_reactivation_day=joined.last_reactivation_day.max().over(so_far),
-    ).select("customer_id", "snapshot", "first_day", "first_engaged_day", "purchase_days", "last_day",
-             "n_days", "last_reactivation_day")
+    ordered = ibis.window(group_by=states.customer_id, order_by=states.from_idx)
+    so_far = ibis.cumulative_window(group_by=states.customer_id, order_by=states.from_idx)
+    states = states.mutate(
+        to_idx=states.from_idx.lead(default=after_last).over(ordered),
+        first_day=states.first_day_in_bucket.min().over(ordered),
+        last_reactivation_day=states.reactivation_day.max().over(so_far),
+    )
+    if people is None:
+        states = states.mutate(first_engaged_day=ibis.null("date"))
+    else:
+        engaged = people.select("customer_id", "first_engaged_day")
+        states = states.left_join(engaged, states.customer_id == engaged.customer_id).select(
+            states, engaged.first_engaged_day)
+    spans = states.mutate(idx=ibis.range(states.from_idx, states.to_idx).unnest())
+    grid = spans.inner_join(index, spans.idx == index.idx).select(
+        spans.customer_id, index.snapshot, spans.first_day, spans.first_engaged_day,
+        spans.purchase_days, spans.last_day,
+        n_days=ibis.cases((spans.idx == spans.from_idx, spans.bucket_days), else_=0),
+        last_reactivation_day=spans.last_reactivation_day,
+    )
+    if people is None:
+        return grid
+
+    # People in the events table: the snapshots from their first event's one up to their first
+    # purchase bucket (or the end), without purchase state.
+    buyers = states.group_by("customer_id").aggregate(first_idx=states.from_idx.min(),
+                                                       first_day=states.first_day.min())
+    people = people.inner_join(index, people.event_entry == index.snapshot).select(
+        people.customer_id, people.first_engaged_day, event_idx=index.idx)
+    joined = people.left_join(buyers, people.customer_id == buyers.customer_id)
+    early = joined.select(
+        people.customer_id, buyers.first_day, people.first_engaged_day,
+        from_idx=ibis.least(people.event_idx, buyers.first_idx),
+        to_idx=buyers.first_idx.fill_null(after_last),
+    )
+    early = early.mutate(idx=ibis.range(early.from_idx, early.to_idx).unnest())
+    early = early.inner_join(index, early.idx == index.idx).select(
+        early.customer_id, index.snapshot, early.first_day, early.first_engaged_day,
+        purchase_days=ibis.null(grid.purchase_days.type()), last_day=ibis.null("date"),
+        n_days=ibis.literal(0, grid.n_days.type()), last_reactivation_day=ibis.null("date"),
+    )
+    return grid.union(early, distinct=False)
 
 
 def _with_previous(history: ir.Table) -> ir.Table:
+    """``period_end``, ``stage`` and ``from_stage``, the customer's stage at the previous snapshot."""
     ordered = ibis.window(group_by=history.customer_id, order_by=history.period_end)
-    return history.mutate(
-        from_stage=history.stage.lag().over(ordered),
-        previous_end=history.period_end.lag().over(ordered),
-    )
+    return history.select("period_end", "stage", from_stage=history.stage.lag().over(ordered))
 
 
 def stage_counts(history: ir.Table) -> pd.DataFrame:
@@ -809,17 +835,19 @@ def stage_flows(history: ir.Table) -> pd.DataFrame:
 # Stage metrics and back-test
 
 
-def _window_revenue(transactions: ir.Table, as_of: pd.Timestamp, window_start: pd.Timestamp) -> pd.DataFrame:
-    """Per customer in ``(window_start, as_of]`` days: net revenue, gross purchases, orders, purchase days."""
+def _window_revenue(transactions: ir.Table, as_of: pd.Timestamp, window_start: pd.Timestamp, *,
+                    orders: bool = True) -> pd.DataFrame:
+    """Per customer with rows in ``(window_start, as_of]`` days, sorted: net ``revenue`` and ``purchases``
+    (purchase rows); with ``orders`` also ``gross`` (purchase value) and ``orders`` (distinct
+    purchase order ids; this distinct count is most of the query's cost)."""
     rows = rows_up_to(transactions, as_of)
     rows = rows.filter(rows.timestamp >= (window_start + pd.Timedelta(days=1)).to_pydatetime())
     purchase = is_purchase(rows)
-    frame = rows.group_by("customer_id").aggregate(
-        revenue=rows.amount.sum(),
-        gross=rows.amount.sum(where=purchase),
-        orders=rows.order_id.nunique(where=purchase),
-        purchase_days=rows.timestamp.date().nunique(where=purchase),
-    ).execute()
+    measures = {"revenue": rows.amount.sum(), "purchases": rows.count(where=purchase)}
+    if orders:
+        measures.update(gross=rows.amount.sum(where=purchase), orders=rows.order_id.nunique(where=purchase))
+    # Sorted like the stages frame, so that pandas joins the two without hashing a million ids.
+    frame = fetch(rows.group_by("customer_id").aggregate(**measures).order_by("customer_id"))
     return frame.set_index("customer_id")
 
 
@@ -889,35 +917,45 @@ def stage_metrics(transactions: ir.Table, stages: pd.DataFrame, *, history: ir.T
 
 
 def _movement_metrics(history: ir.Table, rules: StageRules) -> pd.DataFrame:
+    # One sort of the history by customer and snapshot gives the next snapshot's stage and purchase
+    # and each row's position; both aggregates below read it, so it is one query.
     ordered = ibis.window(group_by=history.customer_id, order_by=history.period_end)
-    steps = history.mutate(
+    steps = history.select(
+        "customer_id", "stage",
+        position=ibis.row_number().over(ordered),
         next_stage=history.stage.lead().over(ordered),
         next_bought=history.bought_in_period.lead().over(ordered),
     )
-    steps = steps.filter(steps.next_stage.notnull())
-    target_cases = [(steps.stage == stage, steps.next_stage.isin(list(targets)))
+    pairs = steps.filter(steps.next_stage.notnull())
+    target_cases = [(pairs.stage == stage, pairs.next_stage.isin(list(targets)))
                     for stage, targets in rules.next_stage.items()]
     converted = ibis.cases(*target_cases, else_=False) if target_cases else ibis.literal(False)
-    per_stage = steps.group_by("stage").aggregate(
-        snapshots=steps.count(),
-        next_period_purchase_rate=steps.next_bought.cast("float64").mean(),
-        next_stage_conversion=converted.cast("float64").mean(),
-    ).execute().set_index("stage")
+    # Booleans pass through an integer: PostgreSQL casts no boolean to a float.
+    per_stage = pairs.group_by("stage").aggregate(
+        snapshots=pairs.count(),
+        next_period_purchase_rate=pairs.next_bought.cast("int32").cast("float64").mean(),
+        next_stage_conversion=converted.cast("int32").cast("float64").mean(),
+    )
 
-    # Stays in one stage: consecutive snapshots of a customer with the same stage ("islands").
-    numbered = history.mutate(
-        position=ibis.row_number().over(ordered),
-        last_position=history.count().over(ibis.window(group_by=history.customer_id)) - 1,
-    )
-    within = ibis.window(group_by=[numbered.customer_id, numbered.stage], order_by=numbered.period_end)
-    numbered = numbered.mutate(island=numbered.position - ibis.row_number().over(within))
-    stays = numbered.group_by("customer_id", "stage", "island").aggregate(
-        length=numbered.count(), ends_last=(numbered.position == numbered.last_position).any(),
-    )
-    completed = stays.filter(~stays.ends_last)
+    # Stays in one stage (runs of consecutive snapshots with the same stage): a stay ends where the
+    # next snapshot has another stage or there is none, and starts right after the previous end, so
+    # its length is the distance between consecutive ends. A stay ending at the customer's last
+    # snapshot is still running (censored) and left out of the median.
+    ends = steps.filter(steps.next_stage.isnull() | (steps.next_stage != steps.stage))
+    by_end = ibis.window(group_by=ends.customer_id, order_by=ends.position)
+    ends = ends.mutate(length=ends.position - ends.position.lag(default=-1).over(by_end))
+    completed = ends.filter(ends.next_stage.notnull())
     spells = completed.group_by("stage").aggregate(median_periods_in_stage=completed.length.median())
-    spells = spells.execute().set_index("stage")
-    return per_stage.join(spells, how="outer").reindex(list(STAGES))
+
+    joined = per_stage.outer_join(spells, per_stage.stage == spells.stage)
+    frame = joined.select(
+        stage=ibis.coalesce(joined.stage, joined.stage_right),
+        snapshots=joined.snapshots,
+        next_period_purchase_rate=joined.next_period_purchase_rate,
+        next_stage_conversion=joined.next_stage_conversion,
+        median_periods_in_stage=joined.median_periods_in_stage,
+    ).execute().set_index("stage")
+    return frame.reindex(list(STAGES))
 
 
 def stage_backtest(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp | None = None, *,
@@ -958,10 +996,16 @@ def stage_backtest(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp |
             f"The back-test window {as_of_ts.date()} + {window_days} days ends on {window_end.date()}, "
             f"after the end of the data ({last_day.date()}); choose an earlier as_of or a shorter window."
         )
-    stages = classify_stages(rows_up_to(transactions, as_of_ts), as_of_ts, rules=rules, events=events)
-    outcome = _window_revenue(transactions, window_end, as_of_ts)
+    known = rows_up_to(transactions, as_of_ts)
+    if rules is None or isinstance(rules, Mapping):
+        # Thresholds and stages both come from the ordered purchase days up to as_of: order them once.
+        with _ordered_purchase_days(known).cache() as days:
+            stages = _classify(known, as_of_ts, rules, events, days)
+    else:
+        stages = _classify(known, as_of_ts, rules, events)
+    outcome = _window_revenue(transactions, window_end, as_of_ts, orders=False)
     frame = stages[["stage"]].join(outcome, how="left")
-    frame["bought"] = frame["purchase_days"].fillna(0) > 0
+    frame["bought"] = frame["purchases"].fillna(0) > 0
     grouped = frame.groupby("stage", observed=True)
     result = pd.DataFrame({
         "customers": grouped.size(),
