@@ -377,3 +377,19 @@ def test_backtest_defaults_to_window_before_data_end(history_transactions):
     result = stage_backtest(history_transactions, window_days=40, rules=RULES, data_end="2024-06-30")
     assert result.attrs["as_of"] == pd.Timestamp("2024-05-21")  # 40 days before the data end
     assert result.loc["reactivated", "customers"] == 1 and result.loc["reactivated", "buyers"] == 0
+
+
+def test_history_buyer_enters_at_first_event_before_first_purchase(history_transactions):
+    # g visits in January and buys on 2024-03-05: engaged (an add_to_cart) until the month of the purchase.
+    events = pd.DataFrame({
+        "person_id": ["g", "g"], "customer_id": ["g", "g"],
+        "timestamp": pd.to_datetime(["2024-01-15", "2024-01-20"]),
+        "event_type": ["visit", "add_to_cart"], "channel": "web",
+    })
+    frame = stage_history(history_transactions, rules=RULES, end="2024-06-30", events=ibis.memtable(events)).execute()
+    g = frame[frame["customer_id"] == "g"].sort_values("period_end")
+    assert g["stage"].tolist() == ["engaged", "engaged", "new", "active", "at_risk", "at_risk"]  # Jan..Jun
+    assert g["purchase_days"].tolist() == [0, 0, 1, 1, 1, 1]
+    assert g["bought_in_period"].tolist() == [False, False, True, False, False, False]
+    h = frame[frame["customer_id"] == "h"].sort_values("period_end")["stage"].tolist()
+    assert h == [stage for stage, _ in HISTORY_EXPECTED.values()]  # no events: unchanged
