@@ -13,8 +13,6 @@ per kind of engine (see ``docs/engines.md``):
   the text does not parse (DuckDB ``try_strptime``/``TRY_CAST``, Spark ``try_to_timestamp``/
   ``TRY_CAST``, PostgreSQL a shape check plus session-local functions that catch the error);
 * **reading files** (DuckDB and Spark read CSV and Parquet themselves; a SQL database reads tables);
-* whether the backend has **as-of joins** (only DuckDB does them fast; the others get an exact
-  equivalent built from an equi-join and running maxima);
 * a one-line **description** of the engine for reports (:func:`engine_description`).
 
 Only small per-customer or per-period results come back to the client.
@@ -216,8 +214,6 @@ class Engine:
 
     #: Reads CSV and Parquet files itself.
     reads_files: bool = False
-    #: Compiles Ibis as-of joins efficiently (otherwise an exact equi-join equivalent is used).
-    supports_asof_join: bool = False
     #: Human-readable product name for descriptions.
     label: str = ""
 
@@ -305,7 +301,6 @@ class DuckDBEngine(Engine):
     """The embedded default: temporary tables spill to ``temp_directory``, files are read natively."""
 
     reads_files = True
-    supports_asof_join = True
     label = "DuckDB"
 
     def cache(self, expr: ir.Table, prefix: str) -> ir.Table:

@@ -38,9 +38,9 @@ import yaml
 from clc_lib.config import merge_options
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import (
-    _purchase_days,
     as_of_date,
     check_transactions,
+    daily_purchase_values,
     fetch,
     is_purchase,
     period_truncation,
@@ -309,9 +309,10 @@ def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules, days: ir.
 
 
 def _ordered_purchase_days(transactions: ir.Table) -> ir.Table:
-    """:func:`~clc_lib.summary.purchase_days_table` plus ``day_number`` (1 for the customer's first
-    purchase day) and ``customer_days`` (the customer's purchase days), all from one window."""
-    days = _purchase_days(transactions)
+    """:func:`~clc_lib.summary.daily_purchase_values` plus ``prev_day``, ``gap_days``, ``day_number``
+    (1 for the customer's first purchase day) and ``customer_days`` (the customer's purchase days),
+    all from one window."""
+    days = daily_purchase_values(transactions)
     by_customer = ibis.window(group_by=days.customer_id, order_by=days.day)
     days = days.mutate(
         prev_day=days.day.lag().over(by_customer),

@@ -118,10 +118,12 @@ def purchase_days_table(transactions: ir.Table) -> ir.Table:
     Adds ``prev_day`` (the customer's previous purchase day, null for the first) and
     ``gap_days`` (whole days since ``prev_day``).
     """
-    return _with_gaps(_purchase_days(transactions))
+    return _with_gaps(daily_purchase_values(transactions))
 
 
-def _purchase_days(transactions: ir.Table) -> ir.Table:
+def daily_purchase_values(transactions: ir.Table) -> ir.Table:
+    """One row per customer and purchase day: ``customer_id``, ``day`` (date), ``day_value`` (the
+    day's purchases; returns left out). Shared by every step that counts purchase days."""
     purchases = transactions.filter(is_purchase(transactions))
     return purchases.group_by(
         customer_id=purchases.customer_id, day=purchases.timestamp.date()
@@ -235,7 +237,7 @@ def customer_summary(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp
     rows = rows_up_to(transactions, as_of)
 
     per_row = _per_customer_orders(rows)
-    days = _purchase_days(rows)
+    days = daily_purchase_values(rows)
     per_day = _per_customer_days(days)
     joined = per_row.left_join(per_day, per_row.customer_id == per_day.customer_id).select(
         per_row.customer_id, per_row.orders, per_row.net_revenue, per_row.returned,
@@ -265,7 +267,7 @@ def model_inputs(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp, *,
     check_transactions(transactions, needed=("customer_id", "timestamp", "amount", "is_return"))
     as_of = as_of_date(as_of)
     unit_days = time_unit_days(time_unit)
-    days = _purchase_days(rows_up_to(transactions, as_of))
+    days = daily_purchase_values(rows_up_to(transactions, as_of))
     per_day = _per_customer_days(days)
     raw = per_day.order_by("customer_id").to_pyarrow()
     missing = pa.array(np.zeros(raw.num_rows))  # orders and revenue are not computed here; dropped below

@@ -79,7 +79,7 @@ def test_engine_of_an_expression_and_description(con):
     description = engine_description(con)
     assert description == f"DuckDB {con.version} (embedded)"
     assert engine_description(table) == description
-    assert engine_of(ibis.memtable({"a": [1]}).a).supports_asof_join  # unbound: the default DuckDB
+    assert isinstance(engine_of(ibis.memtable({"a": [1]}).a), DuckDBEngine)  # unbound: the default DuckDB
 
 
 def test_duckdb_cache_is_a_temporary_table_that_drop_removes(con):

@@ -424,8 +424,9 @@ class BaseModel:
                           "errors are NaN (a parameter is not identified by these data).", stacklevel=3)
         self.covariance_ = pd.DataFrame(cov_log * np.outer(params, params), index=names, columns=names)
         self.standard_errors_ = pd.Series(params * se_log, index=names, name="standard_error")
-        self.confidence_intervals_ = pd.DataFrame(
-            {"lower": params * np.exp(-_Z95 * se_log), "upper": params * np.exp(_Z95 * se_log)}, index=names)
+        with np.errstate(over="ignore"):  # an unidentified parameter's interval is (0, inf)
+            self.confidence_intervals_ = pd.DataFrame(
+                {"lower": params * np.exp(-_Z95 * se_log), "upper": params * np.exp(_Z95 * se_log)}, index=names)
 
     # ---- reporting ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from clc_lib.clv._base import time_unit_days
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.summary import customer_summary, fetch
+from clc_lib.summary import customer_summary, daily_purchase_values, fetch
 
 __all__ = ["calibration_holdout_split", "purchase_days"]
 
@@ -58,9 +58,7 @@ def purchase_days(transactions: ir.Table) -> ir.Table:
 def _purchase_days(transactions: ir.Table) -> ir.Table:
     """:func:`purchase_days` without ``first_day``: ``customer_id``, ``day`` (date), ``day_value``."""
     _check(transactions)
-    purchases = transactions.filter(~transactions.is_return.fill_null(False))
-    return purchases.group_by(customer_id=purchases.customer_id, day=purchases.timestamp.date()).aggregate(
-        day_value=purchases.amount.sum())
+    return daily_purchase_values(transactions)
 
 
 def _holdout_days(transactions: ir.Table, calibration_end: pd.Timestamp, holdout_end: pd.Timestamp) -> pd.DataFrame:
