@@ -22,7 +22,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "load_table", "read_transactions", "RUN_CACHE_ENV_VAR", "save_run_cache",
     ),
     "engines": (
-        "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description",
+        "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description", "cache_table",
         "connect_spark", "connect_url",
     ),
     "quality": (

@@ -38,6 +38,7 @@ __all__ = [
     "engine_for",
     "engine_of",
     "engine_description",
+    "cache_table",
     "connect_spark",
     "connect_url",
 ]
@@ -305,6 +306,7 @@ class DuckDBEngine(Engine):
 
     def cache(self, expr: ir.Table, prefix: str) -> ir.Table:
         name = _unique_name(prefix)
+        self.con._run_pre_execute_hooks(expr)  # registers the in-memory tables that expr reads
         self.con.raw_sql(f'CREATE TEMP TABLE "{name}" AS {ibis.to_sql(expr, dialect=self.con.name)}')
         return self.con.table(name, database=("temp", "main"))
 
@@ -365,6 +367,7 @@ class SparkEngine(Engine):
     def cache(self, expr: ir.Table, prefix: str) -> ir.Table:
         # Spark fills the cache on the first query that reads it; the view name refers to it.
         name = _unique_name(prefix)
+        self.con._run_pre_execute_hooks(expr)  # registers the in-memory tables that expr reads
         frame = self.session.sql(self.con.compile(expr)).cache()
         frame.createOrReplaceTempView(name)
         self._cached[name] = frame
@@ -508,6 +511,18 @@ def engine_for(con: Any) -> Engine:
 def engine_of(expr: ir.Expr) -> Engine:
     """The :class:`Engine` an expression runs on (an unbound memtable runs on the default DuckDB)."""
     return engine_for(expr._find_backend(use_default=True))
+
+
+def cache_table(table: ir.Table, prefix: str = "cached") -> ir.Table:
+    """Compute ``table`` once in its engine and return a table that reads the stored result.
+
+    Use it when several analyses read the same expensive expression, e.g. a stage history that the
+    stage metrics, counts, transitions and flows all read. The result lives as long as the session:
+    a DuckDB temporary table (which spills to ``temp_directory`` beyond ``memory_limit``), a cached
+    Spark view, or a temporary table of a SQL database. Unlike Ibis' ``Table.cache()``, this also
+    works on Spark for expressions that contain in-memory tables (the stage history does).
+    """
+    return engine_of(table).cache(table, prefix)
 
 
 def engine_description(con: Any) -> str:

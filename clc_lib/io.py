@@ -157,7 +157,9 @@ def _connect_duckdb(engine: Mapping[str, Any], base_dir: Path):
         database = Path(os.path.expanduser(str(database)))
         database = str(database if database.is_absolute() else base_dir / database)
     temp_directory = engine["temp_directory"] or processed_dir() / "duckdb_tmp"
-    settings = {"temp_directory": str(temp_directory)}
+    # jemalloc's background threads hand memory freed after a query back to the operating system;
+    # without them a notebook's process keeps its largest query's memory until it exits.
+    settings = {"temp_directory": str(temp_directory), "allocator_background_threads": True}
     if engine["memory_limit"]:
         settings["memory_limit"] = str(engine["memory_limit"])
     if engine["threads"]:
@@ -1775,19 +1777,23 @@ class RunData:
         Results of this run (its data, ``as_of`` and config) that several analyses share, such as
         the customer summary or the stages, are kept on the run. In a ``clc report`` run the
         runner computes them once and every notebook reads them from the run cache; a result first
-        computed in a notebook is added to the cache for the notebooks that start later.
-        DataFrames come back as copies, so changing one never changes what other callers get.
+        computed in a notebook is added to the cache for the notebooks that start later. With a
+        cache, every call reads a fresh copy from it and nothing stays in memory between calls;
+        without one, results stay on the run and DataFrames come back as copies. Either way,
+        changing a returned frame never changes what other callers get.
         """
-        if name not in self._results:
-            stored = self._results_folder / f"{name}.pickle" if self._results_folder else None
-            if stored is not None and stored.is_file():
-                self._results[name] = pickle.loads(stored.read_bytes())
-            else:
-                self._results[name] = compute()
-                if stored is not None:
-                    _store_result(stored, self._results[name])
-        value = self._results[name]
-        return value.copy() if isinstance(value, pd.DataFrame) else value
+        stored = self._results_folder / f"{name}.pickle" if self._results_folder else None
+        if name in self._results:
+            value = self._results[name]
+            return value.copy() if isinstance(value, pd.DataFrame) else value
+        if stored is not None and stored.is_file():
+            return pickle.loads(stored.read_bytes())
+        value = compute()
+        if stored is None:
+            self._results[name] = value
+            return value.copy() if isinstance(value, pd.DataFrame) else value
+        _store_result(stored, value)
+        return value
 
     def summary(self) -> pd.DataFrame:
         """:func:`clc_lib.summary.customer_summary` of the transactions as of ``as_of``, computed once.

@@ -15,6 +15,7 @@ import pytest
 from clc_lib.engines import (
     DuckDBEngine,
     Engine,
+    cache_table,
     engine_description,
     engine_for,
     engine_of,
@@ -80,6 +81,16 @@ def test_engine_of_an_expression_and_description(con):
     assert description == f"DuckDB {con.version} (embedded)"
     assert engine_description(table) == description
     assert isinstance(engine_of(ibis.memtable({"a": [1]}).a), DuckDBEngine)  # unbound: the default DuckDB
+
+
+def test_cache_table_stores_an_expression_that_reads_an_in_memory_table(con):
+    lines = con.create_table("lines_for_cache", pd.DataFrame({"customer_id": ["a", "b"], "amount": [1.0, 2.0]}),
+                             temp=True)
+    labels = ibis.memtable(pd.DataFrame({"customer_id": ["a", "b"], "label": ["x", "y"]}))
+    joined = lines.inner_join(labels, "customer_id").select("customer_id", "amount", "label")
+    cached = cache_table(joined)
+    assert cached.op().name.startswith("clc_cached") and cached._find_backend() is con
+    assert cached.order_by("customer_id").to_pandas()["label"].tolist() == ["x", "y"]
 
 
 def test_duckdb_cache_is_a_temporary_table_that_drop_removes(con):

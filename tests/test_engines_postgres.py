@@ -35,7 +35,7 @@ from clc_lib.paths import project_root
 from clc_lib.stages import classify_stages, derive_stage_rules, stage_history
 from clc_lib.summary import customer_summary
 
-from engine_equivalence import assert_same
+from engine_equivalence import ANALYSES, assert_same, assert_same_analysis
 from engine_equivalence import history_frame as _history_frame
 
 ROOT = project_root()
@@ -230,3 +230,8 @@ def test_files_on_a_database_engine_are_refused_with_a_hint(server_tables):
     with pytest.raises(ConfigError, match="does not read files"):
         load_run(dataclasses.replace(config, tables={"transactions": config.tables["transactions"]},
                                      engine={"url": server_tables}))
+
+
+@pytest.mark.parametrize("name", list(ANALYSES))
+def test_report_analyses_of_the_demo_are_identical(name, demo):
+    assert_same_analysis(name, *demo)

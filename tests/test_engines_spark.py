@@ -16,13 +16,13 @@ import pytest
 
 from clc_lib.cohorts import cohort_matrix
 from clc_lib.config import load_config
-from clc_lib.engines import engine_description
+from clc_lib.engines import cache_table, engine_description
 from clc_lib.io import load_run
 from clc_lib.paths import project_root
-from clc_lib.stages import classify_stages, derive_stage_rules, stage_history
+from clc_lib.stages import classify_stages, derive_stage_rules, stage_counts, stage_history
 from clc_lib.summary import customer_summary
 
-from engine_equivalence import assert_same
+from engine_equivalence import ANALYSES, assert_same, assert_same_analysis
 from engine_equivalence import history_frame as _history_frame
 
 ROOT = project_root()
@@ -129,6 +129,15 @@ def test_monthly_stage_history_is_identical(data, request):
     assert_same(theirs, ours)
 
 
+def test_a_cached_stage_history_reads_the_same_on_spark(demo):
+    duck, spark = demo
+    rules = derive_stage_rules(duck.transactions, duck.as_of)
+    ours = stage_counts(stage_history(duck.transactions, rules=rules))
+    cached = cache_table(stage_history(spark.transactions, rules=rules))  # the history holds an in-memory table
+    assert cached._find_backend() is spark.con
+    assert_same(stage_counts(cached), ours)
+
+
 @pytest.mark.parametrize("data", ["demo", "cdnow"])
 def test_cohort_matrix_is_identical(data, request):
     duck, spark = request.getfixturevalue(data)
@@ -137,3 +146,8 @@ def test_cohort_matrix_is_identical(data, request):
     assert ours.attrs["cohort_size"] == theirs.attrs["cohort_size"]
     assert sum(ours.attrs["cohort_size"].values()) == duck.quality["transactions"].customers
     assert_same(theirs, ours)
+
+
+@pytest.mark.parametrize("name", list(ANALYSES))
+def test_report_analyses_of_the_demo_are_identical(name, demo):
+    assert_same_analysis(name, *demo)

@@ -581,6 +581,10 @@ def test_run_results_are_computed_once_and_shared_through_the_run_cache(tmp_path
     assert cached.result("after_saving", must_not_run) == "late"
     pd.testing.assert_frame_equal(cached.result("summary_W", must_not_run), run.summary())
     pd.testing.assert_frame_equal(cached.stages(), run.stages())
+    changed = cached.summary()
+    changed["x"] = -1  # a reader's copy: the next reader still gets the stored frame
+    pd.testing.assert_frame_equal(cached.summary(), run.summary())
+    assert cached._results == {}  # read from the cache on every call, nothing kept in the kernel
 
 
 # --- atomic_write ------------------------------------------------------------------------------------
