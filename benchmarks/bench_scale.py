@@ -16,11 +16,12 @@ the Parquet file directly (it has the contract's columns), so they do not includ
 
 Steps: load + validate (``load_run`` on the run config); the customer summary three ways (clc on
 DuckDB, the hand-written DuckDB query that is the practical floor, a plain pandas groupby after
-``pandas.read_parquet``) and ``lifetimes.utils.summary_data_from_transaction_data`` on the purchases
-already in memory; stages as of the last day; a 36-month stage history with its counts and
+``pandas.read_parquet``); the model inputs alone (clc's ``model_inputs`` and its hand-written floor,
+the columns lifetimes computes) and ``lifetimes.utils.summary_data_from_transaction_data`` on the
+purchases already in memory; stages as of the last day; a 36-month stage history with its counts and
 transition matrix; the monthly cohort matrix; the whole ``clc report`` (five notebooks, two at a
 time), whose peak memory is the largest sum of the resident memory of the runner, papermill and
-the kernels, polled every 0.2 s. At 100M only the summary (clc and floor) and the stage history
+the kernels, polled every 0.2 s; each kernel's DuckDB gets ``--report-memory-limit`` (1.5GB). At 100M only the summary (clc and floor) and the stage history
 run, with DuckDB's ``memory_limit`` set so that it spills to ``scale_<rows>/duckdb_tmp``.
 
 The summaries are compared customer by customer after timing. The exponent ``b`` of
@@ -48,6 +49,7 @@ sys.path.insert(0, str(HERE))
 
 from common import (
     DATA_DIR,
+    HAND_WRITTEN_MODEL_INPUTS,
     HAND_WRITTEN_SUMMARY,
     TreeMemory,
     children_peak_rss_gb,
@@ -64,6 +66,8 @@ DEFAULT_SIZES = (1_000_000, 10_000_000)
 LARGE = 100_000_000
 REPORT_TARGET = {"rows": 10_000_000, "seconds": 300.0, "peak_gb": 6.0}
 LARGE_TARGET_PEAK_GB = 12.0
+STAGES_TARGET = {"rows": 10_000_000, "floor_ratio": 1.5, "lifetimes_speedup": 7.0, "history_seconds": 60.0,
+                 "peak_gb": 4.0}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ STEPS = (
     Step("summary_clc", "customer summary, clc (Ibis on DuckDB)"),
     Step("summary_floor", "customer summary, hand-written DuckDB SQL (floor)"),
     Step("summary_model_inputs", "model inputs only (x, t_x, T, zbar: lifetimes' columns), clc"),
+    Step("model_inputs_floor", "model inputs only, hand-written DuckDB SQL (floor)"),
     Step("summary_pandas", "customer summary, pandas (read_parquet + groupby)", 10_000_000, WHOLE_FRAME),
     Step("summary_lifetimes", "customer summary, lifetimes 0.11.3 (data in memory)", 10_000_000, WHOLE_FRAME),
     Step("stages", "classify_stages as of the last day", 10_000_000, "not a 100M target"),
@@ -272,6 +277,12 @@ def run_step(name: str, folder: Path, as_of: str, memory_limit: str) -> dict[str
         con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(temp)})
         return con.sql(HAND_WRITTEN_SUMMARY.format(path=path, as_of=as_of)).df().set_index("customer_id")
 
+    def model_inputs_floor():
+        import duckdb
+
+        con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(folder / "duckdb_tmp")})
+        return con.sql(HAND_WRITTEN_MODEL_INPUTS.format(path=path, as_of=as_of)).df().set_index("customer_id")
+
     def summary_pandas():
         return _pandas_summary(path, as_of)
 
@@ -304,7 +315,7 @@ def run_step(name: str, folder: Path, as_of: str, memory_limit: str) -> dict[str
         detail["cohorts"] = int(matrix.shape[0])
 
     actions.update(load=load, summary_clc=summary_clc, summary_floor=summary_floor,
-                   summary_model_inputs=summary_model_inputs,
+                   summary_model_inputs=summary_model_inputs, model_inputs_floor=model_inputs_floor,
                    summary_pandas=summary_pandas, summary_lifetimes=summary_lifetimes, stages=stages,
                    stage_history=stage_history, cohorts=cohorts)
     if name == "report":
@@ -319,7 +330,7 @@ def run_step(name: str, folder: Path, as_of: str, memory_limit: str) -> dict[str
     started = time.perf_counter()
     result = actions[name]()
     seconds = time.perf_counter() - started
-    if name.startswith("summary_"):
+    if name.startswith("summary_") or name == "model_inputs_floor":
         detail["customers"] = len(result)
         _save(result.reset_index(), folder, name)
     return {"seconds": seconds, "peak_gb": peak_rss_gb(), "detail": detail}
@@ -349,13 +360,13 @@ def compare_summaries(folder: Path) -> list[dict[str, Any]]:
     checks = []
     con = duckdb.connect()
     tolerance = "1e-6 * greatest(1, abs(f.{c}))"
-    for name in ("summary_clc", "summary_model_inputs", "summary_pandas", "summary_lifetimes"):
+    for name in ("summary_clc", "summary_model_inputs", "model_inputs_floor", "summary_pandas", "summary_lifetimes"):
         other = results / f"{name}.parquet"
         if not other.is_file():
             continue
         if name == "summary_lifetimes":  # frequency, recency and T in days; purchasers only
             pairs = {"x": "o.frequency", "t_x": "o.recency / 7.0", "T": "o.T / 7.0", "zbar": "o.monetary_value"}
-        elif name == "summary_model_inputs":
+        elif name in ("summary_model_inputs", "model_inputs_floor"):
             pairs = {c: f"o.{c}" for c in ("x", "t_x", "T", "zbar")}
         else:
             pairs = {c: f"o.{c}" for c in ("x", "t_x", "T", "net_revenue", "zbar", "orders")}
@@ -458,10 +469,13 @@ def render(run: dict[str, Any]) -> str:
                     ratios.append(f"{name.split('_', 1)[1]} {other['seconds'] / floor['seconds']:.2f} ×")
             if ratios:
                 lines += ["", "Summary time relative to the floor: " + ", ".join(ratios) + "."]
+        inputs, inputs_floor = (size["steps"].get(n, {}) for n in ("summary_model_inputs", "model_inputs_floor"))
+        if _finite(inputs) and _finite(inputs_floor):
+            lines += ["", f"Model inputs relative to their floor: clc {inputs['seconds'] / inputs_floor['seconds']:.2f} ×."]
         lifetimes = size["steps"].get("summary_lifetimes", {})
         if lifetimes.get("seconds") and math.isfinite(lifetimes["seconds"]):
             speedups = [f"{name.split('_', 1)[1]} {lifetimes['seconds'] / size['steps'][name]['seconds']:.1f} ×"
-                        for name in ("summary_clc", "summary_model_inputs", "summary_floor")
+                        for name in ("summary_clc", "summary_model_inputs", "summary_floor", "model_inputs_floor")
                         if math.isfinite(size["steps"].get(name, {}).get("seconds", math.nan))]
             lines += ["", "lifetimes' time divided by: " + ", ".join(speedups) + "."]
         report = size["steps"].get("report", {})
@@ -492,6 +506,8 @@ def render(run: dict[str, Any]) -> str:
                   and report["detail"].get("status") == "complete")
             lines.append(f"| 10M transactions through `clc report` < 300 s, peak < 6 GB (process tree) | "
                          f"{_seconds(report['seconds'])} s, {_gb(report['peak_gb'])} GB | {'yes' if ok else 'no'} |")
+        if size["data"]["rows"] == STAGES_TARGET["rows"]:
+            lines += _stages_targets(size["steps"])
         if size["data"]["rows"] >= LARGE:
             measured = [size["steps"][n] for n in ("summary_clc", "stage_history")
                         if "seconds" in size["steps"].get(n, {})]
@@ -500,6 +516,43 @@ def render(run: dict[str, Any]) -> str:
             lines.append(f"| 100M through summary and stage history, spilling, peak < 12 GB | "
                          f"peak {_gb(peak)} GB | {'yes' if ok else 'no'} |")
     return "\n".join(lines) + "\n"
+
+
+def _finite(result: dict[str, Any]) -> bool:
+    return math.isfinite(result.get("seconds", math.nan))
+
+
+def _stages_targets(steps: dict[str, dict[str, Any]]) -> list[str]:
+    """Rows of the targets table for the customer summary, stages and stage history at 10M rows."""
+    rows = []
+
+    def row(target: str, measured: str, ok: bool) -> None:
+        rows.append(f"| {target} | {measured} | {'yes' if ok else 'no'} |")
+
+    limit = STAGES_TARGET["floor_ratio"]
+    for name, floor, what in (("summary_clc", "summary_floor", "customer summary"),
+                              ("summary_model_inputs", "model_inputs_floor", "model inputs (lifetimes' columns)")):
+        if _finite(steps.get(name, {})) and _finite(steps.get(floor, {})):
+            ratio = steps[name]["seconds"] / steps[floor]["seconds"]
+            row(f"{what} within {limit:g} × of the hand-written DuckDB query", f"{ratio:.2f} ×", ratio <= limit)
+    lifetimes = steps.get("summary_lifetimes", {})
+    if _finite(lifetimes):
+        for name, what in (("summary_clc", "customer summary (all columns)"),
+                           ("summary_model_inputs", "model inputs (the same columns as lifetimes)")):
+            if _finite(steps.get(name, {})):
+                speedup = lifetimes["seconds"] / steps[name]["seconds"]
+                row(f"{what} ≥ {STAGES_TARGET['lifetimes_speedup']:g} × faster than lifetimes, same run",
+                    f"{speedup:.1f} ×", speedup >= STAGES_TARGET["lifetimes_speedup"])
+    history = steps.get("stage_history", {})
+    if _finite(history):
+        row(f"36-month stage history < {STAGES_TARGET['history_seconds']:g} s",
+            f"{_seconds(history['seconds'])} s", history["seconds"] < STAGES_TARGET["history_seconds"])
+    measured = [steps[n] for n in ("summary_clc", "stages", "stage_history") if _finite(steps.get(n, {}))]
+    if measured:
+        peak = max(m["peak_gb"] for m in measured)
+        row(f"summary, stages and stage history: peak < {STAGES_TARGET['peak_gb']:g} GB", f"{_gb(peak)} GB",
+            peak < STAGES_TARGET["peak_gb"])
+    return rows
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -517,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-lifetimes-above", type=int, default=None,
                         help="time lifetimes only up to this many rows (it takes minutes at 10M)")
     parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit of every step")
-    parser.add_argument("--report-memory-limit", default="2GB",
+    parser.add_argument("--report-memory-limit", default="1.5GB",
                         help="engine.memory_limit of the report's run config: per kernel, two kernels run at once")
     parser.add_argument("--spill-memory-limit", default="6GB",
                         help="DuckDB memory_limit at 100M rows and more, where DuckDB spills to disk")

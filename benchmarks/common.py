@@ -72,6 +72,24 @@ Format with ``path`` and ``as_of`` (``YYYY-MM-DD``); ``t_x`` and ``T`` are in we
 """
 
 
+HAND_WRITTEN_MODEL_INPUTS = """
+WITH days AS (
+    SELECT customer_id, CAST("timestamp" AS DATE) AS day, sum(amount) AS day_value
+    FROM read_parquet('{path}')
+    WHERE NOT is_return AND "timestamp" < DATE '{as_of}' + INTERVAL 1 DAY
+    GROUP BY ALL
+)
+SELECT customer_id,
+       count(*) - 1 AS x,
+       date_diff('day', min(day), max(day)) / 7.0 AS t_x,
+       date_diff('day', min(day), DATE '{as_of}') / 7.0 AS T,
+       coalesce((sum(day_value) - arg_min(day_value, day)) / nullif(count(*) - 1, 0), 0) AS zbar
+FROM days GROUP BY customer_id
+"""
+"""The columns of ``lifetimes.utils.summary_data_from_transaction_data`` (x, t_x and T in weeks, zbar)
+for customers with a purchase, as one DuckDB query: the floor for :func:`clc_lib.summary.model_inputs`."""
+
+
 def _id_width(customers: int) -> int:
     return max(7, len(str(max(customers - 1, 0))))
 
