@@ -339,7 +339,11 @@ class BaseModel:
         grad_ok = bool(np.max(np.abs(gradient)) < 1e-4)
         converged = bool((result.success or grad_ok) and grad_ok and not at_bound.any())
         message = str(result.message)
-        if at_bound.any():
+        limit_note = self._limit_of_ridge(np.exp(z), cache, weights)
+        if limit_note:
+            converged = True
+            warnings.warn(limit_note, stacklevel=3)
+        elif at_bound.any():
             names = [n for n, b in zip(self.param_names, at_bound) if b]
             message = (f"{self.model_name}: the estimate of {', '.join(names)} diverged to "
                        f"{'0' if z[at_bound][0] < 0 else 'infinity'}: the data do not identify the model "
@@ -357,6 +361,16 @@ class BaseModel:
         params = np.exp(z)
         self._store(params, cache, weights, n_customers, converged, int(result.nit), objective, z)
         return self
+
+    def _limit_of_ridge(self, params: np.ndarray, cache: Any, weights: np.ndarray) -> str | None:
+        """A note when the fit sits on a ridge whose limit is a simpler model that fits as well.
+
+        Some models reach their best fit only as parameters run off to infinity along a ridge (the
+        gradient never quite vanishes there, so the optimiser may or may not call it converged). A
+        model that knows its limit overrides this and returns what the estimate means; the fit then
+        counts as converged. ``None`` (the default) leaves the convergence verdict as it is.
+        """
+        return None
 
     def _warm_start(self, patterns: list[np.ndarray], weights: np.ndarray, z0: np.ndarray) -> np.ndarray:
         """Starting values from a fit on a random thinning of the customers (fewer distinct patterns).

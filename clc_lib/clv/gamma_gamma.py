@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import optimize, special
 
 from clc_lib.clv._base import BaseModel, _dot, as_summary_frame, check_counts, compress, unique_inverse
 from clc_lib.errors import DataError, ModelFitError
@@ -28,6 +28,11 @@ __all__ = ["GammaGammaModel", "SPEND_CORRELATION_WARNING", "FrequencySpendCorrel
 
 #: Above this absolute Pearson correlation between x and zbar the independence assumption is doubtful.
 SPEND_CORRELATION_WARNING = 0.3
+#: q above which an unconverged fit is checked against the no-heterogeneity limit (q -> infinity):
+#: the customers' scales then vary by 1/sqrt(q) < 1%.
+RIDGE_MIN_Q = 1e4
+#: Log-likelihood per customer (nats) within which the estimate and the limit count as the same fit.
+RIDGE_TOLERANCE = 1e-6
 
 
 class FrequencySpendCorrelationWarning(UserWarning):
@@ -172,6 +177,39 @@ class GammaGammaModel(BaseModel):
             initial = [initial[n] for n in self.param_names]
         self._fit_patterns(patterns, weights, len(repeat), initial)
         return self
+
+    def _limit_of_ridge(self, params: np.ndarray, cache: Any, weights: np.ndarray) -> str | None:
+        """Customers' mean spends that vary no more than transaction noise implies: q, gamma -> infinity.
+
+        With ``q/gamma`` fixed and ``q -> infinity`` every customer has the same scale ``nu``, so
+        ``zbar ~ Gamma(p x, nu x)``. When that limit, fitted by maximum likelihood, fits at least as
+        well as the estimate (to ``RIDGE_TOLERANCE`` nats per customer), the estimate is the limit up
+        to rounding: expected spend is the population mean for every customer.
+        """
+        p, q, _ = params
+        if q < RIDGE_MIN_Q or self.penalizer > 0 or not isinstance(cache, dict):
+            return None
+        x, zbar = cache["x"], cache["zbar"]
+        n = float(weights.sum())
+        sum_wx, sum_wx_zbar = _dot(weights, x), _dot(weights, x * zbar)
+
+        def negative_loglik(log_p: float) -> float:
+            shape = np.exp(log_p) * x
+            rate = np.exp(log_p) * sum_wx / sum_wx_zbar * x
+            return -_dot(weights, shape * np.log(rate) + (shape - 1) * cache["log_zbar"] - rate * zbar
+                         - special.gammaln(shape))
+
+        limit = optimize.minimize_scalar(negative_loglik, bracket=(np.log(p) - 0.5, np.log(p) + 0.5))
+        fitted = self._weighted_total(params, cache, weights, gradient=False)[0]
+        if not limit.success or -limit.fun < fitted - RIDGE_TOLERANCE * n:
+            return None  # a finite q fits better: the customers do differ; the fit is genuinely unconverged
+        if -limit.fun - fitted > RIDGE_TOLERANCE * n:
+            return None  # the estimate stopped too far from the limit for its predictions to equal it
+        mean = sum_wx_zbar / sum_wx
+        return (f"{self.model_name}: the customers' mean spends vary no more than single transactions do "
+                f"(q = {q:.3g} -> infinity); the estimate is that limit, so every customer's expected spend "
+                f"is the population mean ({mean:,.4g} per repeat purchase day). Standard errors of q and "
+                "gamma are not meaningful.")
 
     def population_mean_spend(self, params: Any = None) -> float:
         """Mean transaction value in the population, ``p * gamma / (q - 1)`` (needs q > 1)."""

@@ -109,6 +109,16 @@ class CustomerValueModel:
         self.penalizer = penalizer
         self.spend_penalizer = spend_penalizer
 
+    @classmethod
+    def from_options(cls, options: dict | None = None) -> CustomerValueModel:
+        """The unfitted model that a run config's ``clv:`` section describes (model, time unit, penalizer).
+
+        ``options`` is that section (or :func:`clv_options` of it); the reports validate this model
+        on a holdout, so that what is checked is what scores the customers.
+        """
+        options = clv_options(options)
+        return cls(options["model"], time_unit=options["time_unit"], penalizer=options["penalizer"])
+
     @staticmethod
     def _with_purchases(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         """Rows with a purchase day; customers with only returns have NaN T and no model applies."""

@@ -79,3 +79,29 @@ def test_too_few_repeat_buyers_is_a_fit_error():
 def test_infinite_population_mean_is_refused():
     with pytest.raises(ModelFitError, match="q = 0.9"):
         GammaGammaModel.from_params([2.0, 0.9, 10.0]).population_mean_spend()
+
+
+def _spend_sample(heterogeneous: bool, customers: int = 20_000, seed: int = 7) -> pd.DataFrame:
+    """x repeat days and their mean value zbar with transaction values Gamma(p=3, scale 1/nu)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 12, customers)
+    nu = rng.gamma(4.0, 1 / 100.0, customers) if heterogeneous else np.full(customers, 0.03)
+    zbar = rng.gamma(3.0 * x, 1 / (nu * x))  # the mean of x values Gamma(3, nu)
+    return pd.DataFrame({"x": x, "zbar": zbar})
+
+
+def test_spends_without_customer_heterogeneity_converge_to_the_limit_with_a_note():
+    data = _spend_sample(heterogeneous=False)
+    with pytest.warns(UserWarning, match="vary no more than single transactions do"):
+        model = GammaGammaModel().fit(data)  # strict: an unconverged fit would raise
+    assert model.converged_ and model.params_["q"] > 1e4
+    # Every customer's expected spend is the population mean p/nu = 100, whatever their own zbar.
+    expected = model.expected_spend(data)
+    assert model.population_mean_spend() == pytest.approx(3.0 / 0.03, rel=0.01)
+    assert expected.max() / expected.min() - 1 < 1e-3
+
+
+def test_heterogeneous_spends_converge_without_the_limit_note(recwarn):
+    model = GammaGammaModel().fit(_spend_sample(heterogeneous=True))
+    assert model.converged_ and model.params_["q"] == pytest.approx(4.0, rel=0.15)
+    assert not [w for w in recwarn if "vary no more" in str(w.message)]
