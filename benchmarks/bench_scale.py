@@ -32,12 +32,14 @@ The summaries are compared customer by customer after timing. The exponent ``b``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -340,11 +342,31 @@ def measure(name: str, rows: int, as_of: str, memory_limit: str) -> dict[str, An
     """Run one step in a fresh Python process and return its JSON line."""
     command = [sys.executable, str(Path(__file__).resolve()), "--step", name, "--rows", str(rows),
                "--as-of", as_of, "--memory-limit", memory_limit]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        return {"seconds": math.nan, "peak_gb": math.nan,
-                "detail": {"error": (completed.stderr or completed.stdout).strip().splitlines()[-1:]}}
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    spill_dir = size_dir(rows) / "duckdb_tmp"
+    spilled = 0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        while process.poll() is None:  # DuckDB's spill files live only while the step runs
+            spilled = max(spilled, _folder_bytes(spill_dir))
+            time.sleep(0.5)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        error = [line for line in (stderr or stdout).strip().splitlines() if "Error" in line][-1:]
+        return {"seconds": math.nan, "peak_gb": math.nan, "detail": {"error": error}}
+    result = json.loads(stdout.strip().splitlines()[-1])
+    if spilled:
+        result["detail"]["spilled to disk (peak)"] = f"{spilled / 1e9:.2f} GB"
+    return result
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for file in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, file))
+    return total
 
 
 # --- checks, exponents, the results file -----------------------------------------------------------
@@ -572,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit of every step")
     parser.add_argument("--report-memory-limit", default="1.5GB",
                         help="engine.memory_limit of the report's run config: per kernel, two kernels run at once")
-    parser.add_argument("--spill-memory-limit", default="6GB",
+    parser.add_argument("--spill-memory-limit", default="3GB",
                         help="DuckDB memory_limit at 100M rows and more, where DuckDB spills to disk")
     parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="where to write the Markdown results")
     parser.add_argument("--step", help=argparse.SUPPRESS)

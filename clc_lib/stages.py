@@ -255,16 +255,12 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
 def _derive_rules(days: ir.Table, options: Mapping[str, Any]) -> StageRules:
     """:func:`derive_stage_rules` from the output of :func:`_ordered_purchase_days` (one query)."""
     derive = options["derive"]
-    is_gap = days.gap_days.notnull()
     loyal_q = float(derive["loyal_purchase_days_quantile"])
-    stats = days.aggregate(
-        n_gaps=days.count(where=is_gap),
-        **{name: days.gap_days.quantile(float(derive[key]), where=is_gap)
-           for name, key in _GAP_QUANTILE_KEYS.items()},
-        loyal=days.customer_days.quantile(loyal_q, where=days.day_number == 1),
-    ).execute().iloc[0]
+    gaps, purchase_days = _day_histograms(days)
+    stats = {name: _quantile_of_counts(gaps, float(derive[key])) for name, key in _GAP_QUANTILE_KEYS.items()}
+    stats["loyal"] = _quantile_of_counts(purchase_days, loyal_q)
 
-    n_gaps = int(stats["n_gaps"])
+    n_gaps = int(gaps.sum())
     derived: dict[str, float] = {}
     sources: dict[str, str] = {}
     if n_gaps >= int(derive["min_gaps"]):
@@ -290,6 +286,42 @@ def _derive_rules(days: ir.Table, options: Mapping[str, Any]) -> StageRules:
         derived[name] = float(base_value)
         sources[name] = f"= {base}"
     return _to_rules(options, derived, sources)
+
+
+def _day_histograms(days: ir.Table) -> tuple[pd.Series, pd.Series]:
+    """Counts of each gap between purchase days and of each number of purchase days per customer.
+
+    One grouping over the output of :func:`_ordered_purchase_days`: a customer's first purchase day
+    (``day_number`` 1, no gap) carries the customer's number of purchase days, every later day its
+    gap. Both are whole numbers with a few thousand distinct values at most, so exact quantiles
+    come from these counts without the engine holding every value in memory (a quantile aggregate
+    over 100M gaps needs gigabytes that cannot spill). Returns two Series, value -> count, sorted.
+    """
+    first = days.day_number == 1
+    counts = days.group_by(
+        first=first, value=ibis.ifelse(first, days.customer_days, days.gap_days).cast("int64"),
+    ).aggregate(n=days.count()).execute()
+    counts = counts.sort_values("value")
+    as_series = lambda part: pd.Series(part["n"].to_numpy(), index=part["value"].to_numpy())  # noqa: E731
+    return as_series(counts[~counts["first"].astype(bool)]), as_series(counts[counts["first"].astype(bool)])
+
+
+def _quantile_of_counts(counts: pd.Series, q: float) -> float:
+    """The interpolated (continuous) quantile of values given as value -> count, sorted by value.
+
+    Equal to ``numpy.quantile(values, q)`` and to SQL ``quantile_cont``/``percentile_cont``: the value
+    at position ``(n - 1) q`` of the sorted values, linear between neighbours. NaN without values.
+    """
+    n = int(counts.sum())
+    if n == 0:
+        return math.nan
+    position = (n - 1) * q
+    below, fraction = int(math.floor(position)), position - math.floor(position)
+    ends = np.cumsum(counts.to_numpy())  # sorted position of each value's last copy, plus one
+    values = counts.index.to_numpy(dtype="float64")
+    lower = values[np.searchsorted(ends, below, side="right")]
+    upper = values[np.searchsorted(ends, min(below + 1, n - 1), side="right")]
+    return float(lower + fraction * (upper - lower))
 
 
 def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules, days: ir.Table | None = None) -> StageRules:

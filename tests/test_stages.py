@@ -393,3 +393,15 @@ def test_history_buyer_enters_at_first_event_before_first_purchase(history_trans
     assert g["bought_in_period"].tolist() == [False, False, True, False, False, False]
     h = frame[frame["customer_id"] == "h"].sort_values("period_end")["stage"].tolist()
     assert h == [stage for stage, _ in HISTORY_EXPECTED.values()]  # no events: unchanged
+
+
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.5, 0.75, 0.8, 0.95, 1.0])
+def test_quantile_of_counts_equals_numpy_on_the_expanded_values(q):
+    from clc_lib.stages import _quantile_of_counts
+
+    rng = np.random.default_rng(3)
+    values = rng.geometric(0.02, 2_001)  # whole days, many ties
+    counts = pd.Series(values).value_counts().sort_index()
+    assert _quantile_of_counts(counts, q) == pytest.approx(np.quantile(values, q), abs=1e-9)
+    assert _quantile_of_counts(pd.Series([4], index=[7]), q) == 7.0  # one value, four copies
+    assert np.isnan(_quantile_of_counts(pd.Series([], dtype="int64"), q))
