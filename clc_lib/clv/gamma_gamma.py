@@ -28,7 +28,7 @@ __all__ = ["GammaGammaModel", "SPEND_CORRELATION_WARNING", "FrequencySpendCorrel
 
 #: Above this absolute Pearson correlation between x and zbar the independence assumption is doubtful.
 SPEND_CORRELATION_WARNING = 0.3
-#: q above which an unconverged fit is checked against the no-heterogeneity limit (q -> infinity):
+#: q above which a fit is checked against the no-heterogeneity limit (q -> infinity):
 #: the customers' scales then vary by 1/sqrt(q) < 1%.
 RIDGE_MIN_Q = 1e4
 #: Log-likelihood per customer (nats) within which the estimate and the limit count as the same fit.
