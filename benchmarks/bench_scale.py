@@ -594,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit of every step")
     parser.add_argument("--report-memory-limit", default="1.5GB",
                         help="engine.memory_limit of the report's run config: per kernel, two kernels run at once")
-    parser.add_argument("--spill-memory-limit", default="3GB",
+    parser.add_argument("--spill-memory-limit", default="4GB",
                         help="DuckDB memory_limit at 100M rows and more, where DuckDB spills to disk")
     parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="where to write the Markdown results")
     parser.add_argument("--step", help=argparse.SUPPRESS)

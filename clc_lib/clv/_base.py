@@ -28,6 +28,9 @@ from clc_lib.summary import TIME_UNIT_DAYS  # one definition of the time units f
 
 #: Log-parameter box used by the optimiser; an estimate that ends on it is reported as divergent.
 LOG_PARAM_BOUND = 18.0
+#: Largest absolute gradient of the mean penalised negative log-likelihood (log parameters) at
+#: which a fit counts as converged.
+GRADIENT_TOLERANCE = 1e-4
 _Z95 = stats.norm.ppf(0.975)
 #: Above this many distinct patterns the optimiser starts from a fit on a thinned sample of customers.
 WARM_START_PATTERNS = 20_000
@@ -214,6 +217,37 @@ def _central_gradient(fun: Callable[[np.ndarray], float], z: np.ndarray, step: f
     return grad
 
 
+def _newton_polish(objective_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]], z: np.ndarray,
+                   *, bounds: float, max_steps: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Newton steps with backtracking from where L-BFGS-B stopped; returns the point and its gradient.
+
+    L-BFGS-B stops on a relative change of the objective, which on a flat ridge (nearly unidentified
+    parameter combinations) can leave a gradient above :data:`GRADIENT_TOLERANCE` in the
+    well-determined directions. A few Newton steps on the curvature (the Hessian from central
+    differences of the gradient, its eigenvalues floored so that every step goes downhill) finish
+    the job; a step is kept only if it lowers the objective.
+    """
+    value, gradient = objective_and_gradient(z)
+    for _ in range(max_steps):
+        if np.max(np.abs(gradient)) < GRADIENT_TOLERANCE * 1e-2:
+            break
+        step = 1e-5
+        hessian = np.array([(objective_and_gradient(z + step * e)[1] - objective_and_gradient(z - step * e)[1])
+                            / (2 * step) for e in np.eye(len(z))])
+        eigenvalues, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+        floor = max(1e-10, 1e-8 * float(np.max(np.abs(eigenvalues))))
+        direction = -vectors @ ((vectors.T @ gradient) / np.maximum(np.abs(eigenvalues), floor))
+        for scale in 0.5 ** np.arange(30):
+            candidate = np.clip(z + scale * direction, -bounds, bounds)
+            candidate_value, candidate_gradient = objective_and_gradient(candidate)
+            if candidate_value < value:
+                break
+        else:
+            break  # no step lowers the objective: this is as good as the arithmetic allows
+        z, value, gradient = candidate, candidate_value, candidate_gradient
+    return z, gradient
+
+
 def numerical_hessian(fun: Callable[[np.ndarray], float], z: np.ndarray, step: float = 1e-4) -> np.ndarray:
     """Central-difference Hessian of a scalar function."""
     k = len(z)
@@ -319,24 +353,34 @@ class BaseModel:
 
         z0 = (np.log(np.asarray(initial, dtype=float)) if initial is not None
               else self._initial_log_params(patterns, weights))
+        starts = [z0]
         if initial is None and len(weights) > WARM_START_PATTERNS:
-            z0 = self._warm_start(patterns, weights, z0)
-        if not np.isfinite(objective(z0)):
+            # Both the warm start and the moment-based one: on a flat ridge (e.g. Gamma-Gamma q and
+            # gamma), the optimiser can stop wherever it enters the ridge, so the better end wins.
+            starts.insert(0, self._warm_start(patterns, weights, z0))
+        if not np.isfinite(objective(starts[0])):
             raise ModelFitError(f"{self.model_name}: the log-likelihood is not finite at the starting values "
-                                f"{dict(zip(self.param_names, np.exp(z0).round(4)))}; pass other initial values.")
+                                f"{dict(zip(self.param_names, np.exp(starts[0]).round(4)))}; pass other initial values.")
         bounds = [(-LOG_PARAM_BOUND, LOG_PARAM_BOUND)] * len(z0)
         options = {"maxiter": self.max_iterations, "ftol": self.tol * 1e-2, "gtol": self.tol, "maxcor": 20}
-        result = optimize.minimize(objective_and_gradient, z0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                   options=options)
-        # A second start from the first optimum sharpens flat directions (e.g. Pareto/NBD beta).
-        result2 = optimize.minimize(objective_and_gradient, result.x, jac=True, method="L-BFGS-B",
-                                    bounds=bounds, options=options)
-        if result2.fun <= result.fun:
-            result = result2
+        result = None
+        for start in starts:
+            if not np.isfinite(objective(start)):
+                continue
+            first = optimize.minimize(objective_and_gradient, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                                      options=options)
+            # A second start from the first optimum sharpens flat directions (e.g. Pareto/NBD beta).
+            second = optimize.minimize(objective_and_gradient, first.x, jac=True, method="L-BFGS-B",
+                                       bounds=bounds, options=options)
+            for candidate in (first, second):
+                if result is None or candidate.fun < result.fun:
+                    result = candidate
         z = result.x
         gradient = objective_and_gradient(z)[1]
+        if np.max(np.abs(gradient)) >= GRADIENT_TOLERANCE:
+            z, gradient = _newton_polish(objective_and_gradient, z, bounds=LOG_PARAM_BOUND)
         at_bound = np.abs(z) >= LOG_PARAM_BOUND - 1e-3
-        grad_ok = bool(np.max(np.abs(gradient)) < 1e-4)
+        grad_ok = bool(np.max(np.abs(gradient)) < GRADIENT_TOLERANCE)
         converged = bool((result.success or grad_ok) and grad_ok and not at_bound.any())
         message = str(result.message)
         limit_note = self._limit_of_ridge(np.exp(z), cache, weights)
@@ -380,7 +424,10 @@ class BaseModel:
         """
         rng = np.random.default_rng(0)
         fraction = min(1.0, WARM_START_CUSTOMERS / float(weights.sum()))
-        thinned = rng.binomial(np.round(weights).astype(np.int64), fraction).astype(float)
+        # Draws in the patterns' sorted order, so the sample (and the fit) do not depend on row order.
+        order = np.lexsort(patterns[::-1])
+        thinned = np.empty(len(weights))
+        thinned[order] = rng.binomial(np.round(weights[order]).astype(np.int64), fraction)
         keep = thinned > 0
         if keep.sum() < 50 or not np.any(patterns[0][keep] > 0):
             return z0

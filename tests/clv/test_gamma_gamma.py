@@ -92,8 +92,11 @@ def _spend_sample(heterogeneous: bool, customers: int = 20_000, seed: int = 7) -
 
 def test_spends_without_customer_heterogeneity_converge_to_the_limit_with_a_note():
     data = _spend_sample(heterogeneous=False)
-    with pytest.warns(UserWarning, match="vary no more than single transactions do"):
+    with pytest.warns(UserWarning) as caught:
         model = GammaGammaModel().fit(data)  # strict: an unconverged fit would raise
+    notes = [str(w.message) for w in caught]
+    assert any("vary no more than single transactions do" in note for note in notes)
+    assert any("Hessian at the optimum is not positive definite" in note for note in notes)  # q, gamma on a ridge
     assert model.converged_ and model.params_["q"] > 1e4
     # Every customer's expected spend is the population mean p/nu = 100, whatever their own zbar.
     expected = model.expected_spend(data)
@@ -105,3 +108,34 @@ def test_heterogeneous_spends_converge_without_the_limit_note(recwarn):
     model = GammaGammaModel().fit(_spend_sample(heterogeneous=True))
     assert model.converged_ and model.params_["q"] == pytest.approx(4.0, rel=0.15)
     assert not [w for w in recwarn if "vary no more" in str(w.message)]
+
+
+def test_large_fits_do_not_depend_on_row_order():
+    # More distinct patterns than WARM_START_PATTERNS: the fit starts from a fit on a thinned sample,
+    # which must be the same sample whatever the order of the rows.
+    from clc_lib.clv._base import compress
+
+    data = _spend_sample(heterogeneous=True, customers=30_000)
+    shuffled = data.sample(frac=1, random_state=5)
+    model = GammaGammaModel()
+    starts = []
+    for frame in (data, shuffled):
+        patterns, weights, _ = compress(frame["x"].to_numpy(), frame["zbar"].to_numpy())
+        assert len(weights) > 20_000
+        starts.append(model._warm_start(patterns, weights, np.log([1.0, 1.0, 1.0])))
+    np.testing.assert_allclose(starts[1], starts[0], rtol=1e-9)
+    fitted, refitted = GammaGammaModel().fit(data).params_, GammaGammaModel().fit(shuffled).params_
+    np.testing.assert_allclose(refitted.to_numpy(), fitted.to_numpy(), rtol=1e-6)
+
+
+def test_newton_polish_finishes_a_fit_that_stopped_short():
+    from clc_lib.clv._base import GRADIENT_TOLERANCE, _newton_polish
+
+    def rosenbrock(z):  # minimum 0 at (1, 1), a curved narrow valley
+        value = (1 - z[0]) ** 2 + 100 * (z[1] - z[0] ** 2) ** 2
+        gradient = np.array([-2 * (1 - z[0]) - 400 * z[0] * (z[1] - z[0] ** 2), 200 * (z[1] - z[0] ** 2)])
+        return value, gradient
+
+    z, gradient = _newton_polish(rosenbrock, np.array([0.9, 0.8]), bounds=18.0)
+    np.testing.assert_allclose(z, [1.0, 1.0], atol=1e-6)
+    assert np.max(np.abs(gradient)) < GRADIENT_TOLERANCE * 1e-2
