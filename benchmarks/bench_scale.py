@@ -423,6 +423,11 @@ def _seconds(value: float) -> str:
     return "failed" if value is None or not math.isfinite(value) else f"{value:,.1f}"
 
 
+def _finite(result: dict[str, Any]) -> bool:
+    """The step ran and has a time (a failed step has NaN seconds)."""
+    return math.isfinite(result.get("seconds", math.nan))
+
+
 def render(run: dict[str, Any]) -> str:
     """The Markdown of RESULTS.md for one benchmark run."""
     lines = [
@@ -483,11 +488,11 @@ def render(run: dict[str, Any]) -> str:
                 lines.append(f"- {check['step']}: {check['customers']:,} customers "
                              f"(floor {check['floor_customers']:,}), {check['compared']:,} compared on "
                              f"{check['columns']}: {check['differ']:,} differ")
-        if floor.get("seconds") and math.isfinite(floor["seconds"]):
+        if _finite(floor) and floor["seconds"] > 0:
             ratios = []
             for name in ("summary_clc", "summary_pandas", "summary_lifetimes"):
                 other = size["steps"].get(name, {})
-                if "seconds" in other and math.isfinite(other["seconds"]):
+                if _finite(other):
                     ratios.append(f"{name.split('_', 1)[1]} {other['seconds'] / floor['seconds']:.2f} ×")
             if ratios:
                 lines += ["", "Summary time relative to the floor: " + ", ".join(ratios) + "."]
@@ -495,10 +500,10 @@ def render(run: dict[str, Any]) -> str:
         if _finite(inputs) and _finite(inputs_floor):
             lines += ["", f"Model inputs relative to their floor: clc {inputs['seconds'] / inputs_floor['seconds']:.2f} ×."]
         lifetimes = size["steps"].get("summary_lifetimes", {})
-        if lifetimes.get("seconds") and math.isfinite(lifetimes["seconds"]):
+        if _finite(lifetimes) and lifetimes["seconds"] > 0:
             speedups = [f"{name.split('_', 1)[1]} {lifetimes['seconds'] / size['steps'][name]['seconds']:.1f} ×"
                         for name in ("summary_clc", "summary_model_inputs", "summary_floor", "model_inputs_floor")
-                        if math.isfinite(size["steps"].get(name, {}).get("seconds", math.nan))]
+                        if _finite(size["steps"].get(name, {}))]
             lines += ["", "lifetimes' time divided by: " + ", ".join(speedups) + "."]
         report = size["steps"].get("report", {})
         if report.get("detail", {}).get("notebooks"):
@@ -538,10 +543,6 @@ def render(run: dict[str, Any]) -> str:
             lines.append(f"| 100M through summary and stage history, spilling, peak < 12 GB | "
                          f"peak {_gb(peak)} GB | {'yes' if ok else 'no'} |")
     return "\n".join(lines) + "\n"
-
-
-def _finite(result: dict[str, Any]) -> bool:
-    return math.isfinite(result.get("seconds", math.nan))
 
 
 def _stages_targets(steps: dict[str, dict[str, Any]]) -> list[str]:

@@ -1782,18 +1782,17 @@ class RunData:
         without one, results stay on the run and DataFrames come back as copies. Either way,
         changing a returned frame never changes what other callers get.
         """
-        stored = self._results_folder / f"{name}.pickle" if self._results_folder else None
-        if name in self._results:
-            value = self._results[name]
-            return value.copy() if isinstance(value, pd.DataFrame) else value
-        if stored is not None and stored.is_file():
-            return pickle.loads(stored.read_bytes())
-        value = compute()
-        if stored is None:
+        if name not in self._results:
+            stored = self._results_folder / f"{name}.pickle" if self._results_folder else None
+            if stored is not None and stored.is_file():
+                return pickle.loads(stored.read_bytes())
+            value = compute()
+            if stored is not None:
+                _store_result(stored, value)
+                return value
             self._results[name] = value
-            return value.copy() if isinstance(value, pd.DataFrame) else value
-        _store_result(stored, value)
-        return value
+        value = self._results[name]
+        return value.copy() if isinstance(value, pd.DataFrame) else value
 
     def summary(self) -> pd.DataFrame:
         """:func:`clc_lib.summary.customer_summary` of the transactions as of ``as_of``, computed once.
