@@ -72,7 +72,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "recovery": (
         "RECOVERY_DEFAULTS", "WINBACK_STAGES", "NPS_BANDS", "lapsed_counts_over_time",
         "ReactivationResult", "reactivation", "time_to_return", "winback_candidates", "campaign_uplift",
-        "SurveySummary", "survey_summary",
+        "campaign_response", "has_control_groups", "holdout_size", "SurveySummary", "survey_summary",
+        "SURVEY_STATUSES",
     ),
     "clv": (
         "BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel", "GammaGammaModel",

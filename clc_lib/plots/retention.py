@@ -223,8 +223,9 @@ def plot_campaign_uplift(data: pd.DataFrame, ax: plt.Axes | None = None, *, titl
     palette = sns.color_palette(n_colors=2)
     for offset, color, group in ((0.15, palette[0], "treatment"), (-0.15, palette[1], "control")):
         rate = data[f"rate_{group}"].to_numpy(dtype=float)
-        errors = np.vstack([rate - data[f"rate_{group}_lower"].to_numpy(dtype=float),
-                            data[f"rate_{group}_upper"].to_numpy(dtype=float) - rate])
+        # A Wilson bound at a rate of 0 or 1 can sit a rounding error on the wrong side of the rate.
+        errors = np.clip(np.vstack([rate - data[f"rate_{group}_lower"].to_numpy(dtype=float),
+                                    data[f"rate_{group}_upper"].to_numpy(dtype=float) - rate]), 0, None)
         ax.errorbar(rate, positions + offset, xerr=errors, fmt="o", capsize=3, color=color, label=group)
     labels = [str(c) for c in data["campaign_id"]]
     if "uplift" in data.columns:
