@@ -780,8 +780,8 @@ def campaign_response(
         One row per campaign and recency band at the send: ``campaign_id``, ``campaign_type``,
         ``first_sent``, ``window_end``, ``status``, ``stage_at_send``, ``n_contacted``,
         ``responded_contacted``, ``rate_contacted``, ``n_uncontacted``, ``responded_uncontacted``,
-        ``rate_uncontacted``, ``difference`` (contacted minus uncontacted, observational) and
-        ``holdout_per_group``. ``attrs['basis']`` is ``"observational"``.
+        ``rate_uncontacted``, ``difference`` (contacted minus uncontacted, observational),
+        ``holdout_baseline`` (the response rate the holdout is sized for) and ``holdout_per_group``. ``attrs['basis']`` is ``"observational"``.
     """
     if int(window_days) <= 0:
         raise ConfigError(f"window_days is {window_days}; use a positive number of days.")
@@ -833,12 +833,13 @@ def campaign_response(
             row["difference"] = row["rate_contacted"] - row["rate_uncontacted"]
             # Without comparable uncontacted customers, the contacted rate stands in for the control rate.
             baseline = row["rate_uncontacted"] if pd.notna(row["rate_uncontacted"]) else row["rate_contacted"]
+            row["holdout_baseline"] = baseline
             row["holdout_per_group"] = (holdout_size(baseline, holdout_uplift, alpha=alpha, power=power)
                                         if pd.notna(baseline) else np.nan)
             rows.append(row)
     columns = ["campaign_id", "campaign_type", "first_sent", "window_end", "status", "stage_at_send", "n_contacted",
                "responded_contacted", "rate_contacted", "n_uncontacted", "responded_uncontacted", "rate_uncontacted",
-               "difference", "holdout_per_group"]
+               "difference", "holdout_baseline", "holdout_per_group"]
     result = pd.DataFrame(rows, columns=columns)
     result.attrs.update(basis="observational", window_days=int(window_days), lapse_days=int(lapse_days),
                         churn_days=int(churn_days), holdout_uplift=float(holdout_uplift), alpha=alpha, power=power,

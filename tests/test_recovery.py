@@ -321,6 +321,7 @@ def test_campaign_response_compares_contacted_with_uncontacted_in_the_same_band_
     assert (lapsed["n_contacted"], lapsed["responded_contacted"], lapsed["rate_contacted"]) == (2, 1, 0.5)
     assert (lapsed["n_uncontacted"], lapsed["responded_uncontacted"]) == (3, 1)  # L3, L4, L5; L3 responded
     assert lapsed["difference"] == pytest.approx(0.5 - 1 / 3)
+    assert lapsed["holdout_baseline"] == pytest.approx(1 / 3)
     assert lapsed["holdout_per_group"] == holdout_size(1 / 3, RECOVERY_DEFAULTS["holdout_uplift"])
     active = result.loc["active"]
     assert (active["n_contacted"], active["rate_contacted"], active["n_uncontacted"], active["rate_uncontacted"]) \
