@@ -236,13 +236,15 @@ def _round_unit(values: pd.Series) -> float:
 
 
 def _band_labels(values: pd.Series, n_bands: int) -> pd.Series:
-    """Quantile bands of a numeric attribute as text ("10-20"); few distinct values stay themselves."""
+    """Quantile bands of a numeric attribute as text ("Q1 10-20"); few distinct values stay themselves."""
     distinct = np.sort(values.dropna().unique())
     if len(distinct) <= n_bands:
         labels = values.map(lambda v: f"{v:g}")
     else:
         bands = pd.qcut(values, n_bands, duplicates="drop")
-        names = {interval: f"{interval.left:g}-{interval.right:g}" for interval in bands.cat.categories}
+        # "Q1 10-20": the quantile number keeps the bands in order where labels are sorted as text.
+        names = {interval: f"Q{number} {interval.left:g}-{interval.right:g}"
+                 for number, interval in enumerate(bands.cat.categories, 1)}
         labels = bands.astype("object").map(names)
     return labels.where(values.notna(), UNKNOWN_LEVEL)
 
