@@ -569,8 +569,9 @@ def campaign_uplift(
     -------
     pandas.DataFrame
         One row per campaign: ``campaign_id``, ``campaign_type``, ``first_sent``, ``last_sent``,
-        ``window_end``, ``window_complete``, ``status`` (``running`` or ``complete``); for each group ``n_*``, ``converted_*``, ``rate_*`` with a Wilson
-        interval ``rate_*_lower``/``rate_*_upper`` and ``revenue_per_customer_*``; then ``uplift``,
+        ``window_end``, ``window_complete``, ``status`` (``running`` or ``complete``); for each
+        group ``n_*``, ``converted_*``, ``rate_*`` with a Wilson interval
+        ``rate_*_lower``/``rate_*_upper`` and ``revenue_per_customer_*``; then ``uplift``,
         ``uplift_lower``, ``uplift_upper``, ``z``, ``p_value``, ``power``, ``mde``,
         ``revenue_uplift``, ``revenue_uplift_lower``, ``revenue_uplift_upper``,
         ``revenue_p_value``, ``incremental_customers`` (+ ``_lower``/``_upper``),
@@ -781,7 +782,8 @@ def campaign_response(
         ``first_sent``, ``window_end``, ``status``, ``stage_at_send``, ``n_contacted``,
         ``responded_contacted``, ``rate_contacted``, ``n_uncontacted``, ``responded_uncontacted``,
         ``rate_uncontacted``, ``difference`` (contacted minus uncontacted, observational),
-        ``holdout_baseline`` (the response rate the holdout is sized for) and ``holdout_per_group``. ``attrs['basis']`` is ``"observational"``.
+        ``holdout_baseline`` (the response rate the holdout is sized for) and
+        ``holdout_per_group``. ``attrs['basis']`` is ``"observational"``.
     """
     if int(window_days) <= 0:
         raise ConfigError(f"window_days is {window_days}; use a positive number of days.")

@@ -45,8 +45,7 @@ def _text(page: Path) -> str:
 
 def _report(config: Path, out: Path, only: list[str], as_of: str | None = None) -> dict[str, str]:
     run = run_report(config, out=out, only=only, as_of=as_of, jobs=1, echo=None)
-    failed = [(n.name, n.error) for n in run.notebooks if n.status != "ok"] if not run.ok else []
-    assert run.ok, failed
+    assert run.ok, [(n.name, n.error) for n in run.notebooks if n.status != "ok"]
     return {page.stem: _text(page) for page in run.path.glob("*.html") if page.stem != "index"}
 
 
@@ -82,9 +81,9 @@ def test_reports_render_without_a_control_group_and_without_an_acquisition_chann
     customers["income"] = (rng.lognormal(10.5, 0.4, len(customers)) // 100 * 100).astype(int).astype(str)
     customers.loc[rng.random(len(customers)) < 0.2, "income"] = ""
     customers.to_csv(tmp_path / "customers.csv", index=False)
+    campaign_columns = {k: v for k, v in demo_config["campaigns"]["columns"].items() if k != "group"}
     config = {**demo_config,
-              "campaigns": {"path": "campaigns.csv", "columns": {k: v for k, v in demo_config["campaigns"]["columns"].items()
-                                                                if k != "group"}},
+              "campaigns": {"path": "campaigns.csv", "columns": campaign_columns},
               "customers": {"path": "customers.csv", "columns": {"customer_id": "customer_number",
                                                                  "first_seen": "created_at"}}}
     pages = _report(_write_config(tmp_path, config), tmp_path / "reports", ["04", "05"])
