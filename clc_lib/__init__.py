@@ -52,7 +52,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "cohort_matrix", "retention_curve", "churn_rate_over_time", "COHORT_KINDS", "CHURN_DEFINITIONS",
     ),
     "survival": (
-        "customer_lifetimes", "with_customer_attributes", "time_to_second_purchase", "kaplan_meier",
+        "customer_lifetimes", "with_customer_attributes", "ATTRIBUTE_RULES", "CustomerAttributes",
+        "customer_attributes", "format_p_value", "time_to_second_purchase", "kaplan_meier",
         "median_survival", "restricted_mean_survival_time", "logrank_test", "SurvivalComparison",
         "compare_survival", "CoxModel", "cox_drivers",
     ),
@@ -71,7 +72,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "recovery": (
         "RECOVERY_DEFAULTS", "WINBACK_STAGES", "NPS_BANDS", "lapsed_counts_over_time",
         "ReactivationResult", "reactivation", "time_to_return", "winback_candidates", "campaign_uplift",
-        "SurveySummary", "survey_summary",
+        "campaign_response", "has_control_groups", "holdout_size", "SurveySummary", "survey_summary",
+        "SURVEY_STATUSES",
     ),
     "clv": (
         "BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel", "GammaGammaModel",

@@ -190,12 +190,13 @@ EVENTS = TableContract(
 
 CAMPAIGNS = TableContract(
     name="campaigns",
-    description="Campaign sends with their randomised group.",
+    description="Campaign sends, with their randomised group when the campaign had a control group.",
     columns=(
         _col("customer_id", "string", "Customer identifier.", required=True, is_id=True),
         _col("campaign_id", "string", "Campaign identifier.", required=True, is_id=True),
         _col("sent_at", "timestamp", "When the campaign was sent.", required=True, unit="date and time"),
-        _col("group", "string", "'treatment' or 'control'.", required=True, unit="treatment | control"),
+        _col("group", "string", "'treatment' or 'control'; without it every row is a contacted customer.",
+             unit="treatment | control"),
         _col("campaign_type", "string", "Kind of campaign, e.g. 'win_back'."),
     ),
 )

@@ -133,11 +133,14 @@ FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".dat": "csv", ".gz
 DATE_COLUMNS = {"transactions": "timestamp", "events": "timestamp", "customers": "first_seen",
                 "spend": "period_start", "campaigns": "sent_at", "surveys": "responded_at"}
 SMALL_TABLES = ("customers", "spend", "campaigns", "surveys")
+# Optional tables whose rows after the as_of day are excluded (customers are attributes: all kept).
+AS_OF_TABLES = ("spend", "events", "campaigns", "surveys")
 
 _ROW = "__clc_row"
 _FILE = "__clc_file"
 _LINE = "__clc_line"
 _FIELDS_OK = "__clc_fields_ok"
+_AFTER = "__clc_after_as_of"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1619,7 +1622,11 @@ def _store(table, con, engine: Mapping[str, Any], run_name: str, name: str):
 
 def _load_other(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Timestamp | None,
                 engine: Mapping[str, Any], run_name: str) -> _LoadedTable:
-    """Light validation of an optional table: required columns, parseable values, allowed values."""
+    """Light validation of an optional table: required columns, parseable values, allowed values.
+
+    Rows of the dated tables (:data:`AS_OF_TABLES`) after the as_of day are excluded and counted
+    by the transactions' ``after_as_of`` rule, applied to the table's date column.
+    """
     name = spec.name
     contract = CONTRACTS[name]
     source = _open_source(spec, con)
@@ -1627,19 +1634,26 @@ def _load_other(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Time
     parser = _Parser(source, mapping, contract)
     parser.detect()
     required_ids = [c for c in contract.required if contract.column(c).dtype == "string"]
-    checks = VALUE_CHECKS.get(name, {})
+    checks = {column: check for column, check in VALUE_CHECKS.get(name, {}).items() if column in mapping}
+    date_column = DATE_COLUMNS[name]
+    as_of_end = None if as_of is None else as_of + pd.Timedelta(days=1)
+    exclude_after = name in AS_OF_TABLES and as_of_end is not None
+    after_rule = next(rule for rule in QUALITY_RULES if rule.name == "after_as_of")
+    rule_context = RuleContext(options=options, as_of_end=as_of_end)
 
     def build(raw):
         parsed, bad, missing = parser.parse(raw)
         parsed = parsed.mutate(**{f"__missing_{c}": parsed[c].isnull() for c in required_ids})
         # Allowed values are compared without regard to case.
         parsed = parsed.mutate(**{c: parsed[c].lower() for c, check in checks.items() if "allowed" in check})
+        if exclude_after:  # the rule reads `timestamp`: give it the table's date column under that name
+            dated = parsed.mutate(timestamp=parsed[date_column])
+            parsed = dated.mutate(**{_AFTER: after_rule.predicate(dated, rule_context).fill_null(False)})
+            if date_column != "timestamp":
+                parsed = parsed.drop("timestamp")
         return parsed, bad, [*missing, *(f"__missing_{c}" for c in required_ids)]
 
     parsed, bad_flags, missing_flags = build(source.table)
-    date_column = DATE_COLUMNS[name]
-    as_of_end = None if as_of is None else as_of + pd.Timedelta(days=1)
-    exclude_after = name == "events" and as_of_end is not None
 
     aggregates = {"__rows": parsed.count()}
     for flag in (*bad_flags, *missing_flags):
@@ -1651,7 +1665,7 @@ def _load_other(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Time
     any_bad = _any_flag(parsed, bad_flags)
     any_missing = _any_flag(parsed, missing_flags)
     if exclude_after:
-        aggregates["__after"] = ((parsed[date_column] >= as_of_end).fill_null(False) & ~any_bad & ~any_missing).sum()
+        aggregates["__after"] = (parsed[_AFTER] & ~any_bad & ~any_missing).sum()
     aggregates["__bad_rows"] = any_bad.sum()
     aggregates["__missing_rows"] = (any_missing & ~any_bad).sum()
     counts = _execute(parsed.aggregate(**aggregates), source).iloc[0]
@@ -1683,10 +1697,10 @@ def _load_other(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Time
     ]
     keep = ~any_bad & ~any_missing
     if exclude_after:
-        results.append(RuleResult("after_as_of", "exclude", int(counts["__after"]),
-                                  description="timestamp after the as_of day"))
-        keep = keep & ~(parsed[date_column] >= as_of_end).fill_null(False)
-    flags = {*bad_flags, *missing_flags}
+        results.append(RuleResult(after_rule.name, after_rule.action(options), int(counts["__after"]),
+                                  description=f"{date_column} after the as_of day"))
+        keep = keep & ~parsed[_AFTER]
+    flags = {*bad_flags, *missing_flags, _AFTER}
     cleaned = parsed.filter(keep).select(*[c for c in parsed.columns if c not in flags and not c.startswith("__clc_")])
     if name == "events":
         cleaned = _store(cleaned, con, {**engine, "materialize": False}, run_name, name)

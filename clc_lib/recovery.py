@@ -30,6 +30,7 @@ from statsmodels.stats.proportion import (
     confint_proportions_2indep,
     power_proportions_2indep,
     proportion_confint,
+    proportion_effectsize,
     proportions_ztest,
 )
 
@@ -53,12 +54,24 @@ __all__ = [
     "time_to_return",
     "winback_candidates",
     "campaign_uplift",
+    "campaign_response",
+    "has_control_groups",
+    "holdout_size",
     "SurveySummary",
     "survey_summary",
+    "SURVEY_STATUSES",
 ]
 
-#: Default thresholds in days (the stage rules' fallbacks for at_risk and dormant).
-RECOVERY_DEFAULTS = {"lapse_days": 90, "churn_days": 180, "window_days": 90}
+#: Default thresholds in days (the stage rules' fallbacks for at_risk and dormant);
+#: ``survey_window_days``: a respondent churned when they made no purchase within this many days
+#: after answering.
+#: ``holdout_uplift``: the smallest uplift (difference of response rates) a holdout should detect.
+RECOVERY_DEFAULTS = {"lapse_days": 90, "churn_days": 180, "window_days": 90, "survey_window_days": 365,
+                     "holdout_uplift": 0.02}
+
+#: Survey status of respondents whose follow-up after answering is shorter than the window.
+TOO_RECENT = "too recent"
+SURVEY_STATUSES = ("churned", "retained", "unknown", TOO_RECENT)
 
 #: Lifecycle stages eligible for a win-back campaign.
 WINBACK_STAGES: tuple[str, ...] = ("at_risk", "dormant", "churned")
@@ -453,14 +466,24 @@ def winback_candidates(
 # Campaign uplift
 # --------------------------------------------------------------------------------------------------
 
-def _validated_campaigns(campaigns: pd.DataFrame) -> pd.DataFrame:
-    needed = ["customer_id", "campaign_id", "sent_at", "group"]
+def has_control_groups(campaigns: pd.DataFrame | None) -> bool:
+    """True when the campaigns table says who was held out (a ``group`` column with a control)."""
+    return (campaigns is not None and "group" in campaigns.columns
+            and bool((campaigns["group"].astype("string").str.lower() == "control").any()))
+
+
+def _validated_campaigns(campaigns: pd.DataFrame, *, with_group: bool = True) -> pd.DataFrame:
+    needed = ["customer_id", "campaign_id", "sent_at"] + (["group"] if with_group else [])
     missing = [c for c in needed if c not in campaigns.columns]
     if missing:
+        hint = "Map them in the run config (campaigns: columns: ...)."
+        if missing == ["group"]:
+            hint = ("Without a control group there is no uplift to estimate; use clc.campaign_response for the "
+                    "observational comparison, and hold out a control group in the next send.")
         raise DataError("The campaigns table lacks contract columns.", source="campaigns", column=", ".join(missing),
-                        hint="Map them in the run config (campaigns: columns: ...).")
+                        hint=hint)
     frame = campaigns.reset_index(drop=True)
-    bad_group = ~frame["group"].isin(CAMPAIGN_GROUPS)
+    bad_group = ~frame["group"].isin(CAMPAIGN_GROUPS) if with_group else pd.Series(False, index=frame.index)
     if bad_group.any():
         raise DataError("Campaign groups must be 'treatment' or 'control'.", source="campaigns", column="group",
                         n_rows=int(bad_group.sum()),
@@ -481,7 +504,9 @@ def _validated_campaigns(campaigns: pd.DataFrame) -> pd.DataFrame:
                                   for i in np.flatnonzero(duplicated)[:5]],
                         hint="Keep one row per customer and campaign (the first send).")
     columns = {"campaign_id": frame["campaign_id"].astype(str), "customer_id": frame["customer_id"].astype(str),
-               "group": frame["group"].astype(str), "sent_at": sent.astype("datetime64[us]")}
+               "sent_at": sent.astype("datetime64[us]")}
+    if with_group:
+        columns["group"] = frame["group"].astype(str)
     if "campaign_type" in frame.columns:
         columns["campaign_type"] = frame["campaign_type"].astype("string")
     return pd.DataFrame(columns)
@@ -531,7 +556,9 @@ def campaign_uplift(
         1 - confidence level of the intervals, and the test level for power.
     as_of
         Cut-off date; when given, ``window_complete`` says whether every customer's window had
-        ended by then (an incomplete window understates the effect).
+        ended by then. A campaign whose last window ends after ``as_of`` is ``running``: its
+        rates, uplift and other outcome statistics are NaN until the window has ended (outcomes so
+        far would understate the effect).
     assumed_uplift
         Uplift (difference of rates) to compute the power for; ``None`` = the observed uplift.
     ci_method
@@ -542,8 +569,9 @@ def campaign_uplift(
     -------
     pandas.DataFrame
         One row per campaign: ``campaign_id``, ``campaign_type``, ``first_sent``, ``last_sent``,
-        ``window_complete``; for each group ``n_*``, ``converted_*``, ``rate_*`` with a Wilson
-        interval ``rate_*_lower``/``rate_*_upper`` and ``revenue_per_customer_*``; then ``uplift``,
+        ``window_end``, ``window_complete``, ``status`` (``running`` or ``complete``); for each
+        group ``n_*``, ``converted_*``, ``rate_*`` with a Wilson interval
+        ``rate_*_lower``/``rate_*_upper`` and ``revenue_per_customer_*``; then ``uplift``,
         ``uplift_lower``, ``uplift_upper``, ``z``, ``p_value``, ``power``, ``mde``,
         ``revenue_uplift``, ``revenue_uplift_lower``, ``revenue_uplift_upper``,
         ``revenue_p_value``, ``incremental_customers`` (+ ``_lower``/``_upper``),
@@ -566,16 +594,25 @@ def campaign_uplift(
             "first_sent": meta["sent_at"].min(),
             "last_sent": meta["sent_at"].max(),
         }
-        row["window_complete"] = (
-            bool(row["last_sent"] + pd.Timedelta(days=int(window_days)) <= pd.Timestamp(as_of).normalize()
-                 + pd.Timedelta(days=1)) if as_of is not None else None
-        )
+        row.update(_window_state(row["last_sent"], int(window_days), as_of))
         outcome = groups[groups["campaign_id"] == campaign_id].set_index("group")
-        row.update(_uplift_statistics(outcome, alpha=alpha, assumed_uplift=assumed_uplift, ci_method=ci_method))
+        statistics = _uplift_statistics(outcome, alpha=alpha, assumed_uplift=assumed_uplift, ci_method=ci_method)
+        if row["status"] == "running":  # outcomes so far understate the effect: report none yet
+            statistics = {k: (v if k.startswith("n_") else np.nan) for k, v in statistics.items()}
+        row.update(statistics)
         rows.append(row)
     result = pd.DataFrame(rows)
     result.attrs.update(window_days=int(window_days), alpha=alpha, ci_method=ci_method)
     return result
+
+
+def _window_state(last_sent: pd.Timestamp, window_days: int, as_of) -> dict:
+    """``window_end``, ``window_complete`` and ``status`` (running until the last window has ended)."""
+    window_end = last_sent + pd.Timedelta(days=window_days)
+    if as_of is None:
+        return {"window_end": window_end, "window_complete": None, "status": "complete"}
+    complete = bool(window_end <= pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1))
+    return {"window_end": window_end, "window_complete": complete, "status": "complete" if complete else "running"}
 
 
 def _group_outcomes(sends: pd.DataFrame, transactions: ir.Table, window_days: int) -> pd.DataFrame:
@@ -683,6 +720,135 @@ def _welch_difference(outcome: pd.DataFrame, alpha: float) -> dict:
             "revenue_uplift_upper": difference + t_crit * se, "revenue_p_value": float(p_value)}
 
 
+def holdout_size(baseline_rate: float, uplift: float = RECOVERY_DEFAULTS["holdout_uplift"], *,
+                 alpha: float = 0.05, power: float = 0.8) -> int:
+    """Customers per group (treatment and control, equal sizes) to detect ``uplift`` over ``baseline_rate``.
+
+    Two-sided test at level ``alpha`` on Cohen's h (``NormalIndPower``), the calculation behind
+    ``mde`` of :func:`campaign_uplift`. Returns 0 when the rates are not both inside (0, 1).
+    """
+    if not (0 < baseline_rate < 1 and 0 < baseline_rate + uplift < 1) or uplift == 0:
+        return 0
+    effect = proportion_effectsize(baseline_rate + uplift, baseline_rate)
+    n = NormalIndPower().solve_power(effect_size=abs(effect), nobs1=None, alpha=alpha, power=power, ratio=1.0)
+    return int(np.ceil(n))
+
+
+def campaign_response(
+    campaigns: pd.DataFrame,
+    transactions: ir.Table,
+    *,
+    as_of=None,
+    window_days: int = RECOVERY_DEFAULTS["window_days"],
+    lapse_days: int = RECOVERY_DEFAULTS["lapse_days"],
+    churn_days: int = RECOVERY_DEFAULTS["churn_days"],
+    holdout_uplift: float = RECOVERY_DEFAULTS["holdout_uplift"],
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> pd.DataFrame:
+    """Response of contacted customers beside comparable uncontacted ones, for campaigns without a control group.
+
+    **Observational**: who was contacted was chosen, not randomised, so the difference between the
+    two rates mixes the campaign's effect with how the contacted customers were selected. It is no
+    uplift and gets no confidence interval; only a randomised holdout measures the effect, and
+    ``holdout_per_group`` says how large it must be.
+
+    Customers are compared within their recency band at the send (days since the last purchase
+    day before it): ``active`` (<= ``lapse_days``), ``lapsed`` (<= ``churn_days``), ``churned``
+    (longer), or ``no purchase`` (contacted before any purchase). A contacted customer is measured
+    from their own ``sent_at``; the uncontacted customers of a campaign (everyone with a purchase
+    before its first send who is not in it) from its first ``sent_at``. A customer **responds**
+    with a purchase (non-return row) in (send, send + ``window_days``].
+
+    Parameters
+    ----------
+    campaigns
+        Contract campaigns table (pandas): ``customer_id``, ``campaign_id``, ``sent_at`` and optional
+        ``campaign_type``; a ``group`` column is ignored.
+    transactions
+        The contract's transactions table (Ibis).
+    as_of
+        Cut-off date; a campaign whose window ends after it is ``running`` (rates NaN).
+    window_days, lapse_days, churn_days
+        Response window and recency bands, in days.
+    holdout_uplift, alpha, power
+        The holdout is sized to detect this uplift over the uncontacted rate, or over the contacted
+        rate when no comparable customer was left uncontacted (:func:`holdout_size`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per campaign and recency band at the send: ``campaign_id``, ``campaign_type``,
+        ``first_sent``, ``window_end``, ``status``, ``stage_at_send``, ``n_contacted``,
+        ``responded_contacted``, ``rate_contacted``, ``n_uncontacted``, ``responded_uncontacted``,
+        ``rate_uncontacted``, ``difference`` (contacted minus uncontacted, observational),
+        ``holdout_baseline`` (the response rate the holdout is sized for) and
+        ``holdout_per_group``. ``attrs['basis']`` is ``"observational"``.
+    """
+    if int(window_days) <= 0:
+        raise ConfigError(f"window_days is {window_days}; use a positive number of days.")
+    _check_thresholds(lapse_days, churn_days)
+    check_transactions(transactions, needed=("customer_id", "timestamp", "is_return"))
+    sends = _validated_campaigns(campaigns, with_group=False)
+    as_of = _resolve_as_of(transactions, as_of)
+    first_send = sends.groupby("campaign_id")["sent_at"].min().rename("sent_at").reset_index()
+    purchases = transactions.filter(~transactions.is_return.fill_null(False))
+    purchases = purchases.select(buyer=purchases.customer_id, bought_at=purchases.timestamp)
+    contacted = ibis.memtable(sends[["campaign_id", "customer_id", "sent_at"]]).mutate(contacted=ibis.literal(True))
+    firsts = ibis.memtable(first_send)
+    buyers = purchases.select(customer_id=purchases.buyer, bought_at=purchases.bought_at)
+    earlier = buyers.join(firsts, buyers.bought_at <= firsts.sent_at)
+    uncontacted = earlier.select("campaign_id", "customer_id", "sent_at").distinct().anti_join(
+        contacted, ["campaign_id", "customer_id"]).mutate(contacted=ibis.literal(False))
+    exposed = ibis.union(contacted, uncontacted)
+    joined = exposed.left_join(purchases, exposed.customer_id == purchases.buyer)
+    window_end = joined.sent_at + ibis.interval(days=int(window_days))
+    per_customer = joined.group_by(["campaign_id", "customer_id", "sent_at", "contacted"]).aggregate(
+        last_before=joined.bought_at.max(where=joined.bought_at <= joined.sent_at),
+        responded=(joined.bought_at.notnull() & (joined.bought_at > joined.sent_at)
+                   & (joined.bought_at <= window_end)).any(),
+    ).execute()
+    recency = (pd.to_datetime(per_customer["sent_at"]).dt.normalize()
+               - pd.to_datetime(per_customer["last_before"]).dt.normalize()).dt.days
+    per_customer["stage_at_send"] = np.select(
+        [recency.isna(), recency <= int(lapse_days), recency <= int(churn_days)],
+        ["no purchase", "active", "lapsed"], "churned")
+    per_customer["responded"] = per_customer["responded"].fillna(False).astype(bool)
+    counts = per_customer.groupby(["campaign_id", "stage_at_send", "contacted"])["responded"].agg(["size", "sum"])
+    rows = []
+    for campaign_id, meta in sends.groupby("campaign_id", sort=True):
+        state = _window_state(meta["sent_at"].max(), int(window_days), as_of)
+        campaign_type = (meta["campaign_type"].mode().iloc[0]
+                         if "campaign_type" in meta and meta["campaign_type"].notna().any() else None)
+        for band in ("active", "lapsed", "churned", "no purchase"):
+            row = {"campaign_id": campaign_id, "campaign_type": campaign_type, "first_sent": meta["sent_at"].min(),
+                   "window_end": state["window_end"], "status": state["status"], "stage_at_send": band}
+            for contacted_flag, label in ((True, "contacted"), (False, "uncontacted")):
+                key = (campaign_id, band, contacted_flag)
+                n = int(counts.loc[key, "size"]) if key in counts.index else 0
+                responded = int(counts.loc[key, "sum"]) if key in counts.index else 0
+                running = state["status"] == "running"
+                row.update({f"n_{label}": n, f"responded_{label}": np.nan if running else responded,
+                            f"rate_{label}": responded / n if n and not running else np.nan})
+            if row["n_contacted"] == 0:
+                continue
+            row["difference"] = row["rate_contacted"] - row["rate_uncontacted"]
+            # Without comparable uncontacted customers, the contacted rate stands in for the control rate.
+            baseline = row["rate_uncontacted"] if pd.notna(row["rate_uncontacted"]) else row["rate_contacted"]
+            row["holdout_baseline"] = baseline
+            row["holdout_per_group"] = (holdout_size(baseline, holdout_uplift, alpha=alpha, power=power)
+                                        if pd.notna(baseline) else np.nan)
+            rows.append(row)
+    columns = ["campaign_id", "campaign_type", "first_sent", "window_end", "status", "stage_at_send", "n_contacted",
+               "responded_contacted", "rate_contacted", "n_uncontacted", "responded_uncontacted", "rate_uncontacted",
+               "difference", "holdout_baseline", "holdout_per_group"]
+    result = pd.DataFrame(rows, columns=columns)
+    result.attrs.update(basis="observational", window_days=int(window_days), lapse_days=int(lapse_days),
+                        churn_days=int(churn_days), holdout_uplift=float(holdout_uplift), alpha=alpha, power=power,
+                        as_of=as_of)
+    return result
+
+
 # --------------------------------------------------------------------------------------------------
 # Surveys
 # --------------------------------------------------------------------------------------------------
@@ -694,7 +860,8 @@ class SurveySummary:
     Attributes
     ----------
     by_status : pandas.DataFrame
-        Index ``status`` (churned, retained, unknown = respondent without a churn flag): columns
+        Index ``status`` (churned, retained; ``unknown`` = respondent without a churn flag;
+        ``too recent`` = answered less than the window before ``as_of``): columns
         ``respondents``, ``mean_score``, ``promoters``, ``passives``, ``detractors`` (shares) and
         ``nps`` (promoters - detractors, in points from -100 to 100).
     reasons : pandas.DataFrame
@@ -709,6 +876,10 @@ class SurveySummary:
     n_responses, n_used : int
         Responses received and used (with ``latest_only`` earlier answers of the same customer
         are set aside).
+    basis : str
+        How respondents were labelled: ``"purchases after the response"`` or ``"churn flags"``.
+    window_days : int or None
+        With the purchases after the response: the follow-up window in days.
     """
 
     by_status: pd.DataFrame
@@ -717,6 +888,8 @@ class SurveySummary:
     responses: pd.DataFrame
     n_responses: int
     n_used: int
+    basis: str = "churn flags"
+    window_days: int | None = None
 
 
 def _churn_status(flags: pd.Series | pd.DataFrame, churned_stages: Sequence[str]) -> pd.Series:
@@ -751,12 +924,26 @@ def _nps_band(scores: pd.Series) -> pd.Series:
 
 def survey_summary(
     surveys: pd.DataFrame,
-    stages_or_churn_flags: pd.Series | pd.DataFrame,
+    stages_or_churn_flags: pd.Series | pd.DataFrame | None = None,
     *,
+    transactions: ir.Table | None = None,
+    as_of=None,
+    window_days: int = RECOVERY_DEFAULTS["survey_window_days"],
     churned_stages: Sequence[str] = ("churned",),
     latest_only: bool = True,
 ) -> SurveySummary:
     """NPS, mean score and reasons of churned vs retained customers, with a test of the difference.
+
+    Respondents are labelled in one of two ways:
+
+    * **by what they did after answering** (pass ``transactions``): ``churned`` when they made no
+      purchase in the ``window_days`` after their response, ``retained`` when they did. Only
+      responses followed up for the whole window (``responded_at + window_days`` on or before the
+      end of the ``as_of`` day) are compared; later ones are ``too recent``. This is the question a
+      survey can answer: do customers who are about to leave say so?
+    * **by given flags** (``stages_or_churn_flags``), e.g. the lifecycle stage on ``as_of``. A
+      stage on ``as_of`` mixes what happened before and long after the answer, so it describes the
+      respondents' present, not what followed the response.
 
     Parameters
     ----------
@@ -766,12 +953,22 @@ def survey_summary(
     stages_or_churn_flags
         Per customer: a boolean Series (True = churned) indexed by ``customer_id``, a frame with a
         boolean ``churned`` column, or a frame with a ``stage`` column (e.g. from
-        ``clc.classify_stages``), where ``churned_stages`` count as churned.
+        ``clc.classify_stages``), where ``churned_stages`` count as churned. Not used with
+        ``transactions``.
+    transactions
+        The contract's transactions table (Ibis): label respondents by their purchases after the
+        response (purchases are non-return rows).
+    as_of
+        Cut-off date of the follow-up (the whole day is included); ``None`` = the date of the last
+        transaction.
+    window_days
+        Follow-up window after the response, in days.
     churned_stages
         Stages that count as churned when a ``stage`` column is given.
     latest_only
         Use each customer's latest response only (default), so that frequent respondents do not
         weigh more and the test's independence assumption holds; ``False`` uses every response.
+        With ``transactions`` it is the latest response with a complete follow-up.
 
     Returns
     -------
@@ -793,17 +990,33 @@ def survey_summary(
                         examples=[(i + 1, responses.loc[i, "score"]) for i in np.flatnonzero(bad)[:5]],
                         hint="Check the score column mapping; NPS answers are on a 0-10 scale.")
     responses["score"] = score.astype(float)
+    responses["responded_at"] = pd.to_datetime(responses["responded_at"]).astype("datetime64[us]")
     n_responses = len(responses)
+    if transactions is not None:
+        if int(window_days) <= 0:
+            raise ConfigError(f"window_days is {window_days}; use a positive number of days, e.g. 365.")
+        check_transactions(transactions, needed=("customer_id", "timestamp", "is_return"))
+        as_of = _resolve_as_of(transactions, as_of)
+        responses["status"] = _status_after_response(responses, transactions, as_of, int(window_days))
+        basis, window = "purchases after the response", int(window_days)
+    elif stages_or_churn_flags is not None:
+        status = _churn_status(stages_or_churn_flags, churned_stages)
+        responses["status"] = responses["customer_id"].map(status).fillna("unknown")
+        basis, window = "churn flags", None
+    else:
+        raise ConfigError("survey_summary needs the transactions (to label respondents by their purchases "
+                          "after the response) or churn flags.")
     if latest_only:
-        responses = (responses.sort_values(["customer_id", "responded_at"], kind="mergesort")
-                     .drop_duplicates("customer_id", keep="last"))
-    status = _churn_status(stages_or_churn_flags, churned_stages)
-    responses["status"] = responses["customer_id"].map(status).fillna("unknown")
+        # A too-recent answer does not hide an earlier one that was followed up long enough.
+        followed_up = responses.assign(_recent=responses["status"] == TOO_RECENT)
+        responses = (followed_up.sort_values(["customer_id", "_recent", "responded_at"], ascending=[True, False, True],
+                                             kind="mergesort")
+                     .drop_duplicates("customer_id", keep="last").drop(columns="_recent"))
     responses["band"] = _nps_band(responses["score"])
     keep = ["customer_id", "responded_at", "score", "band", "status"] + (["reason"] if "reason" in responses else [])
-    responses = responses[keep].reset_index(drop=True)
+    responses = responses[keep].sort_values(["responded_at", "customer_id"], kind="mergesort").reset_index(drop=True)
 
-    order = [s for s in ("churned", "retained", "unknown") if (responses["status"] == s).any()]
+    order = [s for s in SURVEY_STATUSES if (responses["status"] == s).any()]
     grouped = responses.groupby("status")
     band_shares = (pd.crosstab(responses["status"], responses["band"], normalize="index")
                    .reindex(index=order, columns=list(NPS_BANDS), fill_value=0.0))
@@ -839,4 +1052,26 @@ def survey_summary(
         if len(churned_scores) and len(retained_scores) else np.nan,
     }])
     return SurveySummary(by_status=by_status, reasons=reasons, test=test_row, responses=responses,
-                         n_responses=n_responses, n_used=len(responses))
+                         n_responses=n_responses, n_used=len(responses), basis=basis, window_days=window)
+
+
+def _status_after_response(responses: pd.DataFrame, transactions: ir.Table, as_of: pd.Timestamp,
+                           window_days: int) -> np.ndarray:
+    """Per response: churned (no purchase in the window after it), retained, or too recent (in the engine)."""
+    follow_up_end = as_of + pd.Timedelta(days=1)
+    window = pd.Timedelta(days=window_days)
+    answers = responses[["customer_id", "responded_at"]].reset_index(drop=True)
+    answers["response"] = np.arange(len(answers), dtype="int64")
+    asked = ibis.memtable(answers)
+    purchases = transactions.filter(~transactions.is_return.fill_null(False))
+    purchases = purchases.select(buyer=purchases.customer_id, bought_at=purchases.timestamp)
+    joined = asked.join(
+        purchases,
+        (asked.customer_id == purchases.buyer) & (purchases.bought_at > asked.responded_at)
+        & (purchases.bought_at <= asked.responded_at + ibis.interval(days=window_days)),
+    )
+    bought = set(joined.select("response").distinct().execute()["response"].astype("int64"))
+    complete = (answers["responded_at"] + window < follow_up_end).to_numpy()
+    returned = answers["response"].isin(bought).to_numpy()
+    # A purchase within the window is known even when the window has not ended; only its absence is not.
+    return np.where(returned & complete, "retained", np.where(complete, "churned", TOO_RECENT))

@@ -28,6 +28,10 @@ from clc_lib.summary import fetch
 __all__ = [
     "customer_lifetimes",
     "with_customer_attributes",
+    "ATTRIBUTE_RULES",
+    "CustomerAttributes",
+    "customer_attributes",
+    "format_p_value",
     "time_to_second_purchase",
     "kaplan_meier",
     "median_survival",
@@ -40,6 +44,21 @@ __all__ = [
 ]
 
 ALL_CUSTOMERS = "all customers"
+
+#: How customer attributes are prepared for grouping and models (:func:`customer_attributes`).
+ATTRIBUTE_RULES: dict[str, float] = {
+    "min_known_share": 0.5,  # attributes known for fewer of the customers are left out
+    "min_level_customers": 30,  # rarer levels are pooled into OTHER_LEVEL
+    "min_level_share": 0.01,  # ... and so are levels below this share of the customers
+    "min_level_events": 5,  # with an event column: levels with fewer events are pooled (their hazard is unestimable)
+    "max_levels": 12,  # beyond this, the smallest levels are pooled
+    "max_distinct_share": 0.5,  # a text column with more distinct values than this share is an id or free text
+    "numeric_bands": 4,  # numeric attributes are grouped into this many quantile bands for curves
+}
+OTHER_LEVEL = "other"
+UNKNOWN_LEVEL = "unknown"
+#: Contract columns of the customers table that are not attributes.
+NON_ATTRIBUTE_COLUMNS = ("customer_id", "first_seen")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -124,6 +143,50 @@ def with_customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None
     """
     if customers is None:
         return frame
+    table = _customers_by_id(customers)
+    present = [c for c in columns if c in table.columns]
+    joined = frame.join(table[present], how="left")
+    for column in present:
+        if not pd.api.types.is_numeric_dtype(joined[column]):
+            joined[column] = joined[column].astype("object").where(joined[column].notna(), missing_label)
+    return joined
+
+
+@dataclass
+class CustomerAttributes:
+    """Customer attributes prepared for survival curves by group and for models.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The input frame with one column per usable attribute: categorical attributes as text with
+        missing values as ``"unknown"`` and rare levels pooled into ``"other"``; numeric attributes
+        as floats (divided by ``scales[name]``). Numeric attributes also get a ``"<name> band"``
+        column of quantile bands for grouping.
+    categorical, numeric : list of str
+        The usable attributes by kind (columns of ``frame``).
+    groups : dict
+        Attribute -> the column of ``frame`` that groups customers by it (for :func:`compare_survival`).
+    scales : dict
+        Numeric attribute -> the unit its values were divided by (a hazard ratio is per that many).
+    notes : list of str
+        One line per attribute: how it is used, or why it was left out.
+    """
+
+    frame: pd.DataFrame
+    categorical: list[str]
+    numeric: list[str]
+    groups: dict[str, str]
+    scales: dict[str, float]
+    notes: list[str]
+
+    @property
+    def covariates(self) -> list[str]:
+        """All usable attributes, for :func:`cox_drivers`."""
+        return [*self.categorical, *self.numeric]
+
+
+def _customers_by_id(customers: pd.DataFrame) -> pd.DataFrame:
     table = customers.set_index("customer_id") if "customer_id" in customers.columns else customers
     if table.index.duplicated().any():
         duplicated = table.index[table.index.duplicated()]
@@ -131,12 +194,182 @@ def with_customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None
                         column="customer_id", n_rows=len(duplicated),
                         examples=list(enumerate(duplicated[:5], 1)),
                         hint="Keep one row per customer in the customers source.")
-    present = [c for c in columns if c in table.columns]
-    joined = frame.join(table[present], how="left")
-    for column in present:
-        if not pd.api.types.is_numeric_dtype(joined[column]):
-            joined[column] = joined[column].astype("object").where(joined[column].notna(), missing_label)
-    return joined
+    table = table.copy()
+    table.index = table.index.astype(str)
+    return table
+
+
+def _as_numbers(values: pd.Series) -> pd.Series | None:
+    """The values as floats when every known value is a number (text with leading zeros is a code)."""
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype(float)
+    known = values.dropna().astype(str).str.strip()
+    if known.empty or known.str.match(r"^[+-]?0\d").any():
+        return None
+    numbers = pd.to_numeric(known, errors="coerce")
+    if numbers.isna().any():
+        return None
+    text = values.astype("object").where(values.notna())
+    return pd.to_numeric(text.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce").astype(float)
+
+
+def _pooled_levels(labels: pd.Series, events: pd.Series | None, rules: Mapping[str, float]) -> pd.Series:
+    """Levels too rare (customers, share or events) for their own estimate pooled into OTHER_LEVEL."""
+    counts = labels.value_counts()
+    rare = (counts < rules["min_level_customers"]) | (counts < rules["min_level_share"] * len(labels))
+    if events is not None:
+        event_counts = events.groupby(labels).sum().reindex(counts.index, fill_value=0)
+        rare |= event_counts < rules["min_level_events"]
+    kept = counts[~rare].sort_values(ascending=False, kind="mergesort")
+    kept = kept.iloc[: int(rules["max_levels"]) - (1 if rare.any() or len(kept) > rules["max_levels"] else 0)]
+    return labels.where(labels.isin(kept.index), OTHER_LEVEL)
+
+
+def _round_unit(values: pd.Series) -> float:
+    """A power of ten near the spread of the values, so a hazard ratio per unit is readable."""
+    spread = float(values.std())
+    if not np.isfinite(spread) or spread <= 0:
+        return 1.0
+    return float(10 ** np.floor(np.log10(spread)))
+
+
+def _band_labels(values: pd.Series, n_bands: int) -> pd.Series:
+    """Quantile bands of a numeric attribute as text ("Q1 10-20"); few distinct values stay themselves."""
+    distinct = np.sort(values.dropna().unique())
+    if len(distinct) <= n_bands:
+        labels = values.map(lambda v: f"{v:g}")
+    else:
+        bands = pd.qcut(values, n_bands, duplicates="drop")
+        # "Q1 10-20": the quantile number keeps the bands in order where labels are sorted as text.
+        names = {interval: f"Q{number} {interval.left:g}-{interval.right:g}"
+                 for number, interval in enumerate(bands.cat.categories, 1)}
+        labels = bands.astype("object").map(names)
+    return labels.where(values.notna(), UNKNOWN_LEVEL)
+
+
+def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
+                        columns: Sequence[str] | None = None, event_col: str | None = None,
+                        rules: Mapping[str, float] | None = None) -> CustomerAttributes:
+    """Find and prepare the customer attributes that can group customers or enter a model.
+
+    Every column of the customers table other than ``customer_id`` and ``first_seen`` is a
+    candidate (or only ``columns``). For the customers of ``frame``:
+
+    * an attribute known for fewer than ``min_known_share`` of them, with a single value, or a
+      text column with more distinct values than ``max_distinct_share`` of them (an id, a name,
+      free text) is left out, with a note;
+    * a column whose known values are all numbers is **numeric**: it enters models divided by a
+      power of ten near its standard deviation (hazard ratio per that unit) and is grouped into
+      ``numeric_bands`` quantile bands. Missing numbers make it categorical (its bands, with an
+      ``"unknown"`` band), since a model cannot use a missing number;
+    * any other column is **categorical**: missing values form the level ``"unknown"``, and levels
+      with fewer than ``min_level_customers`` customers, below ``min_level_share`` of them, beyond
+      the ``max_levels`` largest, or (with ``event_col``) with fewer than ``min_level_events``
+      events are pooled into ``"other"``. An attribute with one level left is left out.
+
+    Parameters
+    ----------
+    frame
+        One row per customer, index ``customer_id`` (e.g. :func:`customer_lifetimes` output).
+    customers
+        The contract's customers table (pandas) or None.
+    columns
+        Attributes to consider; ``None`` = every attribute of the table.
+    event_col
+        Boolean column of ``frame`` counting as the event (e.g. ``"lapsed"``) for pooling levels.
+    rules
+        Overrides of :data:`ATTRIBUTE_RULES`.
+
+    Returns
+    -------
+    CustomerAttributes
+        Empty ``covariates`` (and the frame unchanged) when there is no customers table or no
+        usable attribute; ``notes`` says why.
+    """
+    settings = {**ATTRIBUTE_RULES, **(rules or {})}
+    unknown = set(settings) - set(ATTRIBUTE_RULES)
+    if unknown:
+        raise ConfigError(f"Unknown attribute rule(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(ATTRIBUTE_RULES)}.")
+    result = CustomerAttributes(frame=frame.copy(), categorical=[], numeric=[], groups={}, scales={}, notes=[])
+    if customers is None:
+        result.notes.append("No customers table is configured, so there are no customer attributes.")
+        return result
+    table = _customers_by_id(customers)
+    candidates = list(columns) if columns is not None else [
+        c for c in table.columns if c not in NON_ATTRIBUTE_COLUMNS and not str(c).startswith("__")]
+    events = frame[event_col].astype(bool) if event_col is not None else None
+    n_customers = len(frame)
+    for name in candidates:
+        if name not in table.columns:
+            result.notes.append(f"{name}: not in the customers table.")
+            continue
+        if pd.api.types.is_datetime64_any_dtype(table[name]):
+            result.notes.append(f"{name}: a date, not used as an attribute.")
+            continue
+        values = pd.Series(frame.index.astype(str).map(table[name]), index=frame.index)
+        if not pd.api.types.is_numeric_dtype(values):
+            values = values.astype("object").where(values.notna())
+            values = values.where(values.astype(str).str.strip() != "")
+        known = values.notna()
+        if n_customers == 0 or known.mean() < settings["min_known_share"]:
+            result.notes.append(f"{name}: left out, known for {known.mean():.0%} of the customers "
+                                f"(needs {settings['min_known_share']:.0%})." if n_customers else
+                                f"{name}: left out, no customers.")
+            continue
+        numbers = _as_numbers(values)
+        if numbers is not None and numbers[known].nunique() < 2:
+            result.notes.append(f"{name}: left out, a single value.")
+            continue
+        if numbers is not None and known.all():
+            unit = _round_unit(numbers)
+            result.frame[name] = numbers / unit
+            result.frame[f"{name} band"] = _band_labels(numbers, int(settings["numeric_bands"]))
+            result.numeric.append(name)
+            result.scales[name] = unit
+            result.groups[name] = f"{name} band"
+            result.notes.append(f"{name}: numeric, hazard ratio per {unit:g}.")
+            continue
+        if numbers is not None:
+            labels = _band_labels(numbers, int(settings["numeric_bands"]))
+            how = "numeric with missing values, used as quantile bands"
+        else:
+            text = values.astype(str).str.strip()
+            distinct = text[known].nunique()
+            if distinct > settings["max_levels"] and distinct > settings["max_distinct_share"] * known.sum():
+                result.notes.append(f"{name}: left out, {distinct:,} distinct values for {int(known.sum()):,} "
+                                    "customers (an identifier or free text).")
+                continue
+            labels = text.where(known, UNKNOWN_LEVEL)
+            how = "categorical"
+        pooled = _pooled_levels(labels, events, settings)
+        n_pooled = labels[pooled == OTHER_LEVEL].nunique()
+        if pooled.nunique() < 2:
+            result.notes.append(f"{name}: left out, one level after pooling rare ones.")
+            continue
+        result.frame[name] = pooled
+        result.categorical.append(name)
+        result.groups[name] = name
+        detail = f", {n_pooled} rare level(s) pooled into '{OTHER_LEVEL}'" if n_pooled else ""
+        result.notes.append(f"{name}: {how}, {pooled.nunique()} levels{detail}.")
+    return result
+
+
+def format_p_value(p_value: float | None) -> str:
+    """A p-value as text: ``"< 1e-16"`` below double precision, scientific below 0.001, else 3 digits.
+
+    ``format_p_value(3e-77) == "< 1e-16"``, ``format_p_value(2.5e-5) == "2.5e-05"``,
+    ``format_p_value(0.0312) == "0.0312"``; a missing value is ``"n/a"``.
+    """
+    if p_value is None or not np.isfinite(p_value):
+        return "n/a"
+    if p_value < 1e-16:
+        return "< 1e-16"
+    if p_value < 0.001:
+        return f"{p_value:.1e}"
+    return f"{p_value:.3g}"
 
 
 def _per_customer_days(expr: ir.Table) -> pd.DataFrame:
@@ -406,14 +639,18 @@ def logrank_test(durations, events, groups, *, weight_type: str | None = None) -
     Returns
     -------
     pandas.Series
-        ``statistic`` (chi-square), ``df`` (groups - 1), ``p_value``, ``groups``.
+        ``statistic`` (chi-square), ``df`` (groups - 1), ``p_value`` (upper tail of the chi-square
+        distribution, accurate far below 1e-16), ``groups``.
     """
     frame = _validated(durations, events, groups)
     n_groups = frame["group"].nunique()
     if n_groups < 2:
         raise ConfigError("The log-rank test compares groups, but all customers are in one group.")
-    statistic, p_value = survdiff(frame["duration"].to_numpy(), frame["event"].to_numpy(),
-                                  frame["group"].astype(str).to_numpy(), weight_type=weight_type)
+    statistic, _ = survdiff(frame["duration"].to_numpy(), frame["event"].to_numpy(),
+                            frame["group"].astype(str).to_numpy(), weight_type=weight_type)
+    # survdiff returns 1 - cdf, which is 0.0 once the tail is below double precision near 1 (about
+    # 1e-16); the survival function keeps small tails such as 3e-77.
+    p_value = stats.chi2.sf(float(statistic), n_groups - 1)
     return pd.Series({"statistic": float(statistic), "df": n_groups - 1, "p_value": float(p_value),
                       "groups": n_groups})
 

@@ -85,7 +85,8 @@ def test_survival_chart_shows_one_curve_per_group_and_logrank_p_in_title():
     ax = plot_survival_curves(curves, logrank_p=0.0123)
     _assert_labelled(ax)
     assert "p = 0.0123" in ax.get_title()
-    assert "p < 0.001" in plot_survival_curves(curves, logrank_p=1e-9).get_title()
+    assert "p = 1.0e-09" in plot_survival_curves(curves, logrank_p=1e-9).get_title()
+    assert "p < 1e-16" in plot_survival_curves(curves, logrank_p=3e-77).get_title()
     assert len(ax.lines) == 2 and len(ax.collections) == 2  # step lines and confidence bands
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
 
@@ -99,6 +100,8 @@ def test_hazard_ratio_forest_plot_labels_levels_against_reference():
     _assert_labelled(ax, y_label=False)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["channel: web vs store", "tenure (per unit)"]
+    scaled = plot_hazard_ratios(table, units={"tenure": 100.0})
+    assert [t.get_text() for t in scaled.get_yticklabels()][1] == "tenure (per 100)"
     assert ax.get_xscale() == "log"
 
 

@@ -15,10 +15,14 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
-from clc_lib.errors import DataError
+from clc_lib.errors import ConfigError, DataError
 from clc_lib.recovery import (
+    RECOVERY_DEFAULTS,
     _in_order,
+    campaign_response,
     campaign_uplift,
+    has_control_groups,
+    holdout_size,
     lapsed_counts_over_time,
     reactivation,
     survey_summary,
@@ -148,12 +152,20 @@ def test_campaign_window_conversion_and_revenue_by_hand():
         ("C1", "2024-03-02 10:00", 30.0, False),
         ("C1", "2024-03-03 10:00", -10.0, True),
     ])
-    row = campaign_uplift(campaigns, transactions, window_days=30, as_of="2024-03-30").iloc[0]
+    row = campaign_uplift(campaigns, transactions, window_days=30, as_of="2024-03-31").iloc[0]
     assert (row["n_treatment"], row["converted_treatment"]) == (3, 1)
     assert (row["n_control"], row["converted_control"]) == (2, 1)
     assert row["revenue_per_customer_treatment"] == pytest.approx((50 - 20 + 0) / 3)
     assert row["revenue_per_customer_control"] == pytest.approx((30 - 10 + 0) / 2)
-    assert row["window_complete"] is not None and not row["window_complete"]  # window ends 31 March
+    assert row["window_complete"] and row["status"] == "complete"  # the window ends 31 March 10:00
+    running = campaign_uplift(campaigns, transactions, window_days=30, as_of="2024-03-30").iloc[0]
+    assert running["status"] == "running" and not running["window_complete"]
+    assert running["window_end"] == pd.Timestamp("2024-03-31 10:00")
+    # Group sizes are known; outcomes are not reported before the window has ended.
+    assert (running["n_treatment"], running["n_control"]) == (3, 2)
+    for column in ("converted_treatment", "rate_treatment", "rate_control_lower", "uplift", "p_value",
+                   "revenue_per_customer_control", "incremental_revenue"):
+        assert np.isnan(running[column]), column
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +285,132 @@ def test_survey_accepts_stage_frame_and_all_responses(responses):
 def test_survey_scores_outside_scale_are_refused(responses):
     with pytest.raises(DataError, match="0 to 10"):
         survey_summary(responses.assign(score=[11, 9, 3, 7, 0, 5, 10, 8]), pd.Series(dtype=bool))
+
+
+def test_campaigns_without_a_group_are_refused_by_uplift_and_pointed_to_the_observational_view(experiment):
+    campaigns, transactions, _ = experiment
+    assert has_control_groups(campaigns) and not has_control_groups(campaigns.drop(columns="group"))
+    assert not has_control_groups(campaigns[campaigns["group"] == "treatment"]) and not has_control_groups(None)
+    with pytest.raises(DataError, match="lacks contract columns") as error:
+        campaign_uplift(campaigns.drop(columns="group"), transactions)
+    assert "campaign_response" in str(error.value)
+
+
+def test_campaign_response_compares_contacted_with_uncontacted_in_the_same_band_by_hand():
+    sent = pd.Timestamp("2024-06-01 09:00")
+    transactions = _transactions([
+        # lapsed at the send (last purchase 100 days before, lapse 90 / churn 180): L1, L2 contacted, L3, L4 not
+        ("L1", "2024-02-22 12:00", 10.0, False), ("L1", "2024-06-10 12:00", 10.0, False),  # responds
+        ("L2", "2024-02-22 12:00", 10.0, False),
+        ("L3", "2024-02-22 12:00", 10.0, False), ("L3", "2024-06-20 12:00", 10.0, False),  # responds
+        ("L4", "2024-02-22 12:00", 10.0, False), ("L4", "2024-06-05 12:00", -5.0, True),   # a return only
+        ("L5", "2024-02-22 12:00", 10.0, False), ("L5", "2024-09-01 12:00", 10.0, False),  # after the window
+        # active at the send: A1 contacted (responds), A2 not contacted
+        ("A1", "2024-05-20 12:00", 10.0, False), ("A1", "2024-06-02 12:00", 10.0, False),
+        ("A2", "2024-05-25 12:00", 10.0, False),
+        ("N1", "2024-06-15 12:00", 10.0, False),  # first purchase after the send, contacted as a prospect
+        ("Z9", "2024-07-01 12:00", 10.0, False),  # a customer only after the send: not comparable
+    ])
+    campaigns = pd.DataFrame({"customer_id": ["L1", "L2", "A1", "N1"], "campaign_id": "reach",
+                              "sent_at": sent, "campaign_type": "win_back"})
+    result = campaign_response(campaigns, transactions, as_of="2024-12-31", window_days=60, lapse_days=90,
+                               churn_days=180).set_index("stage_at_send")
+    assert result.attrs["basis"] == "observational"
+    assert result.index.tolist() == ["active", "lapsed", "no purchase"]
+    lapsed = result.loc["lapsed"]
+    assert (lapsed["n_contacted"], lapsed["responded_contacted"], lapsed["rate_contacted"]) == (2, 1, 0.5)
+    assert (lapsed["n_uncontacted"], lapsed["responded_uncontacted"]) == (3, 1)  # L3, L4, L5; L3 responded
+    assert lapsed["difference"] == pytest.approx(0.5 - 1 / 3)
+    assert lapsed["holdout_baseline"] == pytest.approx(1 / 3)
+    assert lapsed["holdout_per_group"] == holdout_size(1 / 3, RECOVERY_DEFAULTS["holdout_uplift"])
+    active = result.loc["active"]
+    assert (active["n_contacted"], active["rate_contacted"], active["n_uncontacted"], active["rate_uncontacted"]) \
+        == (1, 1.0, 1, 0.0)
+    prospect = result.loc["no purchase"]
+    assert (prospect["n_contacted"], prospect["rate_contacted"], prospect["n_uncontacted"]) == (1, 1.0, 0)
+    assert np.isnan(prospect["rate_uncontacted"]) and np.isnan(prospect["difference"])
+    assert prospect["holdout_per_group"] == 0  # a contacted rate of 1 leaves no room to detect an uplift
+    running = campaign_response(campaigns, transactions, as_of="2024-06-30", window_days=60)
+    assert set(running["status"]) == {"running"} and running["rate_contacted"].isna().all()
+    assert running["n_contacted"].sum() == 4
+
+
+def test_holdout_size_is_the_sample_size_of_the_two_proportion_power_calculation():
+    n = holdout_size(0.08, 0.04)
+    effect = proportion_effectsize(0.12, 0.08)
+    expected = NormalIndPower().solve_power(effect_size=effect, alpha=0.05, power=0.8, ratio=1.0)
+    assert n == int(np.ceil(expected))
+    # the power at that size reaches 0.8, one customer fewer does not
+    assert NormalIndPower().power(effect, n, 0.05) >= 0.8 > NormalIndPower().power(effect, n - 1, 0.05)
+    assert holdout_size(0.0, 0.02) == 0 and holdout_size(0.99, 0.02) == 0
+
+
+def test_survey_labels_respondents_by_purchases_after_the_response_by_hand():
+    transactions = _transactions([
+        ("1", "2023-01-10 10:00", 10.0, False), ("1", "2023-06-01 10:00", 10.0, False),  # back within 365 days
+        ("2", "2023-01-10 10:00", 10.0, False), ("2", "2024-03-01 10:00", 10.0, False),  # back after 416 days
+        ("3", "2023-01-10 10:00", 10.0, False), ("3", "2023-02-01 10:00", -10.0, True),  # a return is no purchase
+        ("4", "2024-06-01 10:00", 10.0, False), ("4", "2024-06-20 10:00", 10.0, False),  # too recent but bought
+        ("5", "2024-06-01 10:00", 10.0, False),
+        ("6", "2023-01-10 10:00", 10.0, False), ("6", "2023-01-11 09:00", 10.0, False),  # before the answer
+    ])
+    surveys = pd.DataFrame({
+        "customer_id": ["1", "2", "3", "4", "5", "6", "7"],
+        "responded_at": pd.to_datetime(["2023-01-12 00:00"] * 3 + ["2024-06-05 00:00", "2024-06-05 00:00"]
+                                       + ["2023-01-11 10:00", "2023-12-31 00:00"]),
+        "score": [10, 3, 5, 9, 8, 6, 7],
+    })
+    summary = survey_summary(surveys, transactions=transactions, as_of="2024-12-31", window_days=365)
+    status = summary.responses.set_index("customer_id")["status"]
+    # 7 answered 2023-12-31 00:00: its window ends 2024-12-30 00:00, inside the as_of day; no purchase at all.
+    assert status.to_dict() == {"1": "retained", "2": "churned", "3": "churned", "4": "too recent",
+                                "5": "too recent", "6": "churned", "7": "churned"}
+    assert summary.basis == "purchases after the response" and summary.window_days == 365
+    assert summary.by_status.index.tolist() == ["churned", "retained", "too recent"]
+    assert summary.by_status.loc["churned", "mean_score"] == pytest.approx((3 + 5 + 6 + 7) / 4)
+    test = summary.test.iloc[0]
+    assert (test["n_churned"], test["n_retained"]) == (4, 1)
+    assert test["mean_difference"] == pytest.approx(21 / 4 - 10)
+    # the window edge: 365 days after 2024-01-01 is 2024-12-31, complete only with the whole as_of day
+    edge = surveys.assign(responded_at=pd.Timestamp("2024-01-01 10:00")).head(1)
+    assert survey_summary(edge, transactions=transactions, as_of="2024-12-31").responses["status"][0] == "churned"
+    assert survey_summary(edge, transactions=transactions, as_of="2024-12-30").responses["status"][0] == "too recent"
+    with pytest.raises(ConfigError, match="transactions"):
+        survey_summary(surveys)
+
+
+def test_survey_latest_answer_with_a_complete_follow_up_is_the_one_used():
+    transactions = _transactions([("1", "2023-01-10 10:00", 10.0, False)])
+    surveys = pd.DataFrame({"customer_id": ["1", "1"], "responded_at": pd.to_datetime(["2023-01-12", "2024-11-01"]),
+                            "score": [2, 10]})
+    summary = survey_summary(surveys, transactions=transactions, as_of="2024-12-31")
+    assert summary.responses["score"].tolist() == [2.0] and summary.responses["status"].tolist() == ["churned"]
+    assert (summary.n_responses, summary.n_used) == (2, 1)
+
+
+def test_survey_comparison_agrees_with_the_demo_truth():
+    """On the demo, 'churned' must be the generator's 'churns later' (no purchase in 365 days after answering)."""
+    import json
+
+    from clc_lib.demo import generate_demo, write_demo_data
+    from clc_lib.io import load_run
+    from clc_lib.paths import project_root
+
+    config = project_root() / "data" / "raw" / "demo" / "run.yaml"
+    if not config.is_file():
+        write_demo_data(config.parent)
+    truth = json.loads((config.parent / "truth.json").read_text())["survey"]
+    run = load_run(config)
+    summary = survey_summary(run.surveys, transactions=run.transactions, as_of=run.as_of,
+                             window_days=365)
+    churns_later = generate_demo().customer_truth.set_index("customer_id")["survey_churns_later"]
+    followed_up = summary.responses[summary.responses["status"] != "too recent"]
+    assert len(followed_up) > 1500  # answered at least a year before as_of (the demo's default as_of)
+    expected = followed_up["customer_id"].map(churns_later).astype(bool)
+    assert ((followed_up["status"] == "churned") == expected).all()
+    assert summary.n_responses == truth["n_responses"]
+    # The score gap of churned minus retained respondents is close to the generating means (6.8 vs 9.0
+    # before clipping to 0-10 and rounding), not the -0.41 of a stage-on-as_of label.
+    gap = summary.test["mean_difference"].iloc[0]
+    assert -2.4 < gap < -1.6
+    assert summary.by_status.loc["churned", "nps"] < -10 < 40 < summary.by_status.loc["retained", "nps"]

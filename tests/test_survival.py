@@ -15,7 +15,9 @@ from clc_lib.survival import (
     CoxModel,
     compare_survival,
     cox_drivers,
+    customer_attributes,
     customer_lifetimes,
+    format_p_value,
     kaplan_meier,
     logrank_test,
     median_survival,
@@ -246,3 +248,89 @@ def test_with_customer_attributes_keeps_every_customer():
     assert with_customer_attributes(lifetimes, None) is lifetimes
     with pytest.raises(DataError, match="several rows"):
         with_customer_attributes(lifetimes, pd.concat([customers, customers]))
+
+
+def test_logrank_p_value_is_the_chi_square_tail_even_far_below_double_precision():
+    # Two groups that lapse at very different times: survdiff's 1 - cdf underflows to 0.0.
+    durations = np.r_[np.full(300, 10.0), np.full(300, 400.0)]
+    events = np.ones(600, dtype=bool)
+    groups = np.r_[["fast"] * 300, ["slow"] * 300]
+    result = logrank_test(durations, events, groups)
+    assert survdiff(durations, events.astype(int), groups)[1] == 0.0
+    assert result["p_value"] == pytest.approx(stats.chi2.sf(result["statistic"], 1), rel=1e-12)
+    assert 0.0 < result["p_value"] < 1e-16
+    assert format_p_value(result["p_value"]) == "< 1e-16"
+
+
+def test_format_p_value_switches_to_scientific_notation_below_a_thousandth():
+    assert format_p_value(0.0312) == "0.0312"
+    assert format_p_value(2.5e-5) == "2.5e-05"
+    assert format_p_value(3e-77) == "< 1e-16"
+    assert format_p_value(None) == "n/a" and format_p_value(float("nan")) == "n/a"
+
+
+def _panel_customers(n=200):
+    """A household panel: attributes but no acquisition channel, ids as text."""
+    ids = [f"{i:04d}" for i in range(n)]
+    return pd.DataFrame({
+        "customer_id": ids,
+        "first_seen": pd.Timestamp("2024-01-01"),
+        "age_band": (["25-34"] * 90 + ["35-44"] * 80 + ["75+"] * 10 + [None] * 20)[:n],
+        "household_size": [str(1 + i % 4) for i in range(n)],  # text from a CSV, all numbers
+        "income": [str(20_000 + 500 * i) if i % 10 else None for i in range(n)],  # 10 % missing
+        "email": [f"c{i}@example.com" for i in range(n)],
+        "region": ["north"] * 150 + [None] * 50,
+        "panel": ["P1"] * n,
+        "sparse": [None] * 150 + ["x"] * 50,
+    }), ids
+
+
+def test_customer_attributes_encode_categorical_and_numeric_and_leave_out_unusable():
+    customers, ids = _panel_customers()
+    frame = pd.DataFrame({"lapsed": [i % 2 == 0 for i in range(len(ids))]}, index=pd.Index(ids, name="customer_id"))
+    prepared = customer_attributes(frame, customers, event_col="lapsed")
+    assert prepared.categorical == ["age_band", "income", "region"]
+    assert prepared.numeric == ["household_size"]
+    # age_band: 10 customers of 75+ are below 30 and pooled; the 20 without a value are 'unknown' (also rare).
+    assert prepared.frame["age_band"].value_counts().to_dict() == {"25-34": 90, "35-44": 80, "other": 30}
+    # household size 1-4 stays numeric (per 1: its standard deviation is about 1.1); bands are its values.
+    assert prepared.scales == {"household_size": 1.0}
+    assert prepared.frame["household_size"].tolist()[:5] == [1.0, 2.0, 3.0, 4.0, 1.0]
+    assert prepared.groups["household_size"] == "household_size band"
+    assert sorted(prepared.frame["household_size band"].unique()) == ["1", "2", "3", "4"]
+    # income has missing values: four quantile bands plus 'unknown' (20 customers, pooled into 'other').
+    incomes = np.array([20_000 + 500 * i for i in range(200) if i % 10])
+    edges = [f"{edge:g}" for edge in np.quantile(incomes, [0, 0.25, 0.5, 0.75, 1])]  # 20500, 45250, ...
+    assert sorted(prepared.frame["income"].unique()) == [
+        *(f"Q{k + 1} {edges[k]}-{edges[k + 1]}" for k in range(4)), "other"]
+    # region: 'north' and 'unknown' (50 customers) are both kept.
+    assert prepared.frame["region"].value_counts().to_dict() == {"north": 150, "unknown": 50}
+    notes = "\n".join(prepared.notes)
+    assert "email: left out, 200 distinct values" in notes
+    assert "panel: left out, one level" in notes
+    assert "sparse: left out, known for 25% of the customers" in notes
+    assert "first_seen" not in notes and prepared.frame.index.equals(frame.index)
+
+
+def test_customer_attributes_feed_the_cox_model_and_survival_by_group():
+    customers, ids = _panel_customers()
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"duration_days": rng.exponential(100, len(ids)).round() + 1,
+                          "lapsed": rng.random(len(ids)) < 0.7}, index=pd.Index(ids, name="customer_id"))
+    prepared = customer_attributes(frame, customers, event_col="lapsed")
+    drivers = cox_drivers(prepared.frame, "duration_days", "lapsed", prepared.covariates)
+    assert set(drivers["covariate"]) == set(prepared.covariates)
+    assert np.isfinite(drivers["hazard_ratio"]).all()
+    for column in prepared.groups.values():
+        assert compare_survival(prepared.frame, by=column).logrank_p is not None
+
+
+def test_customer_attributes_without_any_usable_attribute_or_table():
+    frame = pd.DataFrame({"lapsed": [True, False]}, index=pd.Index(["1", "2"], name="customer_id"))
+    none = customer_attributes(frame, None)
+    assert none.covariates == [] and none.groups == {} and "No customers table" in none.notes[0]
+    only_ids = customer_attributes(frame, pd.DataFrame({"customer_id": ["1", "2"],
+                                                        "first_seen": pd.to_datetime(["2024-01-01"] * 2)}))
+    assert only_ids.covariates == [] and only_ids.notes == []
+    with pytest.raises(Exception, match="Unknown attribute rule"):
+        customer_attributes(frame, None, rules={"max_level": 3})

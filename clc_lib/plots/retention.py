@@ -14,6 +14,7 @@ import seaborn as sns
 
 from clc_lib.errors import DataError
 from clc_lib.plots._theme import format_count_axis, format_percent_axis, get_ax, label_axes
+from clc_lib.survival import format_p_value
 
 __all__ = [
     "plot_cohort_heatmap",
@@ -43,7 +44,8 @@ def _period_word(data: pd.DataFrame, period: str | None) -> str:
 
 
 def _format_p(p_value: float) -> str:
-    return "< 0.001" if p_value < 0.001 else f"= {p_value:.3g}"
+    text = format_p_value(p_value)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _cohort_label(cohort: pd.Timestamp, period: str | None) -> str:
@@ -151,11 +153,18 @@ def plot_survival_curves(data: pd.DataFrame, ax: plt.Axes | None = None, *, logr
     return ax
 
 
-def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
-    """Forest plot of hazard ratios with confidence intervals (:func:`clc_lib.survival.cox_drivers`)."""
+def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None,
+                       units: dict[str, float] | None = None) -> plt.Axes:
+    """Forest plot of hazard ratios with confidence intervals (:func:`clc_lib.survival.cox_drivers`).
+
+    ``units`` gives, for numeric covariates, how many of their units one step is (e.g.
+    ``CustomerAttributes.scales``); the label then reads "income (per 10000)".
+    """
     _require(data, ["covariate", "level", "reference", "hazard_ratio", "lower", "upper"], "the hazard-ratio chart")
+    units = units or {}
     labels = [
-        f"{row.covariate} (per unit)" if row.level is None or pd.isna(row.level)
+        (f"{row.covariate} (per {units[row.covariate]:g})" if row.covariate in units else f"{row.covariate} (per unit)")
+        if row.level is None or pd.isna(row.level)
         else f"{row.covariate}: {row.level} vs {row.reference}"
         for row in data.itertuples()
     ]
@@ -214,8 +223,9 @@ def plot_campaign_uplift(data: pd.DataFrame, ax: plt.Axes | None = None, *, titl
     palette = sns.color_palette(n_colors=2)
     for offset, color, group in ((0.15, palette[0], "treatment"), (-0.15, palette[1], "control")):
         rate = data[f"rate_{group}"].to_numpy(dtype=float)
-        errors = np.vstack([rate - data[f"rate_{group}_lower"].to_numpy(dtype=float),
-                            data[f"rate_{group}_upper"].to_numpy(dtype=float) - rate])
+        # A Wilson bound at a rate of 0 or 1 can sit a rounding error on the wrong side of the rate.
+        errors = np.clip(np.vstack([rate - data[f"rate_{group}_lower"].to_numpy(dtype=float),
+                                    data[f"rate_{group}_upper"].to_numpy(dtype=float) - rate]), 0, None)
         ax.errorbar(rate, positions + offset, xerr=errors, fmt="o", capsize=3, color=color, label=group)
     labels = [str(c) for c in data["campaign_id"]]
     if "uplift" in data.columns:
