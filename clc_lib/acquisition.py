@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import fetch
 
@@ -38,6 +39,7 @@ __all__ = [
     "BLENDED_CAC_LABEL",
     "PAID_CAC_LABEL",
     "customer_acquisition",
+    "acquisition_overview",
     "new_customers",
     "funnel",
     "first_order_value",
@@ -268,7 +270,7 @@ def _complete_grid(frame: pd.DataFrame, period: str, value_columns: Sequence[str
 
 
 def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
-                  period: str = "M") -> pd.DataFrame:
+                  period: str = "M", as_of=None) -> pd.DataFrame:
     """Customers acquired (first purchase) per period and acquisition channel.
 
     Parameters
@@ -280,15 +282,19 @@ def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = Non
         the first order (module docstring).
     period
         ``"M"`` (calendar month, ``period_start`` = first day) or ``"W"`` (week, ``period_start`` = Monday).
+    as_of
+        Cut-off date of the data (``run.as_of``); ``None`` = the date of the last transaction.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``period_start`` (datetime64), ``channel``, ``new_customers`` (count). Every
-        (period, channel) pair between the first and last acquisition period is present (zero
-        when no customer was acquired). The last period may be incomplete (it ends at ``as_of``).
+        Columns ``period_start`` (datetime64), ``channel``, ``new_customers`` (count) and
+        ``is_complete`` (False for a last period that runs past ``as_of``,
+        :func:`clc_lib.cohorts.period_is_complete`). Every (period, channel) pair between the
+        first and last acquisition period is present (zero when no customer was acquired).
     """
     period = _check_period(period)
+    as_of = _resolve_as_of(transactions, as_of)
     acquired, _ = _acquisition_expr(transactions, customers)
     grouped = (acquired.mutate(period_start=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
                .group_by(["period_start", "channel"])
@@ -296,8 +302,9 @@ def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = Non
     frame = grouped.execute()
     frame["period_start"] = _to_datetime_ns(frame["period_start"])
     frame = _complete_grid(frame, period, ["new_customers"])
-    return frame.sort_values(["period_start", "channel"]).reset_index(drop=True)[
+    frame = frame.sort_values(["period_start", "channel"]).reset_index(drop=True)[
         ["period_start", "channel", "new_customers"]]
+    return mark_complete_periods(frame, period, as_of)
 
 
 def first_order_value(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
@@ -535,6 +542,45 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
     result["cac"] = _ratio(result["spend"], result["new_customers"]).where(result["paid"])
     result = result.sort_values(keys + ["channel"]).reset_index(drop=True)
     return result[keys + ["channel", "paid", "spend", "new_customers", "cac"]]
+
+
+def acquisition_overview(transactions: ibis.Table, customers: pd.DataFrame | None = None, *, as_of,
+                         window_days: int = 90) -> pd.Series:
+    """The key acquisition figures, all on one base: the customers with a first purchase.
+
+    Customers whose only rows are returns were never acquired and are in none of the figures, as
+    in :func:`new_customers` and :func:`repeat_rate`.
+
+    Parameters
+    ----------
+    transactions
+        Ibis transactions table (data contract).
+    customers
+        Optional customers frame (acquisition channel; module docstring).
+    as_of
+        Cut-off date of the data (``run.as_of``).
+    window_days
+        Repeat window of :func:`repeat_rate`, in days.
+
+    Returns
+    -------
+    pandas.Series
+        ``customers_acquired`` (count; equals the sum of :func:`new_customers`),
+        ``first_purchase`` (timestamp of the earliest first purchase), ``came_back_share``
+        (share of acquired customers with a second purchase day, 0-1), ``repeat_customers``
+        (acquired customers in cohorts whose repeat window has elapsed) and ``repeat_rate``
+        (their share with a second purchase day within ``window_days``, 0-1).
+    """
+    acquired = customer_acquisition(transactions, customers)
+    repeat = repeat_rate(transactions, customers, window_days=window_days, as_of=as_of, by=())
+    n_acquired = len(acquired)
+    return pd.Series({
+        "customers_acquired": n_acquired,
+        "first_purchase": acquired["first_purchase"].min() if n_acquired else pd.NaT,
+        "came_back_share": acquired["second_purchase_day"].notna().mean() if n_acquired else np.nan,
+        "repeat_customers": int(repeat["customers"].iloc[0]),
+        "repeat_rate": float(repeat["repeat_rate"].iloc[0]),
+    }, dtype=object)
 
 
 # --------------------------------------------------------------------------------------- repeat rate

@@ -130,6 +130,28 @@ def test_new_customers_per_month_and_channel(transactions):
     assert len(table) == 3 * 4  # 3 months x 4 channels
 
 
+def test_new_customers_marks_the_unfinished_last_period():
+    frame = make_frame()
+    ends_march_first = ibis.memtable(frame[frame["timestamp"] <= "2024-03-01 08:00"])
+    table = acq.new_customers(ends_march_first)
+    assert table.groupby("period_start")["is_complete"].first().tolist() == [True, True, False]
+    complete = acq.new_customers(ends_march_first, as_of="2024-03-31")
+    assert complete["is_complete"].all()
+    assert complete["new_customers"].tolist() == table["new_customers"].tolist()
+
+
+def test_acquisition_key_figures_leave_out_customers_who_only_returned(transactions):
+    overview = acq.acquisition_overview(transactions, as_of=AS_OF, window_days=90)
+    new = acq.new_customers(transactions)
+    assert overview["customers_acquired"] == 5  # "4" only returned goods
+    assert overview["customers_acquired"] == new["new_customers"].sum()
+    assert overview["first_purchase"] == pd.Timestamp("2024-01-05 10:00")
+    assert overview["came_back_share"] == pytest.approx(3 / 5)  # 00017, 5 and 6 bought again
+    # cohorts Jan-Mar have a 90-day window that has elapsed by June 30: the same five customers
+    assert overview["repeat_customers"] == 5
+    assert overview["repeat_rate"] == pytest.approx(2 / 5)  # 00017 (36 days) and 6 (15 days); 5 took 105
+
+
 def test_new_customers_per_week_start_on_monday(transactions):
     table = acq.new_customers(transactions, period="W")
     assert (table["period_start"].dt.dayofweek == 0).all()

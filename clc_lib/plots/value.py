@@ -93,18 +93,42 @@ def _colors(n: int) -> list:
     return sns.color_palette(PALETTE, n_colors=max(n, 1))
 
 
+def _incomplete_label(data: pd.DataFrame) -> str:
+    as_of = data.attrs.get("as_of")
+    return "incomplete period" + (f" (data to {pd.Timestamp(as_of):%d %b %Y})" if as_of is not None else "")
+
+
+def _incomplete_periods(data: pd.DataFrame, periods: pd.Index) -> np.ndarray:
+    """Booleans per period of ``periods``: True where ``data.is_complete`` marks it unfinished."""
+    if "is_complete" not in data.columns:
+        return np.zeros(len(periods), dtype=bool)
+    complete = data.groupby("period_start")["is_complete"].all()
+    return ~complete.reindex(periods, fill_value=True).to_numpy(dtype=bool)
+
+
 def plot_new_customers(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Stacked bars of new customers per period by acquisition channel (``clc.new_customers`` output)."""
+    """Stacked bars of new customers per period by acquisition channel (``clc.new_customers`` output).
+
+    A period marked incomplete (``is_complete`` False: it runs past ``as_of``) is drawn hatched and
+    lighter and named in the legend.
+    """
     _check_data(data, ["period_start", "channel", "new_customers"], "plot_new_customers")
     table = data.pivot_table(index="period_start", columns="channel", values="new_customers",
                              aggfunc="sum", fill_value=0)
     table = table[table.sum().sort_values(ascending=False).index]
+    incomplete = _incomplete_periods(data, table.index)
     ax = get_ax(ax)
     positions = np.arange(len(table))
     bottom = np.zeros(len(table))
     for color, channel in zip(_colors(table.shape[1]), table.columns):
-        ax.bar(positions, table[channel].to_numpy(), bottom=bottom, label=str(channel), color=color, width=0.85)
+        bars = ax.bar(positions, table[channel].to_numpy(), bottom=bottom, label=str(channel), color=color,
+                      width=0.85)
+        for bar in np.asarray(bars.patches, dtype=object)[incomplete]:
+            bar.set_hatch("//")
+            bar.set_alpha(0.5)
         bottom += table[channel].to_numpy()
+    if incomplete.any():
+        ax.bar([], [], color="white", edgecolor="grey", hatch="//", label=_incomplete_label(data))
     _thin_ticks(ax, positions, _period_labels(table.index))
     ax.legend(title="Acquisition channel", fontsize="small", ncols=2)
     format_count_axis(ax)
@@ -190,7 +214,9 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
     """One metric of ``clc.revenue_over_time`` per period: revenue, orders, AOV, ARPU, returns, ...
 
     ``metric`` is one of ``net_revenue``, ``gross_revenue``, ``returns``, ``orders``,
-    ``active_customers``, ``aov``, ``arpu``, ``return_rate``.
+    ``active_customers``, ``aov``, ``arpu``, ``return_rate``. A period marked incomplete
+    (``is_complete`` False: it runs past ``as_of``) is drawn as a hollow point on a dotted line
+    and named in the legend.
     """
     if metric not in REVENUE_METRICS:
         raise DataError(f"Unknown metric {metric!r} for plot_revenue_over_time.", source="plot_revenue_over_time",
@@ -198,7 +224,17 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
     _check_data(data, ["period_start", metric], "plot_revenue_over_time")
     label, kind = REVENUE_METRICS[metric]
     ax = get_ax(ax)
-    ax.plot(data["period_start"], data[metric], marker="o", markersize=3)
+    data = data.sort_values("period_start")
+    incomplete = _incomplete_periods(data, pd.Index(data["period_start"]))
+    complete_rows = data[~incomplete]
+    line = ax.plot(complete_rows["period_start"], complete_rows[metric], marker="o", markersize=3)[0]
+    if incomplete.any():
+        first_open = int(np.flatnonzero(incomplete)[0])
+        tail = data.iloc[max(first_open - 1, 0):]  # joined to the last complete point
+        ax.plot(tail["period_start"], tail[metric], linestyle=":", color=line.get_color())
+        ax.plot(data.loc[incomplete, "period_start"], data.loc[incomplete, metric], linestyle="none", marker="o",
+                markersize=5, markerfacecolor="white", color=line.get_color(), label=_incomplete_label(data))
+        ax.legend(fontsize="small")
     ax.set_ylim(bottom=min(0, float(np.nanmin(data[metric].to_numpy(dtype="float64")))))
     if kind == "currency":
         format_currency_axis(ax, currency)
