@@ -141,6 +141,19 @@ def test_payback_curve_draws_cac_lines():
     assert list(ax.lines[1].get_ydata()) == [50.0, 50.0]  # horizontal CAC line
 
 
+def test_payback_curve_says_whether_it_shows_margin_or_revenue():
+    curve = pd.DataFrame({"channel": ["web"] * 3, "months_since_acquisition": [0, 1, 2],
+                          "cumulative_revenue_per_customer": [20.0, 40.0, 55.0],
+                          "cumulative_margin_per_customer": [8.0, 16.0, 22.0]})
+    curve.attrs["value_basis"] = "gross margin at 40% of net revenue"
+    ax = value.plot_payback_curve(curve, cac=pd.Series({"web": 15.0}), currency="EUR")
+    assert list(ax.lines[0].get_ydata()) == [8.0, 16.0, 22.0]
+    assert "gross margin at 40% of net revenue" in ax.get_title()
+    plt.close("all")
+    ax = value.plot_payback_curve(curve.drop(columns="cumulative_margin_per_customer"), currency="EUR")
+    assert "no gross margin applied" in ax.get_title()
+
+
 def test_cross_sell_heatmap_counts_and_shares():
     counts = pd.DataFrame([[3, 1], [1, 2]], index=["music", "books"], columns=["music", "books"])
     ax = value.plot_cross_sell(counts)

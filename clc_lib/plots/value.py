@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.errors import DataError
+from clc_lib.errors import ConfigError, DataError
 from clc_lib.monetisation import _clean_values, gini, lorenz_curve, top_share
 from clc_lib.plots._theme import (
     PALETTE,
@@ -325,28 +325,40 @@ def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, cur
 
 def plot_payback_curve(data: pd.DataFrame, *, cac: pd.DataFrame | pd.Series | None = None, margin_rate: float = 1.0,
                        currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
-    """Cumulative margin per acquired customer by months since acquisition, with each channel's CAC as a line.
+    """Cumulative value per acquired customer by months since acquisition, with each channel's CAC as a line.
 
     ``data`` is ``clc.cumulative_revenue_per_customer`` output; ``cac`` is ``clc.cac_by_channel(...,
-    by_period=False)`` output or a Series channel -> CAC. The curve crosses its CAC line at the payback month.
+    by_period=False)`` output or a Series channel -> CAC. The value is the curve's gross margin when it
+    has ``cumulative_margin_per_customer`` (built with ``margin=``), else ``margin_rate`` x its revenue;
+    the title says which. The curve crosses its CAC line at the payback month.
     """
     _check_data(data, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"], "plot_payback_curve")
+    on_margin = "cumulative_margin_per_customer" in data.columns
+    if on_margin and margin_rate != 1.0:
+        raise ConfigError("The curve is already on gross margin (built with margin=); leave margin_rate at 1.0.")
+    column = "cumulative_margin_per_customer" if on_margin else "cumulative_revenue_per_customer"
     if cac is not None and isinstance(cac, pd.DataFrame):
         cac = cac.set_index("channel")["cac"]
     ax = get_ax(ax)
     channels = sorted(data["channel"].unique())
     for color, channel in zip(_colors(len(channels)), channels):
         rows = data[data["channel"] == channel]
-        ax.plot(rows["months_since_acquisition"] + 1, rows["cumulative_revenue_per_customer"] * margin_rate,
+        ax.plot(rows["months_since_acquisition"] + 1, rows[column] * margin_rate,
                 marker="o", markersize=3, color=color, label=str(channel))
         if cac is not None and pd.notna(cac.get(channel, np.nan)):
             ax.axhline(cac[channel], color=color, linestyle="--", linewidth=1)
     ax.legend(title="Channel (dashed: CAC)", fontsize="small")
     ax.set_ylim(bottom=0)
     format_currency_axis(ax, currency)
-    what = "revenue" if margin_rate == 1.0 else f"gross margin ({margin_rate:.0%} of revenue)"
-    return label_axes(ax, f"Cumulative {what} per acquired customer", "Months since acquisition (30.4-day months, at month end)",
-                      _money_label(f"Cumulative {what.split(' (')[0]} per customer", currency))
+    if on_margin:
+        what, basis = "gross margin", data.attrs.get("value_basis", "gross margin")
+    elif margin_rate != 1.0:
+        what, basis = "gross margin", f"{margin_rate:.0%} of net revenue"
+    else:
+        what, basis = "revenue", "net revenue, no gross margin applied"
+    return label_axes(ax, f"Cumulative {what} per acquired customer\n({basis})",
+                      "Months since acquisition (30.4-day months, at month end)",
+                      _money_label(f"Cumulative {what} per customer", currency))
 
 
 def plot_cross_sell(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
