@@ -176,6 +176,9 @@ def period_is_complete(period_starts, period: str, as_of) -> np.ndarray:
     return np.asarray(ends_exclusive <= as_of + pd.Timedelta(days=1))
 
 
+_is_complete = period_is_complete  # the name recovery.py imports
+
+
 def mark_complete_periods(frame: pd.DataFrame, period: str, as_of, *, column: str = "period_start") -> pd.DataFrame:
     """``frame`` with an ``is_complete`` column from :func:`period_is_complete` of its ``column``.
 
