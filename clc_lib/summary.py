@@ -182,7 +182,7 @@ def _per_customer_days(days: ir.Table) -> ir.Table:
     counted days after the first purchase day and the sum of their net values.
     """
     counted = (days.returned >= 0) | (days.net_value > 0)
-    counted_int = counted.cast("int64")
+    counted_int = ibis.ifelse(counted, 1, 0)  # not a cast: PostgreSQL casts no boolean to bigint
     counted_net = ibis.ifelse(counted, days.net_value, 0.0)
     aggregated = days.group_by("customer_id").aggregate(
         first_day=days.day.min(),
