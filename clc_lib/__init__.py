@@ -34,7 +34,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "summary": (
         "TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "model_inputs",
-        "customer_period_panel",
+        "customer_period_panel", "net_purchase_days",
     ),
     "stages": (
         "STAGES", "PROSPECT_STAGES", "StageRules", "stage_rule_defaults", "derive_stage_rules",
@@ -49,7 +49,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "SCORE_PROVIDERS", "register_score_provider", "score_customers", "write_scores",
     ),
     "cohorts": (
-        "cohort_matrix", "retention_curve", "churn_rate_over_time", "COHORT_KINDS", "CHURN_DEFINITIONS",
+        "cohort_matrix", "retention_curve", "churn_rate_over_time", "period_is_complete", "mark_complete_periods",
+        "COHORT_KINDS", "CHURN_DEFINITIONS",
     ),
     "survival": (
         "customer_lifetimes", "with_customer_attributes", "ATTRIBUTE_RULES", "CustomerAttributes",
@@ -59,9 +60,10 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "acquisition": (
         "ENGAGED_EVENT_TYPES", "LEAD_EVENT_TYPES", "DAYS_PER_MONTH", "BLENDED_CAC_LABEL",
-        "PAID_CAC_LABEL", "customer_acquisition", "new_customers", "funnel", "first_order_value",
-        "cac_by_channel", "repeat_rate", "cumulative_revenue_per_customer", "ltv_from_revenue_curve",
-        "ltv_cac", "payback_period",
+        "PAID_CAC_LABEL", "customer_acquisition", "acquisition_overview", "new_customers", "funnel",
+        "first_order_value", "cac_by_channel", "repeat_rate", "cumulative_revenue_per_customer",
+        "ltv_from_revenue_curve", "ltv_cac", "payback_period", "MARGIN_OPTIONS", "margin_options",
+        "margin_basis", "apply_margin",
     ),
     "monetisation": (
         "TENURE_BANDS_DAYS", "DAYS_PER_YEAR", "revenue_over_time", "revenue_by", "lorenz_curve", "gini",

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import fetch
 
@@ -38,6 +39,7 @@ __all__ = [
     "BLENDED_CAC_LABEL",
     "PAID_CAC_LABEL",
     "customer_acquisition",
+    "acquisition_overview",
     "new_customers",
     "funnel",
     "first_order_value",
@@ -47,6 +49,10 @@ __all__ = [
     "ltv_from_revenue_curve",
     "ltv_cac",
     "payback_period",
+    "MARGIN_OPTIONS",
+    "margin_options",
+    "margin_basis",
+    "apply_margin",
 ]
 
 #: Event types that make a person "engaged" (interest beyond a visit). Override with ``engaged_event_types=``.
@@ -58,6 +64,15 @@ DAYS_PER_MONTH = 30.4375
 #: Row labels of the all-channel CAC rows returned by :func:`cac_by_channel`.
 BLENDED_CAC_LABEL = "all channels (blended)"
 PAID_CAC_LABEL = "paid channels"
+
+#: Defaults of the run config's ``margin:`` section: the gross margin that turns net revenue into
+#: customer value for LTV:CAC and payback. Without a rate those figures are on revenue.
+MARGIN_OPTIONS = {
+    "rate": None,   # gross margin as a share of net revenue, in (0, 1]; with `by`, the rate of unlisted values
+    "by": None,     # "category" or "channel": a transaction column whose values have their own rate
+    "rates": {},    # value of `by` -> gross margin rate in (0, 1]
+}
+MARGIN_COLUMNS = ("category", "channel")
 
 UNKNOWN_CHANNEL = "unknown"
 NO_CHANNEL_INFO = "all"
@@ -268,7 +283,7 @@ def _complete_grid(frame: pd.DataFrame, period: str, value_columns: Sequence[str
 
 
 def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
-                  period: str = "M") -> pd.DataFrame:
+                  period: str = "M", as_of=None) -> pd.DataFrame:
     """Customers acquired (first purchase) per period and acquisition channel.
 
     Parameters
@@ -280,15 +295,19 @@ def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = Non
         the first order (module docstring).
     period
         ``"M"`` (calendar month, ``period_start`` = first day) or ``"W"`` (week, ``period_start`` = Monday).
+    as_of
+        Cut-off date of the data (``run.as_of``); ``None`` = the date of the last transaction.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``period_start`` (datetime64), ``channel``, ``new_customers`` (count). Every
-        (period, channel) pair between the first and last acquisition period is present (zero
-        when no customer was acquired). The last period may be incomplete (it ends at ``as_of``).
+        Columns ``period_start`` (datetime64), ``channel``, ``new_customers`` (count) and
+        ``is_complete`` (False for a last period that runs past ``as_of``,
+        :func:`clc_lib.cohorts.period_is_complete`). Every (period, channel) pair between the
+        first and last acquisition period is present (zero when no customer was acquired).
     """
     period = _check_period(period)
+    as_of = _resolve_as_of(transactions, as_of)
     acquired, _ = _acquisition_expr(transactions, customers)
     grouped = (acquired.mutate(period_start=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
                .group_by(["period_start", "channel"])
@@ -296,8 +315,9 @@ def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = Non
     frame = grouped.execute()
     frame["period_start"] = _to_datetime_ns(frame["period_start"])
     frame = _complete_grid(frame, period, ["new_customers"])
-    return frame.sort_values(["period_start", "channel"]).reset_index(drop=True)[
+    frame = frame.sort_values(["period_start", "channel"]).reset_index(drop=True)[
         ["period_start", "channel", "new_customers"]]
+    return mark_complete_periods(frame, period, as_of)
 
 
 def first_order_value(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
@@ -537,6 +557,45 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
     return result[keys + ["channel", "paid", "spend", "new_customers", "cac"]]
 
 
+def acquisition_overview(transactions: ibis.Table, customers: pd.DataFrame | None = None, *, as_of,
+                         window_days: int = 90) -> pd.Series:
+    """The key acquisition figures, all on one base: the customers with a first purchase.
+
+    Customers whose only rows are returns were never acquired and are in none of the figures, as
+    in :func:`new_customers` and :func:`repeat_rate`.
+
+    Parameters
+    ----------
+    transactions
+        Ibis transactions table (data contract).
+    customers
+        Optional customers frame (acquisition channel; module docstring).
+    as_of
+        Cut-off date of the data (``run.as_of``).
+    window_days
+        Repeat window of :func:`repeat_rate`, in days.
+
+    Returns
+    -------
+    pandas.Series
+        ``customers_acquired`` (count; equals the sum of :func:`new_customers`),
+        ``first_purchase`` (timestamp of the earliest first purchase), ``came_back_share``
+        (share of acquired customers with a second purchase day, 0-1), ``repeat_customers``
+        (acquired customers in cohorts whose repeat window has elapsed) and ``repeat_rate``
+        (their share with a second purchase day within ``window_days``, 0-1).
+    """
+    acquired = customer_acquisition(transactions, customers)
+    repeat = repeat_rate(transactions, customers, window_days=window_days, as_of=as_of, by=())
+    n_acquired = len(acquired)
+    return pd.Series({
+        "customers_acquired": n_acquired,
+        "first_purchase": acquired["first_purchase"].min() if n_acquired else pd.NaT,
+        "came_back_share": acquired["second_purchase_day"].notna().mean() if n_acquired else np.nan,
+        "repeat_customers": int(repeat["customers"].iloc[0]),
+        "repeat_rate": float(repeat["repeat_rate"].iloc[0]),
+    }, dtype=object)
+
+
 # --------------------------------------------------------------------------------------- repeat rate
 
 def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None, *, window_days: int = 90,
@@ -613,9 +672,108 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
 
 # ------------------------------------------------------------------------------ revenue curves, payback
 
+def _check_rate(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(f"{where} is {value!r}; give the gross margin as a share in (0, 1], e.g. 0.4 for 40 %.")
+    return float(value)
+
+
+def margin_options(overrides=None) -> dict:
+    """The run config's ``margin:`` section merged over :data:`MARGIN_OPTIONS` and checked.
+
+    ``{rate: 0.4}`` applies 40 % to all net revenue; ``{by: category, rates: {apparel: 0.55,
+    books: 0.3}, rate: 0.4}`` applies a rate per category (``channel``: per order channel) and
+    ``rate`` to values not listed. ``{}`` (the default) means no margin: figures on revenue.
+    Unknown keys, rates outside (0, 1], a ``by`` other than category or channel, or ``rates``
+    without ``by`` are a :class:`ConfigError`.
+    """
+    from clc_lib.config import merge_options
+
+    options = merge_options("margin", MARGIN_OPTIONS, overrides)
+    if options["rate"] is not None:
+        options["rate"] = _check_rate(options["rate"], "margin.rate")
+    rates = options["rates"] or {}
+    if not isinstance(rates, Mapping):
+        raise ConfigError("margin.rates must map values of margin.by to rates, e.g. {apparel: 0.55}.")
+    if options["by"] is None:
+        if rates:
+            raise ConfigError("margin.rates is given without margin.by; set by: category or by: channel.")
+    elif options["by"] not in MARGIN_COLUMNS:
+        raise ConfigError(f"margin.by is {options['by']!r}; use one of {', '.join(MARGIN_COLUMNS)}.")
+    elif not rates:
+        raise ConfigError(f"margin.by is {options['by']!r} but margin.rates is empty; list a rate per "
+                          f"{options['by']}, e.g. rates: {{apparel: 0.55}}.")
+    options["rates"] = {str(key): _check_rate(value, f"margin.rates.{key}") for key, value in rates.items()}
+    return options
+
+
+def margin_basis(options: Mapping | None) -> str:
+    """One line saying what customer value is measured in, for the page: margin rates or revenue."""
+    options = margin_options(options)
+    if options["by"] is not None:
+        listed = ", ".join(f"{key} {value:.0%}" for key, value in sorted(options["rates"].items()))
+        other = f"; other {options['by']} values {options['rate']:.0%}" if options["rate"] is not None else ""
+        return f"gross margin by {options['by']} ({listed}{other}) of net revenue"
+    if options["rate"] is not None:
+        return f"gross margin at {options['rate']:.0%} of net revenue"
+    return "net revenue (no gross margin configured: set margin: {rate: ...} in the run config)"
+
+
+def _margin_rate(transactions: ibis.Table, options: Mapping):
+    """The gross margin rate of each line as an Ibis expression (checked options; null = no rate)."""
+    if options["by"] is None:
+        return ibis.literal(options["rate"], type="float64")
+    values = transactions[options["by"]].cast("string")
+    return values.cases(*options["rates"].items(), else_=ibis.literal(options["rate"], type="float64"))
+
+
+def apply_margin(transactions: ibis.Table, options: Mapping | None) -> ibis.Table:
+    """``transactions`` with ``amount`` replaced by its gross margin (``amount x rate``).
+
+    Parameters
+    ----------
+    transactions
+        Ibis transactions table (data contract); with ``by`` it needs that column.
+    options
+        The ``margin:`` section (see :func:`margin_options`). Without a rate the table is returned
+        unchanged (values stay revenue).
+
+    Raises
+    ------
+    DataError
+        When ``by`` names a column the transactions lack, or some lines have a value of it (or
+        none) without a rate and no default ``rate`` is set: the message gives the number of
+        lines and examples.
+    """
+    options = margin_options(options)
+    if options["by"] is None:
+        if options["rate"] is None:
+            return transactions
+        return transactions.mutate(amount=transactions.amount * _margin_rate(transactions, options))
+    column = options["by"]
+    if column not in transactions.columns:
+        raise DataError(f"margin.by is {column!r} but the transactions have no {column} column.",
+                        source="transactions", column=column,
+                        hint=f"Map the {column} column in the run config (transactions: columns: ...) "
+                             "or give one margin: {rate: ...} for all revenue.")
+    rate = _margin_rate(transactions, options)
+    if options["rate"] is None:
+        unpriced = transactions.filter(rate.isnull())
+        counts = (unpriced.group_by(value=unpriced[column].cast("string"))
+                  .aggregate(lines=unpriced.count()).order_by(ibis.desc("lines")).execute())
+        if not counts.empty:
+            raise DataError(
+                f"{int(counts['lines'].sum()):,} transaction lines have a {column} without a gross margin rate.",
+                source="transactions", column=column, n_rows=int(counts["lines"].sum()),
+                examples=[(value, int(lines)) for value, lines in counts.head(5).itertuples(index=False)],
+                hint=f"Add these values to margin.rates, or set margin.rate for every {column} not listed.")
+    return transactions.mutate(amount=transactions.amount * rate)
+
+
 def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
-                                    as_of, by: str | None = "channel", max_months: int = 24) -> pd.DataFrame:
-    """Average cumulative net revenue per acquired customer by months since acquisition.
+                                    as_of, by: str | None = "channel", max_months: int = 24,
+                                    margin: Mapping | None = None) -> pd.DataFrame:
+    """Average cumulative net revenue (and gross margin) per acquired customer by months since acquisition.
 
     Month ``m`` (0, 1, ...) covers days ``[m, m + 1) x 30.4375`` after the first purchase day; the
     first purchase is in month 0. Revenue is net (purchases plus returns, in the month the row
@@ -636,100 +794,138 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
         ``"channel"`` (acquisition channel) or ``None`` (one curve, ``channel = "all"``).
     max_months
         Number of months to compute.
+    margin
+        The run config's ``margin:`` section (:func:`margin_options`). With a rate the curve also
+        has ``cumulative_margin_per_customer`` (each line's net amount times its rate), which
+        :func:`ltv_from_revenue_curve`, :func:`payback_period` and the payback chart then use.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``channel``, ``months_since_acquisition``, ``customers_observed``,
-        ``cumulative_revenue_per_customer`` (run currency). Months no customer of the channel has
-        completed are absent.
+        ``cumulative_revenue_per_customer`` (run currency) and, with a margin,
+        ``cumulative_margin_per_customer``. Months no customer of the channel has completed are
+        absent. ``attrs["value_basis"]`` says what the value is measured in
+        (:func:`margin_basis`).
     """
     as_of = _as_of_timestamp(as_of)
     if by not in ("channel", None):
         raise ConfigError(f"by is {by!r}; use 'channel' or None.")
     if max_months < 1:
         raise ConfigError(f"max_months is {max_months}; give at least 1.")
+    margin = margin_options(margin)
+    with_margin = margin["rate"] is not None or margin["by"] is not None
+    if with_margin:
+        valued = apply_margin(transactions.mutate(__revenue=transactions.amount), margin)
+        rows = valued.select("customer_id", "timestamp", amount="__revenue", margin="amount")
+    else:
+        rows = transactions.select("customer_id", "timestamp", "amount", margin="amount")
     acquired, _ = _acquisition_expr(transactions, customers)
     acquired = acquired.mutate(channel=acquired.channel if by else ibis.literal(NO_CHANNEL_INFO))
     acquired = acquired.select("customer_id", "first_purchase_day", "channel")
 
-    rows = transactions.select("customer_id", "timestamp", "amount")
     joined = rows.join(acquired, "customer_id")
     elapsed_days = joined.timestamp.date().delta(joined.first_purchase_day, unit="day")
     month = ibis.greatest((elapsed_days / DAYS_PER_MONTH).floor(), 0).cast("int64")
     keys = ["first_purchase_day", "channel", "month"]
     revenue = (joined.mutate(month=month).filter(lambda t: t.month < max_months)
                .group_by(keys)
-               .aggregate(revenue=lambda t: t.amount.sum(), customers=ibis.literal(0, type="int64")))
+               .aggregate(revenue=lambda t: t.amount.sum(), margin=lambda t: t.margin.sum(),
+                          customers=ibis.literal(0, type="int64")))
     # The cohort sizes ride in the same query (as month -1): DuckDB and PostgreSQL then compute the
     # acquisition table once for both parts.
     sizes = (acquired.group_by(["first_purchase_day", "channel"])
              .aggregate(month=ibis.literal(-1, type="int64"), revenue=ibis.literal(0.0, type="float64"),
-                        customers=lambda t: t.customer_id.count()))
-    both = fetch(revenue.union(sizes.select(*keys, "revenue", "customers")))
+                        margin=ibis.literal(0.0, type="float64"), customers=lambda t: t.customer_id.count()))
+    both = fetch(revenue.union(sizes.select(*keys, "revenue", "margin", "customers")))
     both["first_purchase_day"] = _to_datetime_ns(both["first_purchase_day"])
     is_size = both["month"].to_numpy() == -1
-    revenue = both.loc[~is_size, [*keys, "revenue"]]
+    values = {"revenue": "cumulative_revenue_per_customer"}
+    if with_margin:
+        values["margin"] = "cumulative_margin_per_customer"
+    revenue = both.loc[~is_size, [*keys, *values]]
     sizes = both.loc[is_size, ["first_purchase_day", "channel", "customers"]]
     if sizes.empty:
-        return pd.DataFrame(columns=["channel", "months_since_acquisition", "customers_observed",
-                                     "cumulative_revenue_per_customer"])
+        empty = pd.DataFrame(columns=["channel", "months_since_acquisition", "customers_observed", *values.values()])
+        empty.attrs["value_basis"] = margin_basis(margin)
+        return empty
 
     months = np.arange(max_months)
-    cumulative = (revenue.pivot_table(index=["first_purchase_day", "channel"], columns="month",
-                                      values="revenue", aggfunc="sum")
-                  .reindex(columns=months).fillna(0.0).cumsum(axis=1))
     sizes = sizes.set_index(["first_purchase_day", "channel"])
-    cumulative = cumulative.reindex(sizes.index).fillna(0.0)
     days_observed = (as_of - sizes.index.get_level_values("first_purchase_day")).days.to_numpy() + 1
     months_complete = np.floor(days_observed / DAYS_PER_MONTH)
     observed = months[np.newaxis, :] < months_complete[:, np.newaxis]  # (acquisition day, channel) x month
-
-    customer_counts = sizes["customers"].to_numpy()[:, np.newaxis] * observed
-    revenue_totals = cumulative.to_numpy() * observed
     channels = sizes.index.get_level_values("channel")
+    customer_counts = sizes["customers"].to_numpy()[:, np.newaxis] * observed
     counts = pd.DataFrame(customer_counts, columns=months).groupby(channels).sum()
-    totals = pd.DataFrame(revenue_totals, columns=months).groupby(channels).sum()
-    curve = pd.DataFrame({
-        "customers_observed": counts.stack(),
-        "total": totals.stack(),
-    })
+    curve = pd.DataFrame({"customers_observed": counts.stack()})
+    for value, column in values.items():
+        cumulative = (revenue.pivot_table(index=["first_purchase_day", "channel"], columns="month",
+                                          values=value, aggfunc="sum")
+                      .reindex(columns=months).fillna(0.0).cumsum(axis=1))
+        cumulative = cumulative.reindex(sizes.index).fillna(0.0)
+        totals = pd.DataFrame(cumulative.to_numpy() * observed, columns=months).groupby(channels).sum()
+        curve[column] = totals.stack()
     curve.index.names = ["channel", "months_since_acquisition"]
     curve = curve[curve["customers_observed"] > 0].reset_index()
     curve["customers_observed"] = curve["customers_observed"].astype("int64")
-    curve["cumulative_revenue_per_customer"] = curve["total"] / curve["customers_observed"]
-    return curve.drop(columns="total").sort_values(["channel", "months_since_acquisition"]).reset_index(drop=True)
+    for column in values.values():
+        curve[column] = curve[column] / curve["customers_observed"]
+    curve = curve.sort_values(["channel", "months_since_acquisition"]).reset_index(drop=True)
+    curve.attrs["value_basis"] = margin_basis(margin)
+    return curve
 
 
 def ltv_from_revenue_curve(revenue_curve: pd.DataFrame, *, months: int = 12, horizon_weeks: float | None = None,
                            margin_rate: float = 1.0) -> pd.Series:
     """Cohort LTV per channel: cumulative margin per acquired customer after ``months`` months.
 
-    ``margin_rate`` x the curve's cumulative net revenue per customer at month index
-    ``months - 1`` (the default 1.0 means LTV in revenue, which overstates value: pass the gross
-    margin rate for a profit LTV). ``horizon_weeks``, when given, replaces ``months`` by the
-    nearest whole number of 30.4375-day months (52 weeks -> 12). Channels observed for fewer
-    months get NaN.
+    The curve's cumulative gross margin per customer at month index ``months - 1`` when it has
+    one (``cumulative_margin_per_customer``, from the ``margin=`` of
+    :func:`cumulative_revenue_per_customer`), else ``margin_rate`` x its cumulative net revenue
+    (the default 1.0 means LTV in revenue, which overstates value). ``horizon_weeks``, when
+    given, replaces ``months`` by the nearest whole number of 30.4375-day months (52 weeks -> 12).
+    Channels observed for fewer months get NaN.
 
     Returns
     -------
     pandas.Series
-        Index ``channel``, values in run currency per customer, name ``ltv``.
+        Index ``channel``, values in run currency per customer, name ``ltv``; ``attrs["value_basis"]``
+        as the curve's.
     """
-    _check_margin(margin_rate)
-    _require_columns(revenue_curve, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"],
-                     source="revenue_curve", hint="Pass the output of clc.cumulative_revenue_per_customer(...).")
+    value_column = _curve_value_column(revenue_curve, margin_rate)
     if horizon_weeks is not None:
         months = max(1, round(horizon_weeks * 7 / DAYS_PER_MONTH))
     at_horizon = revenue_curve[revenue_curve["months_since_acquisition"] == months - 1]
-    values = at_horizon.set_index("channel")["cumulative_revenue_per_customer"] * margin_rate
-    return values.reindex(pd.Index(revenue_curve["channel"].unique(), name="channel")).rename("ltv")
+    values = at_horizon.set_index("channel")[value_column] * margin_rate
+    ltv = values.reindex(pd.Index(revenue_curve["channel"].unique(), name="channel")).rename("ltv")
+    ltv.attrs["value_basis"] = _value_basis(revenue_curve, margin_rate)
+    return ltv
 
 
 def _check_margin(margin_rate: float) -> None:
     if not 0 < margin_rate <= 1:
         raise ConfigError(f"margin_rate is {margin_rate}; give the gross margin as a share in (0, 1] "
                           "(1.0 = revenue).")
+
+
+def _curve_value_column(revenue_curve: pd.DataFrame, margin_rate: float) -> str:
+    """The curve column that LTV and payback read: the margin one when present (then no second rate)."""
+    _check_margin(margin_rate)
+    _require_columns(revenue_curve, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"],
+                     source="revenue_curve", hint="Pass the output of clc.cumulative_revenue_per_customer(...).")
+    if "cumulative_margin_per_customer" not in revenue_curve.columns:
+        return "cumulative_revenue_per_customer"
+    if margin_rate != 1.0:
+        raise ConfigError("The revenue curve is already on gross margin (it was built with margin=); "
+                          "leave margin_rate at 1.0 so that the margin is not applied twice.")
+    return "cumulative_margin_per_customer"
+
+
+def _value_basis(revenue_curve: pd.DataFrame, margin_rate: float) -> str:
+    if margin_rate != 1.0:
+        return f"gross margin at {margin_rate:.0%} of net revenue"
+    return revenue_curve.attrs.get("value_basis", margin_basis(None))
 
 
 def _cac_series(cac: pd.DataFrame | pd.Series | Mapping[str, float]) -> pd.Series:
@@ -769,10 +965,12 @@ def payback_period(revenue_curve: pd.DataFrame, cac_by_channel: pd.DataFrame | p
                    margin_rate: float = 1.0) -> pd.DataFrame:
     """Months until cumulative gross margin per acquired customer covers the CAC, per channel.
 
-    ``payback_months`` is ``m + 1`` for the first month index ``m`` at which
-    ``margin_rate x cumulative_revenue_per_customer >= cac`` (so 1 = within the first 30.4375
-    days, first order included). The default ``margin_rate = 1.0`` compares **revenue** with
-    CAC, which shortens the payback: pass the gross (or contribution) margin rate.
+    ``payback_months`` is ``m + 1`` for the first month index ``m`` at which the cumulative
+    margin per acquired customer is at least the CAC (so 1 = within the first 30.4375 days,
+    first order included). The margin is the curve's ``cumulative_margin_per_customer`` when it
+    was built with a ``margin=``, else ``margin_rate x cumulative_revenue_per_customer``. On
+    revenue (no margin, ``margin_rate = 1.0``) the first order alone often covers the CAC, so the
+    payback looks like one month: configure the gross margin.
 
     Parameters
     ----------
@@ -791,16 +989,14 @@ def payback_period(revenue_curve: pd.DataFrame, cac_by_channel: pd.DataFrame | p
         available) and ``margin_at_last_month`` (cumulative margin per customer at the last observed
         month, run currency).
     """
-    _check_margin(margin_rate)
-    _require_columns(revenue_curve, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"],
-                     source="revenue_curve", hint="Pass the output of clc.cumulative_revenue_per_customer(...).")
+    value_column = _curve_value_column(revenue_curve, margin_rate)
     cac = _cac_series(cac_by_channel).dropna()
     curve = revenue_curve[revenue_curve["channel"].isin(cac.index)].copy()
     if curve.empty:
         raise DataError("No channel of the revenue curve has a CAC.", source="cac_by_channel", column="channel",
                         hint=f"Curve channels: {sorted(revenue_curve['channel'].unique())}; CAC channels: "
                              f"{sorted(cac.index)}. Channel names must match.")
-    curve["margin"] = curve["cumulative_revenue_per_customer"] * margin_rate
+    curve["margin"] = curve[value_column] * margin_rate
     curve["cac"] = curve["channel"].map(cac)
     curve = curve.sort_values(["channel", "months_since_acquisition"])
     paid_back = curve[curve["margin"] >= curve["cac"]].groupby("channel")["months_since_acquisition"].min()
@@ -812,4 +1008,6 @@ def payback_period(revenue_curve: pd.DataFrame, cac_by_channel: pd.DataFrame | p
         "margin_at_last_month": last["margin"],
     })
     result.insert(2, "reached", result["payback_months"].notna())
-    return result.rename_axis("channel").reset_index()
+    result = result.rename_axis("channel").reset_index()
+    result.attrs["value_basis"] = _value_basis(revenue_curve, margin_rate)
+    return result

@@ -17,6 +17,9 @@ As of
 Complete periods
     A period has *fully elapsed* when its last day is on or before the ``as_of`` day. Numbers for
     periods that have not fully elapsed would understate activity, so they are masked (NaN).
+    :func:`period_is_complete` is the one test of this used by every per-period view of ``clc``
+    (cohorts, churn, growth accounting, new customers, revenue over time); views that keep the
+    last, unfinished period mark it with an ``is_complete`` column (:func:`mark_complete_periods`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ import pandas as pd
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import check_transactions
 
-__all__ = ["cohort_matrix", "retention_curve", "churn_rate_over_time", "COHORT_KINDS", "CHURN_DEFINITIONS"]
+__all__ = ["cohort_matrix", "retention_curve", "churn_rate_over_time", "period_is_complete", "mark_complete_periods",
+           "COHORT_KINDS", "CHURN_DEFINITIONS"]
 
 PERIOD_NAMES = {"M": "month", "W": "week"}
 
@@ -146,11 +150,45 @@ def _period_range(first: pd.Timestamp, last: pd.Timestamp, period: str) -> pd.Da
                          freq=_PANDAS_PERIOD_FREQ[period])
 
 
-def _is_complete(period_starts, period: str, as_of: pd.Timestamp) -> np.ndarray:
-    """True where the period has fully elapsed: its last day is on or before the ``as_of`` day."""
+def period_is_complete(period_starts, period: str, as_of) -> np.ndarray:
+    """Whether each period has fully elapsed at ``as_of``.
+
+    Parameters
+    ----------
+    period_starts
+        Start dates of periods (first day of the month, or the Monday of the week).
+    period
+        ``"M"`` (calendar months) or ``"W"`` (weeks starting on Monday).
+    as_of
+        Cut-off date; the whole ``as_of`` day is in the data.
+
+    Returns
+    -------
+    numpy.ndarray
+        Booleans, True where the period's last day is on or before the ``as_of`` day. An export
+        that ends on the 9th of a month has that month incomplete; one that ends on the last day
+        of a month has it complete.
+    """
+    period = _check_period(period)
+    as_of = pd.Timestamp(as_of).normalize()
     starts = pd.DatetimeIndex(pd.to_datetime(period_starts))
     ends_exclusive = starts + _period_offset(period)
     return np.asarray(ends_exclusive <= as_of + pd.Timedelta(days=1))
+
+
+_is_complete = period_is_complete  # the name recovery.py imports
+
+
+def mark_complete_periods(frame: pd.DataFrame, period: str, as_of, *, column: str = "period_start") -> pd.DataFrame:
+    """``frame`` with an ``is_complete`` column from :func:`period_is_complete` of its ``column``.
+
+    ``column`` may also be the index name. ``frame.attrs["as_of"]`` records the cut-off date, so
+    charts and tables can say up to which day the last period runs.
+    """
+    starts = frame.index if column == frame.index.name and column not in frame.columns else frame[column]
+    marked = frame.assign(is_complete=period_is_complete(starts, period, as_of))
+    marked.attrs["as_of"] = pd.Timestamp(as_of).normalize()
+    return marked
 
 
 def _periods_between(start: pd.Series, end: pd.Series, period: str) -> pd.Series:
@@ -262,7 +300,7 @@ def _matrix_from_counts(counts: pd.DataFrame, *, period: str, as_of: pd.Timestam
         # counts are by last active age: customers active at age >= k = reverse cumulative sum over ages
         wide = wide.loc[:, ::-1].cumsum(axis=1).loc[:, ::-1]
     cohort_size = wide[0].copy()
-    complete = np.column_stack([_is_complete(cohorts + _periods_offset(int(k), period), period, as_of)
+    complete = np.column_stack([period_is_complete(cohorts + _periods_offset(int(k), period), period, as_of)
                                 for k in ages])
     complete[:, 0] = True  # period 0 is the acquisition period: 100 % by definition
     matrix = wide.where(complete)
@@ -413,7 +451,7 @@ def _period_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp) -> p
     churned = at_risk - per_period["retained_next"].shift(1)
     result = pd.DataFrame({"period_start": periods, "customers_at_risk": at_risk.to_numpy(),
                            "churned": churned.to_numpy()})
-    keep = _is_complete(periods, period, as_of) & result["customers_at_risk"].notna().to_numpy()
+    keep = period_is_complete(periods, period, as_of) & result["customers_at_risk"].notna().to_numpy()
     return result[keep].astype({"customers_at_risk": int, "churned": int})
 
 
@@ -447,7 +485,7 @@ def _inactivity_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp, 
     at_risk = ((start < grid) * started).sum(axis=0) - ((lapse < grid) * lapsed).sum(axis=0)
     churned = ((lapse == grid) * lapsed).sum(axis=0)
     result = pd.DataFrame({"period_start": periods, "customers_at_risk": at_risk, "churned": churned})
-    keep = _is_complete(periods, period, as_of) & (periods > periods.min())
+    keep = period_is_complete(periods, period, as_of) & (periods > periods.min())
     return result[keep]
 
 
@@ -481,7 +519,7 @@ def _inactivity_churn_by_spell(transactions: ir.Table, period: str, as_of: pd.Ti
     churned = ((start < grid) & (lapse == grid)) * n
     result = pd.DataFrame({"period_start": periods, "customers_at_risk": at_risk.sum(axis=0),
                            "churned": churned.sum(axis=0)})
-    keep = _is_complete(periods, period, as_of) & (periods > periods.min())
+    keep = period_is_complete(periods, period, as_of) & (periods > periods.min())
     return result[keep]
 
 

@@ -36,7 +36,7 @@ import yaml
 from clc_lib.errors import ConfigError
 
 TABLE_NAMES = ("transactions", "customers", "spend", "events", "campaigns", "surveys")
-OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report")
+OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report", "margin")
 SCALAR_KEYS = ("name", "as_of", "period", "currency")
 TOP_LEVEL_KEYS = (*SCALAR_KEYS, *TABLE_NAMES, *OPTION_SECTIONS)
 TABLE_SPEC_KEYS = ("path", "format", "columns", "csv", "connection", "table", "sql", "data", "options")
@@ -142,6 +142,7 @@ class RunConfig:
     rfm: dict[str, Any] = field(default_factory=dict)
     clv: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+    margin: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
     @property

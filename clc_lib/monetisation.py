@@ -28,6 +28,7 @@ from clc_lib.acquisition import (
     _require_columns,
     _to_datetime_ns,
 )
+from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
 from clc_lib.errors import ConfigError, DataError
 
 __all__ = [
@@ -63,7 +64,7 @@ NEGATIVE_VALUE_RULES = ("raise", "clip")
 
 # ---------------------------------------------------------------------------------- revenue over time
 
-def revenue_over_time(transactions: ibis.Table, *, period: str = "M") -> pd.DataFrame:
+def revenue_over_time(transactions: ibis.Table, *, period: str = "M", as_of=None) -> pd.DataFrame:
     """Revenue, returns, orders, active customers, AOV and ARPU per period.
 
     Parameters
@@ -73,6 +74,8 @@ def revenue_over_time(transactions: ibis.Table, *, period: str = "M") -> pd.Data
         line value, negative for returns) and ``is_return``.
     period
         ``"M"`` (calendar month) or ``"W"`` (week starting Monday).
+    as_of
+        Cut-off date of the data (``run.as_of``); ``None`` = the date of the last transaction.
 
     Returns
     -------
@@ -82,10 +85,12 @@ def revenue_over_time(transactions: ibis.Table, *, period: str = "M") -> pd.Data
         ``returns`` (value of returns, >= 0); ``orders`` (distinct purchase order ids);
         ``active_customers`` (customers with a purchase in the period); ``aov`` = gross revenue /
         orders; ``arpu`` = net revenue / active customers; ``return_rate`` = returns / gross
-        revenue. Ratios are NaN where the denominator is 0. The last period may be incomplete (it
-        ends on ``as_of``).
+        revenue. Ratios are NaN where the denominator is 0. ``is_complete`` is False for a last
+        period that runs past ``as_of`` (:func:`clc_lib.cohorts.period_is_complete`): its totals
+        cover only part of the period.
     """
     period = _check_period(period)
+    as_of = _resolve_as_of(transactions, as_of)
     _purchases(transactions)  # checks the contract columns
     is_purchase = ~transactions.is_return
     with_period = transactions.mutate(period_start=transactions.timestamp.truncate(PERIOD_UNITS[period]))
@@ -119,7 +124,7 @@ def revenue_over_time(transactions: ibis.Table, *, period: str = "M") -> pd.Data
     frame["aov"] = _ratio(frame["gross_revenue"], frame["orders"])
     frame["arpu"] = _ratio(frame["net_revenue"], frame["active_customers"])
     frame["return_rate"] = _ratio(frame["returns"], frame["gross_revenue"])
-    return frame.sort_values("period_start").reset_index(drop=True)
+    return mark_complete_periods(frame.sort_values("period_start").reset_index(drop=True), period, as_of)
 
 
 # ------------------------------------------------------------------------------------ revenue by group

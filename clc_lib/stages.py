@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
 from clc_lib.config import merge_options
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import (
@@ -532,7 +533,7 @@ def _period_step(period: str) -> Any:
     return ibis.interval(months=1) if period == "M" else ibis.interval(days=7)
 
 
-def growth_accounting(transactions: ir.Table, period: str = "M") -> pd.DataFrame:
+def growth_accounting(transactions: ir.Table, period: str = "M", *, as_of=None) -> pd.DataFrame:
     """Active customers per period split into new, returning and resurrected, plus dormant.
 
     Parameters
@@ -542,6 +543,9 @@ def growth_accounting(transactions: ir.Table, period: str = "M") -> pd.DataFrame
         purchase (returns do not count).
     period
         ``"M"`` (calendar months) or ``"W"`` (ISO weeks, Monday first).
+    as_of
+        Cut-off date of the data (``run.as_of``); ``None`` = the date of the last transaction. It
+        decides whether the last period is complete.
 
     Returns
     -------
@@ -553,8 +557,12 @@ def growth_accounting(transactions: ir.Table, period: str = "M") -> pd.DataFrame
         ``active`` = new + returning + resurrected and ``quick_ratio`` = (new + resurrected) /
         dormant (NaN when nothing went dormant). The first period of the data counts everyone as
         new: a history that starts mid-life overstates new customers in its first periods.
+        ``is_complete`` (:func:`clc_lib.cohorts.period_is_complete`) is False for a last period
+        that runs past ``as_of``: its counts cover only part of the period, so its quick ratio
+        is not comparable with the others.
     """
     check_transactions(transactions)
+    as_of = _resolve_as_of(transactions, as_of)
     unit = period_truncation(period)
     step = _period_step(period)
     purchases = transactions.filter(is_purchase(transactions))
@@ -584,7 +592,7 @@ def growth_accounting(transactions: ir.Table, period: str = "M") -> pd.DataFrame
     dormant_df = frame[is_dormant].rename(columns={"customers": "dormant"})
     columns = ["new", "returning", "resurrected"]
     if counts_df.empty:
-        return pd.DataFrame(columns=[*columns, "dormant", "active", "quick_ratio"],
+        return pd.DataFrame(columns=[*columns, "dormant", "active", "quick_ratio", "is_complete"],
                             index=pd.DatetimeIndex([], name="period_start"))
     table = counts_df.pivot_table(index="period_start", columns="status", values="customers",
                                   aggfunc="sum", fill_value=0)
@@ -599,7 +607,7 @@ def growth_accounting(transactions: ir.Table, period: str = "M") -> pd.DataFrame
     gained = table["new"] + table["resurrected"]
     table["quick_ratio"] = gained / table["dormant"].where(table["dormant"] > 0)
     table.columns.name = None
-    return table
+    return mark_complete_periods(table, period, as_of)
 
 
 # ---------------------------------------------------------------------------------------------

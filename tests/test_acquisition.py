@@ -130,6 +130,28 @@ def test_new_customers_per_month_and_channel(transactions):
     assert len(table) == 3 * 4  # 3 months x 4 channels
 
 
+def test_new_customers_marks_the_unfinished_last_period():
+    frame = make_frame()
+    ends_march_first = ibis.memtable(frame[frame["timestamp"] <= "2024-03-01 08:00"])
+    table = acq.new_customers(ends_march_first)
+    assert table.groupby("period_start")["is_complete"].first().tolist() == [True, True, False]
+    complete = acq.new_customers(ends_march_first, as_of="2024-03-31")
+    assert complete["is_complete"].all()
+    assert complete["new_customers"].tolist() == table["new_customers"].tolist()
+
+
+def test_acquisition_key_figures_leave_out_customers_who_only_returned(transactions):
+    overview = acq.acquisition_overview(transactions, as_of=AS_OF, window_days=90)
+    new = acq.new_customers(transactions)
+    assert overview["customers_acquired"] == 5  # "4" only returned goods
+    assert overview["customers_acquired"] == new["new_customers"].sum()
+    assert overview["first_purchase"] == pd.Timestamp("2024-01-05 10:00")
+    assert overview["came_back_share"] == pytest.approx(3 / 5)  # 00017, 5 and 6 bought again
+    # cohorts Jan-Mar have a 90-day window that has elapsed by June 30: the same five customers
+    assert overview["repeat_customers"] == 5
+    assert overview["repeat_rate"] == pytest.approx(2 / 5)  # 00017 (36 days) and 6 (15 days); 5 took 105
+
+
 def test_new_customers_per_week_start_on_monday(transactions):
     table = acq.new_customers(transactions, period="W")
     assert (table["period_start"].dt.dayofweek == 0).all()
@@ -364,3 +386,63 @@ def test_ltv_horizon_in_weeks():
                           "cumulative_revenue_per_customer": [float(m) for m in range(13)]})
     assert acq.ltv_from_revenue_curve(curve, horizon_weeks=52)["web"] == 11.0  # 52 weeks = 12 months
     assert acq.ltv_from_revenue_curve(curve, months=3, margin_rate=0.5)["web"] == 1.0
+
+
+# ------------------------------------------------------------------------------------- gross margin
+
+def test_margin_options_are_checked():
+    assert acq.margin_options(None) == {"rate": None, "by": None, "rates": {}}
+    assert acq.margin_basis({}).startswith("net revenue (no gross margin configured")
+    assert acq.margin_basis({"rate": 0.4}) == "gross margin at 40% of net revenue"
+    assert acq.margin_basis({"by": "category", "rates": {"books": 0.3}, "rate": 0.4}) == \
+        "gross margin by category (books 30%; other category values 40%) of net revenue"
+    for bad, message in [({"rate": 30}, "margin.rate"), ({"rate": True}, "margin.rate"),
+                         ({"by": "region", "rates": {"x": 0.5}}, "margin.by"),
+                         ({"rates": {"web": 0.5}}, "without margin.by"), ({"by": "channel"}, "rates is empty"),
+                         ({"by": "channel", "rates": {"web": 0}}, "margin.rates.web"), ({"rte": 0.4}, "rate")]:
+        with pytest.raises(ConfigError, match=message):
+            acq.margin_options(bad)
+
+
+def test_the_run_config_carries_a_margin_section():
+    from clc_lib.config import RunConfig
+
+    config = RunConfig.from_dict({"transactions": {"data": make_frame()}, "margin": {"rate": 0.4}})
+    assert acq.margin_options(config.margin)["rate"] == 0.4
+
+
+def test_payback_on_margin_is_later_than_on_revenue(transactions):
+    on_revenue = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, max_months=6)
+    on_margin = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, max_months=6, margin={"rate": 0.5})
+    web = on_margin[on_margin["channel"] == "web"]
+    assert web["cumulative_revenue_per_customer"].tolist() == pytest.approx([35.0, 50.0, 50.0, 70.0, 60.0])
+    assert web["cumulative_margin_per_customer"].tolist() == pytest.approx([17.5, 25.0, 25.0, 35.0, 30.0])
+    assert on_margin.attrs["value_basis"] == "gross margin at 50% of net revenue"
+    assert "cumulative_margin_per_customer" not in on_revenue.columns
+    cac = pd.Series({"web": 30.0})
+    revenue_payback = acq.payback_period(on_revenue, cac).set_index("channel")
+    margin_payback = acq.payback_period(on_margin, cac).set_index("channel")
+    assert revenue_payback.loc["web", "payback_months"] == 1  # the first order's revenue alone covers 30
+    assert margin_payback.loc["web", "payback_months"] == 4  # 35 >= 30 at month index 3
+    assert margin_payback.attrs["value_basis"] == "gross margin at 50% of net revenue"
+    assert acq.ltv_from_revenue_curve(on_margin, months=4)["web"] == pytest.approx(35.0)
+    with pytest.raises(ConfigError, match="already on gross margin"):
+        acq.payback_period(on_margin, cac, margin_rate=0.5)
+
+
+def test_margin_per_order_channel_with_a_default_rate(transactions):
+    margin = {"by": "channel", "rates": {"web": 0.5, "store": 0.2}, "rate": 0.4}
+    curve = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, max_months=1, margin=margin)
+    by_channel = curve.set_index("channel")["cumulative_margin_per_customer"]
+    # month 0 of web customers: 00017 bought 10 (web) + 20 (store), 5 bought 40 (web)
+    assert by_channel["web"] == pytest.approx((0.5 * 10 + 0.2 * 20 + 0.5 * 40) / 2)
+    assert by_channel["unknown"] == pytest.approx(0.4 * 5.0)  # an order without a channel gets the default rate
+    assert by_channel["store"] == pytest.approx(0.2 * (50 - 10))  # the return at the same rate
+
+
+def test_lines_without_a_margin_rate_are_a_data_error(transactions):
+    with pytest.raises(DataError, match="without a gross margin rate") as error:
+        acq.apply_margin(transactions, {"by": "channel", "rates": {"web": 0.5}})
+    assert error.value.column == "channel" and error.value.n_rows == 6  # store 3, email 2, no channel 1
+    with pytest.raises(DataError, match="no category column"):
+        acq.apply_margin(transactions, {"by": "category", "rates": {"books": 0.3}})

@@ -230,3 +230,21 @@ def test_cdnow_cohorts_match_an_independent_pandas_computation(cdnow_dir):
     assert matrix.loc["1997-01-01"].notna().sum() == 18 and matrix.loc["1997-03-01"].notna().sum() == 16
     observed = matrix.stack()
     np.testing.assert_array_equal(observed.to_numpy(), reference.stack().loc[observed.index].to_numpy())
+
+
+def test_period_is_complete_is_false_only_for_a_period_that_runs_past_as_of():
+    from clc_lib.cohorts import mark_complete_periods, period_is_complete
+
+    months = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
+    assert list(period_is_complete(months, "M", "2024-03-09")) == [True, True, False]
+    assert list(period_is_complete(months, "M", "2024-03-31")) == [True, True, True]
+    weeks = pd.to_datetime(["2024-03-04", "2024-03-11"])  # Mondays
+    assert list(period_is_complete(weeks, "W", "2024-03-16")) == [True, False]
+    assert list(period_is_complete(weeks, "W", "2024-03-17")) == [True, True]
+    with pytest.raises(ConfigError, match="period"):
+        period_is_complete(months, "Q", "2024-03-31")
+    marked = mark_complete_periods(pd.DataFrame({"period_start": months, "n": [1, 2, 3]}), "M", "2024-03-09")
+    assert list(marked["is_complete"]) == [True, True, False] and marked.attrs["as_of"] == pd.Timestamp("2024-03-09")
+    by_index = mark_complete_periods(pd.DataFrame({"n": [1, 2, 3]}, index=months.rename("period_start")), "M",
+                                     "2024-03-09")
+    assert list(by_index["is_complete"]) == [True, True, False]

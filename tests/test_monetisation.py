@@ -59,6 +59,14 @@ def test_revenue_over_time_monthly(transactions):
     assert table["net_revenue"].sum() == pytest.approx(make_frame()["amount"].sum())
 
 
+def test_revenue_over_time_marks_the_unfinished_last_period(transactions):
+    by_default = mon.revenue_over_time(transactions)  # the data end on May 15
+    assert by_default["is_complete"].tolist() == [True, True, True, True, False]
+    at_month_end = mon.revenue_over_time(transactions, as_of="2024-05-31")
+    assert at_month_end["is_complete"].all()
+    pd.testing.assert_frame_equal(at_month_end.drop(columns="is_complete"), by_default.drop(columns="is_complete"))
+
+
 def test_revenue_over_time_weekly(transactions):
     table = mon.revenue_over_time(transactions, period="W")
     assert (table["period_start"].dt.dayofweek == 0).all()

@@ -44,6 +44,25 @@ def test_new_customers_stacks_channels():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["web", "store"]  # largest first
 
 
+def test_incomplete_last_period_is_hatched_and_named_in_the_legend():
+    data = pd.DataFrame({"period_start": np.repeat(MONTHS, 2), "channel": ["web", "store"] * 3,
+                         "new_customers": [2, 1, 0, 3, 4, 1], "is_complete": np.repeat([True, True, False], 2)})
+    data.attrs["as_of"] = pd.Timestamp("2024-03-09")
+    ax = value.plot_new_customers(data)
+    hatched = [bar for bar in ax.patches if bar.get_hatch() == "//" and bar.get_height() > 0]
+    assert len(hatched) == 2  # web and store of March
+    assert all(bar.get_x() + bar.get_width() / 2 == pytest.approx(2) for bar in hatched)
+    assert any("incomplete period (data to 09 Mar 2024)" == t.get_text() for t in ax.get_legend().get_texts())
+    revenue = pd.DataFrame({"period_start": MONTHS, "net_revenue": [10.0, 12.0, 2.0],
+                            "is_complete": [True, True, False]})
+    ax = value.plot_revenue_over_time(revenue)
+    solid, dotted, hollow = ax.get_lines()
+    assert list(solid.get_ydata()) == [10.0, 12.0]
+    assert dotted.get_linestyle() == ":" and list(dotted.get_ydata()) == [12.0, 2.0]
+    assert list(hollow.get_ydata()) == [2.0] and hollow.get_markerfacecolor() == "white"
+    assert ax.get_legend() is not None
+
+
 def test_funnel_leaves_out_the_total_row():
     data = pd.DataFrame({"channel": ["search", "social", "all channels"], "aware": [10, 20, 30],
                          "engaged": [5, 8, 13], "converted": [2, 1, 3], "conversion_rate": [0.2, 0.05, 0.1]})
@@ -120,6 +139,19 @@ def test_payback_curve_draws_cac_lines():
     assert_labelled(ax, currency_in="y")
     assert list(ax.lines[0].get_ydata()) == [10.0, 20.0, 27.5]
     assert list(ax.lines[1].get_ydata()) == [50.0, 50.0]  # horizontal CAC line
+
+
+def test_payback_curve_says_whether_it_shows_margin_or_revenue():
+    curve = pd.DataFrame({"channel": ["web"] * 3, "months_since_acquisition": [0, 1, 2],
+                          "cumulative_revenue_per_customer": [20.0, 40.0, 55.0],
+                          "cumulative_margin_per_customer": [8.0, 16.0, 22.0]})
+    curve.attrs["value_basis"] = "gross margin at 40% of net revenue"
+    ax = value.plot_payback_curve(curve, cac=pd.Series({"web": 15.0}), currency="EUR")
+    assert list(ax.lines[0].get_ydata()) == [8.0, 16.0, 22.0]
+    assert "gross margin at 40% of net revenue" in ax.get_title()
+    plt.close("all")
+    ax = value.plot_payback_curve(curve.drop(columns="cumulative_margin_per_customer"), currency="EUR")
+    assert "no gross margin applied" in ax.get_title()
 
 
 def test_cross_sell_heatmap_counts_and_shares():

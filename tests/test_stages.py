@@ -204,6 +204,23 @@ def test_growth_accounting_hand_case():
     np.testing.assert_allclose(table["quick_ratio"], [np.nan, 1.0, 2.0, 1 / 3])
 
 
+def test_growth_accounting_marks_a_last_period_that_runs_past_as_of():
+    frame = pd.DataFrame({
+        "customer_id": ["A", "B", "A", "B", "A"], "order_id": ["1", "2", "3", "4", "5"],
+        "timestamp": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-02-05", "2024-02-06", "2024-03-09"]),
+        "amount": 1.0, "is_return": False,
+    })
+    table = ibis.memtable(frame)
+    # the export ends on March 9: March is unfinished and B has only had nine days to come back
+    ends_on_the_ninth = growth_accounting(table, "M")
+    assert list(ends_on_the_ninth["is_complete"]) == [True, True, False]
+    assert ends_on_the_ninth.attrs["as_of"] == pd.Timestamp("2024-03-09")
+    at_month_end = growth_accounting(table, "M", as_of="2024-03-31")
+    assert list(at_month_end["is_complete"]) == [True, True, True]
+    weekly = growth_accounting(table, "W", as_of="2024-03-10")  # a Sunday: its week is complete
+    assert weekly["is_complete"].iloc[-1] and weekly["is_complete"].all()
+
+
 def test_growth_accounting_fills_empty_periods_and_weeks():
     frame = pd.DataFrame({
         "customer_id": ["A", "A"], "order_id": ["1", "2"],

@@ -61,7 +61,8 @@ def test_hand_built_customer_with_same_day_orders_and_a_return(hand_summary):
     assert a["mean_gap_days"] == 7.0 and a["median_gap_days"] == 7.0
     assert a["x"] == 1
     assert a["t_x"] == pytest.approx(1.0) and a["T"] == pytest.approx(2.0)
-    assert a["zbar"] == pytest.approx(30.0)  # the Jan 8 purchase day, both lines summed
+    # the Jan 8 purchase day, both lines summed, less the Jan 10 return booked against it
+    assert a["zbar"] == pytest.approx(25.0)
 
 
 def test_return_only_customer_has_no_purchase_fields(hand_summary):
@@ -81,6 +82,45 @@ def test_gaps_and_repeat_value_ignore_rows_after_as_of(hand_summary):
     assert c["t_x"] == pytest.approx(13 / 7) and c["T"] == pytest.approx(2.0)
     assert c["net_revenue"] == pytest.approx(10.0)  # the 100.0 on Jan 20 is after as_of
     assert c["recency_days"] == 1.0  # Jan 14 at 23:59 is one calendar day before Jan 15
+
+
+CANCELLATION_ROWS = [
+    # customer d: a first order; a large order cancelled 12 minutes later on a C invoice (net -6.10);
+    # a third order partly returned three days later
+    ("d", "o10", "2024-02-01 10:00", 20.0, False),
+    ("d", "o11", "2024-02-05 10:00", 168469.60, False),
+    ("d", "C11", "2024-02-05 10:12", -168475.70, True),
+    ("d", "o12", "2024-02-09 10:00", 40.0, False),
+    ("d", "C12", "2024-02-12 10:00", -10.0, True),
+    # customer e: the only order is cancelled the next day
+    ("e", "o13", "2024-02-02 10:00", 500.0, False),
+    ("e", "C13", "2024-02-03 09:00", -500.0, True),
+    # customer f: a free purchase day without returns still counts (zero-value lines, as in CDNOW)
+    ("f", "o14", "2024-02-01 10:00", 5.0, False),
+    ("f", "o15", "2024-02-08 10:00", 0.0, False),
+]
+
+
+def test_cancelled_purchase_day_is_not_a_repeat_and_zbar_is_net_of_returns():
+    summary = customer_summary(ibis.memtable(tx_frame(CANCELLATION_ROWS)), "2024-02-15", time_unit="D")
+    d = summary.loc["d"]
+    assert d["purchase_days"] == 3 and d["orders"] == 3
+    assert d["x"] == 1  # Feb 5 is cancelled; Feb 9 is the only counted repeat day
+    assert d["t_x"] == 8.0 and d["T"] == 14.0
+    assert d["zbar"] == pytest.approx(30.0)  # 40 less the 10 returned on Feb 12
+    assert d["net_revenue"] == pytest.approx(20.0 + 168469.60 - 168475.70 + 40.0 - 10.0)
+    e = summary.loc["e"]
+    assert (e["purchase_days"], e["x"], e["t_x"], e["T"], e["zbar"]) == (1, 0, 0.0, 13.0, 0.0)
+    assert e["net_revenue"] == pytest.approx(0.0)
+    f = summary.loc["f"]
+    assert (f["x"], f["zbar"], f["t_x"]) == (1, 0.0, 7.0)
+
+
+def test_model_inputs_leave_out_cancelled_purchase_days_too():
+    table = ibis.memtable(tx_frame(CANCELLATION_ROWS))
+    inputs = model_inputs(table, "2024-02-15", time_unit="D")
+    summary = customer_summary(table, "2024-02-15", time_unit="D")
+    pd.testing.assert_frame_equal(inputs, summary.loc[:, ["x", "t_x", "T", "zbar"]])
 
 
 def test_time_unit_days_and_months():

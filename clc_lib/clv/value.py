@@ -10,8 +10,9 @@ expected value of a purchase day and ``d`` the discount rate *per step*. The dis
 given either per model time unit (``discount_rate``) or per year (``annual_discount_rate``),
 converted explicitly with ``(1 + annual) ** (step_days / 365.25) - 1``; no month length is
 assumed anywhere. Revenue is in the currency of ``zbar`` (the run currency), net of returns as in
-the customer summary. CLV here is the *residual* value of existing customers over the horizon,
-the first purchase excluded.
+the customer summary. A customer whose net revenue so far is zero or less (everything bought was
+returned or cancelled) gets an expected spend, and so a CLV, of 0. CLV here is the *residual*
+value of existing customers over the horizon, the first purchase excluded.
 """
 
 from __future__ import annotations
@@ -185,8 +186,9 @@ class CustomerValueModel:
         pandas.DataFrame
             Index as ``summary``; ``p_alive`` (at the summary date), ``expected_purchases`` (repeat
             purchase days over the horizon, undiscounted), ``expected_spend`` (per purchase day,
-            run currency; the population mean for x = 0), ``clv`` (discounted, run currency).
-            Customers without a purchase day get NaN.
+            run currency; the population mean for x = 0; 0 when the summary has ``net_revenue``
+            and it is zero or less), ``clv`` (discounted, run currency). Customers without a
+            purchase day get NaN.
         """
         if not hasattr(self, "purchase_model_"):
             from clc_lib.errors import ModelFitError
@@ -202,6 +204,8 @@ class CustomerValueModel:
         out = pd.DataFrame(index=summary.index, columns=["p_alive", "expected_purchases", "expected_spend", "clv"],
                            dtype=float)
         spend = self.spend_model_.expected_spend(self._spend_inputs(frame)[0])
+        if "net_revenue" in usable.columns:
+            spend = spend.where(usable.loc[frame.index, "net_revenue"].to_numpy() > 0, 0.0)
         discounted = purchases.discounted_expected_purchases(horizon, frame, discount_rate=per_step, step=step)
         out.loc[frame.index, "p_alive"] = purchases.probability_alive(frame).to_numpy()
         out.loc[frame.index, "expected_purchases"] = purchases.expected_purchases(horizon, frame).to_numpy()

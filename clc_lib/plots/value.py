@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.errors import DataError
+from clc_lib.errors import ConfigError, DataError
 from clc_lib.monetisation import _clean_values, gini, lorenz_curve, top_share
 from clc_lib.plots._theme import (
     PALETTE,
@@ -93,18 +93,42 @@ def _colors(n: int) -> list:
     return sns.color_palette(PALETTE, n_colors=max(n, 1))
 
 
+def _incomplete_label(data: pd.DataFrame) -> str:
+    as_of = data.attrs.get("as_of")
+    return "incomplete period" + (f" (data to {pd.Timestamp(as_of):%d %b %Y})" if as_of is not None else "")
+
+
+def _incomplete_periods(data: pd.DataFrame, periods: pd.Index) -> np.ndarray:
+    """Booleans per period of ``periods``: True where ``data.is_complete`` marks it unfinished."""
+    if "is_complete" not in data.columns:
+        return np.zeros(len(periods), dtype=bool)
+    complete = data.groupby("period_start")["is_complete"].all()
+    return ~complete.reindex(periods, fill_value=True).to_numpy(dtype=bool)
+
+
 def plot_new_customers(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Stacked bars of new customers per period by acquisition channel (``clc.new_customers`` output)."""
+    """Stacked bars of new customers per period by acquisition channel (``clc.new_customers`` output).
+
+    A period marked incomplete (``is_complete`` False: it runs past ``as_of``) is drawn hatched and
+    lighter and named in the legend.
+    """
     _check_data(data, ["period_start", "channel", "new_customers"], "plot_new_customers")
     table = data.pivot_table(index="period_start", columns="channel", values="new_customers",
                              aggfunc="sum", fill_value=0)
     table = table[table.sum().sort_values(ascending=False).index]
+    incomplete = _incomplete_periods(data, table.index)
     ax = get_ax(ax)
     positions = np.arange(len(table))
     bottom = np.zeros(len(table))
     for color, channel in zip(_colors(table.shape[1]), table.columns):
-        ax.bar(positions, table[channel].to_numpy(), bottom=bottom, label=str(channel), color=color, width=0.85)
+        bars = ax.bar(positions, table[channel].to_numpy(), bottom=bottom, label=str(channel), color=color,
+                      width=0.85)
+        for bar in np.asarray(bars.patches, dtype=object)[incomplete]:
+            bar.set_hatch("//")
+            bar.set_alpha(0.5)
         bottom += table[channel].to_numpy()
+    if incomplete.any():
+        ax.bar([], [], color="white", edgecolor="grey", hatch="//", label=_incomplete_label(data))
     _thin_ticks(ax, positions, _period_labels(table.index))
     ax.legend(title="Acquisition channel", fontsize="small", ncols=2)
     format_count_axis(ax)
@@ -190,7 +214,9 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
     """One metric of ``clc.revenue_over_time`` per period: revenue, orders, AOV, ARPU, returns, ...
 
     ``metric`` is one of ``net_revenue``, ``gross_revenue``, ``returns``, ``orders``,
-    ``active_customers``, ``aov``, ``arpu``, ``return_rate``.
+    ``active_customers``, ``aov``, ``arpu``, ``return_rate``. A period marked incomplete
+    (``is_complete`` False: it runs past ``as_of``) is drawn as a hollow point on a dotted line
+    and named in the legend.
     """
     if metric not in REVENUE_METRICS:
         raise DataError(f"Unknown metric {metric!r} for plot_revenue_over_time.", source="plot_revenue_over_time",
@@ -198,7 +224,17 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
     _check_data(data, ["period_start", metric], "plot_revenue_over_time")
     label, kind = REVENUE_METRICS[metric]
     ax = get_ax(ax)
-    ax.plot(data["period_start"], data[metric], marker="o", markersize=3)
+    data = data.sort_values("period_start")
+    incomplete = _incomplete_periods(data, pd.Index(data["period_start"]))
+    complete_rows = data[~incomplete]
+    line = ax.plot(complete_rows["period_start"], complete_rows[metric], marker="o", markersize=3)[0]
+    if incomplete.any():
+        first_open = int(np.flatnonzero(incomplete)[0])
+        tail = data.iloc[max(first_open - 1, 0):]  # joined to the last complete point
+        ax.plot(tail["period_start"], tail[metric], linestyle=":", color=line.get_color())
+        ax.plot(data.loc[incomplete, "period_start"], data.loc[incomplete, metric], linestyle="none", marker="o",
+                markersize=5, markerfacecolor="white", color=line.get_color(), label=_incomplete_label(data))
+        ax.legend(fontsize="small")
     ax.set_ylim(bottom=min(0, float(np.nanmin(data[metric].to_numpy(dtype="float64")))))
     if kind == "currency":
         format_currency_axis(ax, currency)
@@ -289,28 +325,40 @@ def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, cur
 
 def plot_payback_curve(data: pd.DataFrame, *, cac: pd.DataFrame | pd.Series | None = None, margin_rate: float = 1.0,
                        currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
-    """Cumulative margin per acquired customer by months since acquisition, with each channel's CAC as a line.
+    """Cumulative value per acquired customer by months since acquisition, with each channel's CAC as a line.
 
     ``data`` is ``clc.cumulative_revenue_per_customer`` output; ``cac`` is ``clc.cac_by_channel(...,
-    by_period=False)`` output or a Series channel -> CAC. The curve crosses its CAC line at the payback month.
+    by_period=False)`` output or a Series channel -> CAC. The value is the curve's gross margin when it
+    has ``cumulative_margin_per_customer`` (built with ``margin=``), else ``margin_rate`` x its revenue;
+    the title says which. The curve crosses its CAC line at the payback month.
     """
     _check_data(data, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"], "plot_payback_curve")
+    on_margin = "cumulative_margin_per_customer" in data.columns
+    if on_margin and margin_rate != 1.0:
+        raise ConfigError("The curve is already on gross margin (built with margin=); leave margin_rate at 1.0.")
+    column = "cumulative_margin_per_customer" if on_margin else "cumulative_revenue_per_customer"
     if cac is not None and isinstance(cac, pd.DataFrame):
         cac = cac.set_index("channel")["cac"]
     ax = get_ax(ax)
     channels = sorted(data["channel"].unique())
     for color, channel in zip(_colors(len(channels)), channels):
         rows = data[data["channel"] == channel]
-        ax.plot(rows["months_since_acquisition"] + 1, rows["cumulative_revenue_per_customer"] * margin_rate,
+        ax.plot(rows["months_since_acquisition"] + 1, rows[column] * margin_rate,
                 marker="o", markersize=3, color=color, label=str(channel))
         if cac is not None and pd.notna(cac.get(channel, np.nan)):
             ax.axhline(cac[channel], color=color, linestyle="--", linewidth=1)
     ax.legend(title="Channel (dashed: CAC)", fontsize="small")
     ax.set_ylim(bottom=0)
     format_currency_axis(ax, currency)
-    what = "revenue" if margin_rate == 1.0 else f"gross margin ({margin_rate:.0%} of revenue)"
-    return label_axes(ax, f"Cumulative {what} per acquired customer", "Months since acquisition (30.4-day months, at month end)",
-                      _money_label(f"Cumulative {what.split(' (')[0]} per customer", currency))
+    if on_margin:
+        what, basis = "gross margin", data.attrs.get("value_basis", "gross margin")
+    elif margin_rate != 1.0:
+        what, basis = "gross margin", f"{margin_rate:.0%} of net revenue"
+    else:
+        what, basis = "revenue", "net revenue, no gross margin applied"
+    return label_axes(ax, f"Cumulative {what} per acquired customer\n({basis})",
+                      "Months since acquisition (30.4-day months, at month end)",
+                      _money_label(f"Cumulative {what} per customer", currency))
 
 
 def plot_cross_sell(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:

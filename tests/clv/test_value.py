@@ -97,3 +97,18 @@ def test_repeat_buyers_with_zero_spend_get_the_population_mean_and_keep_their_pu
     purchases = model.purchase_model_.expected_purchases(52, summary.loc[[zero_spender]])
     assert scores.loc[zero_spender, "expected_purchases"] == pytest.approx(purchases.iloc[0], rel=1e-12)
     np.testing.assert_allclose(model.spend_model_.params_, reference.spend_model_.params_, rtol=1e-4)
+
+
+def test_customer_whose_purchases_net_to_zero_or_less_gets_no_spend_and_no_winback_rank(value_model, cdnow_summary):
+    from clc_lib.recovery import winback_candidates
+
+    summary = cdnow_summary.assign(net_revenue=cdnow_summary["zbar"] * (cdnow_summary["x"] + 1) + 1.0)
+    top = value_model.predict(summary, horizon=52)["clv"].idxmax()
+    summary.loc[top, "net_revenue"] = -6.10  # the large orders were cancelled
+    scores = value_model.predict(summary, horizon=52)
+    assert scores.loc[top, "expected_spend"] == 0.0 and scores.loc[top, "clv"] == 0.0
+    assert scores.loc[top, "expected_purchases"] > 0  # the purchase forecast is unchanged
+    others = scores.drop(index=top)
+    pd.testing.assert_frame_equal(others, value_model.predict(cdnow_summary, horizon=52).drop(index=top))
+    ranked = winback_candidates(scores, n=None, p_alive_col=None)
+    assert ranked.loc[top, "rank"] > ranked.loc[ranked["clv"] > 0, "rank"].max()
