@@ -1894,6 +1894,7 @@ _CACHE_RESULTS_FOLDER = "results"
 def _store_result(path: Path, value: Any) -> None:
     with atomic_write(path) as tmp:
         tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        tmp.chmod(0o600)  # the run cache is private (see save_run_cache)
 
 
 def _run_cache_key(config: Any, run_config: RunConfig, as_of: Any) -> dict[str, Any] | None:

@@ -695,8 +695,7 @@ def _private_run_folder(out_root: Path, log: Callable[[str], None]) -> Path:
     if _inside(root.resolve(), out_root.resolve()):
         raise ConfigError(f"The working folder of report runs, {root}, is inside the reports folder {out_root}, "
                           "which may be served to readers; set XDG_CACHE_HOME to a folder outside it.")
-    with _writes_to(root, "this run's private working folder", advice="Free some space or set XDG_CACHE_HOME "
-                    "to a folder with room (the run cache takes about as much as the transactions)."):
+    with _writes_to(root, "this run's private working folder", advice=PRIVATE_SPACE_ADVICE):
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         status = root.stat()
         if status.st_uid != os.getuid():
@@ -731,6 +730,8 @@ WRITE_ERROR_REASONS: dict[int, str] = {
     errno.EMFILE: "too many open files",
 }
 _NO_SPACE_TEXT = ("no space left on device", "disk full", "not enough space")
+PRIVATE_SPACE_ADVICE = ("Free some space, or set XDG_CACHE_HOME to a folder with room: the run cache takes about as "
+                        "much as the transactions.")
 
 
 def _is_engine_write_error(error: BaseException) -> bool:
@@ -856,6 +857,11 @@ class _Sanitiser:
                     folders.setdefault(str(form), replacement)
         return cls(secrets=config_secret_values(run_config.source), folders=folders)
 
+    def add_folder(self, folder: Path, replacement: str) -> None:
+        """Also replace ``folder`` (both its absolute and resolved forms) by ``replacement``."""
+        for form in {Path(os.path.abspath(folder)), Path(folder).resolve()}:
+            self.folders[str(form)] = replacement
+
     def text(self, text: str) -> str:
         return self.examples(scrub_local_paths(redact(text, self.secrets), self.folders))
 
@@ -934,8 +940,7 @@ def _check_input(config_path: Path, as_of: str | None, cache: Path) -> tuple[str
 
     run = load_run(config_path, as_of=as_of)
     try:
-        with _writes_to(cache.parent, "the run cache (this run's cleaned data)", advice="Free some space or set "
-                        "XDG_CACHE_HOME to a folder with room (the run cache takes about as much as the transactions)."):
+        with _writes_to(cache.parent, "the run cache (this run's cleaned data)", advice=PRIVATE_SPACE_ADVICE):
             cached = save_run_cache(run, cache, config=config_path, as_of=as_of)
         summary = repr(run)
         if cached:
@@ -1088,6 +1093,9 @@ def run_report(
         for message in early:
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  {message}"))
         cache, work = private / "cache", private / "work"
+        sanitiser.add_folder(work, "")  # papermill records where it wrote the notebook
+        if not _inside(source_dir.resolve(), project_root().resolve()):
+            sanitiser.add_folder(source_dir, "notebooks")
         # A refused input raises here: nothing is published.
         checked, cached = _check_input(config_path, as_of, cache)
         if cached:
@@ -1102,6 +1110,8 @@ def run_report(
         log = _run_logger(work / "run.log", say, sanitiser)
         staging: Path | None = None
         links: list[tuple[Path, Path]] = []
+        # Where a failed write (full or read-only disk) happened: the private working folder, then the reports folder.
+        writing = (private, "this run's working files", PRIVATE_SPACE_ADVICE)
         try:
             for message in early:
                 log(message, quiet=True)  # already shown on the console
@@ -1158,6 +1168,7 @@ def run_report(
                 log(note, quiet=True)
             log.close()  # type: ignore[attr-defined]
             # Assembled in the reports folder from sanitised copies, then put in place with one rename.
+            writing = (out_root, "the report run", None)
             staging = out_root / f"{TMP_PREFIX}{stamp}-{os.getpid()}"
             staging.mkdir()
             (staging / STAGING_MARKER).write_text(f"pid {os.getpid()}", encoding="utf-8")
@@ -1182,6 +1193,9 @@ def run_report(
                         temporary.unlink()
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  run stopped ({type(exc).__name__}); nothing "
                                   "was published and earlier runs are untouched"))
+            if isinstance(exc, OSError) or _is_engine_write_error(exc):
+                folder, what, advice = writing
+                raise _write_error(folder, what, exc, advice) from exc
             raise
         for temporary, link in links:
             os.replace(temporary, link)
