@@ -2,30 +2,37 @@
 
 ``run_report`` (``clc report`` on the command line) does, in order:
 
-1. takes a lock on the output folder (a second run on the same output is refused with a message;
-   the lock of a run that was killed is taken over, with a message);
-2. loads and validates the run's data once (the same :func:`clc_lib.io.load_run` the notebooks
-   call): a refused input stops the run before any notebook starts, and nothing is published;
+1. checks the config's ``name:`` (:func:`run_folder_name`: no path, no reserved name) and takes a
+   lock on the output folder (a second run on the same output is refused with a message; the
+   lock of a run that was killed is taken over, with a message); refuses a folder of runs that
+   another config owns (``.clc-config.json``); removes what dead runs left behind, and only that;
+2. makes the run's private working folder (:func:`private_runs_root`, mode 700, outside the
+   reports folder) and loads and validates the run's data once (the same
+   :func:`clc_lib.io.load_run` the notebooks call) into the run cache there: a refused input
+   stops the run before any notebook starts, and nothing is published;
 3. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
    time, with only two parameters, ``config`` (path of the run config) and ``as_of``; secrets stay
    in environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
    :func:`clc_lib.display.show_key_figures` records its key figures) and
    ``CLC_PSEUDONYMISE_IDS`` (``report.pseudonymise_ids``, see :mod:`clc_lib.privacy`);
+   Each notebook writes its executed copy and log in the private folder; the examples of a
+   failing data check are pseudonymised there before anything else reads them;
 4. renders each executed notebook to a self-contained HTML page without code (charts embedded
    as images, no script or font loaded from the network, tracebacks reduced to the error line);
 5. writes ``index.html`` (links, key figures and their change since the previous complete run of
    the same config, data period, data quality, versions, timings) and ``run.json``; every file of
    the run folder has credentials masked and absolute local folders replaced by relative ones;
-6. publishes the folder by an atomic rename from ``<out>/.tmp-<id>/`` to
-   ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when every
-   notebook succeeded, and prunes the oldest runs beyond ``report.keep``.
+6. assembles sanitised copies in ``<out>/.tmp-<started>-<pid>/``, publishes them by an atomic
+   rename to ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when
+   every notebook succeeded, prunes the oldest runs beyond ``report.keep`` and removes the
+   private folder.
 
 A failing notebook does not stop the others: its page shows the error at the top, the index
 marks it, the run is published as ``failed`` and ``latest`` stays on the previous complete run.
 An error in the runner itself (e.g. while rendering), Ctrl-C or SIGTERM stops the notebooks, removes
-the temporary folder and leaves every published run untouched; after a SIGKILL the notebooks stop
-with the runner and the next run removes the temporary folder. See ``docs/reports.md`` and
-``docs/privacy.md``.
+the temporary folders and leaves every published run untouched; a full or read-only folder is an
+:class:`OutputFolderError` naming it (exit code 2). After a SIGKILL the notebooks stop with the
+runner and the next run removes its leftovers. See ``docs/reports.md`` and ``docs/privacy.md``.
 """
 
 from __future__ import annotations
@@ -1031,7 +1038,8 @@ def run_report(
         (``keep``, ``cell_timeout``, ``start_timeout``, ``pseudonymise_ids``) are read from it.
     out
         The reports folder (default ``reports/`` of the project). Runs go to
-        ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``.
+        ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``; working data stay in a private folder
+        under :func:`private_runs_root`.
     only
         Notebook names to run (see :func:`report_notebooks`); default all.
     as_of
@@ -1052,8 +1060,12 @@ def run_report(
     Raises
     ------
     ConfigError
-        Missing or invalid run config, unknown ``--only`` name or ``report:`` option, a
-        ``CLC_ID_SALT`` that is too short. Nothing is published.
+        Missing or invalid run config, a reserved or unsafe ``name:``, a folder of runs owned by
+        another config, unknown ``--only`` name or ``report:`` option, a ``CLC_ID_SALT`` that is
+        too short. Nothing is published.
+    OutputFolderError
+        The reports folder or the private working folder is full, read-only or not writable.
+        Nothing is published and the run's temporary files are removed.
     DataError
         The data of the run break the data contract (checked once before any notebook runs).
         Nothing is published.
