@@ -1105,6 +1105,7 @@ def run_report(
         for message in early:
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  {message}"))
         cache, work = private / "cache", private / "work"
+        sanitiser.add_folder(private, "")
         sanitiser.add_folder(work, "")  # papermill records where it wrote the notebook
         if not _inside(source_dir.resolve(), project_root().resolve()):
             sanitiser.add_folder(source_dir, "notebooks")
@@ -1122,6 +1123,7 @@ def run_report(
         log = _run_logger(work / "run.log", say, sanitiser)
         staging: Path | None = None
         links: list[tuple[Path, Path]] = []
+        made_config_folder = False
         # Where a failed write (full or read-only disk) happened: the private working folder, then the reports folder.
         writing = (private, "this run's working files", PRIVATE_SPACE_ADVICE)
         try:
@@ -1185,7 +1187,9 @@ def run_report(
             staging.mkdir()
             (staging / STAGING_MARKER).write_text(f"pid {os.getpid()}", encoding="utf-8")
             sanitiser.copy_folder(work, staging)
-            config_folder.mkdir(exist_ok=True)
+            if not config_folder.is_dir():
+                config_folder.mkdir()
+                made_config_folder = True
             if not owner_recorded:
                 _record_config_identity(config_folder, identity)
             if status == STATUS_COMPLETE:
@@ -1203,6 +1207,8 @@ def run_report(
                 for temporary, _link in links:
                     with contextlib.suppress(OSError):
                         temporary.unlink()
+                if made_config_folder:  # nothing else is in it yet
+                    shutil.rmtree(config_folder, ignore_errors=True)
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  run stopped ({type(exc).__name__}); nothing "
                                   "was published and earlier runs are untouched"))
             if isinstance(exc, OSError) or _is_engine_write_error(exc):

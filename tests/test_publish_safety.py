@@ -519,3 +519,12 @@ def test_a_private_folder_inside_the_reports_folder_is_refused(project, capsys, 
     assert code == 2 and "is inside the reports folder" in err and "Traceback" not in err
     assert not (project["out"] / "cache").exists()
 
+
+
+def test_full_reports_folder_on_a_first_run_leaves_no_folder_behind(project, capsys, monkeypatch):
+    refuse_writes(monkeypatch, project["out"], errno.ENOSPC, only="latest")
+    code, err = clc_report(write_config(project["root"] / "a", "shop"), project["out"], capsys)
+    monkeypatch.undo()
+    assert code == 2 and "the disk is full" in err and "Traceback" not in err
+    assert sorted(p.name for p in project["out"].iterdir()) == [".clc-report.lock"]
+    assert list(project["private"].iterdir()) == []
