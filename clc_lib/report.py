@@ -762,7 +762,7 @@ def _writes_to(folder: Path, what: str, *, advice: str | None = None) -> Iterato
 def _write_error(folder: Path, what: str, error: BaseException, advice: str | None) -> OutputFolderError:
     reason = WRITE_ERROR_REASONS.get(getattr(error, "errno", None) or 0)
     if reason is None:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = getattr(error, "strerror", None) or (str(error).strip().splitlines() or [type(error).__name__])[0]
         reason = WRITE_ERROR_REASONS[errno.ENOSPC] if any(t in text.lower() for t in _NO_SPACE_TEXT) else text
     return OutputFolderError(
         f"Cannot write {what} in {folder}: {reason}. Nothing was published: earlier runs and the 'latest' "
