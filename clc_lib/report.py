@@ -110,6 +110,8 @@ STAGING_PATTERN = re.compile(r"^\.tmp-\d{8}-\d{6}-(\d+)$")
 TEMPORARY_LINK_PATTERN = re.compile(r"^\.latest\.tmp-(\d+)$")
 #: The run cache of earlier versions of the runner, which kept it in the reports folder.
 LEGACY_CACHE_PATTERN = re.compile(r"^\.cache-(\d+)$")
+LEGACY_CACHE_ENTRY = re.compile(r"^\.?(key\.json|run\.pickle|transactions\.parquet|events\.parquet|results)"
+                                r"(\..+\.tmp)?$")
 #: A run's private working folder (run cache, executing notebooks, logs) under :func:`private_runs_root`.
 PRIVATE_FOLDER_PATTERN = re.compile(r"^run-(\d+)-[A-Za-z0-9_]+$")
 PRIVATE_OWNER_FILE = "owner.json"
@@ -649,8 +651,8 @@ def _made_by_runner(folder: Path, pid: int) -> bool:
     if marker.is_file():
         return marker.read_text(encoding="utf-8", errors="replace").strip() == f"pid {pid}"
     if LEGACY_CACHE_PATTERN.match(folder.name):
-        return (folder / "key.json").is_file() or (folder / "run.pickle").is_file()
-    return (folder / "run.log").is_file() and (folder / "logs").is_dir()
+        return all(LEGACY_CACHE_ENTRY.match(entry.name) for entry in folder.iterdir())
+    return (folder / "logs").is_dir() and (folder / "key_figures").is_dir()
 
 
 def _remove_leftovers(out_root: Path, log: Callable[[str], None]) -> None:

@@ -206,14 +206,18 @@ def test_cleanup_removes_only_folders_of_dead_runs_made_by_the_runner(project, c
     (alive / ".clc-staging").write_text(f"pid {os.getppid()}", encoding="utf-8")
     legacy_cache = out / f".cache-{gone}"  # the run cache of an earlier version, with real ids
     legacy_cache.mkdir()
-    (legacy_cache / "key.json").write_text("{}", encoding="utf-8")
+    (legacy_cache / "transactions.parquet").write_bytes(b"real ids")
+    (legacy_cache / ".run.pickle.x1y2.tmp").write_bytes(b"real ids")
+    not_a_cache = out / f".cache-{gone + 100000}"  # the pattern, but someone else's files
+    not_a_cache.mkdir()
+    (not_a_cache / "notes.txt").write_text("mine", encoding="utf-8")
     stale_link = out / f".latest.tmp-{gone}"
     stale_link.symlink_to("shop/nowhere")
 
     code = cli.main(["report", "--config", str(write_config(project["root"] / "a", "shop")), "--out", str(out)])
     output = capsys.readouterr().out
     assert code == 0
-    assert user_folder.is_dir() and unmarked.is_dir() and alive.is_dir()
+    assert user_folder.is_dir() and unmarked.is_dir() and alive.is_dir() and not_a_cache.is_dir()
     assert not interrupted.exists() and not legacy_cache.exists() and not stale_link.is_symlink()
     assert f"removed {interrupted.name}, the unfinished folder of an interrupted run (pid {gone})" in output
     assert f"left {alive.name} alone" in output
