@@ -8,7 +8,8 @@
     clc report --config RUN.yaml [--out DIR] [--only NAME ...] [--as-of DATE] [--jobs N]
 
 Exit codes: 0 success; 1 a report run with failed notebooks (published, marked failed);
-2 bad input or config (any :class:`clc_lib.errors.ClcError`, printed without a traceback unless
+2 bad input or config, or a folder that is full, read-only or not writable (any
+:class:`clc_lib.errors.ClcError` or :class:`OSError`, printed without a traceback unless
 ``--debug`` is given; ``clc report`` then publishes nothing); 130 after Ctrl-C and 143 after
 SIGTERM (a report run stops its notebooks and publishes nothing). Error messages have the
 passwords of URLs and the values of the config's ``${NAME}`` variables masked. The analysis
@@ -119,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_text(error: OSError) -> str:
+    """A failed read or write the command did not expect, as one line naming the file."""
+    where = f" {error.filename}" if error.filename else ""
+    return (f"Cannot read or write{where}: {error.strerror or error}. Check that the folder exists, has room and "
+            "is writable.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clc`` console script; returns the exit code."""
     parser = build_parser()
@@ -130,10 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return args.handler(args)
-    except ClcError as exc:
+    except (ClcError, OSError) as exc:
         if args.debug:
             raise
-        message = redact(str(exc), config_secret_values(getattr(args, "config", None)))
+        text = str(exc) if isinstance(exc, ClcError) else _os_error_text(exc)
+        message = redact(text, config_secret_values(getattr(args, "config", None)))
         print(f"clc {args.command}: error\n{message}", file=sys.stderr)
         print("(run with --debug for the traceback)", file=sys.stderr)
         return EXIT_BAD_INPUT

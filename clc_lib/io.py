@@ -92,6 +92,7 @@ __all__ = [
     "read_transactions",
     "RUN_CACHE_ENV_VAR",
     "save_run_cache",
+    "run_cache_identifiers",
 ]
 
 #: Environment variable naming a run cache (see :func:`save_run_cache`); ``clc report`` sets it for
@@ -1907,6 +1908,7 @@ _CACHE_RESULTS_FOLDER = "results"
 def _store_result(path: Path, value: Any) -> None:
     with atomic_write(path) as tmp:
         tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        tmp.chmod(0o600)  # the run cache is private (see save_run_cache)
 
 
 def _run_cache_key(config: Any, run_config: RunConfig, as_of: Any) -> dict[str, Any] | None:
@@ -1926,10 +1928,14 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
     text), the period and the ``as_of`` argument. :func:`load_run` reads the cache instead of the
     sources when the environment variable :data:`RUN_CACHE_ENV_VAR` names ``folder`` and the key
     matches; the result is the same data, as a lazily read Parquet table. ``clc report`` writes the
-    cache once per run (in its temporary folder, removed at the end), so every notebook sees the
-    same snapshot of the data. Results kept on the run (:meth:`RunData.result`) go to the cache's
-    ``results`` folder, now and whenever one is computed later, and every load from the cache
-    reads them from there.
+    cache once per run, in a private working folder outside the reports folder that it removes at
+    the end, so every notebook sees the same snapshot of the data. Results kept on the run
+    (:meth:`RunData.result`) go to the cache's ``results`` folder, now and whenever one is computed
+    later, and every load from the cache reads them from there.
+
+    The cache holds real customer ids: ``folder`` is made readable by its owner only (mode 700,
+    files 600), and :func:`load_run` ignores a cache folder that others may write to (its pickles
+    would run their code).
 
     Only DuckDB runs are cached: on Spark or a database the data stay where they are.
     Returns whether a cache was written.
@@ -1940,7 +1946,8 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
     if key is None:
         return False
     target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target.chmod(0o700)
     for name in _CACHED_ENGINE_TABLES:
         table = getattr(run, name)
         if table is not None:
@@ -1950,13 +1957,26 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
     frames.update(as_of=run.as_of, quality=run.quality)
     with atomic_write(target / _CACHE_FRAMES_FILE) as tmp:
         tmp.write_bytes(pickle.dumps(frames, protocol=pickle.HIGHEST_PROTOCOL))
-    with atomic_write(target / _CACHE_KEY_FILE) as tmp:  # written last: a cache without a key is ignored
-        tmp.write_text(json.dumps(key, indent=1), encoding="utf-8")
     run._results_folder = target / _CACHE_RESULTS_FOLDER
-    run._results_folder.mkdir(exist_ok=True)
+    run._results_folder.mkdir(exist_ok=True, mode=0o700)
     for name, value in run._results.items():
         _store_result(run._results_folder / f"{name}.pickle", value)
+    for path in target.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o600)
+    with atomic_write(target / _CACHE_KEY_FILE) as tmp:  # written last: a cache without a key is ignored
+        tmp.write_text(json.dumps(key, indent=1), encoding="utf-8")
+        tmp.chmod(0o600)
     return True
+
+
+def _private_folder(folder: Path) -> bool:
+    """Whether only this user can change ``folder``: owned by them, not writable by group or others."""
+    try:
+        status = folder.stat()
+    except OSError:
+        return False
+    return status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
 def _from_run_cache(config: Any, run_config: RunConfig, as_of: Any) -> RunData | None:
@@ -1964,6 +1984,8 @@ def _from_run_cache(config: Any, run_config: RunConfig, as_of: Any) -> RunData |
     if not folder or not (Path(folder) / _CACHE_KEY_FILE).is_file():
         return None
     folder = Path(folder)
+    if not _private_folder(folder):
+        return None
     key = _run_cache_key(config, run_config, as_of)
     if key is None or json.loads((folder / _CACHE_KEY_FILE).read_text(encoding="utf-8")) != key:
         return None
@@ -1975,6 +1997,53 @@ def _from_run_cache(config: Any, run_config: RunConfig, as_of: Any) -> RunData |
                    currency=run_config.currency, period=run_config.period, quality=frames["quality"],
                    events=tables.get("events"), _results_folder=folder / _CACHE_RESULTS_FOLDER,
                    **{name: frames[name] for name in SMALL_TABLES})
+
+
+#: Identifier columns of the cached tables, with the prefix of their pseudonyms (customer ids first:
+#: a value that is both is shown as a customer).
+_CACHED_IDENTIFIERS: tuple[tuple[str, str], ...] = (("customer_id", "C"), ("person_id", "P"))
+
+
+def run_cache_identifiers(folder: str | Path, values: Sequence[str] | set[str]) -> dict[str, str]:
+    """Which of ``values`` are customer or person ids of the run cached in ``folder``.
+
+    Returns value -> pseudonym prefix (``C`` or ``P``, see :data:`clc_lib.privacy.IDENTIFIER_COLUMNS`).
+    The report runner uses it to pseudonymise the examples of an error message before publishing it.
+    The lookup reads only the identifier columns of the cached tables.
+    """
+    import duckdb
+
+    folder = Path(folder)
+    wanted = sorted({str(v) for v in values})
+    if not wanted:
+        return {}
+    found: dict[str, str] = {}
+    con = duckdb.connect()
+    try:
+        for name in _CACHED_ENGINE_TABLES:
+            path = folder / f"{name}.parquet"
+            if not path.is_file():
+                continue
+            columns = {row[0] for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
+            for column, prefix in _CACHED_IDENTIFIERS:
+                if column not in columns:
+                    continue
+                rows = con.execute(
+                    f'SELECT DISTINCT CAST("{column}" AS VARCHAR) FROM read_parquet(?) '
+                    f'WHERE CAST("{column}" AS VARCHAR) IN (SELECT UNNEST(?::VARCHAR[]))', [str(path), wanted]).fetchall()
+                for (value,) in rows:
+                    found.setdefault(value, prefix)
+    finally:
+        con.close()
+    frames = pickle.loads((folder / _CACHE_FRAMES_FILE).read_bytes()) if (folder / _CACHE_FRAMES_FILE).is_file() else {}
+    for frame in frames.values():
+        if isinstance(frame, pd.DataFrame):
+            for column, prefix in _CACHED_IDENTIFIERS:
+                if column in frame.columns:
+                    present = frame[column].dropna().astype(str)
+                    for value in present[present.isin(wanted)].unique():
+                        found.setdefault(value, prefix)
+    return found
 
 
 def _small_table_engine(spec: TableSpec, con, run_config: RunConfig):

@@ -26,6 +26,10 @@ The rules, all as data so that they can be read and extended in one place:
   environment variables a run config refers to as ``${NAME}``).
 * **Local paths**: :func:`scrub_local_paths` replaces absolute folder prefixes (project, config
   folder, home) by relative forms.
+* **Examples in error messages**: a clc error lists examples of the rows it refuses
+  (``e.g.     row 12: 'c-0042'``, see :class:`clc_lib.errors.DataError`); before such a message is
+  published, :func:`pseudonymise_examples` replaces the examples that are customer or person ids
+  by their pseudonyms.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ __all__ = [
     "redact",
     "config_secret_values",
     "scrub_local_paths",
+    "example_values",
+    "pseudonymise_examples",
 ]
 
 SALT_ENV_VAR = "CLC_ID_SALT"
@@ -356,3 +362,76 @@ def scrub_local_paths(text: str, replacements: Mapping[str | Path, str]) -> str:
         return part
 
     return _outside_blobs(text, replace)
+
+
+# --- examples in error messages -------------------------------------------------------------------
+
+#: The examples part of a clc error message (``e.g.     row 12: 'c-0042', row 40: 'c-0077'``, written
+#: by :meth:`clc_lib.errors.DataError.render`), up to the end of its line. The line may be plain
+#: text or inside a JSON string (an executed notebook), where it ends at an escaped newline or quote.
+_EXAMPLES_LINE = re.compile(r"e\.g\. +row (?:[^\n\"\\]|\\[^n\"])*")
+#: In an examples line: a row label (``row c-0042:``) or a quoted value (``'c-0042'``).
+_EXAMPLE_TOKEN = re.compile(r"(?P<head>\brow )(?P<row>[^\s:,'\"]+)(?=:)|'(?P<quoted>[^'\\\n]*)'")
+EXAMPLES_WITHHELD = "[examples withheld from the published run: they may hold customer ids]"
+
+
+def _example_parts(token: str) -> list[str]:
+    """A quoted example and its ``/``-separated parts (``'campaign-7/c-0042'`` names a customer too)."""
+    parts = [token]
+    if "/" in token:
+        parts += [part for part in token.split("/") if part]
+    return parts
+
+
+def example_values(text: str) -> set[str]:
+    """Every row label and quoted value in the examples lines of the error messages in ``text``."""
+    found: set[str] = set()
+    for line in _EXAMPLES_LINE.finditer(text):
+        for token in _EXAMPLE_TOKEN.finditer(line.group()):
+            if token.group("row") is not None:
+                found.add(token.group("row"))
+            else:
+                found.update(_example_parts(token.group("quoted")))
+    return found
+
+
+def pseudonymise_examples(text: str, identifiers: Mapping[str, str] | None, *, salt: bytes | None = None) -> str:
+    """``text`` with the identifiers among the examples of its clc error messages replaced by pseudonyms.
+
+    Parameters
+    ----------
+    text
+        Any text: a message, a log, an executed notebook's JSON.
+    identifiers
+        Which example values are identifiers: value -> pseudonym prefix (``C`` for customer ids,
+        ``P`` for person ids), as found in the run's data for :func:`example_values`. None when
+        that cannot be known: every examples line is then replaced by :data:`EXAMPLES_WITHHELD`.
+    salt
+        Default :func:`id_salt`.
+
+    Only the examples lines are touched, so an id that is also an ordinary word or number
+    elsewhere in the text stays as it is there. Row numbers that equal a numeric customer id are
+    pseudonymised too: they cannot be told apart, and hiding too much is the safe side.
+    """
+    if "e.g." not in text:
+        return text
+    if identifiers is None:
+        return _EXAMPLES_LINE.sub(lambda _line: "e.g.     " + EXAMPLES_WITHHELD, text)
+    if not identifiers:
+        return text
+    key = salt if salt is not None else id_salt()[0]
+
+    def pseudonym(value: str) -> str:
+        return pseudonymise_id(value, prefix=identifiers[value], salt=key) if value in identifiers else value
+
+    def replace_token(token: re.Match) -> str:
+        if token.group("row") is not None:
+            return token.group("head") + pseudonym(token.group("row"))
+        quoted = token.group("quoted")
+        if quoted in identifiers:
+            return f"'{pseudonym(quoted)}'"
+        if "/" in quoted:
+            return "'" + "/".join(pseudonym(part) for part in quoted.split("/")) + "'"
+        return token.group()
+
+    return _EXAMPLES_LINE.sub(lambda line: _EXAMPLE_TOKEN.sub(replace_token, line.group()), text)

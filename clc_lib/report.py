@@ -2,43 +2,54 @@
 
 ``run_report`` (``clc report`` on the command line) does, in order:
 
-1. takes a lock on the output folder (a second run on the same output is refused with a message;
-   the lock of a run that was killed is taken over, with a message);
-2. loads and validates the run's data once (the same :func:`clc_lib.io.load_run` the notebooks
-   call): a refused input stops the run before any notebook starts, and nothing is published;
+1. checks the config's ``name:`` (:func:`run_folder_name`: no path, no reserved name) and takes a
+   lock on the output folder (a second run on the same output is refused with a message; the
+   lock of a run that was killed is taken over, with a message); refuses a folder of runs that
+   another config owns (``.clc-config.json``); removes what dead runs left behind, and only that;
+2. makes the run's private working folder (:func:`private_runs_root`, mode 700, outside the
+   reports folder) and loads and validates the run's data once (the same
+   :func:`clc_lib.io.load_run` the notebooks call) into the run cache there: a refused input
+   stops the run before any notebook starts, and nothing is published;
 3. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
    time, with only two parameters, ``config`` (path of the run config) and ``as_of``; secrets stay
    in environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
    :func:`clc_lib.display.show_key_figures` records its key figures) and
    ``CLC_PSEUDONYMISE_IDS`` (``report.pseudonymise_ids``, see :mod:`clc_lib.privacy`);
+   Each notebook writes its executed copy and log in the private folder; the examples of a
+   failing data check are pseudonymised there before anything else reads them;
 4. renders each executed notebook to a self-contained HTML page without code (charts embedded
    as images, no script or font loaded from the network, tracebacks reduced to the error line);
 5. writes ``index.html`` (links, key figures and their change since the previous complete run of
    the same config, data period, data quality, versions, timings) and ``run.json``; every file of
    the run folder has credentials masked and absolute local folders replaced by relative ones;
-6. publishes the folder by an atomic rename from ``<out>/.tmp-<id>/`` to
-   ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when every
-   notebook succeeded, and prunes the oldest runs beyond ``report.keep``.
+6. assembles sanitised copies in ``<out>/.tmp-<started>-<pid>/``, publishes them by an atomic
+   rename to ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when
+   every notebook succeeded, prunes the oldest runs beyond ``report.keep`` and removes the
+   private folder.
 
 A failing notebook does not stop the others: its page shows the error at the top, the index
 marks it, the run is published as ``failed`` and ``latest`` stays on the previous complete run.
 An error in the runner itself (e.g. while rendering), Ctrl-C or SIGTERM stops the notebooks, removes
-the temporary folder and leaves every published run untouched; after a SIGKILL the notebooks stop
-with the runner and the next run removes the temporary folder. See ``docs/reports.md`` and
-``docs/privacy.md``.
+the temporary folders and leaves every published run untouched; a full or read-only folder is an
+:class:`OutputFolderError` naming it (exit code 2). After a SIGKILL the notebooks stop with the
+runner and the next run removes its leftovers. See ``docs/reports.md`` and ``docs/privacy.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
+import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -53,15 +64,26 @@ from clc_lib.config import RunConfig, merge_options
 from clc_lib.errors import ClcError, ConfigError
 from clc_lib.paths import notebooks_dir as default_notebooks_dir
 from clc_lib.paths import project_root, reports_dir
-from clc_lib.privacy import PSEUDONYMISE_ENV_VAR, config_secret_values, id_salt, redact, scrub_local_paths
+from clc_lib.privacy import (
+    PSEUDONYMISE_ENV_VAR,
+    config_secret_values,
+    example_values,
+    id_salt,
+    pseudonymise_examples,
+    redact,
+    scrub_local_paths,
+)
 
 __all__ = [
     "REPORT_DEFAULTS",
     "NotebookRun",
+    "OutputFolderError",
     "ReportLockedError",
     "ReportRun",
     "report_options",
     "report_notebooks",
+    "private_runs_root",
+    "run_folder_name",
     "run_report",
 ]
 
@@ -77,9 +99,24 @@ NOTEBOOK_HTML_TEMPLATE = "clc_report"
 KERNEL_NAME = "python3"
 LOCK_NAME = ".clc-report.lock"
 LATEST_NAME = "latest"
-TMP_PREFIX = ".tmp-"
-CACHE_PREFIX = ".cache-"  # the run's cleaned tables while its notebooks run (see clc_lib.io.save_run_cache)
+TMP_PREFIX = ".tmp-"  # a run being assembled in the reports folder, renamed into place when complete
 RUN_MANIFEST = "run.json"
+#: Records which run config owns ``<out>/<name>/``: two configs never share a folder.
+CONFIG_IDENTITY_FILE = ".clc-config.json"
+#: Inside a ``.tmp-`` folder while it is assembled: ``pid N`` of the run that made it.
+STAGING_MARKER = ".clc-staging"
+#: Names of the folders and links the runner creates in the reports folder; the pid is the run's.
+STAGING_PATTERN = re.compile(r"^\.tmp-\d{8}-\d{6}-(\d+)$")
+TEMPORARY_LINK_PATTERN = re.compile(r"^\.latest\.tmp-(\d+)$")
+#: The run cache of earlier versions of the runner, which kept it in the reports folder.
+LEGACY_CACHE_PATTERN = re.compile(r"^\.cache-(\d+)$")
+LEGACY_CACHE_ENTRY = re.compile(r"^\.?(key\.json|run\.pickle|transactions\.parquet|events\.parquet|results)"
+                                r"(\..+\.tmp)?$")
+#: A run's private working folder (run cache, executing notebooks, logs) under :func:`private_runs_root`.
+PRIVATE_FOLDER_PATTERN = re.compile(r"^run-(\d+)-[A-Za-z0-9_]+$")
+PRIVATE_OWNER_FILE = "owner.json"
+RESERVED_NAMES = (LATEST_NAME,)  # compared case-insensitively
+MAX_NAME_CHARS = 100
 RUN_FOLDER_PATTERN = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?_")
 NUMERIC_KINDS = ("currency", "percent", "count", "days", "number")
 VERSION_PACKAGES = {"clc": "clc", "pandas": "pandas", "ibis": "ibis-framework", "duckdb": "duckdb"}
@@ -90,6 +127,10 @@ STATUS_FAILED = "failed"
 
 class ReportLockedError(ClcError):
     """Another report run holds the lock on the same output folder."""
+
+
+class OutputFolderError(ClcError):
+    """A folder the run writes to is full, read-only or not writable; nothing was published."""
 
 
 @dataclass
@@ -504,28 +545,231 @@ def _add_changes(notebooks: list[NotebookRun], previous: dict[str, Any] | None) 
 
 # --- publishing --------------------------------------------------------------------------------
 
-def _replace_symlink(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` atomically (a temporary link renamed over the old one)."""
+def _temporary_symlink(link: Path, target: str) -> Path:
+    """A new link to ``target`` beside ``link``, to be renamed over it (:func:`os.replace` is atomic)."""
     temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         temporary.unlink()
     temporary.symlink_to(target)
-    os.replace(temporary, link)
+    return temporary
 
 
-def _prune(config_folder: Path, keep: int, log: Callable[[str], None]) -> list[str]:
-    """Delete the oldest run folders beyond ``keep``, never the one ``latest`` points to."""
-    runs = _run_folders(config_folder)
-    latest = config_folder / LATEST_NAME
-    protected = latest.resolve().name if latest.is_symlink() else None
-    removed = []
-    for folder in runs[:-keep] if len(runs) > keep else []:
-        if folder.name == protected:
+def _prune_plan(config_folder: Path, keep: int, new_run: str, latest: str | None) -> list[str]:
+    """The run folders to delete once ``new_run`` is published: the oldest beyond ``keep``, never ``latest``."""
+    runs = [p.name for p in _run_folders(config_folder)] + [new_run]
+    return [name for name in runs[:-keep] if name != latest] if len(runs) > keep else []
+
+
+def _latest_run(config_folder: Path) -> str | None:
+    link = config_folder / LATEST_NAME
+    return os.readlink(link) if link.is_symlink() else None
+
+
+# --- run folders, the private working folder, write errors -----------------------------------------
+
+def run_folder_name(name: Any) -> str:
+    """The folder of a config's runs under the reports folder, from its ``name:``.
+
+    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``-``.
+
+    Raises
+    ------
+    ConfigError
+        The name would leave the reports folder or collide with the runner's own files: it holds
+        ``/`` or ``\\`` or control characters, is ``.`` or ``..``, starts with ``.`` (the runner's
+        ``.tmp-`` folders and lock), is ``latest`` (the link to the newest run), has no letter or
+        digit, or is longer than :data:`MAX_NAME_CHARS` characters.
+    """
+    text = str(name)
+    label = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+    reason = None
+    if "/" in text or "\\" in text:
+        reason = "it holds a '/' or '\\', which would make it a path instead of one folder"
+    elif any(ord(character) < 32 or ord(character) == 127 for character in text):
+        reason = "it holds control characters"
+    elif label in (".", ".."):
+        reason = "it names the reports folder itself or its parent"
+    elif label.startswith("."):
+        reason = "names starting with '.' are kept for the runner's own files (.tmp-..., .clc-report.lock)"
+    elif label.lower() in RESERVED_NAMES:
+        reason = f"'{LATEST_NAME}' is the link to the newest complete run"
+    elif not re.search(r"[A-Za-z0-9]", label):
+        reason = "it has no letter or digit"
+    elif len(label) > MAX_NAME_CHARS:
+        reason = f"it is longer than {MAX_NAME_CHARS} characters"
+    if reason is not None:
+        raise ConfigError(f"name: {text!r} cannot name the folder of this config's runs: {reason}. Give the "
+                          "run config a name of letters, digits, '-', '_' and '.', e.g. name: retail-eu.")
+    return label
+
+
+def _config_identity(run_config: RunConfig) -> dict[str, str]:
+    """What identifies a run config: its file (resolved path, kept as a SHA-256 so that no local
+    path reaches the reports folder), with its name and display path for messages."""
+    path = Path(run_config.source).expanduser().resolve()
+    return {"name": str(run_config.name), "config": _display_path(path),
+            "config_sha256": hashlib.sha256(str(path).encode("utf-8")).hexdigest()}
+
+
+def _check_config_folder(config_folder: Path, identity: dict[str, str]) -> bool:
+    """Refuse a folder of runs that belongs to another run config; return whether it records its owner.
+
+    Raises
+    ------
+    ConfigError
+        The folder is a link or a file, or it records another config.
+    """
+    if config_folder.is_symlink() or (config_folder.exists() and not config_folder.is_dir()):
+        raise ConfigError(f"{config_folder} is {'a link' if config_folder.is_symlink() else 'a file'}, not a folder "
+                          "of report runs; give the run config another name: or use another --out.")
+    recorded_file = config_folder / CONFIG_IDENTITY_FILE
+    if not recorded_file.is_file():
+        return False
+    recorded = _read_recorded(recorded_file)
+    if recorded.get("config_sha256") != identity["config_sha256"]:
+        raise ConfigError(
+            f"{config_folder} holds the runs of another run config ({recorded.get('config', 'unknown')}, "
+            f"name: {recorded.get('name')!r}); this config ({identity['config']}, name: {identity['name']!r}) "
+            "would share it: its index would compare the two and report.keep would delete the other's runs. "
+            "Give this config a name: of its own, or another --out. If this config replaces the other one "
+            f"(a moved or renamed file), delete {recorded_file} to hand the folder over.")
+    return True
+
+
+def _record_config_identity(config_folder: Path, identity: dict[str, str]) -> None:
+    from clc_lib.io import atomic_write
+
+    with atomic_write(config_folder / CONFIG_IDENTITY_FILE) as temporary:
+        temporary.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
+        temporary.chmod(0o644)
+
+
+def _made_by_runner(folder: Path, pid: int) -> bool:
+    """Whether a ``.tmp-`` or ``.cache-`` folder was made by this tool (a marker, or the layout of the
+    folders of earlier versions, which had none)."""
+    marker = folder / STAGING_MARKER
+    if marker.is_file():
+        return marker.read_text(encoding="utf-8", errors="replace").strip() == f"pid {pid}"
+    if LEGACY_CACHE_PATTERN.match(folder.name):
+        return all(LEGACY_CACHE_ENTRY.match(entry.name) for entry in folder.iterdir())
+    return (folder / "logs").is_dir() and (folder / "key_figures").is_dir()
+
+
+def _remove_leftovers(out_root: Path, log: Callable[[str], None]) -> None:
+    """Remove what interrupted runs left in the reports folder, and nothing else.
+
+    Only folders and links this tool makes (see :data:`STAGING_PATTERN`, :data:`TEMPORARY_LINK_PATTERN`,
+    :data:`LEGACY_CACHE_PATTERN`) whose run is no longer alive are removed; the caller holds the lock.
+    """
+    for entry in sorted(out_root.iterdir()):
+        link = TEMPORARY_LINK_PATTERN.match(entry.name)
+        if link and entry.is_symlink():
+            if not _pid_alive(int(link.group(1))):
+                entry.unlink()
             continue
-        shutil.rmtree(folder)
-        removed.append(folder.name)
-        log(f"removed old run {folder.name} (report.keep = {keep})")
-    return removed
+        match = STAGING_PATTERN.match(entry.name) or LEGACY_CACHE_PATTERN.match(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid = int(match.group(1))
+        if not _made_by_runner(entry, pid):
+            continue
+        if pid == os.getpid() or _pid_alive(pid):
+            log(f"left {entry.name} alone: the process that made it (pid {pid}) is running")
+            continue
+        shutil.rmtree(entry)
+        log(f"removed {entry.name}, the unfinished folder of an interrupted run (pid {pid})")
+
+
+def private_runs_root() -> Path:
+    """Where runs keep their working data: ``$XDG_CACHE_HOME/clc/runs``, by default ``~/.cache/clc/runs``.
+
+    Each run works in its own folder there (mode 700): the run cache with the cleaned data (real
+    customer ids), the executing notebooks and their logs. Only the published pages, notebooks and
+    logs, pseudonymised and with local paths removed, reach the reports folder.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base).expanduser() if base and Path(base).expanduser().is_absolute() else Path.home() / ".cache"
+    return root / "clc" / "runs"
+
+
+def _private_run_folder(out_root: Path, log: Callable[[str], None]) -> Path:
+    """A new private working folder for this run (mode 700); leftovers of dead runs are removed first.
+
+    Raises
+    ------
+    ConfigError
+        The private folder would be inside the reports folder, or others may write to it.
+    """
+    root = private_runs_root()
+    if _inside(root.resolve(), out_root.resolve()):
+        raise ConfigError(f"The working folder of report runs, {root}, is inside the reports folder {out_root}, "
+                          "which may be served to readers; set XDG_CACHE_HOME to a folder outside it.")
+    with _writes_to(root, "this run's private working folder", advice=PRIVATE_SPACE_ADVICE):
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        status = root.stat()
+        if status.st_uid != os.getuid():
+            raise ConfigError(f"{root} belongs to another user; set XDG_CACHE_HOME to a folder of your own.")
+        if status.st_mode & 0o077:
+            root.chmod(0o700)
+        for entry in sorted(root.iterdir()):
+            match = PRIVATE_FOLDER_PATTERN.match(entry.name)
+            if not match or entry.is_symlink() or not entry.is_dir():
+                continue
+            owner = _read_recorded(entry / PRIVATE_OWNER_FILE)
+            pid = int(match.group(1))
+            if owner.get("pid") != pid or owner.get("host") != socket.gethostname() or _pid_alive(pid):
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            log(f"removed {entry.name}, the working folder of an interrupted run (pid {pid})")
+        folder = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root))
+        descriptor = os.open(folder / PRIVATE_OWNER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                       "started": f"{dt.datetime.now():%Y-%m-%d %H:%M:%S}"}, handle)
+    return folder
+
+
+#: What ran out, by the errno of a failed write.
+WRITE_ERROR_REASONS: dict[int, str] = {
+    errno.ENOSPC: "the disk is full (no space left on device)",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "no permission to write there",
+    errno.EPERM: "no permission to write there",
+    errno.EMFILE: "too many open files",
+}
+_NO_SPACE_TEXT = ("no space left on device", "disk full", "not enough space")
+PRIVATE_SPACE_ADVICE = ("Free some space, or set XDG_CACHE_HOME to a folder with room: the run cache takes about as "
+                        "much as the transactions.")
+
+
+def _is_engine_write_error(error: BaseException) -> bool:
+    """DuckDB's IOException (e.g. the disk filled while it wrote Parquet) is not an OSError."""
+    return type(error).__name__ == "IOException" and type(error).__module__.lstrip("_").startswith("duckdb")
+
+
+@contextlib.contextmanager
+def _writes_to(folder: Path, what: str, *, advice: str | None = None) -> Iterator[None]:
+    """Turn a failed write (full or read-only disk, no permission) into an :class:`OutputFolderError`."""
+    try:
+        yield
+    except OSError as error:
+        raise _write_error(folder, what, error, advice) from error
+    except Exception as error:
+        if _is_engine_write_error(error):
+            raise _write_error(folder, what, error, advice) from error
+        raise
+
+
+def _write_error(folder: Path, what: str, error: BaseException, advice: str | None) -> OutputFolderError:
+    reason = WRITE_ERROR_REASONS.get(getattr(error, "errno", None) or 0)
+    if reason is None:
+        text = getattr(error, "strerror", None) or (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = WRITE_ERROR_REASONS[errno.ENOSPC] if any(t in text.lower() for t in _NO_SPACE_TEXT) else text
+    return OutputFolderError(
+        f"Cannot write {what} in {folder}: {reason}. Nothing was published: earlier runs and the 'latest' "
+        "links are unchanged, and this run's temporary files were removed. "
+        + (advice or "Free some space or fix the folder's permissions, or give the run another folder with --out."))
 
 
 def _versions() -> dict[str, str]:
@@ -599,10 +843,12 @@ def _inside(folder: Path, root: Path) -> bool:
 
 @dataclass
 class _Sanitiser:
-    """Masks credentials and replaces absolute local folders in everything a run folder holds."""
+    """Masks credentials, replaces absolute local folders and pseudonymises the ids among the examples
+    of error messages in everything a run folder holds."""
 
     secrets: list[str]
     folders: dict[str, str]
+    examples: Callable[[str], str] = lambda text: text
 
     @classmethod
     def for_run(cls, run_config: RunConfig, out_root: Path) -> _Sanitiser:
@@ -620,21 +866,75 @@ class _Sanitiser:
                     folders.setdefault(str(form), replacement)
         return cls(secrets=config_secret_values(run_config.source), folders=folders)
 
+    def add_folder(self, folder: Path, replacement: str) -> None:
+        """Also replace ``folder`` (both its absolute and resolved forms) by ``replacement``."""
+        for form in {Path(os.path.abspath(folder)), Path(folder).resolve()}:
+            self.folders[str(form)] = replacement
+
     def text(self, text: str) -> str:
-        return scrub_local_paths(redact(text, self.secrets), self.folders)
+        return self.examples(scrub_local_paths(redact(text, self.secrets), self.folders))
 
     def console(self, text: str) -> str:
         """What the person at the console sees: secrets masked, local paths kept."""
         return redact(text, self.secrets)
 
-    def folder(self, folder: Path) -> None:
-        """Sanitise every text file of a run folder in place."""
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.suffix in SANITISED_SUFFIXES:
+    def pseudonymise_file(self, path: Path) -> None:
+        """Pseudonymise the examples of error messages in a working file in place (before it is rendered)."""
+        if not path.is_file():
+            return
+        original = path.read_text(encoding="utf-8", errors="surrogateescape")
+        cleaned = self.examples(original)
+        if cleaned != original:
+            path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
+
+    def copy_folder(self, source: Path, target: Path) -> None:
+        """Copy a run's working folder to ``target`` (which exists), every text file sanitised."""
+        for path in sorted(source.rglob("*")):
+            destination = target / path.relative_to(source)
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                destination.mkdir(exist_ok=True)
+            elif path.suffix in SANITISED_SUFFIXES:
                 original = path.read_text(encoding="utf-8", errors="surrogateescape")
-                cleaned = self.text(original)
-                if cleaned != original:
-                    path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
+                destination.write_text(self.text(original), encoding="utf-8", errors="surrogateescape")
+            else:
+                shutil.copyfile(path, destination)
+
+
+def _example_pseudonymiser(enabled: bool, cache: Path | None) -> Callable[[str], str]:
+    """Pseudonymise the customer and person ids among the examples of error messages (see
+    :func:`clc_lib.privacy.pseudonymise_examples`).
+
+    Which example values are ids is looked up in the run cache. Without a cache (Spark, databases)
+    or when the lookup fails, the examples are withheld instead: hiding too much is the safe side.
+    """
+    if not enabled:
+        return lambda text: text
+    if cache is None:
+        return lambda text: pseudonymise_examples(text, None)
+    from clc_lib.io import run_cache_identifiers
+
+    salt = id_salt()[0]
+    known: dict[str, str | None] = {}
+    lock = threading.Lock()
+
+    def apply(text: str) -> str:
+        values = example_values(text)
+        if not values:
+            return text
+        with lock:
+            unknown = values - known.keys()
+            if unknown:
+                try:
+                    found = run_cache_identifiers(cache, unknown)
+                except Exception:  # noqa: BLE001 - no lookup, no examples
+                    return pseudonymise_examples(text, None)
+                known.update({value: found.get(value) for value in unknown})
+            identifiers = {value: known[value] for value in values if known[value]}
+        return pseudonymise_examples(text, identifiers, salt=salt)
+
+    return apply
 
 
 def _check_input(config_path: Path, as_of: str | None, cache: Path) -> tuple[str, bool]:
@@ -649,7 +949,8 @@ def _check_input(config_path: Path, as_of: str | None, cache: Path) -> tuple[str
 
     run = load_run(config_path, as_of=as_of)
     try:
-        cached = save_run_cache(run, cache, config=config_path, as_of=as_of)
+        with _writes_to(cache.parent, "the run cache (this run's cleaned data)", advice=PRIVATE_SPACE_ADVICE):
+            cached = save_run_cache(run, cache, config=config_path, as_of=as_of)
         summary = repr(run)
         if cached:
             summary += "; " + _compute_shared(run)
@@ -739,7 +1040,8 @@ def run_report(
         (``keep``, ``cell_timeout``, ``start_timeout``, ``pseudonymise_ids``) are read from it.
     out
         The reports folder (default ``reports/`` of the project). Runs go to
-        ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``.
+        ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``; working data stay in a private folder
+        under :func:`private_runs_root`.
     only
         Notebook names to run (see :func:`report_notebooks`); default all.
     as_of
@@ -760,8 +1062,12 @@ def run_report(
     Raises
     ------
     ConfigError
-        Missing or invalid run config, unknown ``--only`` name or ``report:`` option, a
-        ``CLC_ID_SALT`` that is too short. Nothing is published.
+        Missing or invalid run config, a reserved or unsafe ``name:``, a folder of runs owned by
+        another config, unknown ``--only`` name or ``report:`` option, a ``CLC_ID_SALT`` that is
+        too short. Nothing is published.
+    OutputFolderError
+        The reports folder or the private working folder is full, read-only or not writable.
+        Nothing is published and the run's temporary files are removed.
     DataError
         The data of the run break the data contract (checked once before any notebook runs).
         Nothing is published.
@@ -783,38 +1089,45 @@ def run_report(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(notebooks) or 1))
 
     out_root = Path(out).expanduser().resolve() if out is not None else reports_dir()
-    out_root.mkdir(parents=True, exist_ok=True)
-    config_name = _safe_label(run_config.name)
+    config_name = run_folder_name(run_config.name)
     config_folder = out_root / config_name
+    identity = _config_identity(run_config)
     sanitiser = _Sanitiser.for_run(run_config, out_root)
     say = echo or (lambda _line: None)
     early: list[str] = []  # messages from before the run log exists
 
-    with _output_lock(out_root, log=early.append):
-        for stale in sorted([*out_root.glob(f"{TMP_PREFIX}*"), *out_root.glob(f"{CACHE_PREFIX}*")]):
-            # left by a killed run; we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
-            early.append(f"removed {stale.name}, the unfinished folder of an interrupted run")
+    with _writes_to(out_root, "the report run"), contextlib.ExitStack() as stack:
+        out_root.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(_output_lock(out_root, log=early.append))
+        _remove_leftovers(out_root, early.append)
+        owner_recorded = _check_config_folder(config_folder, identity)
+        kernel_environment, privacy = _privacy_settings(options)
+        private = _private_run_folder(out_root, early.append)
+        stack.callback(shutil.rmtree, private, ignore_errors=True)
         for message in early:
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  {message}"))
-        kernel_environment, privacy = _privacy_settings(options)
-        cache = out_root / f"{CACHE_PREFIX}{os.getpid()}"
-        try:
-            # A refused input raises here: nothing is published.
-            checked, cached = _check_input(config_path, as_of, cache)
-        except BaseException:
-            shutil.rmtree(cache, ignore_errors=True)
-            raise
+        cache, work = private / "cache", private / "work"
+        sanitiser.add_folder(private, "")
+        sanitiser.add_folder(work, "")  # papermill records where it wrote the notebook
+        if not _inside(source_dir.resolve(), project_root().resolve()):
+            sanitiser.add_folder(source_dir, "notebooks")
+        # A refused input raises here: nothing is published.
+        checked, cached = _check_input(config_path, as_of, cache)
         if cached:
             from clc_lib.io import RUN_CACHE_ENV_VAR
 
             kernel_environment[RUN_CACHE_ENV_VAR] = str(cache)
+        sanitiser.examples = _example_pseudonymiser(privacy["pseudonymise_ids"], cache if cached else None)
         started = dt.datetime.now()
         stamp = started.strftime("%Y%m%d-%H%M%S")
-        work = out_root / f"{TMP_PREFIX}{stamp}-{os.getpid()}"
         (work / "logs").mkdir(parents=True)
         (work / "key_figures").mkdir()
         log = _run_logger(work / "run.log", say, sanitiser)
+        staging: Path | None = None
+        links: list[tuple[Path, Path]] = []
+        made_config_folder = False
+        # Where a failed write (full or read-only disk) happened: the private working folder, then the reports folder.
+        writing = (private, "this run's working files", PRIVATE_SPACE_ADVICE)
         try:
             for message in early:
                 log(message, quiet=True)  # already shown on the console
@@ -855,36 +1168,64 @@ def run_report(
             }
             (work / RUN_MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
             _write_index(work, manifest)
-            config_folder.mkdir(exist_ok=True)
+            # What happens once the run is in place is logged now: a published run is never written to.
             log(f"run {status}: {sum(r.ok for r in results)}/{len(results)} notebooks ran; "
                 f"published to {target}")
+            latest = target.name if status == STATUS_COMPLETE else _latest_run(config_folder)
+            pruned = _prune_plan(config_folder, options["keep"], target.name, latest)
+            notes = []
+            if status == STATUS_COMPLETE:
+                notes.append(f"{out_root / LATEST_NAME} now points to this run")
+            else:
+                failed = ", ".join(r.name for r in results if not r.ok)
+                notes.append(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")
+            notes += [f"removed old run {name} (report.keep = {options['keep']})" for name in pruned]
+            for note in notes:
+                log(note, quiet=True)
             log.close()  # type: ignore[attr-defined]
-            sanitiser.folder(work)
-            os.rename(work, target)
-            shutil.rmtree(cache, ignore_errors=True)
+            # Assembled in the reports folder from sanitised copies, then put in place with one rename.
+            writing = (out_root, "the report run", None)
+            staging = out_root / f"{TMP_PREFIX}{stamp}-{os.getpid()}"
+            staging.mkdir()
+            (staging / STAGING_MARKER).write_text(f"pid {os.getpid()}", encoding="utf-8")
+            sanitiser.copy_folder(work, staging)
+            if not config_folder.is_dir():
+                config_folder.mkdir()
+                made_config_folder = True
+            if not owner_recorded:
+                _record_config_identity(config_folder, identity)
+            if status == STATUS_COMPLETE:
+                links = [(_temporary_symlink(config_folder / LATEST_NAME, target.name), config_folder / LATEST_NAME),
+                         (_temporary_symlink(out_root / LATEST_NAME, f"{config_name}/{target.name}"),
+                          out_root / LATEST_NAME)]
+            (staging / STAGING_MARKER).unlink()
+            os.rename(staging, target)
+            staging = None
         except BaseException as exc:
             _stop_children()
             log.close()  # type: ignore[attr-defined]
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.rmtree(cache, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+                for temporary, _link in links:
+                    with contextlib.suppress(OSError):
+                        temporary.unlink()
+                if made_config_folder:  # nothing else is in it yet
+                    shutil.rmtree(config_folder, ignore_errors=True)
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  run stopped ({type(exc).__name__}); nothing "
                                   "was published and earlier runs are untouched"))
+            if isinstance(exc, OSError) or _is_engine_write_error(exc):
+                folder, what, advice = writing
+                raise _write_error(folder, what, exc, advice) from exc
             raise
-
-        def note(message: str) -> None:
-            line = f"{dt.datetime.now():%H:%M:%S}  {message}"
-            with open(target / "run.log", "a", encoding="utf-8") as handle:
-                handle.write(sanitiser.text(line) + "\n")
-            say(sanitiser.console(line))
-
-        if status == STATUS_COMPLETE:
-            _replace_symlink(config_folder / LATEST_NAME, target.name)
-            _replace_symlink(out_root / LATEST_NAME, f"{config_name}/{target.name}")
-            note(f"{out_root / LATEST_NAME} now points to this run")
-        else:
-            failed = ", ".join(r.name for r in results if not r.ok)
-            note(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")
-        _prune(config_folder, options["keep"], note)
+        for temporary, link in links:
+            os.replace(temporary, link)
+        for note in notes:
+            say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  {note}"))
+        for name in pruned:
+            try:
+                shutil.rmtree(config_folder / name)
+            except OSError as error:
+                say(f"could not remove old run {name}: {error}")
     return ReportRun(run_id=target.name, config_name=run_config.name, path=target, status=status,
                      notebooks=results, previous_run=manifest["previous_run"])
 
@@ -914,6 +1255,9 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
             ok, error = False, f"{type(exc).__name__}: {exc}"
         result.seconds = round(time.perf_counter() - began, 1)
         result.status = "ok" if ok else "failed"
+        for produced in (task.executed, task.log):  # before rendering: the page shows the error too
+            sanitiser.pseudonymise_file(produced)
+        error = sanitiser.examples(error) if error is not None else None
         result.error = sanitiser.text(error) if error is not None else None
         recorded = _read_recorded(task.key_figures_file)
         result.key_figures = list(recorded.get("key_figures", []))

@@ -159,3 +159,34 @@ def test_embedded_images_are_left_alone():
     page = f'<img src="data:image/png;base64,{blob}"> see /root/x.csv and tok9f8e7dQ'
     assert scrub_local_paths(page, {"/root": "~"}) == f'<img src="data:image/png;base64,{blob}"> see ~/x.csv and tok9f8e7dQ'
     assert redact(page, ["tok9f8e7dQ"]) == f'<img src="data:image/png;base64,{blob}"> see /root/x.csv and ***'
+
+
+def test_example_values_are_the_row_labels_and_quoted_values_of_error_examples():
+    from clc_lib.errors import DataError
+    from clc_lib.privacy import example_values
+
+    error = DataError("Bad rows.", source="campaigns.csv", column="customer_id", n_rows=3,
+                      examples=[(2, "c-17"), ("c-18", 4.5), (3, "spring/c-19")])
+    assert example_values(str(error)) == {"2", "c-17", "c-18", "3", "spring/c-19", "spring", "c-19"}
+    assert example_values("Prose, e.g. the 'c-17' list, is no error message.") == set()
+
+
+def test_pseudonymise_examples_replaces_only_the_ids_among_the_examples():
+    import json
+
+    from clc_lib.errors import DataError
+    from clc_lib.privacy import pseudonymise_examples
+
+    salt = b"0123456789abcdef"
+    error = "DataError: " + str(DataError("Bad rows.", column="customer_id", n_rows=3,
+                                          examples=[(2, "c-17"), ("p-9", 4.5), (3, "spring/c-17"), (4, "NaN")]))
+    ids = {"c-17": "C", "p-9": "P"}
+    c17, p9 = pseudonymise_id("c-17", salt=salt), pseudonymise_id("p-9", prefix="P", salt=salt)
+    expected = f"row 2: '{c17}', row {p9}: 4.5, row 3: 'spring/{c17}', row 4: 'NaN'"
+    assert expected in pseudonymise_examples(error, ids, salt=salt)
+    # The same inside an executed notebook's JSON, and the id stays where it is not an example.
+    as_json = json.dumps({"evalue": error, "text": "customer c-17"})
+    cleaned = json.loads(pseudonymise_examples(as_json, ids, salt=salt))
+    assert expected in cleaned["evalue"] and cleaned["text"] == "customer c-17"
+    assert "c-17'" not in pseudonymise_examples(error, None) and "examples withheld" in pseudonymise_examples(error, None)
+    assert pseudonymise_examples(error, {}, salt=salt) == error

@@ -294,7 +294,7 @@ def test_keep_prunes_oldest_runs_but_keeps_latest(quick):
     config = write_config(quick["config"].parent, extra="report: {keep: 2}\n")
     runs = [run_report(config, out=quick["out"], as_of=f"2024-01-1{i}", notebooks_dir=quick["notebooks"],
                        echo=None) for i in range(4)]
-    remaining = sorted(p.name for p in (quick["out"] / "shop").iterdir() if p.name != "latest")
+    remaining = sorted(p.name for p in (quick["out"] / "shop").iterdir() if p.name not in ("latest", ".clc-config.json"))
     assert remaining == sorted(run.run_id for run in runs[-2:])
     assert (quick["out"] / "latest").resolve() == runs[-1].path.resolve()
     assert (quick["out"] / "shop" / "latest").is_symlink()
@@ -416,14 +416,15 @@ def command_project(tmp_path_factory):
     (data / "tx.csv").write_text(TRANSACTIONS_CSV, encoding="utf-8")
     config = data / "run.yaml"
     config.write_text("name: shop\ncurrency: EUR\ntransactions: {path: tx.csv}\n", encoding="utf-8")
-    env = {**os.environ, "CLC_PROJECT_ROOT": str(root), "CLC_ID_SALT": SALT}
+    env = {**os.environ, "CLC_PROJECT_ROOT": str(root), "CLC_ID_SALT": SALT,
+           "XDG_CACHE_HOME": str(root / "private")}  # the runs' private working folders
     env.pop("CLC_TEST_SLOW", None)
     out = root / "reports"
     args = [str(CLC), "report", "--config", str(config), "--out", str(out), "--as-of", "2024-01-10"]
     first = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
     return {"root": root, "config": config, "out": out, "env": env, "args": args,
-            "first": (out / "latest").resolve()}
+            "first": (out / "latest").resolve(), "private": root / "private" / "clc" / "runs"}
 
 
 def _published(out: Path) -> list[str]:
@@ -432,13 +433,13 @@ def _published(out: Path) -> list[str]:
 
 def _start_and_stop_mid_run(project, stop_signal: int) -> tuple[subprocess.Popen, Path, str]:
     """Start a slow run; once its notebook is executing, send ``stop_signal``; return the process,
-    its temporary folder and its output."""
+    its working folder (in its private folder, outside the reports folder) and its output."""
     process = subprocess.Popen(project["args"], env={**project["env"], "CLC_TEST_SLOW": "1"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     work = None
     while time.monotonic() < deadline and process.poll() is None:
-        work = next(iter(project["out"].glob(".tmp-*")), None)
+        work = next(iter(project["private"].glob("run-*/work")), None)
         if work is not None and (work / "key_figures" / "01_good.json").is_file():
             break  # the kernel runs the notebook and is now sleeping in its last cell
         time.sleep(0.2)
@@ -449,7 +450,7 @@ def _start_and_stop_mid_run(project, stop_signal: int) -> tuple[subprocess.Popen
 
 
 def _papermill_processes(work: Path) -> list[int]:
-    """Processes whose command line names the temporary folder (papermill writes its notebook there)."""
+    """Processes whose command line names the working folder (papermill writes its notebook there)."""
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -477,6 +478,7 @@ def test_killed_run_leaves_latest_intact_and_the_next_run_takes_over(command_pro
     assert "Good report" in (first / "index.html").read_text(encoding="utf-8")
     assert "Readable text for the reader." in (first / "01_good.html").read_text(encoding="utf-8")
     assert work.is_dir()  # a SIGKILL cannot clean up; the next run does
+    assert not list(out.glob(".tmp-*")) and not list(out.glob(".cache-*"))  # working data stay private
     assert f"pid {process.pid}" in (out / ".clc-report.lock").read_text(encoding="utf-8")
     assert _wait_until_gone(work) == [], "papermill outlived the killed runner"
 
@@ -484,8 +486,9 @@ def test_killed_run_leaves_latest_intact_and_the_next_run_takes_over(command_pro
                            timeout=600, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"taking over the lock of an earlier run that did not finish (pid {process.pid}" in again.stdout
-    assert f"removed {work.name}" in again.stdout
-    assert not work.exists() and not list(out.glob(".tmp-*"))
+    assert f"removed {work.parent.name}, the working folder of an interrupted run (pid {process.pid})" in again.stdout
+    assert not work.parent.exists() and not list(out.glob(".tmp-*"))
+    assert list(command_project["private"].iterdir()) == []
     latest = (out / "latest").resolve()
     assert latest != first and latest.parent == first.parent
     assert (out / ".clc-report.lock").read_text(encoding="utf-8") == ""  # released in order
@@ -513,8 +516,9 @@ def test_refused_input_exits_2_and_publishes_nothing(command_project, tmp_path, 
     bad = tmp_path / "tx.csv"
     bad.write_text(TRANSACTIONS_CSV.replace("35.50", "35.5O"), encoding="utf-8")
     config = tmp_path / "run.yaml"
-    config.write_text("name: shop\ntransactions: {path: tx.csv}\n", encoding="utf-8")
+    config.write_text("name: shop-refused\ntransactions: {path: tx.csv}\n", encoding="utf-8")
     monkeypatch.setenv("CLC_PROJECT_ROOT", str(command_project["root"]))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "private"))
     monkeypatch.setenv("CLC_ID_SALT", SALT)
     started: list[str] = []
     monkeypatch.setattr(report, "execute_notebook", lambda task: started.append(task.source.name))
@@ -524,4 +528,5 @@ def test_refused_input_exits_2_and_publishes_nothing(command_project, tmp_path, 
     assert "amount" in err and "tx.csv" in err and "Traceback" not in err
     assert started == []  # refused before any notebook ran
     assert _published(out) == before and (out / "latest").resolve() == latest
-    assert not list(out.glob(".tmp-*"))
+    assert not list(out.glob(".tmp-*")) and not (out / "shop-refused").exists()
+    assert list((tmp_path / "private" / "clc" / "runs").iterdir()) == []  # the run cache was removed
