@@ -47,7 +47,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ from clc_lib.config import (
     expand_env,
     load_config,
     merge_options,
+    parse_as_of,
 )
 from clc_lib.contract import CONTRACTS, TableContract
 from clc_lib.engines import connect_spark, connect_url, engine_for, engine_of
@@ -1274,15 +1275,16 @@ def _raw_text(parsed, names: Sequence[str]):
 
 
 def _as_of_timestamp(value: Any) -> pd.Timestamp | None:
-    if value is None or value == "":
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"as_of is {value!r}; give a date such as 2024-06-30.") from None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.normalize()
+    """Midnight of the as_of day, checked by :func:`clc_lib.config.parse_as_of` (None stays None)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = pd.Timestamp(value).tz_convert("UTC").tz_localize(None)
+    elif not isinstance(value, str | datetime | date | None):
+        try:
+            value = pd.Timestamp(value).to_pydatetime()  # e.g. numpy.datetime64
+        except (TypeError, ValueError):
+            pass  # parse_as_of names the value
+    day = parse_as_of(value)
+    return None if day is None else pd.Timestamp(day)
 
 
 def _load_transactions(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Timestamp | None,
@@ -1869,6 +1871,8 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
     con = connect(run_config)
     loaded = _load_transactions(run_config.tables["transactions"], con, options, as_of_value, engine,
                                 run_config.name)
+    if as_of_value is not None:
+        _check_as_of_after_data(loaded.quality, as_of_value, run_config.period, options)
     report = DataQualityReport(as_of=loaded.as_of, currency=run_config.currency)
     report.add(loaded.quality)
     others: dict[str, Any] = {}
@@ -1882,6 +1886,37 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         others[name] = table.table.to_pandas() if name in SMALL_TABLES else table.table
     return RunData(config=run_config, con=con, transactions=loaded.table, as_of=loaded.as_of,
                    currency=run_config.currency, period=run_config.period, quality=report, **others)
+
+
+def _check_as_of_after_data(quality: TableQuality, as_of: pd.Timestamp, period: str,
+                            options: Mapping[str, Any]) -> None:
+    """Refuse an as_of far after the last transaction; warn when the data end over a period before it.
+
+    Raises
+    ------
+    DataError
+        ``as_of`` lies more than ``quality.max_days_after_last_transaction`` days after the last
+        kept transaction.
+    """
+    last = quality.last_timestamp
+    if last is None or pd.isna(last):
+        return
+    last_day = pd.Timestamp(last).normalize()
+    gap_days = (as_of - last_day).days
+    allowance = options["max_days_after_last_transaction"]
+    if allowance is not None and gap_days > allowance:
+        raise DataError(
+            f"as_of {as_of:%Y-%m-%d} is {gap_days:,} days after the last transaction ({last_day:%Y-%m-%d}); at most "
+            f"{allowance:,} days are allowed (quality.max_days_after_last_transaction).",
+            source=quality.source, column="timestamp",
+            hint="Check the as_of date (config or --as-of) and that the export is complete. To analyse old data "
+                 "at a later date on purpose, raise quality.max_days_after_last_transaction (null allows any).")
+    one_period_before = as_of - (pd.DateOffset(months=1) if period == "M" else pd.Timedelta(days=7))
+    if last_day < one_period_before:
+        unit = "month" if period == "M" else "week"
+        quality.warnings.append(
+            f"the data end {gap_days:,} days before as_of ({last_day:%Y-%m-%d} vs {as_of:%Y-%m-%d}), more than one "
+            f"period ({unit}): recent customers look lapsed and the last periods are empty.")
 
 
 _CACHE_KEY_FILE = "key.json"

@@ -22,7 +22,9 @@ duplicate_rows            ``duplicate_rows: drop``         a line identical to a
 
 After the rules, the kept rows are checked (always an error when they fail): no timestamp before
 ``min_date`` (placeholder dates), none after today unless ``as_of`` is given, and with
-``shared_order_ids: error`` no order id on the lines of two customers.
+``shared_order_ids: error`` no order id on the lines of two customers. An ``as_of`` more than
+``max_days_after_last_transaction`` (365) days after the last transaction is refused; one more than
+a period after it is a warning in the summary.
 
 Example
 -------
@@ -67,6 +69,9 @@ QUALITY_DEFAULTS: dict[str, Any] = {
     # Checks on the kept rows, after the rules (always errors; see docs/data-quality.md):
     "min_date": "1970-01-02",  # earlier timestamps are placeholders (1900-01-01, Unix time 0); null = no check
     "shared_order_ids": "error",  # an order id used by two customers: error, or keep (orders are per customer)
+    # An as_of this many days after the last transaction is refused (a typo such as 2204 for 2024 would
+    # make nearly every customer churned); null allows any as_of.
+    "max_days_after_last_transaction": 365,
 }
 
 SHARED_ORDER_ID_ACTIONS = ("error", "keep")
@@ -218,6 +223,10 @@ def quality_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any
     if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) and p for p in prefixes):
         raise ConfigError("quality.cancellation_prefixes must be a list of non-empty strings, e.g. ['C'].")
     options["cancellation_prefixes"] = list(prefixes)
+    allowance = options["max_days_after_last_transaction"]
+    if allowance is not None and (isinstance(allowance, bool) or not isinstance(allowance, int) or allowance < 0):
+        raise ConfigError(f"quality.max_days_after_last_transaction is {allowance!r}; give a whole number of days "
+                          "(0 or more), or null to allow any as_of.")
     if min_date_of(options) is None and options["min_date"] is not None:
         raise ConfigError(f"quality.min_date is {options['min_date']!r}; give a date such as 1970-01-02, "
                           "or null to switch the check off.")
@@ -271,6 +280,9 @@ class TableQuality:
         Sum of ``amount`` (transactions) before and after the rules, in the run currency.
     notes
         Detected formats and other facts worth showing (e.g. "timestamp: format %Y%m%d").
+    warnings
+        Facts that may make the results misleading (e.g. data older than one period at as_of);
+        shown as ``warning`` lines in the summary and in the report's quality table.
     """
 
     table: str
@@ -284,6 +296,7 @@ class TableQuality:
     amount_in: float | None = None
     amount_out: float | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def rule(self, name: str) -> RuleResult:
         for result in self.rules:
@@ -324,6 +337,9 @@ class DataQualityReport:
                                 "amount": r.amount, "description": r.description})
             records.append({"table": tq.table, "step": "rows out", "action": "", "rows": tq.rows_out,
                             "amount": tq.amount_out, "description": ""})
+            for warning in tq.warnings:
+                records.append({"table": tq.table, "step": "warning", "action": "warn", "rows": tq.rows_out,
+                                "amount": None, "description": warning})
         frame = pd.DataFrame.from_records(
             records, columns=["table", "step", "action", "rows", "amount", "description"])
         frame["rows"] = frame["rows"].astype("int64")
@@ -360,6 +376,7 @@ class DataQualityReport:
             if facts:
                 lines.append("  " + "; ".join(facts))
             lines.extend(f"  note: {note}" for note in tq.notes)
+            lines.extend(f"  WARNING: {warning}" for warning in tq.warnings)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
