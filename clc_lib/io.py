@@ -126,6 +126,7 @@ CSV_DEFAULTS: dict[str, Any] = {
     "dayfirst": False,  # for ambiguous dates such as 03/04/2024
     "quote": '"',
     "skip_rows": 0,  # lines to skip before the header
+    "max_line_bytes": None,  # longest line (quoted line breaks included); None = the engine's (DuckDB: 2,000,000)
 }
 
 FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".dat": "csv", ".gz": "csv",
@@ -437,12 +438,67 @@ def _open_files(spec: TableSpec, con, description: str) -> _Source:
 
 
 def _first_line(exc: Exception) -> str:
-    """The informative start of an engine error (DuckDB's CSV errors add the line and the reason)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    """The informative start of an engine error (DuckDB's CSV errors add the line and the reason).
+
+    The text of the offending line (DuckDB's "Original Line") is left out: it can be megabytes long
+    and may come from a file that is not a data file at all.
+    """
+    message = str(exc).strip()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
+    if "Original Line:" in message:  # the line's text may span several lines: keep only the reason
+        reason = _CSV_ERROR_REASON.search(message)
+        return lines[0] + (f" {reason.group(0).strip()}" if reason else "")
     kept = lines[:1] + [line for line in lines[1:3] if not line.startswith("Possible Solution")]
     return " ".join(kept)
+
+
+_CSV_ERROR_REASON = re.compile(r"^(Value with unterminated quote found\.|Expected Number of Columns:.*|Maximum line size.*"
+                               r"|Invalid unicode.*|.*[Cc]ould not convert.*)$", re.MULTILINE)
+
+
+_LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded\. Actual Size: ?(\d+) bytes")
+_ERROR_LINE = re.compile(r"CSV Error on Line: (\d+)")
+
+
+def _line_too_long(exc: Exception, source: str, max_line_bytes: Any = None) -> DataError | None:
+    """A DataError naming the file and line when an engine refused a line as too long, else None.
+
+    DuckDB reports a quoted value longer than the line limit as an unterminated quote; the message
+    says both, since a quote that is never closed and a huge value look the same to the reader.
+    """
+    message = str(exc)
+    size = _LINE_TOO_LONG.search(message)
+    line = _ERROR_LINE.search(message)
+    where = f"Line {int(line.group(1)):,}" if line else "A line"
+    if size is None and "unterminated quote" in message:
+        limit = f"{max_line_bytes:,} bytes" if isinstance(max_line_bytes, int) else "2,000,000 bytes, DuckDB's default"
+        return DataError(
+            f"{where} of the file opens a quoted value that is not closed within the line limit ({limit}).",
+            source=source,
+            hint="Check the quotes on that line (the line number counts the header): a quote that is never closed "
+                 "makes the rest of the file one value. If a value really is that long, raise csv: "
+                 "{max_line_bytes: ...} for this table.")
+    if size is None:
+        return None
+    return DataError(
+        f"{where} of the file is {int(size.group(2)):,} bytes long, more than the {int(size.group(1)):,} bytes a "
+        "line may have.", source=source,
+        hint="A quote that is never closed makes the rest of the file one long field: check the quotes on that "
+             "line (the line number counts the header). If such long values are real, raise csv: "
+             "{max_line_bytes: ...} for this table.")
+
+
+def _allow_sample_sized_fields() -> None:
+    """Let Python's csv module split any field of the sampled head of a file.
+
+    Its default limit (128 KB per field) is far below what a data file may hold; the sample is
+    :data:`_SAMPLE_BYTES` long, so no field in it can be longer. The engine applies the real limit
+    (``max_line_bytes``) when it reads the file.
+    """
+    if _csv.field_size_limit() < _SAMPLE_BYTES:
+        _csv.field_size_limit(_SAMPLE_BYTES)
 
 
 # File signatures (first bytes) of formats that are not text, with what to tell the user. A text
@@ -456,6 +512,7 @@ BINARY_SIGNATURES: dict[bytes, tuple[str, str]] = {
     b"SQLite format 3\x00": ("an SQLite database", "Export the table as CSV, or read it through a database connection."),
 }
 GZIP_SIGNATURE = b"\x1f\x8b"
+_SAMPLE_BYTES = 256 * 1024  # head of a text file read to detect its encoding and dialect
 
 
 def _is_gzip(file: Path) -> bool:
@@ -511,11 +568,12 @@ def _detect_encoding(sample: bytes, truncated: bool = False) -> str:
 
 
 def _sample_lines(file: Path, encoding: str, skip_rows: int, n_lines: int = 50) -> list[str]:
+    _allow_sample_sized_fields()
     with _open_bytes(file) as handle:
-        raw = handle.read(256 * 1024)
+        raw = handle.read(_SAMPLE_BYTES)
     text = raw.decode(codecs.lookup(encoding).name if encoding != "utf-8" else "utf-8-sig", errors="replace")
     lines = text.splitlines()
-    if len(raw) == 256 * 1024 and len(lines) > 1:
+    if len(raw) == _SAMPLE_BYTES and len(lines) > 1:
         lines = lines[:-1]  # possibly cut in the middle
     lines = [ln for ln in lines[skip_rows:] if ln.strip()]
     return lines[:n_lines]
@@ -572,8 +630,8 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
         raise ConfigError(f"{exc} (csv options for {description})") from None
     notes = []
     with _open_bytes(files[0]) as handle:
-        head = handle.read(256 * 1024)
-    encoding = str(options["encoding"] or _detect_encoding(head, truncated=len(head) == 256 * 1024)).lower()
+        head = handle.read(_SAMPLE_BYTES)
+    encoding = str(options["encoding"] or _detect_encoding(head, truncated=len(head) == _SAMPLE_BYTES)).lower()
     if options["encoding"] is None and encoding != "utf-8":
         notes.append(f"encoding detected as {encoding}")
     try:
@@ -598,6 +656,12 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
     duplicates: dict[str, str] = {}
     paths = [str(f) for f in files] if multi else str(files[0])
     common = {"table_name": _table_name(spec.name), "encoding": duck_encoding}
+    if options["max_line_bytes"] is not None:
+        limit = options["max_line_bytes"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise ConfigError(f"csv.max_line_bytes of '{spec.name}' is {limit!r}; give a positive whole number of "
+                              "bytes, or null for the engine's limit.")
+        common["max_line_size"] = limit
     if multi:
         common["filename"] = _FILE
     if all(_is_gzip(f) for f in files):
@@ -699,6 +763,9 @@ def _is_encoding_error(message: str) -> bool:
 
 
 def _csv_error(exc: Exception, spec: TableSpec, description: str) -> DataError:
+    too_long = _line_too_long(exc, description, (spec.csv or {}).get("max_line_bytes"))
+    if too_long is not None:
+        return too_long
     message = str(exc)
     hint = "Set the csv options of this table (delimiter, quote, header, encoding) in the run config."
     if _is_encoding_error(message):
@@ -821,6 +888,7 @@ def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) 
     """Contract name -> source column, from the mapping and then by matching names."""
     available = source.columns
     known = contract.source_columns
+    _refuse_unrecognised_file(source, spec, contract)
     mapping: dict[str, str] = {}
     for name, column in spec.columns.items():
         if name not in known:
@@ -875,7 +943,46 @@ def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) 
                   f"Map it with columns: {{{name}: <source column>}}. ")
             + f"Columns in the source: {', '.join(available)}.",
         )
+    _refuse_nested_columns(source, spec, mapping)
     return mapping
+
+
+def _refuse_unrecognised_file(source: _Source, spec: TableSpec, contract: TableContract) -> None:
+    """DataError for a file none of whose columns the config or the contract names.
+
+    Such a file is not a data export (a wrong path, e.g. a system file), so the message names the
+    path and what was expected and quotes nothing from it: its "header" may be anything.
+    """
+    if spec.path is None:
+        return
+    available = set(source.columns)
+    normalized = {_normalize(c) for c in available}
+    if any(column in available for column in spec.columns.values()):
+        return
+    if any(_normalize(name) in normalized for name in contract.source_columns):
+        return
+    expected = ", ".join(spec.columns.values()) if spec.columns else ", ".join(contract.source_columns)
+    raise DataError(
+        f"The '{spec.name}' file has none of the expected columns ({expected}); it has {len(available):,} "
+        "column(s) with other names, so it does not look like a data file for this table.",
+        source=source.description,
+        hint="Check the path (it is relative to the config folder) and, for a CSV, that the first line is the "
+             "header; map the export's column names under columns: (e.g. columns: {customer_id: CustomerNo}).")
+
+
+def _refuse_nested_columns(source: _Source, spec: TableSpec, mapping: Mapping[str, str]) -> None:
+    """DataError for a mapped column holding structs, lists or maps (Parquet, databases): read as
+    text they would become values such as ``{'id': 1}`` instead of an id, date or number."""
+    for name, column in mapping.items():
+        column_type = source.table[column].type()
+        if column_type.is_nested():
+            kind = "structs" if column_type.is_struct() else "lists" if column_type.is_array() else "maps"
+            raise DataError(
+                f"The column {column!r} of '{spec.name}' holds {kind} ({column_type}), not single values, so it "
+                f"cannot be the {name!r}.",
+                source=source.description, column=column,
+                hint="Flatten the column in the export (e.g. select the id field of the struct) or map another "
+                     "column.")
 
 
 _ISO = "ISO 8601"
@@ -1132,7 +1239,7 @@ class _Parser:
         if value_type.is_date():
             parsed = value.cast(dt.Timestamp())
             return parsed, None, parsed.isnull()
-        text = _trim(value.cast("string") if not value_type.is_string() else value)
+        text = _strip_blanks(value.cast("string") if not value_type.is_string() else value)
         parsed = _parse_timestamp_text(text, self.date_formats.get(name, _ISO))
         present = text.notnull() & (text != "")
         return parsed, present & parsed.isnull(), ~present
@@ -1141,10 +1248,13 @@ class _Parser:
         value_type = value.type()
         if value_type.is_numeric() or value_type.is_boolean():
             parsed = value.cast("float64")
-            if value_type.is_floating():  # NaN is a missing value, not a number to add up
-                parsed = ibis.ifelse(parsed.isnan(), ibis.null("float64"), parsed)
+            if value_type.is_floating():
+                # NaN is a missing value, not a number to add up; an infinite value is not a number at all.
+                infinite = parsed.isinf().fill_null(False)
+                parsed = ibis.ifelse(parsed.isnan() | infinite, ibis.null("float64"), parsed)
+                return parsed, infinite, parsed.isnull() & ~infinite
             return parsed, None, parsed.isnull()
-        text = _trim(value.cast("string"))
+        text = _strip_blanks(value.cast("string"))
         # "NaN" is a missing value: engines would read it as a number that turns every sum into NaN.
         text = ibis.ifelse(text.upper() == "NAN", ibis.null("string"), text)
         decimal, thousands = self.number_formats.get(name, (".", None))
@@ -1164,6 +1274,8 @@ class _Parser:
         if decimal != ".":
             cleaned = cleaned.replace(decimal, ".")
         parsed = engine_of(cleaned).parse_number(cleaned)
+        # inf, Infinity and -nan parse on some engines; they are never amounts, counts or scores.
+        parsed = ibis.ifelse(parsed.isnan() | parsed.isinf(), ibis.null("float64"), parsed)
         present = text.notnull() & (text != "")
         return parsed, present & parsed.isnull(), ~present
 
@@ -1173,8 +1285,13 @@ def _trim(text: str) -> str:
     """SQL ``TRIM(text)``: strips leading and trailing spaces (faster than a character-set trim)."""
 
 
+def _strip_blanks(text):
+    """``text`` without leading and trailing blanks: spaces, non-breaking spaces, tabs, line breaks."""
+    return _trim(_trim(text).strip())
+
+
 def _clean_text(value, *, missing_tokens: bool = False):
-    """Identifiers and labels as text: numbers without a spurious '.0', whitespace stripped, '' -> NULL.
+    """Identifiers and labels as text: numbers without a spurious '.0', blanks stripped, '' -> NULL.
 
     With ``missing_tokens`` (identifier columns) the :data:`MISSING_TOKENS` such as ``NaN`` and ``NULL``
     are NULL too, so that they are never taken for a customer.
@@ -1184,7 +1301,7 @@ def _clean_text(value, *, missing_tokens: bool = False):
         value = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
     elif not value_type.is_string():
         value = value.cast("string")
-    text = _trim(value).nullif("")
+    text = _strip_blanks(value).nullif("")
     return _without_missing_tokens(text) if missing_tokens else text
 
 
@@ -1204,6 +1321,10 @@ def _execute(expr, source: _Source) -> pd.DataFrame:
         raise
     except Exception as exc:
         message = str(exc)
+        too_long = (_line_too_long(exc, source.description, source.csv_options.get("max_line_bytes"))
+                    if _is_engine_error(exc) else None)
+        if too_long is not None:
+            raise too_long from None
         if _is_engine_error(exc):
             hint = "Check the csv options (delimiter, quote, header, encoding) of this table in the run config."
             if _is_encoding_error(message):
@@ -1296,6 +1417,9 @@ def _raise_bad_values(source: _Source, parser: _Parser, build, counts: Mapping[s
                         examples=examples, hint=hint)
 
 
+_NON_FINITE_TEXT = re.compile(r"^\s*[-+]?(inf|infinity|nan)\s*$", re.IGNORECASE)
+
+
 def _unparseable_message(parser: _Parser, name: str, n_bad: int, examples: Sequence[tuple]) -> tuple[str, str]:
     """Message and hint for values of ``name`` that do not parse (a date, a number or an id)."""
     drop = "Or set quality: {unparseable_values: drop} to drop such rows (they are counted)."
@@ -1312,6 +1436,11 @@ def _unparseable_message(parser: _Parser, name: str, n_bad: int, examples: Seque
                 f"Parsed with format {fmt}; a column uses one date format throughout. "
                 + (_DATE_FORMAT_HINTS[fmt] if zones else "")
                 + "Set csv: {date_format: ...} if the format is wrong. " + drop)
+    non_finite = [v for _, v in examples if _NON_FINITE_TEXT.match(str(v))]
+    if non_finite:
+        return (f"{n_bad:,} values of {name!r} are not finite numbers (e.g. {', '.join(map(str, non_finite[:3]))}): "
+                "infinity and NaN are not amounts, counts or scores.",
+                "Fix the export (a division by zero or an overflow upstream?). " + drop)
     decimal = (parser.number_formats.get(name) or (".",))[0]
     marker = parser.currency_markers.get(name)
     other_markers = {m for _, v in examples for m in [_currency_marker([str(v)])] if m and m != marker}
