@@ -54,6 +54,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pandas as pd
 
 from clc_lib.config import (
@@ -74,6 +75,8 @@ from clc_lib.quality import (
     DUPLICATE_RULE_NAME,
     QUALITY_RULES,
     REMOVING_ACTIONS,
+    TABLE_COUNTS,
+    TABLE_KEYS,
     VALUE_CHECKS,
     DataQualityReport,
     RuleContext,
@@ -2079,8 +2082,65 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         table = _load_other(spec, table_con, options, loaded.as_of, engine, run_config.name)
         report.add(table.quality)
         others[name] = table.table.to_pandas() if name in SMALL_TABLES else table.table
+        if name in SMALL_TABLES:
+            _check_small_table(others[name], table.quality, con, loaded.table)
     return RunData(config=run_config, con=con, transactions=loaded.table, as_of=loaded.as_of,
                    currency=run_config.currency, period=run_config.period, quality=report, **others)
+
+
+def _check_small_table(frame: pd.DataFrame, quality: TableQuality, con, transactions) -> None:
+    """Apply :data:`~clc_lib.quality.TABLE_KEYS` (errors) and :data:`~clc_lib.quality.TABLE_COUNTS`
+    (counted in ``quality``) to a loaded optional table, so that ``clc check`` refuses what the
+    reports would refuse.
+
+    Raises
+    ------
+    DataError
+        A key of the table repeats (e.g. a customer twice in the customers table, or in both groups
+        of one campaign).
+    """
+    name = quality.table
+    key = TABLE_KEYS.get(name)
+    if key is not None and len(frame):
+        columns = list(key["columns"])
+        repeated = frame.duplicated(columns, keep=False)
+        if repeated.any():
+            message, rows = key["message"], repeated
+            conflict = key.get("conflict")
+            if conflict is not None:
+                in_both = frame.groupby(columns, dropna=False)[conflict].transform("nunique") > 1
+                if in_both.any():
+                    message, rows = key["conflict_message"], in_both
+            positions = np.flatnonzero(rows.to_numpy())
+            exact = quality.rows_in == quality.rows_out  # then row i of the frame is data row i + 1
+            examples = [(int(i) + 1 if exact else f"{int(i) + 1} of the kept rows",
+                         " / ".join(str(frame[c].iloc[i]) for c in [*columns, *([conflict] if conflict else [])]))
+                        for i in positions[:5]]
+            raise DataError(f"{len(positions):,} {message}.", source=quality.source, column=", ".join(columns),
+                            n_rows=len(positions), examples=examples, hint=key["hint"])
+    for rule, description in TABLE_COUNTS.get(name, {}).items():
+        if rule == "customer_not_in_transactions":
+            rows = _rows_without_transactions(frame, con, transactions)
+        elif rule == "period_start_not_first_day":
+            starts = pd.to_datetime(frame["period_start"])
+            rows = int(((starts.dt.day != 1) | (starts != starts.dt.normalize())).sum())
+        else:
+            raise KeyError(f"No count for the rule {rule!r} of {name}.")
+        quality.rules.append(RuleResult(rule, "keep", rows, description=description))
+
+
+def _rows_without_transactions(frame: pd.DataFrame, con, transactions) -> int:
+    """Rows of ``frame`` whose customer_id has no row in the (engine) transactions table."""
+    ids = pd.DataFrame({"customer_id": frame["customer_id"].dropna().astype(str).unique()})
+    if ids.empty:
+        return 0
+    lookup = _temp_table_from_memory(con, "customer_lookup", ids)
+    try:
+        known = _execute(lookup.filter(lookup.customer_id.isin(transactions.customer_id)),
+                         _Source(lookup, "transactions", []))
+    finally:
+        _drop_temp(con, lookup)
+    return int((~frame["customer_id"].astype(str).isin(set(known["customer_id"]))).sum())
 
 
 def _check_as_of_after_data(quality: TableQuality, as_of: pd.Timestamp, period: str,

@@ -53,6 +53,8 @@ __all__ = [
     "DataQualityReport",
     "quality_options",
     "VALUE_CHECKS",
+    "TABLE_KEYS",
+    "TABLE_COUNTS",
 ]
 
 QUALITY_DEFAULTS: dict[str, Any] = {
@@ -84,6 +86,28 @@ VALUE_CHECKS: dict[str, dict[str, dict[str, Any]]] = {
                           "hint": "Scores are on the 0-10 NPS scale; rescale other scales before loading."}},
     "spend": {"spend": {"min": 0, "max": None, "label": "0 or more",
                         "hint": "Spend cannot be negative; record refunds in the period they reduce."}},
+}
+
+# Columns that identify one row of an optional table: the reports join on them, so a repeat is always an
+# error. ``conflict`` names a column whose differing values make the repeat a contradiction.
+TABLE_KEYS: dict[str, dict[str, Any]] = {
+    "customers": {"columns": ("customer_id",),
+                  "message": "customer ids occur more than once in the customers table",
+                  "hint": "Keep one row per customer (e.g. the earliest first_seen) in the export."},
+    "campaigns": {"columns": ("campaign_id", "customer_id"), "conflict": "group",
+                  "message": "rows repeat a customer within one campaign",
+                  "conflict_message": "customers are in both groups of one campaign",
+                  "hint": "Keep one row per customer and campaign (the first send), in one group: a customer in "
+                          "treatment and control makes the uplift of that campaign meaningless."},
+}
+
+# Facts about the optional tables that the reports handle but that are worth knowing; counted (action
+# ``keep``) in the data-quality summary. See docs/data-quality.md.
+TABLE_COUNTS: dict[str, dict[str, str]] = {
+    "campaigns": {"customer_not_in_transactions": "campaign row for a customer without transactions (counted as "
+                                                  "not converted)"},
+    "spend": {"period_start_not_first_day": "period_start that is not the first day of a month (spend is "
+                                            "assigned to the month it falls in)"},
 }
 
 # Actions that take a row out of the cleaned table.
@@ -362,12 +386,13 @@ class DataQualityReport:
         """A console summary, one block per table."""
         currency = f" {self.currency}" if self.currency else ""
         lines = ["Data quality" + (f" (as of {self.as_of:%Y-%m-%d})" if self.as_of is not None else "")]
+        width = max([22, *(len(r.rule) + 1 for tq in self.tables.values() for r in tq.rules)])
         for tq in self.tables.values():
             lines.append(f"{tq.table}  <- {tq.source}")
-            lines.append(f"  {'rows in':<22}{tq.rows_in:>12,}" + _amount(tq.amount_in, currency))
+            lines.append(f"  {'rows in':<{width}}{tq.rows_in:>12,}" + _amount(tq.amount_in, currency))
             for r in tq.rules:
-                lines.append(f"  {r.rule:<22}{r.rows:>12,}  {r.action:<8}" + _amount(r.amount, currency))
-            lines.append(f"  {'rows out':<22}{tq.rows_out:>12,}" + _amount(tq.amount_out, currency))
+                lines.append(f"  {r.rule:<{width}}{r.rows:>12,}  {r.action:<8}" + _amount(r.amount, currency))
+            lines.append(f"  {'rows out':<{width}}{tq.rows_out:>12,}" + _amount(tq.amount_out, currency))
             facts = []
             if tq.customers is not None:
                 facts.append(f"{tq.customers:,} customers")
