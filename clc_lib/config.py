@@ -59,6 +59,13 @@ class _RunConfigLoader(yaml.SafeLoader):
     stand for billions of values (an "alias bomb").
     """
 
+    # Dates stay text, checked where they are used (parse_as_of, quality.min_date): YAML's own date
+    # conversion fails with a bare ValueError on a date such as 2024-06-31.
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
@@ -289,6 +296,8 @@ class RunConfig:
             raw = yaml.load(text, Loader=_named_loader(path))  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             raise ConfigError(f"The run config {path} is not valid YAML: {exc}") from None
+        except (ValueError, OverflowError) as exc:  # a value YAML recognises but cannot build
+            raise ConfigError(f"The run config {path} has a value that cannot be read: {exc}.") from None
         except RecursionError:
             raise ConfigError(f"The run config {path} nests its values too deeply to be a run config.") from None
         return cls.from_dict(raw or {}, source=path)

@@ -122,8 +122,10 @@ def score_customers(run: Any, *, extra: Sequence[ScoreProvider] = ()) -> pd.Data
 
 _WRITERS = {
     ".parquet": lambda frame, path: frame.to_parquet(path, index=True),
+    # CRLF line ends (RFC 4180) also make the writer quote text holding a carriage return, which a
+    # reader would otherwise take for the end of the line.
     ".csv": lambda frame, path: escape_formula_text(frame).to_csv(path, index=True, date_format="%Y-%m-%d",
-                                                                  float_format="%.10g"),
+                                                                  float_format="%.10g", lineterminator="\r\n"),
 }
 
 #: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a
