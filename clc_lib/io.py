@@ -393,6 +393,14 @@ def _resolve_files(spec: TableSpec, description: str) -> tuple[list[Path], bool]
             raise DataError(f"No file matches the pattern of '{spec.name}'.", source=str(path),
                             hint=f"Check the path; it is relative to the config folder {spec.base_dir}.")
         return files, True
+    if path.is_dir():
+        raise DataError(f"The path of '{spec.name}' is a folder, not a data file.", source=str(path),
+                        hint=f"Name the file, or every file of the folder with a glob such as {spec.path}/*.csv.")
+    if path.exists() and not path.is_file():
+        raise DataError(f"The path of '{spec.name}' is not a regular file (a device, pipe or socket); expected a "
+                        "CSV or Parquet file.", source=str(path))
+    if path.is_file() and not os.access(path, os.R_OK):
+        raise DataError(f"The file of '{spec.name}' cannot be read (permission denied).", source=str(path))
     if not path.is_file():
         siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
         close = difflib.get_close_matches(path.name, siblings, n=1)

@@ -466,3 +466,12 @@ def test_every_notebook_sets_the_theme_before_it_draws():
         first_plot = next(i for i, source in enumerate(cells) if "plot_" in source)
         theme = next(i for i, source in enumerate(cells) if "clc.set_theme()" in source)
         assert theme < first_plot, path.name
+
+
+@pytest.mark.parametrize("path, expected", [(".", "is a folder, not a data file"),
+                                            ("/dev/null", "is not a regular file")])
+def test_a_table_path_that_is_no_file_is_named_as_such(tmp_path, path, expected):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"transactions: {{path: {path}}}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=expected):
+        load_run(config)
