@@ -742,6 +742,11 @@ def _check_same_header(spec: TableSpec, files: list[Path], originals: list[Path]
         header = [h.strip() for h in next(_csv.reader(lines, delimiter=delimiter, quotechar=options["quote"] or '"'))]
         if header == expected:
             continue
+        if not _names_a_known_column(spec, header):
+            raise DataError(
+                f"The files of '{spec.name}' do not share one header: {original.name} has none of the expected "
+                "columns, so it does not look like a data file for this table.", source=str(original),
+                hint="Narrow the glob to the data files, or give the files the same columns in the same order.")
         position = next((i for i, (a, b) in enumerate(zip(expected, header)) if a != b), min(len(expected), len(header)))
         found = header[position] if position < len(header) else "(no column)"
         wanted = expected[position] if position < len(expected) else "(no column)"
@@ -958,20 +963,22 @@ def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) 
     return mapping
 
 
+def _names_a_known_column(spec: TableSpec, header: Sequence[str]) -> bool:
+    """Whether a header names a column the config maps or the table's contract knows."""
+    normalized = {_normalize(h) for h in header}
+    return (any(column in header for column in spec.columns.values())
+            or any(_normalize(name) in normalized for name in CONTRACTS[spec.name].source_columns))
+
+
 def _refuse_unrecognised_file(source: _Source, spec: TableSpec, contract: TableContract) -> None:
     """DataError for a file none of whose columns the config or the contract names.
 
     Such a file is not a data export (a wrong path, e.g. a system file), so the message names the
     path and what was expected and quotes nothing from it: its "header" may be anything.
     """
-    if spec.path is None:
+    if spec.path is None or _names_a_known_column(spec, source.columns):
         return
     available = set(source.columns)
-    normalized = {_normalize(c) for c in available}
-    if any(column in available for column in spec.columns.values()):
-        return
-    if any(_normalize(name) in normalized for name in contract.source_columns):
-        return
     expected = ", ".join(spec.columns.values()) if spec.columns else ", ".join(contract.source_columns)
     raise DataError(
         f"The '{spec.name}' file has none of the expected columns ({expected}); it has {len(available):,} "

@@ -475,3 +475,13 @@ def test_a_table_path_that_is_no_file_is_named_as_such(tmp_path, path, expected)
     config.write_text(f"transactions: {{path: {path}}}\n", encoding="utf-8")
     with pytest.raises(DataError, match=expected):
         load_run(config)
+
+
+def test_a_glob_that_matches_a_file_that_is_no_data_file_quotes_none_of_it(tmp_path):
+    (tmp_path / "tx_1.csv").write_text(TRANSACTIONS, encoding="utf-8")
+    (tmp_path / "tx_2.csv").write_text(f"{SECRET_LINE},x\nmore,lines\n", encoding="utf-8")
+    config = tmp_path / "run.yaml"
+    config.write_text("transactions: {path: 'tx_*.csv'}\n", encoding="utf-8")
+    with pytest.raises(DataError, match="tx_2.csv has none of the expected columns") as caught:
+        load_run(config)
+    assert "TOPSECRET" not in str(caught.value) and "root:x" not in str(caught.value)
