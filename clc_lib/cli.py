@@ -78,9 +78,14 @@ def _score(args: argparse.Namespace) -> int:
 
     if Path(args.out).suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(f"--out {args.out}: give a file ending in .parquet or .csv.")
+    if Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give a file name such as {Path(args.out) / 'scores.csv'}.")
     run = load_run(args.config, as_of=args.as_of)
     scores = score_customers(run)
-    write_scores(scores, args.out)
+    try:
+        write_scores(scores, args.out)
+    except OSError as exc:  # a read-only folder, a full disk
+        raise ConfigError(f"--out {args.out}: the scores cannot be written there ({exc.strerror}).") from None
     print(f"Scores of {len(scores):,} customers written to {args.out}.")
     return EXIT_OK
 

@@ -485,3 +485,10 @@ def test_a_glob_that_matches_a_file_that_is_no_data_file_quotes_none_of_it(tmp_p
     with pytest.raises(DataError, match="tx_2.csv has none of the expected columns") as caught:
         load_run(config)
     assert "TOPSECRET" not in str(caught.value) and "root:x" not in str(caught.value)
+
+
+def test_score_to_a_folder_is_refused_before_loading(tmp_path, capsys):
+    config = _write_run(tmp_path)
+    (tmp_path / "out.csv").mkdir()
+    code, err = _clc(["score", "--config", str(config), "--out", str(tmp_path / "out.csv")], capsys)
+    assert code == 2 and "is a folder" in err
