@@ -82,8 +82,8 @@ def parse_as_of(value: Any, *, what: str = "as_of") -> str | None:
     Parameters
     ----------
     value
-        A ``datetime.date`` (as YAML reads ``2024-06-30``), a ``datetime.datetime``, a
-        ``pandas.Timestamp`` or text ``YYYY-MM-DD``.
+        A ``datetime.date``, a ``datetime.datetime`` or ``pandas.Timestamp`` (converted to UTC
+        when it has a time zone), or ISO 8601 text such as ``2024-06-30``.
     what
         How the value is named in the error message, e.g. ``"--as-of"``.
 
@@ -95,16 +95,15 @@ def parse_as_of(value: Any, *, what: str = "as_of") -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
-        day = value.date()
+        day = (value.astimezone(dt.timezone.utc) if value.tzinfo is not None else value).date()
     elif isinstance(value, dt.date):
         day = value
     else:
         text = str(value).strip()
         try:
-            day = dt.date.fromisoformat(text[:10]) if len(text) in (10, 19) or "T" in text else None
-            if day is not None and len(text) > 10:
-                dt.datetime.fromisoformat(text)  # the time part must be valid too
-        except ValueError:
+            stamp = dt.datetime.fromisoformat(text)  # 2024-06-30, 20240630, 2024-06-30T10:00+02:00, ...
+            day = (stamp.astimezone(dt.timezone.utc) if stamp.tzinfo is not None else stamp).date()
+        except (ValueError, OverflowError):
             day = None
         if day is None:
             raise ConfigError(f"{what} is {value!r}, which is not a date; write it as YYYY-MM-DD, e.g. 2024-06-30.")
