@@ -40,6 +40,17 @@ def _raise_terminated(_signum: int, _frame: object) -> None:
     raise _Terminated()
 
 
+def _as_of_argument(text: str) -> str:
+    """``--as-of`` as ``YYYY-MM-DD``; a bad date is an argument error (usage line, exit 2)."""
+    from clc_lib.config import parse_as_of
+    from clc_lib.errors import ConfigError
+
+    try:
+        return parse_as_of(text, what="the date")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _demo_data(args: argparse.Namespace) -> int:
     from clc_lib.demo import write_demo_data
 
@@ -68,9 +79,14 @@ def _score(args: argparse.Namespace) -> int:
 
     if Path(args.out).suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(f"--out {args.out}: give a file ending in .parquet or .csv.")
+    if Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give a file name such as {Path(args.out) / 'scores.csv'}.")
     run = load_run(args.config, as_of=args.as_of)
     scores = score_customers(run)
-    write_scores(scores, args.out)
+    try:
+        write_scores(scores, args.out)
+    except OSError as exc:  # a read-only folder, a full disk
+        raise ConfigError(f"--out {args.out}: the scores cannot be written there ({exc.strerror}).") from None
     print(f"Scores of {len(scores):,} customers written to {args.out}.")
     return EXIT_OK
 
@@ -100,13 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="load the data of a run config and print the data-quality summary")
     check.add_argument("--config", required=True, help="run config (YAML)")
-    check.add_argument("--as-of", help="cut-off date YYYY-MM-DD (default: the config's)")
+    check.add_argument("--as-of", type=_as_of_argument, help="cut-off date YYYY-MM-DD (default: the config's)")
     check.set_defaults(handler=_check)
 
     score = commands.add_parser("score", help="write per-customer scores (stage, segment, CLV) to a file")
     score.add_argument("--config", required=True, help="run config (YAML)")
     score.add_argument("--out", required=True, help="output file, .parquet or .csv")
-    score.add_argument("--as-of", help="cut-off date YYYY-MM-DD (default: the config's)")
+    score.add_argument("--as-of", type=_as_of_argument, help="cut-off date YYYY-MM-DD (default: the config's)")
     score.set_defaults(handler=_score)
 
     report = commands.add_parser("report", help="run the notebooks and publish HTML reports")
@@ -114,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="reports folder (default reports/)")
     report.add_argument("--only", nargs="+", action="extend", metavar="NAME",
                         help="run only these notebooks (e.g. 01 or retention)")
-    report.add_argument("--as-of", help="cut-off date YYYY-MM-DD passed to every notebook")
+    report.add_argument("--as-of", type=_as_of_argument, help="cut-off date YYYY-MM-DD passed to every notebook")
     report.add_argument("--jobs", type=int, help="notebooks run at a time (default: CPU cores)")
     report.set_defaults(handler=_report)
     return parser

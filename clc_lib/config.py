@@ -24,6 +24,7 @@ Secrets never live in the config: a connection URL may reference environment var
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import re
 from collections.abc import Mapping
@@ -43,6 +44,74 @@ TABLE_SPEC_KEYS = ("path", "format", "columns", "csv", "connection", "table", "s
 PERIODS = ("M", "W")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: A run config is a page of YAML; anything much larger is not one (and is not read into memory).
+MAX_CONFIG_BYTES = 1_000_000
+
+#: The as_of dates clc can compute with: timestamps are held in nanoseconds (years 1678 to 2261).
+AS_OF_RANGE = (dt.date(1678, 1, 1), dt.date(2261, 12, 31))
+
+
+class _RunConfigLoader(yaml.SafeLoader):
+    """A YAML loader for run configs that refuses aliases (``*name``).
+
+    Run configs never need them, and nested aliases expand exponentially: a kilobyte of YAML can
+    stand for billions of values (an "alias bomb").
+    """
+
+    # Dates stay text, checked where they are used (parse_as_of, quality.min_date): YAML's own date
+    # conversion fails with a bare ValueError on a date such as 2024-06-31.
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(
+                f"The run config {mark.name} uses a YAML alias (*name) on line {mark.line + 1}; run configs "
+                "do not support aliases or anchors. Write the values out."
+            )
+        return super().compose_node(parent, index)
+
+
+def parse_as_of(value: Any, *, what: str = "as_of") -> str | None:
+    """Check an as_of date and return it as ``YYYY-MM-DD`` (None stays None).
+
+    Parameters
+    ----------
+    value
+        A ``datetime.date``, a ``datetime.datetime`` or ``pandas.Timestamp`` (converted to UTC
+        when it has a time zone), or ISO 8601 text such as ``2024-06-30``.
+    what
+        How the value is named in the error message, e.g. ``"--as-of"``.
+
+    Raises
+    ------
+    ConfigError
+        The value is not a date, or it lies outside :data:`AS_OF_RANGE`.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        day = (value.astimezone(dt.timezone.utc) if value.tzinfo is not None else value).date()
+    elif isinstance(value, dt.date):
+        day = value
+    else:
+        text = str(value).strip()
+        try:
+            stamp = dt.datetime.fromisoformat(text)  # 2024-06-30, 20240630, 2024-06-30T10:00+02:00, ...
+            day = (stamp.astimezone(dt.timezone.utc) if stamp.tzinfo is not None else stamp).date()
+        except (ValueError, OverflowError):
+            day = None
+        if day is None:
+            raise ConfigError(f"{what} is {value!r}, which is not a date; write it as YYYY-MM-DD, e.g. 2024-06-30.")
+    first, last = AS_OF_RANGE
+    if not first <= day <= last:
+        raise ConfigError(f"{what} is {day.isoformat()}, outside the dates clc can compute with "
+                          f"({first.isoformat()} to {last.isoformat()}).")
+    return day.isoformat()
 
 
 def _suggest(key: str, allowed: tuple[str, ...]) -> str:
@@ -176,7 +245,7 @@ class RunConfig:
         period = str(raw.get("period", "M")).upper()
         if period not in PERIODS:
             raise ConfigError(f"'period' in the {where} is {raw.get('period')!r}; use one of {', '.join(PERIODS)}.")
-        as_of = raw.get("as_of")
+        as_of = parse_as_of(raw.get("as_of"), what=f"'as_of' in the {where}")
         sections = {}
         for section in OPTION_SECTIONS:
             value = raw.get(section) or {}
@@ -185,7 +254,7 @@ class RunConfig:
             sections[section] = dict(value)
         return cls(
             name=str(raw.get("name") or (source.stem if source else "run")),
-            as_of=None if as_of is None else str(as_of),
+            as_of=as_of,
             period=period,
             currency=str(raw.get("currency") or ""),
             tables=tables,
@@ -201,13 +270,48 @@ class RunConfig:
 
             path = project_root() / path  # e.g. "data/raw/demo/run.yaml" from inside notebooks/
         path = path.resolve()
-        if not path.is_file():
+        if path.is_dir():
+            found = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+            raise ConfigError(f"The run config {path} is a folder; give the YAML file of the run"
+                              + (f", e.g. {path / found[0]} (found: {', '.join(found)})." if found else "."))
+        if not path.exists():
             raise ConfigError(f"The run config {path} does not exist.")
+        if not path.is_file():
+            raise ConfigError(f"The run config {path} is not a regular file; give the YAML file of the run.")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"The run config {path} is {size:,} bytes; a run config is a short YAML file "
+                              f"(at most {MAX_CONFIG_BYTES:,} bytes). Check that --config names the config, "
+                              "not a data file.")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[:exc.start].count(b"\n") + 1
+            raise ConfigError(f"The run config {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on "
+                              f"line {line}). Save it as UTF-8 (the data files may keep their own encoding, "
+                              "set with csv: {encoding: ...}).") from None
+        except OSError as exc:
+            raise ConfigError(f"The run config {path} cannot be read: {exc.strerror}.") from None
+        try:
+            raw = yaml.load(text, Loader=_named_loader(path))  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             raise ConfigError(f"The run config {path} is not valid YAML: {exc}") from None
+        except (ValueError, OverflowError) as exc:  # a value YAML recognises but cannot build
+            raise ConfigError(f"The run config {path} has a value that cannot be read: {exc}.") from None
+        except RecursionError:
+            raise ConfigError(f"The run config {path} nests its values too deeply to be a run config.") from None
         return cls.from_dict(raw or {}, source=path)
+
+
+def _named_loader(path: Path):
+    """A :class:`_RunConfigLoader` factory whose marks name ``path`` (for error messages)."""
+
+    def loader(stream):
+        instance = _RunConfigLoader(stream)
+        instance.name = str(path)
+        return instance
+
+    return loader
 
 
 def _parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:

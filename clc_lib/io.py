@@ -42,17 +42,19 @@ import json
 import os
 import pickle
 import re
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pandas as pd
 
 from clc_lib.config import (
@@ -63,6 +65,7 @@ from clc_lib.config import (
     expand_env,
     load_config,
     merge_options,
+    parse_as_of,
 )
 from clc_lib.contract import CONTRACTS, TableContract
 from clc_lib.engines import connect_spark, connect_url, engine_for, engine_of
@@ -72,6 +75,8 @@ from clc_lib.quality import (
     DUPLICATE_RULE_NAME,
     QUALITY_RULES,
     REMOVING_ACTIONS,
+    TABLE_COUNTS,
+    TABLE_KEYS,
     VALUE_CHECKS,
     DataQualityReport,
     RuleContext,
@@ -125,6 +130,7 @@ CSV_DEFAULTS: dict[str, Any] = {
     "dayfirst": False,  # for ambiguous dates such as 03/04/2024
     "quote": '"',
     "skip_rows": 0,  # lines to skip before the header
+    "max_line_bytes": None,  # longest line (quoted line breaks included); None = the engine's (DuckDB: 2,000,000)
 }
 
 FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".dat": "csv", ".gz": "csv",
@@ -224,9 +230,11 @@ def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
 def atomic_write(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the folder of ``path``; on success move it onto ``path`` atomically.
 
-    Readers never see a half-written file: the data are written to ``.<name>.<random>.tmp`` next to
-    the target and renamed with :func:`os.replace`. On an exception the temporary file is removed
-    and ``path`` is left as it was.
+    Readers never see a half-written file: the data are written to ``.<name>.<pid>.<random>.tmp``
+    next to the target and renamed with :func:`os.replace`. The result keeps the permissions of the
+    file it replaces (a new file gets the umask's default, e.g. 0644). On an exception the temporary
+    file is removed and ``path`` is left as it was; temporary files that a killed process left
+    behind (their process id no longer runs) are removed by the next write of the same path.
 
     Examples
     --------
@@ -235,12 +243,15 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_abandoned_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers such as DuckDB's COPY want to create the file themselves
     try:
         yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
     except BaseException:
         if tmp.is_dir():
@@ -250,6 +261,66 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """Permission bits for a file written onto ``target``: those of the file it replaces, else the umask's."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # read without changing it where the system tells (Linux); os.umask can only set and return
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _process_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_abandoned_temporaries(target: str | Path) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write` for ``target`` whose writer no longer runs.
+
+    A process killed while writing (SIGKILL, a power cut) cannot clean up after itself; its
+    ``.<name>.<pid>.<random>.tmp`` file stays. Files of running processes are left alone.
+
+    Returns
+    -------
+    list of Path
+        The files (or folders) removed.
+    """
+    target = Path(target)
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for candidate in target.parent.iterdir():
+        match = pattern.match(candidate.name)
+        if match is None or _process_running(int(match.group(1))):
+            continue
+        if candidate.is_dir():
+            import shutil
+
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -326,6 +397,14 @@ def _resolve_files(spec: TableSpec, description: str) -> tuple[list[Path], bool]
             raise DataError(f"No file matches the pattern of '{spec.name}'.", source=str(path),
                             hint=f"Check the path; it is relative to the config folder {spec.base_dir}.")
         return files, True
+    if path.is_dir():
+        raise DataError(f"The path of '{spec.name}' is a folder, not a data file.", source=str(path),
+                        hint=f"Name the file, or every file of the folder with a glob such as {spec.path}/*.csv.")
+    if path.exists() and not path.is_file():
+        raise DataError(f"The path of '{spec.name}' is not a regular file (a device, pipe or socket); expected a "
+                        "CSV or Parquet file.", source=str(path))
+    if path.is_file() and not os.access(path, os.R_OK):
+        raise DataError(f"The file of '{spec.name}' cannot be read (permission denied).", source=str(path))
     if not path.is_file():
         siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
         close = difflib.get_close_matches(path.name, siblings, n=1)
@@ -374,12 +453,67 @@ def _open_files(spec: TableSpec, con, description: str) -> _Source:
 
 
 def _first_line(exc: Exception) -> str:
-    """The informative start of an engine error (DuckDB's CSV errors add the line and the reason)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    """The informative start of an engine error (DuckDB's CSV errors add the line and the reason).
+
+    The text of the offending line (DuckDB's "Original Line") is left out: it can be megabytes long
+    and may come from a file that is not a data file at all.
+    """
+    message = str(exc).strip()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
+    if "Original Line:" in message:  # the line's text may span several lines: keep only the reason
+        reason = _CSV_ERROR_REASON.search(message)
+        return lines[0] + (f" {reason.group(0).strip()}" if reason else "")
     kept = lines[:1] + [line for line in lines[1:3] if not line.startswith("Possible Solution")]
     return " ".join(kept)
+
+
+_CSV_ERROR_REASON = re.compile(r"^(Value with unterminated quote found\.|Expected Number of Columns:.*|Maximum line size.*"
+                               r"|Invalid unicode.*|.*[Cc]ould not convert.*)$", re.MULTILINE)
+
+
+_LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded\. Actual Size: ?(\d+) bytes")
+_ERROR_LINE = re.compile(r"CSV Error on Line: (\d+)")
+
+
+def _line_too_long(exc: Exception, source: str, max_line_bytes: Any = None) -> DataError | None:
+    """A DataError naming the file and line when an engine refused a line as too long, else None.
+
+    DuckDB reports a quoted value longer than the line limit as an unterminated quote; the message
+    says both, since a quote that is never closed and a huge value look the same to the reader.
+    """
+    message = str(exc)
+    size = _LINE_TOO_LONG.search(message)
+    line = _ERROR_LINE.search(message)
+    where = f"Line {int(line.group(1)):,}" if line else "A line"
+    if size is None and "unterminated quote" in message:
+        limit = f"{max_line_bytes:,} bytes" if isinstance(max_line_bytes, int) else "2,000,000 bytes, DuckDB's default"
+        return DataError(
+            f"{where} of the file opens a quoted value that is not closed within the line limit ({limit}).",
+            source=source,
+            hint="Check the quotes on that line (the line number counts the header): a quote that is never closed "
+                 "makes the rest of the file one value. If a value really is that long, raise csv: "
+                 "{max_line_bytes: ...} for this table.")
+    if size is None:
+        return None
+    return DataError(
+        f"{where} of the file is {int(size.group(2)):,} bytes long, more than the {int(size.group(1)):,} bytes a "
+        "line may have.", source=source,
+        hint="A quote that is never closed makes the rest of the file one long field: check the quotes on that "
+             "line (the line number counts the header). If such long values are real, raise csv: "
+             "{max_line_bytes: ...} for this table.")
+
+
+def _allow_sample_sized_fields() -> None:
+    """Let Python's csv module split any field of the sampled head of a file.
+
+    Its default limit (128 KB per field) is far below what a data file may hold; the sample is
+    :data:`_SAMPLE_BYTES` long, so no field in it can be longer. The engine applies the real limit
+    (``max_line_bytes``) when it reads the file.
+    """
+    if _csv.field_size_limit() < _SAMPLE_BYTES:
+        _csv.field_size_limit(_SAMPLE_BYTES)
 
 
 # File signatures (first bytes) of formats that are not text, with what to tell the user. A text
@@ -393,6 +527,7 @@ BINARY_SIGNATURES: dict[bytes, tuple[str, str]] = {
     b"SQLite format 3\x00": ("an SQLite database", "Export the table as CSV, or read it through a database connection."),
 }
 GZIP_SIGNATURE = b"\x1f\x8b"
+_SAMPLE_BYTES = 256 * 1024  # head of a text file read to detect its encoding and dialect
 
 
 def _is_gzip(file: Path) -> bool:
@@ -448,11 +583,12 @@ def _detect_encoding(sample: bytes, truncated: bool = False) -> str:
 
 
 def _sample_lines(file: Path, encoding: str, skip_rows: int, n_lines: int = 50) -> list[str]:
+    _allow_sample_sized_fields()
     with _open_bytes(file) as handle:
-        raw = handle.read(256 * 1024)
+        raw = handle.read(_SAMPLE_BYTES)
     text = raw.decode(codecs.lookup(encoding).name if encoding != "utf-8" else "utf-8-sig", errors="replace")
     lines = text.splitlines()
-    if len(raw) == 256 * 1024 and len(lines) > 1:
+    if len(raw) == _SAMPLE_BYTES and len(lines) > 1:
         lines = lines[:-1]  # possibly cut in the middle
     lines = [ln for ln in lines[skip_rows:] if ln.strip()]
     return lines[:n_lines]
@@ -509,8 +645,8 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
         raise ConfigError(f"{exc} (csv options for {description})") from None
     notes = []
     with _open_bytes(files[0]) as handle:
-        head = handle.read(256 * 1024)
-    encoding = str(options["encoding"] or _detect_encoding(head, truncated=len(head) == 256 * 1024)).lower()
+        head = handle.read(_SAMPLE_BYTES)
+    encoding = str(options["encoding"] or _detect_encoding(head, truncated=len(head) == _SAMPLE_BYTES)).lower()
     if options["encoding"] is None and encoding != "utf-8":
         notes.append(f"encoding detected as {encoding}")
     try:
@@ -535,6 +671,12 @@ def _open_csv(spec: TableSpec, con, description: str, files: list[Path], multi: 
     duplicates: dict[str, str] = {}
     paths = [str(f) for f in files] if multi else str(files[0])
     common = {"table_name": _table_name(spec.name), "encoding": duck_encoding}
+    if options["max_line_bytes"] is not None:
+        limit = options["max_line_bytes"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise ConfigError(f"csv.max_line_bytes of '{spec.name}' is {limit!r}; give a positive whole number of "
+                              "bytes, or null for the engine's limit.")
+        common["max_line_size"] = limit
     if multi:
         common["filename"] = _FILE
     if all(_is_gzip(f) for f in files):
@@ -604,6 +746,11 @@ def _check_same_header(spec: TableSpec, files: list[Path], originals: list[Path]
         header = [h.strip() for h in next(_csv.reader(lines, delimiter=delimiter, quotechar=options["quote"] or '"'))]
         if header == expected:
             continue
+        if not _names_a_known_column(spec, header):
+            raise DataError(
+                f"The files of '{spec.name}' do not share one header: {original.name} has none of the expected "
+                "columns, so it does not look like a data file for this table.", source=str(original),
+                hint="Narrow the glob to the data files, or give the files the same columns in the same order.")
         position = next((i for i, (a, b) in enumerate(zip(expected, header)) if a != b), min(len(expected), len(header)))
         found = header[position] if position < len(header) else "(no column)"
         wanted = expected[position] if position < len(expected) else "(no column)"
@@ -636,6 +783,9 @@ def _is_encoding_error(message: str) -> bool:
 
 
 def _csv_error(exc: Exception, spec: TableSpec, description: str) -> DataError:
+    too_long = _line_too_long(exc, description, (spec.csv or {}).get("max_line_bytes"))
+    if too_long is not None:
+        return too_long
     message = str(exc)
     hint = "Set the csv options of this table (delimiter, quote, header, encoding) in the run config."
     if _is_encoding_error(message):
@@ -758,6 +908,7 @@ def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) 
     """Contract name -> source column, from the mapping and then by matching names."""
     available = source.columns
     known = contract.source_columns
+    _refuse_unrecognised_file(source, spec, contract)
     mapping: dict[str, str] = {}
     for name, column in spec.columns.items():
         if name not in known:
@@ -812,7 +963,48 @@ def _resolve_columns(source: _Source, spec: TableSpec, contract: TableContract) 
                   f"Map it with columns: {{{name}: <source column>}}. ")
             + f"Columns in the source: {', '.join(available)}.",
         )
+    _refuse_nested_columns(source, spec, mapping)
     return mapping
+
+
+def _names_a_known_column(spec: TableSpec, header: Sequence[str]) -> bool:
+    """Whether a header names a column the config maps or the table's contract knows."""
+    normalized = {_normalize(h) for h in header}
+    return (any(column in header for column in spec.columns.values())
+            or any(_normalize(name) in normalized for name in CONTRACTS[spec.name].source_columns))
+
+
+def _refuse_unrecognised_file(source: _Source, spec: TableSpec, contract: TableContract) -> None:
+    """DataError for a file none of whose columns the config or the contract names.
+
+    Such a file is not a data export (a wrong path, e.g. a system file), so the message names the
+    path and what was expected and quotes nothing from it: its "header" may be anything.
+    """
+    if spec.path is None or _names_a_known_column(spec, source.columns):
+        return
+    available = set(source.columns)
+    expected = ", ".join(spec.columns.values()) if spec.columns else ", ".join(contract.source_columns)
+    raise DataError(
+        f"The '{spec.name}' file has none of the expected columns ({expected}); it has {len(available):,} "
+        "column(s) with other names, so it does not look like a data file for this table.",
+        source=source.description,
+        hint="Check the path (it is relative to the config folder) and, for a CSV, that the first line is the "
+             "header; map the export's column names under columns: (e.g. columns: {customer_id: CustomerNo}).")
+
+
+def _refuse_nested_columns(source: _Source, spec: TableSpec, mapping: Mapping[str, str]) -> None:
+    """DataError for a mapped column holding structs, lists or maps (Parquet, databases): read as
+    text they would become values such as ``{'id': 1}`` instead of an id, date or number."""
+    for name, column in mapping.items():
+        column_type = source.table[column].type()
+        if column_type.is_nested():
+            kind = "structs" if column_type.is_struct() else "lists" if column_type.is_array() else "maps"
+            raise DataError(
+                f"The column {column!r} of '{spec.name}' holds {kind} ({column_type}), not single values, so it "
+                f"cannot be the {name!r}.",
+                source=source.description, column=column,
+                hint="Flatten the column in the export (e.g. select the id field of the struct) or map another "
+                     "column.")
 
 
 _ISO = "ISO 8601"
@@ -1069,7 +1261,7 @@ class _Parser:
         if value_type.is_date():
             parsed = value.cast(dt.Timestamp())
             return parsed, None, parsed.isnull()
-        text = _trim(value.cast("string") if not value_type.is_string() else value)
+        text = _strip_blanks(value.cast("string") if not value_type.is_string() else value)
         parsed = _parse_timestamp_text(text, self.date_formats.get(name, _ISO))
         present = text.notnull() & (text != "")
         return parsed, present & parsed.isnull(), ~present
@@ -1078,10 +1270,13 @@ class _Parser:
         value_type = value.type()
         if value_type.is_numeric() or value_type.is_boolean():
             parsed = value.cast("float64")
-            if value_type.is_floating():  # NaN is a missing value, not a number to add up
-                parsed = ibis.ifelse(parsed.isnan(), ibis.null("float64"), parsed)
+            if value_type.is_floating():
+                # NaN is a missing value, not a number to add up; an infinite value is not a number at all.
+                infinite = parsed.isinf().fill_null(False)
+                parsed = ibis.ifelse(parsed.isnan() | infinite, ibis.null("float64"), parsed)
+                return parsed, infinite, parsed.isnull() & ~infinite
             return parsed, None, parsed.isnull()
-        text = _trim(value.cast("string"))
+        text = _strip_blanks(value.cast("string"))
         # "NaN" is a missing value: engines would read it as a number that turns every sum into NaN.
         text = ibis.ifelse(text.upper() == "NAN", ibis.null("string"), text)
         decimal, thousands = self.number_formats.get(name, (".", None))
@@ -1101,6 +1296,8 @@ class _Parser:
         if decimal != ".":
             cleaned = cleaned.replace(decimal, ".")
         parsed = engine_of(cleaned).parse_number(cleaned)
+        # inf, Infinity and -nan parse on some engines; they are never amounts, counts or scores.
+        parsed = ibis.ifelse(parsed.isnan() | parsed.isinf(), ibis.null("float64"), parsed)
         present = text.notnull() & (text != "")
         return parsed, present & parsed.isnull(), ~present
 
@@ -1110,8 +1307,13 @@ def _trim(text: str) -> str:
     """SQL ``TRIM(text)``: strips leading and trailing spaces (faster than a character-set trim)."""
 
 
+def _strip_blanks(text):
+    """``text`` without leading and trailing blanks: spaces, non-breaking spaces, tabs, line breaks."""
+    return _trim(_trim(text).strip())
+
+
 def _clean_text(value, *, missing_tokens: bool = False):
-    """Identifiers and labels as text: numbers without a spurious '.0', whitespace stripped, '' -> NULL.
+    """Identifiers and labels as text: numbers without a spurious '.0', blanks stripped, '' -> NULL.
 
     With ``missing_tokens`` (identifier columns) the :data:`MISSING_TOKENS` such as ``NaN`` and ``NULL``
     are NULL too, so that they are never taken for a customer.
@@ -1121,7 +1323,7 @@ def _clean_text(value, *, missing_tokens: bool = False):
         value = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
     elif not value_type.is_string():
         value = value.cast("string")
-    text = _trim(value).nullif("")
+    text = _strip_blanks(value).nullif("")
     return _without_missing_tokens(text) if missing_tokens else text
 
 
@@ -1141,6 +1343,10 @@ def _execute(expr, source: _Source) -> pd.DataFrame:
         raise
     except Exception as exc:
         message = str(exc)
+        too_long = (_line_too_long(exc, source.description, source.csv_options.get("max_line_bytes"))
+                    if _is_engine_error(exc) else None)
+        if too_long is not None:
+            raise too_long from None
         if _is_engine_error(exc):
             hint = "Check the csv options (delimiter, quote, header, encoding) of this table in the run config."
             if _is_encoding_error(message):
@@ -1233,6 +1439,9 @@ def _raise_bad_values(source: _Source, parser: _Parser, build, counts: Mapping[s
                         examples=examples, hint=hint)
 
 
+_NON_FINITE_TEXT = re.compile(r"^\s*[-+]?(inf|infinity|nan)\s*$", re.IGNORECASE)
+
+
 def _unparseable_message(parser: _Parser, name: str, n_bad: int, examples: Sequence[tuple]) -> tuple[str, str]:
     """Message and hint for values of ``name`` that do not parse (a date, a number or an id)."""
     drop = "Or set quality: {unparseable_values: drop} to drop such rows (they are counted)."
@@ -1249,6 +1458,11 @@ def _unparseable_message(parser: _Parser, name: str, n_bad: int, examples: Seque
                 f"Parsed with format {fmt}; a column uses one date format throughout. "
                 + (_DATE_FORMAT_HINTS[fmt] if zones else "")
                 + "Set csv: {date_format: ...} if the format is wrong. " + drop)
+    non_finite = [v for _, v in examples if _NON_FINITE_TEXT.match(str(v))]
+    if non_finite:
+        return (f"{n_bad:,} values of {name!r} are not finite numbers (e.g. {', '.join(map(str, non_finite[:3]))}): "
+                "infinity and NaN are not amounts, counts or scores.",
+                "Fix the export (a division by zero or an overflow upstream?). " + drop)
     decimal = (parser.number_formats.get(name) or (".",))[0]
     marker = parser.currency_markers.get(name)
     other_markers = {m for _, v in examples for m in [_currency_marker([str(v)])] if m and m != marker}
@@ -1278,15 +1492,16 @@ def _raw_text(parsed, names: Sequence[str]):
 
 
 def _as_of_timestamp(value: Any) -> pd.Timestamp | None:
-    if value is None or value == "":
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"as_of is {value!r}; give a date such as 2024-06-30.") from None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.normalize()
+    """Midnight of the as_of day, checked by :func:`clc_lib.config.parse_as_of` (None stays None)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = pd.Timestamp(value).tz_convert("UTC").tz_localize(None)
+    elif not isinstance(value, str | datetime | date | None):
+        try:
+            value = pd.Timestamp(value).to_pydatetime()  # e.g. numpy.datetime64
+        except (TypeError, ValueError):
+            pass  # parse_as_of names the value
+    day = parse_as_of(value)
+    return None if day is None else pd.Timestamp(day)
 
 
 def _load_transactions(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd.Timestamp | None,
@@ -1884,6 +2099,8 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
     con = connect(run_config)
     loaded = _load_transactions(run_config.tables["transactions"], con, options, as_of_value, engine,
                                 run_config.name)
+    if as_of_value is not None:
+        _check_as_of_after_data(loaded.quality, as_of_value, run_config.period, options)
     report = DataQualityReport(as_of=loaded.as_of, currency=run_config.currency)
     report.add(loaded.quality)
     others: dict[str, Any] = {}
@@ -1895,8 +2112,98 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         table = _load_other(spec, table_con, options, loaded.as_of, engine, run_config.name)
         report.add(table.quality)
         others[name] = table.table.to_pandas() if name in SMALL_TABLES else table.table
+        if name in SMALL_TABLES:
+            _check_small_table(others[name], table.quality, con, loaded.table)
     return RunData(config=run_config, con=con, transactions=loaded.table, as_of=loaded.as_of,
                    currency=run_config.currency, period=run_config.period, quality=report, **others)
+
+
+def _check_small_table(frame: pd.DataFrame, quality: TableQuality, con, transactions) -> None:
+    """Apply :data:`~clc_lib.quality.TABLE_KEYS` (errors) and :data:`~clc_lib.quality.TABLE_COUNTS`
+    (counted in ``quality``) to a loaded optional table, so that ``clc check`` refuses what the
+    reports would refuse.
+
+    Raises
+    ------
+    DataError
+        A key of the table repeats (e.g. a customer twice in the customers table, or in both groups
+        of one campaign).
+    """
+    name = quality.table
+    key = TABLE_KEYS.get(name)
+    if key is not None and len(frame):
+        columns = list(key["columns"])
+        repeated = frame.duplicated(columns, keep=False)
+        if repeated.any():
+            message, rows = key["message"], repeated
+            conflict = key.get("conflict")
+            if conflict not in frame.columns:  # e.g. campaigns without a group column
+                conflict = None
+            if conflict is not None:
+                in_both = frame.groupby(columns, dropna=False)[conflict].transform("nunique") > 1
+                if in_both.any():
+                    message, rows = key["conflict_message"], in_both
+            positions = np.flatnonzero(rows.to_numpy())
+            exact = quality.rows_in == quality.rows_out  # then row i of the frame is data row i + 1
+            examples = [(int(i) + 1 if exact else f"{int(i) + 1} of the kept rows",
+                         " / ".join(str(frame[c].iloc[i]) for c in [*columns, *([conflict] if conflict else [])]))
+                        for i in positions[:5]]
+            raise DataError(f"{len(positions):,} {message}.", source=quality.source, column=", ".join(columns),
+                            n_rows=len(positions), examples=examples, hint=key["hint"])
+    for rule, description in TABLE_COUNTS.get(name, {}).items():
+        if rule == "customer_not_in_transactions":
+            rows = _rows_without_transactions(frame, con, transactions)
+        elif rule == "period_start_not_first_day":
+            starts = pd.to_datetime(frame["period_start"])
+            rows = int(((starts.dt.day != 1) | (starts != starts.dt.normalize())).sum())
+        else:
+            raise KeyError(f"No count for the rule {rule!r} of {name}.")
+        quality.rules.append(RuleResult(rule, "keep", rows, description=description))
+
+
+def _rows_without_transactions(frame: pd.DataFrame, con, transactions) -> int:
+    """Rows of ``frame`` whose customer_id has no row in the (engine) transactions table."""
+    ids = pd.DataFrame({"customer_id": frame["customer_id"].dropna().astype(str).unique()})
+    if ids.empty:
+        return 0
+    lookup = _temp_table_from_memory(con, "customer_lookup", ids)
+    try:
+        known = _execute(lookup.filter(lookup.customer_id.isin(transactions.customer_id)),
+                         _Source(lookup, "transactions", []))
+    finally:
+        _drop_temp(con, lookup)
+    return int((~frame["customer_id"].astype(str).isin(set(known["customer_id"]))).sum())
+
+
+def _check_as_of_after_data(quality: TableQuality, as_of: pd.Timestamp, period: str,
+                            options: Mapping[str, Any]) -> None:
+    """Refuse an as_of far after the last transaction; warn when the data end over a period before it.
+
+    Raises
+    ------
+    DataError
+        ``as_of`` lies more than ``quality.max_days_after_last_transaction`` days after the last
+        kept transaction.
+    """
+    last = quality.last_timestamp
+    if last is None or pd.isna(last):
+        return
+    last_day = pd.Timestamp(last).normalize()
+    gap_days = (as_of - last_day).days
+    allowance = options["max_days_after_last_transaction"]
+    if allowance is not None and gap_days > allowance:
+        raise DataError(
+            f"as_of {as_of:%Y-%m-%d} is {gap_days:,} days after the last transaction ({last_day:%Y-%m-%d}); at most "
+            f"{allowance:,} days are allowed (quality.max_days_after_last_transaction).",
+            source=quality.source, column="timestamp",
+            hint="Check the as_of date (config or --as-of) and that the export is complete. To analyse old data "
+                 "at a later date on purpose, raise quality.max_days_after_last_transaction (null allows any).")
+    one_period_before = as_of - (pd.DateOffset(months=1) if period == "M" else pd.Timedelta(days=7))
+    if last_day < one_period_before:
+        unit = "month" if period == "M" else "week"
+        quality.warnings.append(
+            f"the data end {gap_days:,} days before as_of ({last_day:%Y-%m-%d} vs {as_of:%Y-%m-%d}), more than one "
+            f"period ({unit}): recent customers look lapsed and the last periods are empty.")
 
 
 _CACHE_KEY_FILE = "key.json"

@@ -22,7 +22,9 @@ duplicate_rows            ``duplicate_rows: drop``         a line identical to a
 
 After the rules, the kept rows are checked (always an error when they fail): no timestamp before
 ``min_date`` (placeholder dates), none after today unless ``as_of`` is given, and with
-``shared_order_ids: error`` no order id on the lines of two customers.
+``shared_order_ids: error`` no order id on the lines of two customers. An ``as_of`` more than
+``max_days_after_last_transaction`` (365) days after the last transaction is refused; one more than
+a period after it is a warning in the summary.
 
 Example
 -------
@@ -51,6 +53,8 @@ __all__ = [
     "DataQualityReport",
     "quality_options",
     "VALUE_CHECKS",
+    "TABLE_KEYS",
+    "TABLE_COUNTS",
 ]
 
 QUALITY_DEFAULTS: dict[str, Any] = {
@@ -67,6 +71,9 @@ QUALITY_DEFAULTS: dict[str, Any] = {
     # Checks on the kept rows, after the rules (always errors; see docs/data-quality.md):
     "min_date": "1970-01-02",  # earlier timestamps are placeholders (1900-01-01, Unix time 0); null = no check
     "shared_order_ids": "error",  # an order id used by two customers: error, or keep (orders are per customer)
+    # An as_of this many days after the last transaction is refused (a typo such as 2204 for 2024 would
+    # make nearly every customer churned); null allows any as_of.
+    "max_days_after_last_transaction": 365,
 }
 
 SHARED_ORDER_ID_ACTIONS = ("error", "keep")
@@ -79,6 +86,28 @@ VALUE_CHECKS: dict[str, dict[str, dict[str, Any]]] = {
                           "hint": "Scores are on the 0-10 NPS scale; rescale other scales before loading."}},
     "spend": {"spend": {"min": 0, "max": None, "label": "0 or more",
                         "hint": "Spend cannot be negative; record refunds in the period they reduce."}},
+}
+
+# Columns that identify one row of an optional table: the reports join on them, so a repeat is always an
+# error. ``conflict`` names a column whose differing values make the repeat a contradiction.
+TABLE_KEYS: dict[str, dict[str, Any]] = {
+    "customers": {"columns": ("customer_id",),
+                  "message": "customer ids occur more than once in the customers table",
+                  "hint": "Keep one row per customer (e.g. the earliest first_seen) in the export."},
+    "campaigns": {"columns": ("campaign_id", "customer_id"), "conflict": "group",
+                  "message": "rows repeat a customer within one campaign",
+                  "conflict_message": "customers are in both groups of one campaign",
+                  "hint": "Keep one row per customer and campaign (the first send), in one group: a customer in "
+                          "treatment and control makes the uplift of that campaign meaningless."},
+}
+
+# Facts about the optional tables that the reports handle but that are worth knowing; counted (action
+# ``keep``) in the data-quality summary. See docs/data-quality.md.
+TABLE_COUNTS: dict[str, dict[str, str]] = {
+    "campaigns": {"customer_not_in_transactions": "campaign row for a customer without transactions (counted as "
+                                                  "not converted)"},
+    "spend": {"period_start_not_first_day": "period_start that is not the first day of a month (spend is "
+                                            "assigned to the month it falls in)"},
 }
 
 # Actions that take a row out of the cleaned table.
@@ -218,6 +247,10 @@ def quality_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any
     if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) and p for p in prefixes):
         raise ConfigError("quality.cancellation_prefixes must be a list of non-empty strings, e.g. ['C'].")
     options["cancellation_prefixes"] = list(prefixes)
+    allowance = options["max_days_after_last_transaction"]
+    if allowance is not None and (isinstance(allowance, bool) or not isinstance(allowance, int) or allowance < 0):
+        raise ConfigError(f"quality.max_days_after_last_transaction is {allowance!r}; give a whole number of days "
+                          "(0 or more), or null to allow any as_of.")
     if min_date_of(options) is None and options["min_date"] is not None:
         raise ConfigError(f"quality.min_date is {options['min_date']!r}; give a date such as 1970-01-02, "
                           "or null to switch the check off.")
@@ -271,6 +304,9 @@ class TableQuality:
         Sum of ``amount`` (transactions) before and after the rules, in the run currency.
     notes
         Detected formats and other facts worth showing (e.g. "timestamp: format %Y%m%d").
+    warnings
+        Facts that may make the results misleading (e.g. data older than one period at as_of);
+        shown as ``warning`` lines in the summary and in the report's quality table.
     """
 
     table: str
@@ -284,6 +320,7 @@ class TableQuality:
     amount_in: float | None = None
     amount_out: float | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def rule(self, name: str) -> RuleResult:
         for result in self.rules:
@@ -324,6 +361,9 @@ class DataQualityReport:
                                 "amount": r.amount, "description": r.description})
             records.append({"table": tq.table, "step": "rows out", "action": "", "rows": tq.rows_out,
                             "amount": tq.amount_out, "description": ""})
+            for warning in tq.warnings:
+                records.append({"table": tq.table, "step": "warning", "action": "warn", "rows": tq.rows_out,
+                                "amount": None, "description": warning})
         frame = pd.DataFrame.from_records(
             records, columns=["table", "step", "action", "rows", "amount", "description"])
         frame["rows"] = frame["rows"].astype("int64")
@@ -346,12 +386,13 @@ class DataQualityReport:
         """A console summary, one block per table."""
         currency = f" {self.currency}" if self.currency else ""
         lines = ["Data quality" + (f" (as of {self.as_of:%Y-%m-%d})" if self.as_of is not None else "")]
+        width = max([22, *(len(r.rule) + 1 for tq in self.tables.values() for r in tq.rules)])
         for tq in self.tables.values():
             lines.append(f"{tq.table}  <- {tq.source}")
-            lines.append(f"  {'rows in':<22}{tq.rows_in:>12,}" + _amount(tq.amount_in, currency))
+            lines.append(f"  {'rows in':<{width}}{tq.rows_in:>12,}" + _amount(tq.amount_in, currency))
             for r in tq.rules:
-                lines.append(f"  {r.rule:<22}{r.rows:>12,}  {r.action:<8}" + _amount(r.amount, currency))
-            lines.append(f"  {'rows out':<22}{tq.rows_out:>12,}" + _amount(tq.amount_out, currency))
+                lines.append(f"  {r.rule:<{width}}{r.rows:>12,}  {r.action:<8}" + _amount(r.amount, currency))
+            lines.append(f"  {'rows out':<{width}}{tq.rows_out:>12,}" + _amount(tq.amount_out, currency))
             facts = []
             if tq.customers is not None:
                 facts.append(f"{tq.customers:,} customers")
@@ -360,6 +401,7 @@ class DataQualityReport:
             if facts:
                 lines.append("  " + "; ".join(facts))
             lines.extend(f"  note: {note}" for note in tq.notes)
+            lines.extend(f"  WARNING: {warning}" for warning in tq.warnings)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -10,7 +10,7 @@ provider with :func:`register_score_provider` or by passing ``extra=`` to :func:
 from __future__ import annotations
 
 import os
-import tempfile
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ from clc_lib.rfm import rfm_options, rfm_scores, rfm_segments
 from clc_lib.stages import classify_stages
 from clc_lib.summary import customer_summary
 
-__all__ = ["SCORE_PROVIDERS", "register_score_provider", "score_customers", "write_scores"]
+__all__ = ["FORMULA_PREFIXES", "SCORE_PROVIDERS", "escape_formula_text", "register_score_provider",
+           "score_customers", "write_scores"]
 
 ScoreProvider = Callable[[Any, pd.DataFrame], pd.DataFrame]
 
@@ -121,30 +122,70 @@ def score_customers(run: Any, *, extra: Sequence[ScoreProvider] = ()) -> pd.Data
 
 _WRITERS = {
     ".parquet": lambda frame, path: frame.to_parquet(path, index=True),
-    ".csv": lambda frame, path: frame.to_csv(path, index=True, date_format="%Y-%m-%d", float_format="%.10g"),
+    # CRLF line ends (RFC 4180) also make the writer quote text holding a carriage return, which a
+    # reader would otherwise take for the end of the line.
+    ".csv": lambda frame, path: escape_formula_text(frame).to_csv(path, index=True, date_format="%Y-%m-%d",
+                                                                  float_format="%.10g", lineterminator="\r\n"),
 }
+
+#: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a
+#: formula or a command, and that CRM tools pass on when they open a CSV.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape_text(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def escape_formula_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas (for CSV output).
+
+    Text (in the index and in text or Categorical columns) that starts with one of
+    :data:`FORMULA_PREFIXES` gets a leading apostrophe, which spreadsheets show as text:
+    ``=1+1`` becomes ``'=1+1``. Numbers are left alone, so negative values stay numbers.
+    """
+    escaped = frame.copy()
+    for column in escaped.columns:
+        values = escaped[column]
+        if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object or pd.api.types.is_string_dtype(values):
+            escaped[column] = values.astype(object).map(_escape_text)
+    index = escaped.index
+    if index.dtype == object or pd.api.types.is_string_dtype(index) or isinstance(index.dtype, pd.CategoricalDtype):
+        escaped.index = pd.Index(index.astype(object).map(_escape_text), name=index.name)
+    return escaped
 
 
 def write_scores(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write the scoring table to ``.parquet`` or ``.csv`` atomically and return the path.
 
-    The file is written to a temporary name in the same folder and moved into place with
-    :func:`os.replace`, so readers never see a half-written file. ``customer_id`` is written
-    as a column; Categorical columns are written as text in CSV.
+    The file is written with :func:`clc_lib.io.atomic_write` (a temporary name in the same folder,
+    moved into place with :func:`os.replace`), so readers never see a half-written file and a
+    replaced file keeps its permissions. ``customer_id`` is written as a column; Categorical
+    columns are written as text in CSV. In CSV, text that a spreadsheet would run as a formula is
+    escaped (see :func:`escape_formula_text`); Parquet keeps every value as it is.
     """
+    from clc_lib.io import atomic_write
+
     target = Path(path)
     writer = _WRITERS.get(target.suffix.lower())
     if writer is None:
         raise ConfigError(f"Cannot write scores to {target.name}: use a .parquet or .csv file name.")
-    target.parent.mkdir(parents=True, exist_ok=True)
     frame = frame.copy(deep=False)
     frame.attrs = {}  # run metadata (Timestamps, rules) is not part of the file
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
-    os.close(handle)
-    try:
+    _remove_abandoned_scoring_files(target)
+    with atomic_write(target) as temporary:
         writer(frame, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return target
+
+
+def _remove_abandoned_scoring_files(target: Path) -> None:
+    """Remove ``.<stem>-<random><suffix>`` files that earlier versions of :func:`write_scores` used
+    as temporary names and left behind when killed."""
+    if not target.parent.is_dir():
+        return
+    pattern = re.compile(rf"^\.{re.escape(target.stem)}-[a-z0-9_]{{8}}{re.escape(target.suffix)}$")
+    for candidate in target.parent.iterdir():
+        if pattern.match(candidate.name) and candidate.is_file():
+            candidate.unlink(missing_ok=True)

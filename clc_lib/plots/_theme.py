@@ -11,10 +11,16 @@ FIGSIZE = (9.0, 4.8)
 
 
 def set_theme() -> None:
-    """Apply the project's seaborn theme (white grid, colour-blind palette, readable sizes)."""
+    """Apply the project's seaborn theme (white grid, colour-blind palette, readable sizes).
+
+    Text is drawn literally: labels come from the data (categories, channels, campaign names), and
+    matplotlib would otherwise read text between two ``$`` as mathtext, so that ``Save $5 - $10``
+    shows as "Save 5 − 10" and ``Gifts $x^$`` stops the chart with a parse error.
+    """
     sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook",
                   rc={"figure.figsize": FIGSIZE, "axes.titleweight": "bold", "axes.titlesize": 13,
-                      "figure.dpi": 100, "savefig.dpi": 100, "savefig.bbox": "tight"})
+                      "figure.dpi": 100, "savefig.dpi": 100, "savefig.bbox": "tight",
+                      "text.parse_math": False})
 
 
 def get_ax(ax: plt.Axes | None = None, figsize: tuple[float, float] | None = None) -> plt.Axes:
