@@ -77,14 +77,16 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel", "GammaGammaModel",
         "BetaGeoBetaBinomModel", "FrequencySpendCorrelationWarning", "CustomerValueModel",
         "CLV_OPTIONS", "clv_options", "PURCHASE_MODELS", "predict_customer_value", "predict_run_value",
-        "per_step_discount_rate", "calibration_holdout_split", "holdout_by_frequency", "holdout_errors",
+        "per_step_discount_rate", "calibration_holdout_split", "holdout_period", "HoldoutPeriod",
+        "HOLDOUT_MAX_SHARE", "ShortHistoryError", "holdout_by_frequency", "holdout_errors",
         "cumulative_tracking", "frequency_recency_matrix", "compare_models", "simulate_bgnbd",
         "simulate_mbgnbd", "simulate_pareto_nbd", "simulate_gamma_gamma", "simulate_bgbb",
     ),
     "display": (
         "KEY_FIGURES_ENV_VAR", "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
         "format_days", "format_date", "format_number", "format_value", "key_figures_html", "table_html",
-        "missing_html", "show_key_figures", "show_table", "show_missing", "show_quality",
+        "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
+        "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_quality",
     ),
     "privacy": (
         "SALT_ENV_VAR", "PSEUDONYMISE_ENV_VAR", "IDENTIFIER_COLUMNS", "PERSONAL_DATA_COLUMNS",
