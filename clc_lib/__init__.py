@@ -84,7 +84,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "display": (
         "KEY_FIGURES_ENV_VAR", "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
-        "format_days", "format_date", "format_number", "format_value", "key_figures_html", "table_html",
+        "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "table_html",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
         "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_quality",
     ),

@@ -306,14 +306,46 @@ def _stop_children(children: Sequence[subprocess.Popen] | None = None, grace_sec
                 child.kill()
 
 
+def declared_parameters(notebook: Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``, in order (none without such a cell)."""
+    import ast
+
+    import nbformat
+
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            names = []
+            for statement in ast.parse(cell.source).body:
+                targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
+                names += [target.id for target in targets if isinstance(target, ast.Name)]
+            return names
+    return []
+
+
+def notebook_parameters(task: _Task) -> dict[str, Any]:
+    """The parameters a report run passes to one notebook.
+
+    ``config`` and ``as_of`` always; of ``period`` (the config's ``period``) and ``horizon`` (the
+    config's ``clv.horizon``, in ``clv.time_unit``) those the notebook declares, so that the
+    executed notebook shows the values the run used rather than None.
+    """
+    from clc_lib.clv.value import clv_options
+
+    run_config = RunConfig.from_yaml(task.config)
+    from_config = {"period": run_config.period, "horizon": clv_options(run_config.clv or None)["horizon"]}
+    declared = declared_parameters(task.source)
+    return {"config": str(task.config), "as_of": task.as_of,
+            **{name: value for name, value in from_config.items() if name in declared}}
+
+
 def execute_notebook(task: _Task) -> tuple[bool, str | None]:
     """Execute one notebook with papermill in a subprocess; return ``(ok, error)``.
 
-    The parameters are the config path and ``as_of`` only (papermill writes them into the executed
-    notebook); anything secret reaches the kernel through its environment. The subprocess's output
-    (papermill's log and the cells' output) goes to ``task.log``.
+    The parameters are those of :func:`notebook_parameters` (papermill writes them into the
+    executed notebook); anything secret reaches the kernel through its environment. The
+    subprocess's output (papermill's log and the cells' output) goes to ``task.log``.
     """
-    parameters = yaml.safe_dump({"config": str(task.config), "as_of": task.as_of})
+    parameters = yaml.safe_dump(notebook_parameters(task))
     command = [sys.executable, "-c", _LAUNCHER, str(os.getpid()),
                "-m", "papermill", str(task.source), str(task.executed),
                "-y", parameters, "-k", KERNEL_NAME, "--cwd", str(task.cwd),

@@ -298,3 +298,17 @@ def test_show_note_escapes_its_text(monkeypatch):
     shown = _capture_display(monkeypatch)
     display.show_note("Holdout: the last <7> days")
     assert shown == ['<div class="clc-missing">Holdout: the last &lt;7&gt; days</div>']
+
+
+@pytest.mark.parametrize(("value", "unit", "expected"), [
+    (52, "W", "52 weeks"), (1, "W", "1 week"), (12, "M", "12 months"), (1, "m", "1 month"), (30.5, "D", "30.5 days"),
+])
+def test_format_duration_follows_the_time_unit(value, unit, expected):
+    assert display.format_duration(value, unit) == expected
+
+
+def test_format_duration_refuses_an_unknown_unit():
+    from clc_lib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Unknown time unit 'Y'"):
+        display.format_duration(1, "Y")
