@@ -712,15 +712,23 @@ def _compute_shared(run: Any) -> str:
     A result that fails here is left to the notebooks, which compute it themselves and show the
     error where it belongs.
     """
+    import warnings
+
     done, failed = [], []
     started = time.perf_counter()
-    for name, compute in SHARED_RESULTS.items():
-        try:
-            compute(run)
-            done.append(name)
-        except Exception as error:  # noqa: BLE001 - reported, and raised again in the notebook that needs it
-            failed.append(f"{name} ({type(error).__name__})")
+    # Warnings of the fits belong on the pages (the results carry them as notes) and in the notebook
+    # logs, not on the runner's console, which a scheduler mails.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name, compute in SHARED_RESULTS.items():
+            try:
+                compute(run)
+                done.append(name)
+            except Exception as error:  # noqa: BLE001 - reported, and raised again in the notebook that needs it
+                failed.append(f"{name} ({type(error).__name__})")
     text = f"computed once for every notebook in {time.perf_counter() - started:.1f} s: {', '.join(done) or 'nothing'}"
+    notes = len({str(warning.message) for warning in caught})
+    text += f"; {notes} model note(s), shown on the pages that use these results" if notes else ""
     return text + (f"; left to the notebooks: {', '.join(failed)}" if failed else "")
 
 
