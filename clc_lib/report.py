@@ -7,8 +7,9 @@
 2. loads and validates the run's data once (the same :func:`clc_lib.io.load_run` the notebooks
    call): a refused input stops the run before any notebook starts, and nothing is published;
 3. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
-   time, with only two parameters, ``config`` (path of the run config) and ``as_of``; secrets stay
-   in environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
+   time, with ``config`` (path of the run config), ``as_of`` and, where the notebook declares them,
+   the config's ``period`` and ``clv.horizon`` (:func:`notebook_parameters`); secrets stay in
+   environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
    :func:`clc_lib.display.show_key_figures` records its key figures) and
    ``CLC_PSEUDONYMISE_IDS`` (``report.pseudonymise_ids``, see :mod:`clc_lib.privacy`);
 4. renders each executed notebook to a self-contained HTML page without code (charts embedded
