@@ -284,7 +284,7 @@ def test_run_or_skip_shows_warnings_and_result_notes_once_and_writes_them_to_std
         result.attrs["notes"] = ["the spend model is its constant-spend limit", "an earlier note"]
         return result
 
-    result = display.run_or_skip("the predicted value", fit, )
+    result = display.run_or_skip("the predicted value", fit)
     assert list(result["clv"]) == [1.0]
     assert shown == ['<div class="clc-missing">Note: the spend model is its constant-spend limit</div>'
                      '<div class="clc-missing">Note: an earlier note</div>']
