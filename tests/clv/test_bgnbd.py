@@ -243,3 +243,18 @@ def test_customers_whose_dropout_differs_are_not_taken_for_the_limit():
     model = BetaGeoModel().fit(simulate_bgnbd(2000, 0.5, 4.0, 2.0, 5.0, T=(20, 52), seed=3))
     assert model.common_dropout_ is None and model.limit_note_ is None
     assert np.isfinite(model.params_).all()
+
+
+def test_mbgnbd_reaches_the_same_limit_with_dropout_at_the_first_purchase_too():
+    from clc_lib.clv import simulate_mbgnbd
+
+    data = simulate_mbgnbd(2000, 0.5, 4.0, 0.3e7, 0.7e7, T=(20, 52), seed=2)
+    with pytest.warns(UserWarning, match="MBG/NBD: the customers' dropout probabilities do not differ"):
+        model = ModifiedBetaGeoModel().fit(data)
+    assert model.common_dropout_ == pytest.approx(0.3, abs=0.03) and np.isinf(model.params_[["a", "b"]]).all()
+    r, alpha = model.params_[["r", "alpha"]]
+    p = model.common_dropout_
+    gaps = [np.max(np.abs(model.probability_alive(data) - ModifiedBetaGeoModel.from_params(
+        [r, alpha, scale * p, scale * (1 - p)]).probability_alive(data))) for scale in (1e3, 2e3)]
+    assert gaps[1] < 2e-3 and gaps[1] < gaps[0] * 0.6
+    assert (model.probability_alive(data)[data.x == 0] < 1).all()  # dropout is possible right after the first purchase
