@@ -9,8 +9,8 @@ DEMO   := data/raw/demo/run.yaml
 
 help:
 	@echo "make reports    demo data + all five reports into reports/ (sets up .venv when missing)"
-	@echo "make test       the whole test suite (sets up .venv when missing)"
-	@echo "make lab        JupyterLab on the project, with clc_lib importable"
+	@echo "make test       the whole test suite (sets up .venv and the system packages when missing)"
+	@echo "make lab        JupyterLab on the project, with clc_lib importable (PORT=8899 for another port)"
 	@echo "make bench      benchmarks (not part of make test)"
 	@echo "make system-deps  what the tests need besides Python: Chromium, PostgreSQL, Java (apt, as root or with sudo)"
 
@@ -19,18 +19,32 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# Notebooks saved from Lab are committed without outputs: git runs them through nbstripout.
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean "'$(CURDIR)/$(BIN)/python' -m nbstripout" && \
+		git config filter.nbstripout.smudge cat && \
+		git config diff.ipynb.textconv "'$(CURDIR)/$(BIN)/python' -m nbstripout -t" && \
+		echo "git strips notebook outputs on commit (nbstripout filter, see .gitattributes)"; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # Chromium for the browser check of the HTML, a PostgreSQL server and Java (Spark) for the engine tests.
+# Installed with apt as root, or with sudo; otherwise one line says what to install, and make stops.
 SYSTEM_PACKAGES := chromium fonts-liberation fonts-dejavu-core postgresql default-jre-headless
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES)
 system-deps:
 	@if command -v chromium >/dev/null && command -v java >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "system packages present: chromium, java, postgresql"; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "The tests need Chromium, a PostgreSQL server and Java; install them with your package manager (Debian names: $(SYSTEM_PACKAGES))." >&2; exit 1; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(APT_INSTALL); \
+	elif command -v sudo >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive $(APT_INSTALL); \
 	else \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+		echo "The tests need system packages and there is no sudo; as root run: apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; \
 	fi
 
 $(DEMO): $(STAMP) clc_lib/demo.py
@@ -41,11 +55,13 @@ demo-data: $(DEMO)
 reports: $(DEMO)
 	$(BIN)/clc report --config $(DEMO)
 
-test: $(DEMO)
+test: system-deps $(DEMO)
 	$(BIN)/python -m pytest
 
+# PORT=8899 picks the port; as root (e.g. in a container) Jupyter needs --allow-root.
+LAB_OPTIONS := $(if $(PORT),--port=$(PORT)) $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/jupyter lab --notebook-dir=. $(LAB_OPTIONS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

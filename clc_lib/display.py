@@ -39,6 +39,8 @@ import json
 import math
 import numbers
 import os
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clc_lib.errors import DataError
+from clc_lib.errors import DataError, ModelFitError
 from clc_lib.privacy import mask_personal_values, protect_frame
 
 __all__ = [
@@ -59,12 +61,19 @@ __all__ = [
     "format_date",
     "format_number",
     "format_value",
+    "format_duration",
     "key_figures_html",
     "table_html",
     "missing_html",
+    "note_html",
+    "skipped_html",
     "show_key_figures",
     "show_table",
     "show_missing",
+    "show_note",
+    "show_skipped",
+    "run_or_skip",
+    "show_model_notes",
     "show_quality",
 ]
 
@@ -149,6 +158,23 @@ _FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "text": lambda value, _currency: MISSING_TEXT if _is_missing(value) else str(value),
 }
 FIGURE_KINDS: tuple[str, ...] = tuple(_FORMATTERS)
+
+
+_TIME_UNIT_NAMES = {"D": ("day", "days"), "W": ("week", "weeks"), "M": ("month", "months")}
+
+
+def format_duration(value: float, time_unit: str) -> str:
+    """A length in model time units as words: ``52, "W"`` -> ``52 weeks``; ``1, "M"`` -> ``1 month``.
+
+    ``time_unit`` is the ``clv.time_unit`` of the run config (D, W or M), so captions follow it.
+    """
+    try:
+        singular, plural = _TIME_UNIT_NAMES[str(time_unit).upper()]
+    except KeyError:
+        from clc_lib.errors import ConfigError
+
+        raise ConfigError(f"Unknown time unit {time_unit!r}; use one of {', '.join(_TIME_UNIT_NAMES)}.") from None
+    return f"{value:g} {singular if value == 1 else plural}"
 
 
 def format_value(value: Any, kind: str, currency: str | None = "") -> str:
@@ -438,6 +464,75 @@ def show_missing(table: str, what: str) -> None:
     Example: ``clc.show_missing("events", "the pre-purchase funnel")``.
     """
     _display_html(missing_html(table, what))
+
+
+def note_html(text: str) -> str:
+    """The HTML line of :func:`show_note`."""
+    return f'<div class="clc-missing">{html.escape(text)}</div>'
+
+
+def show_note(text: str) -> None:
+    """Show one line of explanation on the page, e.g. how a section chose one of its settings."""
+    _display_html(note_html(text))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def skipped_html(what: str, reason: str) -> str:
+    """The HTML line of :func:`show_skipped`."""
+    return note_html(f"Skipped {_one_line(what)}: {_one_line(reason)}")
+
+
+def show_skipped(what: str, reason: str) -> None:
+    """Show one line saying that ``what`` could not be computed for this run, and why.
+
+    Example: ``clc.show_skipped("the holdout validation", "the history is 20 days long")``.
+    """
+    _display_html(skipped_html(what, reason))
+
+
+def run_or_skip(what: str, compute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``compute(*args, **kwargs)``, or None with one skip line when the data cannot support it.
+
+    A :class:`~clc_lib.errors.ModelFitError` (a model the data do not identify, a history too short
+    for the section) is shown as "Skipped <what>: <reason>" and the rest of the page goes on;
+    every other error propagates. Warnings raised while computing are shown as notes under the
+    section (see :func:`show_model_notes`) and written to stderr, which goes to the notebook log.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = compute(*args, **kwargs)
+        except ModelFitError as error:
+            show_skipped(what, str(error))
+            result = None
+    notes = [str(warning.message) for warning in caught if issubclass(warning.category, UserWarning)]
+    if isinstance(result, pd.DataFrame | pd.Series):
+        notes += list(result.attrs.get("notes", []))  # a result computed earlier in the run keeps its notes
+    show_model_notes(notes)
+    return result
+
+
+def show_model_notes(notes: Iterable[str] | Any) -> None:
+    """Show each model note (e.g. a fit that is the limit of its model) as a line, once.
+
+    ``notes`` is a list of texts or a result whose ``attrs["notes"]`` holds them (as the frames of
+    :func:`clc_lib.clv.predict_run_value` do). The notes also go to stderr, that is to the notebook
+    log of a report run, and never to the runner's console.
+    """
+    if isinstance(notes, pd.DataFrame | pd.Series):
+        notes = notes.attrs.get("notes", [])
+    shown: list[str] = []
+    for note in notes or []:
+        text = _one_line(note)
+        if text and text not in shown:
+            shown.append(text)
+    for text in shown:
+        print(f"model note: {text}", file=sys.stderr)
+    if shown:
+        _display_html("".join(note_html(f"Note: {text}") for text in shown))
 
 
 def _data_period(run: Any) -> dict[str, Any]:

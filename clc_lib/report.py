@@ -11,8 +11,9 @@
    :func:`clc_lib.io.load_run` the notebooks call) into the run cache there: a refused input
    stops the run before any notebook starts, and nothing is published;
 3. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
-   time, with only two parameters, ``config`` (path of the run config) and ``as_of``; secrets stay
-   in environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
+   time, with ``config`` (path of the run config), ``as_of`` and, where the notebook declares them,
+   the config's ``period`` and ``clv.horizon`` (:func:`notebook_parameters`); secrets stay in
+   environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
    :func:`clc_lib.display.show_key_figures` records its key figures) and
    ``CLC_PSEUDONYMISE_IDS`` (``report.pseudonymise_ids``, see :mod:`clc_lib.privacy`);
    Each notebook writes its executed copy and log in the private folder; the examples of a
@@ -347,14 +348,46 @@ def _stop_children(children: Sequence[subprocess.Popen] | None = None, grace_sec
                 child.kill()
 
 
+def declared_parameters(notebook: Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``, in order (none without such a cell)."""
+    import ast
+
+    import nbformat
+
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            names = []
+            for statement in ast.parse(cell.source).body:
+                targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
+                names += [target.id for target in targets if isinstance(target, ast.Name)]
+            return names
+    return []
+
+
+def notebook_parameters(task: _Task) -> dict[str, Any]:
+    """The parameters a report run passes to one notebook.
+
+    ``config`` and ``as_of`` always; of ``period`` (the config's ``period``) and ``horizon`` (the
+    config's ``clv.horizon``, in ``clv.time_unit``) those the notebook declares, so that the
+    executed notebook shows the values the run used rather than None.
+    """
+    from clc_lib.clv.value import clv_options
+
+    run_config = RunConfig.from_yaml(task.config)
+    from_config = {"period": run_config.period, "horizon": clv_options(run_config.clv or None)["horizon"]}
+    declared = declared_parameters(task.source)
+    return {"config": str(task.config), "as_of": task.as_of,
+            **{name: value for name, value in from_config.items() if name in declared}}
+
+
 def execute_notebook(task: _Task) -> tuple[bool, str | None]:
     """Execute one notebook with papermill in a subprocess; return ``(ok, error)``.
 
-    The parameters are the config path and ``as_of`` only (papermill writes them into the executed
-    notebook); anything secret reaches the kernel through its environment. The subprocess's output
-    (papermill's log and the cells' output) goes to ``task.log``.
+    The parameters are those of :func:`notebook_parameters` (papermill writes them into the
+    executed notebook); anything secret reaches the kernel through its environment. The
+    subprocess's output (papermill's log and the cells' output) goes to ``task.log``.
     """
-    parameters = yaml.safe_dump({"config": str(task.config), "as_of": task.as_of})
+    parameters = yaml.safe_dump(notebook_parameters(task))
     command = [sys.executable, "-c", _LAUNCHER, str(os.getpid()),
                "-m", "papermill", str(task.source), str(task.executed),
                "-y", parameters, "-k", KERNEL_NAME, "--cwd", str(task.cwd),
@@ -981,15 +1014,23 @@ def _compute_shared(run: Any) -> str:
     A result that fails here is left to the notebooks, which compute it themselves and show the
     error where it belongs.
     """
+    import warnings
+
     done, failed = [], []
     started = time.perf_counter()
-    for name, compute in SHARED_RESULTS.items():
-        try:
-            compute(run)
-            done.append(name)
-        except Exception as error:  # noqa: BLE001 - reported, and raised again in the notebook that needs it
-            failed.append(f"{name} ({type(error).__name__})")
+    # Warnings of the fits belong on the pages (the results carry them as notes) and in the notebook
+    # logs, not on the runner's console, which a scheduler mails.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name, compute in SHARED_RESULTS.items():
+            try:
+                compute(run)
+                done.append(name)
+            except Exception as error:  # noqa: BLE001 - reported, and raised again in the notebook that needs it
+                failed.append(f"{name} ({type(error).__name__})")
     text = f"computed once for every notebook in {time.perf_counter() - started:.1f} s: {', '.join(done) or 'nothing'}"
+    notes = len({str(warning.message) for warning in caught})
+    text += f"; {notes} model note(s), shown on the pages that use these results" if notes else ""
     return text + (f"; left to the notebooks: {', '.join(failed)}" if failed else "")
 
 

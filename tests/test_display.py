@@ -245,3 +245,70 @@ def test_table_pseudonymises_only_the_rows_shown(monkeypatch):
     markup = table_html(frame, max_rows=5)
     assert calls == [5] and "Showing the first 5 of 200 rows." in markup
     assert markup.count("<td>C-") == 5
+
+
+def _capture_display(monkeypatch) -> list[str]:
+    shown: list[str] = []
+    monkeypatch.setattr(display, "_display_html", shown.append)
+    return shown
+
+
+def test_run_or_skip_turns_a_model_fit_error_into_one_skip_line(monkeypatch, capsys):
+    from clc_lib.errors import ModelFitError
+
+    shown = _capture_display(monkeypatch)
+
+    def fit() -> None:
+        raise ModelFitError("Gamma-Gamma: the estimate of p diverged\n  to infinity.")
+
+    assert display.run_or_skip("the <predicted> value", fit) is None
+    assert shown == ['<div class="clc-missing">Skipped the &lt;predicted&gt; value: Gamma-Gamma: the estimate of p '
+                     'diverged to infinity.</div>']
+    assert capsys.readouterr().out == ""
+
+
+def test_run_or_skip_lets_other_errors_through(monkeypatch):
+    _capture_display(monkeypatch)
+    with pytest.raises(DataError, match="bad"):
+        display.run_or_skip("the section", lambda: (_ for _ in ()).throw(DataError("bad")))
+
+
+def test_run_or_skip_shows_warnings_and_result_notes_once_and_writes_them_to_stderr(monkeypatch, capsys):
+    import warnings
+
+    shown = _capture_display(monkeypatch)
+
+    def fit() -> pd.DataFrame:
+        warnings.warn("the spend model is its constant-spend limit")
+        result = pd.DataFrame({"clv": [1.0]})
+        result.attrs["notes"] = ["the spend model is its constant-spend limit", "an earlier note"]
+        return result
+
+    result = display.run_or_skip("the predicted value", fit)
+    assert list(result["clv"]) == [1.0]
+    assert shown == ['<div class="clc-missing">Note: the spend model is its constant-spend limit</div>'
+                     '<div class="clc-missing">Note: an earlier note</div>']
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["model note: the spend model is its constant-spend limit",
+                                         "model note: an earlier note"]
+
+
+def test_show_note_escapes_its_text(monkeypatch):
+    shown = _capture_display(monkeypatch)
+    display.show_note("Holdout: the last <7> days")
+    assert shown == ['<div class="clc-missing">Holdout: the last &lt;7&gt; days</div>']
+
+
+@pytest.mark.parametrize(("value", "unit", "expected"), [
+    (52, "W", "52 weeks"), (1, "W", "1 week"), (12, "M", "12 months"), (1, "m", "1 month"), (30.5, "D", "30.5 days"),
+])
+def test_format_duration_follows_the_time_unit(value, unit, expected):
+    assert display.format_duration(value, unit) == expected
+
+
+def test_format_duration_refuses_an_unknown_unit():
+    from clc_lib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Unknown time unit 'Y'"):
+        display.format_duration(1, "Y")

@@ -80,3 +80,41 @@ def test_notebooks_run_with_nbval_on_the_demo_data():
         env={**os.environ, "MPLBACKEND": "Agg"},
     )
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", REPORT_NOTEBOOKS)
+def test_every_parameter_is_used_by_the_notebook(name):
+    from clc_lib.report import declared_parameters
+
+    cells = load(name).cells
+    body = "\n".join(cell.source for cell in cells[2:] if cell.cell_type == "code")
+    declared = declared_parameters(NOTEBOOKS_DIR / f"{name}.ipynb")
+    assert declared[:3] == ["config", "as_of", "period"]
+    unused = [parameter for parameter in declared if not re.search(rf"\b{parameter}\b", body)]
+    assert unused == [], f"{name}: parameters never read: {unused}"
+
+
+@pytest.mark.parametrize("name", REPORT_NOTEBOOKS)
+def test_parameters_speak_of_the_configured_time_unit_not_weeks(name):
+    cells = load(name).cells
+    assert "horizon_weeks" not in cells[1].source
+    for cell in cells:
+        assert "} weeks" not in cell.source, f"{name}: a caption fixes the unit to weeks: {cell.source[:80]!r}"
+
+
+def test_the_runner_passes_the_configs_period_and_horizon_to_the_notebooks_that_declare_them(tmp_path):
+    from clc_lib.report import _Task, notebook_parameters
+
+    config = tmp_path / "run.yaml"
+    config.write_text("name: shop\nperiod: W\ntransactions: {path: t.csv}\nclv: {time_unit: M, horizon: 12}\n")
+
+    def passed(name: str) -> dict:
+        task = _Task(source=NOTEBOOKS_DIR / f"{name}.ipynb", executed=tmp_path / "x.ipynb", log=tmp_path / "x.log",
+                     key_figures_file=tmp_path / "k.json", config=config, as_of="2024-06-30", cwd=tmp_path,
+                     cell_timeout=None, start_timeout=60)
+        return notebook_parameters(task)
+
+    assert passed("01_segmentation") == {"config": str(config), "as_of": "2024-06-30", "period": "W"}
+    for name in ("02_acquisition", "03_monetisation", "05_recovery"):
+        assert passed(name) == {"config": str(config), "as_of": "2024-06-30", "period": "W", "horizon": 12}
+    assert "horizon" not in passed("04_retention")

@@ -351,7 +351,7 @@ def test_kernels_get_the_privacy_switch_by_environment(quick, monkeypatch):
     assert "Customers are shown by pseudonym" in (result.path / "index.html").read_text()
 
 
-def test_papermill_gets_only_the_config_path_and_as_of(tmp_path, monkeypatch):
+def test_papermill_gets_the_config_path_as_of_and_the_configs_values_of_declared_parameters(tmp_path, monkeypatch):
     import yaml
 
     launched = []
@@ -365,14 +365,20 @@ def test_papermill_gets_only_the_config_path_and_as_of(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report.subprocess, "Popen", FinishedProcess)
     monkeypatch.setenv("CLC_TEST_SECRET", TEST_SECRET)
-    task = report._Task(source=tmp_path / "01.ipynb", executed=tmp_path / "out.ipynb", log=tmp_path / "01.log",
-                        key_figures_file=tmp_path / "kf.json", config=tmp_path / "run.yaml", as_of="2024-01-10",
+    notebook = write_notebook(tmp_path / "01.ipynb", "Segments", "x = 1")
+    declared = nbformat.read(notebook, as_version=4)
+    declared.cells[1].source += '\nperiod: str | None = None  # "M" or "W"; None = the config\'s period'
+    nbformat.write(declared, notebook)
+    config = write_config(tmp_path, "period: W\nclv: {horizon: 26}\n")
+    task = report._Task(source=notebook, executed=tmp_path / "out.ipynb", log=tmp_path / "01.log",
+                        key_figures_file=tmp_path / "kf.json", config=config, as_of="2024-01-10",
                         cwd=tmp_path, cell_timeout=None, start_timeout=60,
                         environment={"CLC_PSEUDONYMISE_IDS": "1"})
     assert report.execute_notebook(task) == (True, None)
     command, env = launched[0]
     parameters = yaml.safe_load(command[command.index("-y") + 1])
-    assert parameters == {"config": str(tmp_path / "run.yaml"), "as_of": "2024-01-10"}
+    # period is declared, so it gets the config's value; horizon is not declared, so it is not passed.
+    assert parameters == {"config": str(config), "as_of": "2024-01-10", "period": "W"}
     assert not any(TEST_SECRET in part for part in command)
     assert env["CLC_TEST_SECRET"] == TEST_SECRET and env["CLC_PSEUDONYMISE_IDS"] == "1"  # by environment only
     assert env["CLC_KEY_FIGURES_FILE"] == str(tmp_path / "kf.json")

@@ -18,7 +18,13 @@ from clc_lib.clv.evaluation import (
     holdout_errors,
 )
 from clc_lib.clv.gamma_gamma import FrequencySpendCorrelationWarning, GammaGammaModel
-from clc_lib.clv.holdout import calibration_holdout_split
+from clc_lib.clv.holdout import (
+    HOLDOUT_MAX_SHARE,
+    HoldoutPeriod,
+    ShortHistoryError,
+    calibration_holdout_split,
+    holdout_period,
+)
 from clc_lib.clv.pareto_nbd import ParetoNBDModel
 from clc_lib.clv.simulate import (
     simulate_bgbb,
@@ -52,6 +58,10 @@ __all__ = [
     "predict_run_value",
     "per_step_discount_rate",
     "calibration_holdout_split",
+    "holdout_period",
+    "HoldoutPeriod",
+    "HOLDOUT_MAX_SHARE",
+    "ShortHistoryError",
     "holdout_by_frequency",
     "holdout_errors",
     "cumulative_tracking",

@@ -480,7 +480,8 @@ class BaseModel:
         except np.linalg.LinAlgError:
             cov_log = np.full((len(z), len(z)), np.nan)
             se_log = np.full(len(z), np.nan)
-        if converged and not np.all(np.isfinite(se_log)):
+        # A fit that is the limit of a ridge has said so in its note; its Hessian is singular by nature.
+        if converged and not np.all(np.isfinite(se_log)) and not getattr(self, "limit_note_", None):
             warnings.warn(f"{self.model_name}: the Hessian at the optimum is not positive definite; standard "
                           "errors are NaN (a parameter is not identified by these data).", stacklevel=3)
         self.covariance_ = pd.DataFrame(cov_log * np.outer(params, params), index=names, columns=names)

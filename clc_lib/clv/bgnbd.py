@@ -22,11 +22,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from clc_lib.clv._base import PurchaseModel, _dot, compress, logaddexp, unique_inverse
 
-__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel"]
+__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "COMMON_DROPOUT_MIN_AB", "COMMON_DROPOUT_TOLERANCE"]
+
+#: a and b above which a fit is checked against the common-dropout limit (a, b -> infinity with
+#: a / (a + b) fixed): the customers' dropout probabilities then differ by less than about 1%.
+COMMON_DROPOUT_MIN_AB = 1e4
+#: Log-likelihood per customer (nats) within which the estimate and the limit count as the same fit.
+COMMON_DROPOUT_TOLERANCE = 1e-6
 
 
 def _dlogbeta(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,14 +156,91 @@ class _BetaGeoFamily(PurchaseModel):
     def _loglik_grad(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         return self._loglik_grad_cached(params, self._precompute([x, t_x, T]))
 
+    # ---- the common-dropout limit -------------------------------------------------------------
+    def fit(self, data=None, *, x: Any = None, t_x: Any = None, T: Any = None, weights: Any = None,
+            initial: Any = None):
+        """Fit by maximum likelihood (see :meth:`PurchaseModel.fit`).
+
+        When the customers' dropout probabilities do not differ, ``a`` and ``b`` run off to
+        infinity with ``a / (a + b)`` fixed. If that limit (every customer drops out with the same
+        probability ``p`` after a purchase), fitted by maximum likelihood, fits as well, the
+        estimate is the limit: ``a`` and ``b`` are infinite, ``common_dropout_`` holds ``p``,
+        ``a`` and ``b`` have no standard error, the predictions use the limit's formulas, and a
+        warning (also in ``limit_note_``) says so.
+        """
+        self.limit_note_ = None
+        self.common_dropout_ = None
+        self._limit = None
+        super().fit(data, x=x, t_x=t_x, T=T, weights=weights, initial=initial)
+        if self._limit is not None:
+            r, alpha, dropout, log_likelihood = self._limit
+            self.params_[:] = [r, alpha, np.inf, np.inf]
+            self.common_dropout_ = dropout
+            self.log_likelihood_ = log_likelihood
+            self.standard_errors_[["a", "b"]] = np.nan
+            self.confidence_intervals_.loc[["a", "b"]] = np.nan
+        return self
+
+    def _common_dropout_loglik(self, r: float, alpha: float, dropout: float, x: np.ndarray, t_x: np.ndarray,
+                               T: np.ndarray) -> np.ndarray:
+        """Log-likelihood per pattern of the limit with one dropout probability for every customer."""
+        k = self._k
+        has_second = np.ones_like(x, dtype=bool) if self._second_term_at_zero else x > 0
+        stay, leave = np.log1p(-dropout), np.log(dropout)
+        term_T = (x + k) * stay - (r + x) * np.log(alpha + T)
+        term_tx = np.where(has_second, leave + (x + k - 1) * stay - (r + x) * np.log(alpha + t_x), -np.inf)
+        return (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + np.logaddexp(term_T, term_tx))
+
+    def _limit_of_ridge(self, params: np.ndarray, cache: Any, weights: np.ndarray) -> str | None:
+        r, alpha, a, b = params
+        if min(a, b) < COMMON_DROPOUT_MIN_AB or self.penalizer > 0 or not isinstance(cache, dict):
+            return None
+        ux, ix, utx, itx, uT, iT = cache["per_value"]
+        x, t_x, T = ux[ix], utx[itx], uT[iT]
+        n = float(weights.sum())
+
+        def negative_loglik(v: np.ndarray) -> float:
+            value = _dot(weights, self._common_dropout_loglik(np.exp(v[0]), np.exp(v[1]), special.expit(v[2]),
+                                                              x, t_x, T))
+            return -value if np.isfinite(value) else 1e300
+
+        start = np.array([np.log(r), np.log(alpha), special.logit(a / (a + b))])
+        limit = optimize.minimize(negative_loglik, start, method="Nelder-Mead",
+                                  options={"xatol": 1e-10, "fatol": 1e-10 * n, "maxiter": 10_000})
+        fitted = self._weighted_total(params, cache, weights, gradient=False)[0]
+        if -limit.fun < fitted - COMMON_DROPOUT_TOLERANCE * n:
+            return None  # finite a and b fit better: the customers' dropout probabilities do differ
+        limit_r, limit_alpha, dropout = np.exp(limit.x[0]), np.exp(limit.x[1]), special.expit(limit.x[2])
+        self._limit = (float(limit_r), float(limit_alpha), float(dropout), float(-limit.fun))
+        self.limit_note_ = (f"{self.model_name}: the customers' dropout probabilities do not differ (a, b -> infinity); "
+                            f"the estimate is that limit, where every customer stops buying with the same "
+                            f"probability p = {dropout:.3g} after a purchase. a and b are not estimated.")
+        return self.limit_note_
+
     # ---- predictions --------------------------------------------------------------------------
+    def _limit_dropout(self, params: np.ndarray) -> float | None:
+        """The common dropout probability when ``params`` are the fitted common-dropout limit."""
+        if np.isinf(params[2]) and np.isinf(params[3]) and getattr(self, "common_dropout_", None) is not None:
+            return float(self.common_dropout_)
+        return None
+
     def _p_alive(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        dropout = self._limit_dropout(params)
+        if dropout is not None:
+            r, alpha = params[:2]
+            has_second = np.ones_like(x, dtype=bool) if self._second_term_at_zero else x > 0
+            odds = dropout / (1 - dropout) * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
+            return 1.0 / (1.0 + np.where(has_second, odds, 0.0))
         _, term_T, term_tx, _, _ = self._terms(params, self._precompute([x, t_x, T]))
         return np.exp(term_T - np.logaddexp(term_T, term_tx))
 
     def _expected_if_alive(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = params
         k = self._k
+        dropout = self._limit_dropout(params)
+        if dropout is not None:
+            # Rate posterior Gamma(r + x, alpha + T); each purchase ends the relationship with probability p.
+            return (1 - np.exp(-(r + x) * np.log1p(dropout * t / (alpha + T)))) / dropout
         # E[X(t) | x, t_x, T] = C/(a-1) * [1 - (1-z)^(r+x) 2F1(r+x, b+x+k; C; z)] * P(alive),
         # C = a+b+x+k-1, z = t/(alpha+T+t). Euler's transformation turns the bracket into
         # 1 - (1-z)^(a-1) 2F1(C-r-x, a-1; C; z), whose series stays bounded for large x.

@@ -33,6 +33,8 @@ SPEND_CORRELATION_WARNING = 0.3
 RIDGE_MIN_Q = 1e4
 #: Log-likelihood per customer (nats) within which the estimate and the limit count as the same fit.
 RIDGE_TOLERANCE = 1e-6
+#: Relative spread of the repeat buyers' mean spends (max/min - 1) up to which spend counts as constant.
+CONSTANT_SPEND_TOLERANCE = 1e-9
 
 
 class FrequencySpendCorrelationWarning(UserWarning):
@@ -55,6 +57,13 @@ class GammaGammaModel(BaseModel):
         Pearson correlation of ``x`` and ``zbar`` over the fitted customers.
     n_customers_ : int
         Customers with x > 0 used in the fit; ``n_excluded_`` customers with x = 0 were left out.
+    constant_spend_ : float or None
+        The common mean spend when every repeat buyer has the same ``zbar`` (the constant-spend
+        limit: ``p``, ``q`` and ``gamma`` are infinite and every expected spend is this value);
+        None for an ordinary fit.
+    limit_note_ : str or None
+        What the estimate means when the fit is a limit of the model (constant spend, or customers
+        whose mean spends vary no more than single transactions do); None otherwise.
     standard_errors_, confidence_intervals_, log_likelihood_, converged_
         As for the purchase models.
     """
@@ -160,6 +169,12 @@ class GammaGammaModel(BaseModel):
                 hint="Exclude these customers from the spend model (and say so) or give them zbar from "
                      "gross purchase values.",
             )
+        self.constant_spend_ = None
+        self.limit_note_ = None
+        zbar_values = repeat["zbar"].to_numpy()
+        if zbar_values.max() / zbar_values.min() - 1 <= CONSTANT_SPEND_TOLERANCE:
+            self._store_constant_spend(float(np.average(zbar_values, weights=repeat["x"].to_numpy())), len(repeat))
+            return self
         if repeat["x"].nunique() > 1 and repeat["zbar"].nunique() > 1:
             correlation = float(np.corrcoef(repeat["x"], repeat["zbar"])[0, 1])
         else:
@@ -176,7 +191,36 @@ class GammaGammaModel(BaseModel):
         if isinstance(initial, dict):
             initial = [initial[n] for n in self.param_names]
         self._fit_patterns(patterns, weights, len(repeat), initial)
+        if self.limit_note_:
+            # On the no-heterogeneity ridge q and gamma are not identified, only their ratio is.
+            self.standard_errors_[["q", "gamma"]] = np.nan
+            self.confidence_intervals_.loc[["q", "gamma"]] = np.nan
         return self
+
+    def _store_constant_spend(self, spend: float, n_customers: int) -> None:
+        """The constant-spend limit: no variation between customers or transactions to estimate.
+
+        When every repeat buyer's mean spend is the same, the likelihood grows without bound as
+        ``p``, ``q`` and ``gamma`` go to infinity with the mean fixed: transaction values are then
+        certain. The estimate is that limit; the fit is recorded as converged, with a note.
+        """
+        names = list(self.param_names)
+        infinite = pd.Series(np.inf, index=names)
+        self.constant_spend_ = spend
+        self.params_ = infinite.rename("estimate")
+        self.log_likelihood_ = float("nan")
+        self.n_customers_ = int(n_customers)
+        self.n_patterns_ = 1
+        self.converged_ = True
+        self.n_iterations_ = 0
+        self.covariance_ = pd.DataFrame(np.nan, index=names, columns=names)
+        self.standard_errors_ = pd.Series(np.nan, index=names, name="standard_error")
+        self.confidence_intervals_ = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=names)
+        self.limit_note_ = (
+            f"{self.model_name}: every repeat buyer has the same mean spend ({spend:,.4g} per repeat purchase "
+            f"day), so spend does not vary between customers; the spend model is its constant-spend limit "
+            "(p, q, gamma -> infinity) and every customer's expected spend is that value.")
+        warnings.warn(self.limit_note_, stacklevel=3)
 
     def _limit_of_ridge(self, params: np.ndarray, cache: Any, weights: np.ndarray) -> str | None:
         """Customers' mean spends that vary no more than transaction noise implies: q, gamma -> infinity.
@@ -206,13 +250,19 @@ class GammaGammaModel(BaseModel):
         if -limit.fun - fitted > RIDGE_TOLERANCE * n:
             return None  # the estimate stopped too far from the limit for its predictions to equal it
         mean = sum_wx_zbar / sum_wx
-        return (f"{self.model_name}: the customers' mean spends vary no more than single transactions do "
+        self.limit_note_ = (f"{self.model_name}: the customers' mean spends vary no more than single transactions do "
                 f"(q = {q:.3g} -> infinity); the estimate is that limit, so every customer's expected spend "
                 f"is the population mean ({mean:,.4g} per repeat purchase day). Standard errors of q and "
                 "gamma are not meaningful.")
+        return self.limit_note_
 
     def population_mean_spend(self, params: Any = None) -> float:
-        """Mean transaction value in the population, ``p * gamma / (q - 1)`` (needs q > 1)."""
+        """Mean transaction value in the population, ``p * gamma / (q - 1)`` (needs q > 1).
+
+        In the constant-spend limit (``constant_spend_``) it is that constant.
+        """
+        if params is None and getattr(self, "constant_spend_", None) is not None:
+            return float(self.constant_spend_)
         p, q, gamma = self._params(params)
         if q <= 1:
             raise ModelFitError(
@@ -229,9 +279,14 @@ class GammaGammaModel(BaseModel):
         population mean. Same currency as ``zbar``.
         """
         frame, index = self._frame(data, x, zbar)
+        xs, zs = frame["x"].to_numpy(), frame["zbar"].to_numpy()
+        if params is None and getattr(self, "constant_spend_", None) is not None:
+            values = np.full(len(xs), float(self.constant_spend_))
+            if index is not None:
+                return pd.Series(values, index=index, name="expected_spend")
+            return float(values[0]) if data is None and np.ndim(x) == 0 else values
         p, q, gamma = self._params(params)
         population = self.population_mean_spend(params)
-        xs, zs = frame["x"].to_numpy(), frame["zbar"].to_numpy()
         values = np.where(xs > 0, p * (gamma + xs * zs) / (p * xs + q - 1), population)
         if index is not None:
             return pd.Series(values, index=index, name="expected_spend")

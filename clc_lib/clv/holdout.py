@@ -12,17 +12,110 @@ customers acquired by the end of calibration); their number is reported in ``att
 from __future__ import annotations
 
 import datetime as dt
+import math
 import warnings
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from clc_lib.clv._base import time_unit_days
-from clc_lib.errors import ConfigError, DataError
+from clc_lib.errors import ConfigError, DataError, ModelFitError
 from clc_lib.summary import customer_summary, daily_purchase_values, fetch
 
-__all__ = ["calibration_holdout_split", "purchase_days"]
+__all__ = ["HOLDOUT_MAX_SHARE", "HoldoutPeriod", "ShortHistoryError", "calibration_holdout_split", "holdout_period",
+           "purchase_days"]
+
+#: The holdout is at most this share of the history, so calibration keeps at least the rest.
+HOLDOUT_MAX_SHARE = 1 / 3
+
+
+class ShortHistoryError(ModelFitError):
+    """The history is too short for what was asked; the message says how long it is and what is needed."""
+
+
+@dataclass(frozen=True)
+class HoldoutPeriod:
+    """The calibration/holdout split that a history allows (see :func:`holdout_period`).
+
+    Attributes
+    ----------
+    calibration_end, holdout_end
+        Last days (included) of calibration and holdout.
+    days, requested_days, history_days
+        Holdout length used and asked for, and the history length (first purchase to ``holdout_end``), in days.
+    time_unit
+        The model time unit, for :meth:`describe`.
+    """
+
+    calibration_end: pd.Timestamp
+    holdout_end: pd.Timestamp
+    days: int
+    requested_days: int
+    history_days: int
+    time_unit: str
+
+    @property
+    def shortened(self) -> bool:
+        """True when the history was too short for the requested holdout."""
+        return self.days < self.requested_days
+
+    @property
+    def length(self) -> float:
+        """Holdout length in the model time unit."""
+        return self.days / time_unit_days(self.time_unit)
+
+    def describe(self) -> str:
+        """One sentence for the report: the holdout used and, when shortened, why."""
+        unit = {"D": "days", "W": "weeks", "M": "months"}[self.time_unit.upper()]
+        text = (f"Holdout: the last {self.days} days ({self.length:.3g} {unit}), "
+                f"{(self.calibration_end + pd.Timedelta(days=1)).date()} to {self.holdout_end.date()}; "
+                f"the models are fitted on the {self.history_days - self.days} days before it.")
+        if self.shortened:
+            text += (f" Shortened from the requested {self.requested_days} days to at most "
+                     f"{HOLDOUT_MAX_SHARE:.0%} of the {self.history_days}-day history.")
+        return text
+
+
+def holdout_period(first_day: str | dt.date | pd.Timestamp, holdout_end: str | dt.date | pd.Timestamp, *,
+                   requested_days: int, time_unit: str = "W",
+                   max_share: float = HOLDOUT_MAX_SHARE) -> HoldoutPeriod:
+    """The holdout a history allows: the requested length, at most ``max_share`` of the history.
+
+    Parameters
+    ----------
+    first_day
+        First purchase day in the data.
+    holdout_end
+        Last day of the holdout (the run's ``as_of``).
+    requested_days
+        Holdout length asked for, in days.
+    time_unit
+        Model time unit; the holdout must be at least one of them long.
+    max_share
+        Largest share of the history (first day to ``holdout_end``) given to the holdout.
+
+    Raises
+    ------
+    ShortHistoryError
+        When ``max_share`` of the history is shorter than one time unit.
+    """
+    start, end = _date(first_day, "first_day"), _date(holdout_end, "holdout_end")
+    if requested_days < 1:
+        raise ConfigError(f"The holdout must be at least one day long, got {requested_days} days.")
+    if not 0 < max_share < 1:
+        raise ConfigError(f"max_share must be between 0 and 1, got {max_share}.")
+    history_days = (end - start).days
+    unit_days = time_unit_days(time_unit)
+    days = min(int(requested_days), math.floor(history_days * max_share))
+    if days < unit_days:
+        needed = math.ceil(unit_days / max_share)
+        raise ShortHistoryError(
+            f"the history is {history_days} days long ({start.date()} to {end.date()}); a holdout of at least one "
+            f"time unit ({unit_days:g} days) at most {max_share:.0%} of the history needs {needed} days or more.")
+    return HoldoutPeriod(calibration_end=end - pd.Timedelta(days=days), holdout_end=end, days=days,
+                         requested_days=int(requested_days), history_days=history_days, time_unit=time_unit)
 
 _NEEDED = ("customer_id", "timestamp", "amount", "is_return")
 

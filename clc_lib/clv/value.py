@@ -149,7 +149,20 @@ class CustomerValueModel:
         return spend_inputs, int(no_spend.sum())
 
     def fit(self, summary: pd.DataFrame) -> CustomerValueModel:
-        """Fit both models on a customer summary (``x``, ``t_x``, ``T``, ``zbar``; index customer_id)."""
+        """Fit both models on a customer summary (``x``, ``t_x``, ``T``, ``zbar``; index customer_id).
+
+        The warnings of the fits are raised as usual and kept as texts in ``notes_``; predictions
+        carry them in ``attrs["notes"]``, so a report can show them next to the figures.
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self._fit(summary)
+        self.notes_ = [str(warning.message) for warning in caught if issubclass(warning.category, UserWarning)]
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return self
+
+    def _fit(self, summary: pd.DataFrame) -> None:
         usable, no_purchase = self._with_purchases(summary)
         self.n_without_purchase_ = int(no_purchase.sum())
         if self.n_without_purchase_:
@@ -162,7 +175,6 @@ class CustomerValueModel:
                           "the spend model leaves them out and gives them the population mean spend.",
                           stacklevel=2)
         self.spend_model_ = GammaGammaModel(penalizer=self.spend_penalizer).fit(spend_inputs)
-        return self
 
     def predict(self, summary: pd.DataFrame, *, horizon: float, discount_rate: float | None = None,
                 annual_discount_rate: float | None = None, margin: float = 1.0, step: float = 1.0) -> pd.DataFrame:
@@ -212,7 +224,8 @@ class CustomerValueModel:
         out.loc[frame.index, "expected_spend"] = spend.to_numpy()
         out.loc[frame.index, "clv"] = margin * spend.to_numpy() * discounted.to_numpy()
         out.attrs.update({"model": self.model, "time_unit": self.time_unit, "horizon": horizon,
-                          "discount_rate_per_step": per_step, "step": step, "margin": margin})
+                          "discount_rate_per_step": per_step, "step": step, "margin": margin,
+                          "notes": list(getattr(self, "notes_", []))})
         return out
 
     def __repr__(self) -> str:

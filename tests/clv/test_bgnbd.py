@@ -208,3 +208,53 @@ def test_gradient_is_the_derivative_of_the_log_likelihood():
         numeric = (model._loglik(params + step, x, t_x, T) - model._loglik(params - step, x, t_x, T)) / (2 * step[k])
         np.testing.assert_allclose(analytic[k], numeric, rtol=1e-5, atol=1e-8)
     assert special.gammaln(1.0) == 0.0  # scipy sanity for the closed forms used above
+
+
+def test_a_common_dropout_probability_is_the_limit_of_the_fit_with_a_note():
+    # Every customer leaves with probability 0.3 after a purchase (a, b huge with a / (a + b) = 0.3).
+    from clc_lib.clv import simulate_bgnbd
+
+    data = simulate_bgnbd(2000, 0.5, 4.0, 0.3e7, 0.7e7, T=(20, 52), seed=3)
+    with pytest.warns(UserWarning, match="dropout probabilities do not differ") as caught:
+        model = BetaGeoModel().fit(data)  # strict: a divergent fit would raise
+    assert model.limit_note_ in [str(w.message) for w in caught]
+    assert model.converged_ and np.isinf(model.params_[["a", "b"]]).all()
+    assert model.common_dropout_ == pytest.approx(0.3, abs=0.03)
+    assert model.standard_errors_[["a", "b"]].isna().all() and np.isfinite(model.standard_errors_[["r", "alpha"]]).all()
+    # The limit's predictions are those of the full model with a and b large on the same ratio.
+    r, alpha = model.params_[["r", "alpha"]]
+    p = model.common_dropout_
+    # The full model approaches the limit as a + b grows (its hypergeometric series fails beyond ~1e4).
+    def near(scale: float) -> BetaGeoModel:
+        return BetaGeoModel.from_params([r, alpha, scale * p, scale * (1 - p)])
+
+    gaps = [np.max(np.abs(model.probability_alive(data) - near(scale).probability_alive(data))) for scale in (1e3, 1e4)]
+    assert gaps[1] < 1e-3 and gaps[1] < gaps[0] / 5
+    expected = model.expected_purchases(26, data)
+    relative = [np.max(np.abs(near(scale).expected_purchases(26, data) / expected - 1)) for scale in (1e3, 2e3)]
+    assert relative[1] < 0.015 and relative[1] < relative[0] * 0.6
+    assert near(2e3).expected_purchases(26, data).sum() == pytest.approx(expected.sum(), rel=2e-3)
+    assert (model.probability_alive(data)[data.x == 0] == 1).all()
+
+
+def test_customers_whose_dropout_differs_are_not_taken_for_the_limit():
+    from clc_lib.clv import simulate_bgnbd
+
+    model = BetaGeoModel().fit(simulate_bgnbd(2000, 0.5, 4.0, 2.0, 5.0, T=(20, 52), seed=3))
+    assert model.common_dropout_ is None and model.limit_note_ is None
+    assert np.isfinite(model.params_).all()
+
+
+def test_mbgnbd_reaches_the_same_limit_with_dropout_at_the_first_purchase_too():
+    from clc_lib.clv import simulate_mbgnbd
+
+    data = simulate_mbgnbd(2000, 0.5, 4.0, 0.3e7, 0.7e7, T=(20, 52), seed=2)
+    with pytest.warns(UserWarning, match="MBG/NBD: the customers' dropout probabilities do not differ"):
+        model = ModifiedBetaGeoModel().fit(data)
+    assert model.common_dropout_ == pytest.approx(0.3, abs=0.03) and np.isinf(model.params_[["a", "b"]]).all()
+    r, alpha = model.params_[["r", "alpha"]]
+    p = model.common_dropout_
+    gaps = [np.max(np.abs(model.probability_alive(data) - ModifiedBetaGeoModel.from_params(
+        [r, alpha, scale * p, scale * (1 - p)]).probability_alive(data))) for scale in (1e3, 2e3)]
+    assert gaps[1] < 2e-3 and gaps[1] < gaps[0] * 0.6
+    assert (model.probability_alive(data)[data.x == 0] < 1).all()  # dropout is possible right after the first purchase

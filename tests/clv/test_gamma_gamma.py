@@ -96,8 +96,12 @@ def test_spends_without_customer_heterogeneity_converge_to_the_limit_with_a_note
         model = GammaGammaModel().fit(data)  # strict: an unconverged fit would raise
     notes = [str(w.message) for w in caught]
     assert any("vary no more than single transactions do" in note for note in notes)
-    assert any("Hessian at the optimum is not positive definite" in note for note in notes)  # q, gamma on a ridge
+    assert model.limit_note_ in notes
     assert model.converged_ and model.params_["q"] > 1e4
+    # On the ridge only q/gamma is identified: q and gamma have no standard error, whatever the
+    # platform's rounding makes of the Hessian there.
+    assert model.standard_errors_[["q", "gamma"]].isna().all()
+    assert np.isfinite(model.standard_errors_["p"])
     # Every customer's expected spend is the population mean p/nu = 100, whatever their own zbar.
     expected = model.expected_spend(data)
     assert model.population_mean_spend() == pytest.approx(3.0 / 0.03, rel=0.01)
@@ -139,3 +143,24 @@ def test_newton_polish_finishes_a_fit_that_stopped_short():
     z, gradient = _newton_polish(rosenbrock, np.array([0.9, 0.8]), bounds=18.0)
     np.testing.assert_allclose(z, [1.0, 1.0], atol=1e-6)
     assert np.max(np.abs(gradient)) < GRADIENT_TOLERANCE * 1e-2
+
+
+def test_identical_spends_are_the_constant_spend_limit_with_a_note():
+    # A fixed-price product: every repeat purchase day is worth the same, whatever the customer.
+    frame = pd.DataFrame({"x": [1, 2, 3, 5, 0, 1], "zbar": [25.0, 25.0, 25.0, 25.0, 0.0, 25.0]},
+                         index=list("abcdef"))
+    with pytest.warns(UserWarning, match="constant-spend limit") as caught:
+        model = GammaGammaModel().fit(frame)  # strict: a divergent fit would raise
+    assert model.limit_note_ == str(caught[0].message) and "25" in model.limit_note_
+    assert model.converged_ and model.constant_spend_ == 25.0 and model.n_customers_ == 5
+    assert np.isinf(model.params_).all() and model.standard_errors_.isna().all()
+    assert model.population_mean_spend() == 25.0
+    assert (model.expected_spend(frame) == 25.0).all()
+    assert model.expected_spend(x=0, zbar=0.0) == 25.0
+
+
+def test_spends_that_differ_are_not_taken_for_constant():
+    frame = pd.DataFrame({"x": [1, 2, 3, 5, 2, 1, 4, 2], "zbar": [25.0, 30.0, 22.0, 27.5, 40.0, 18.0, 26.0, 31.0]})
+    model = GammaGammaModel(penalizer=0.01).fit(frame)
+    assert model.constant_spend_ is None and model.limit_note_ is None
+    assert np.isfinite(model.params_).all()

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clc_lib.clv import calibration_holdout_split
-from clc_lib.errors import ConfigError
+from clc_lib.clv import ShortHistoryError, calibration_holdout_split, holdout_period
+from clc_lib.errors import ConfigError, ModelFitError
 
 from . import reference_values as ref
 
@@ -67,3 +67,32 @@ def test_cdnow_split_reproduces_hardies_summary_and_holdout_counts(cdnow_transac
     assert split["x_holdout"].sum() == ref.CDNOW_REPEATS_HOLDOUT
     assert split.loc[split["x"] == 0, "x_holdout"].sum() == ref.CDNOW_ZERO_CLASS_HOLDOUT
     assert (split["duration_holdout"] == 39.0).all()
+
+
+def test_holdout_period_keeps_the_requested_length_when_the_history_allows_it():
+    period = holdout_period("2023-01-01", "2024-12-31", requested_days=182, time_unit="W")
+    assert period.days == 182 and not period.shortened
+    assert period.calibration_end == pd.Timestamp("2024-07-02")
+    assert period.length == pytest.approx(26.0)
+    assert "the last 182 days (26 weeks)" in period.describe() and "Shortened" not in period.describe()
+
+
+def test_holdout_period_is_at_most_a_third_of_a_short_history():
+    # 3.5 months of data: a 26-week holdout would leave nothing to calibrate on.
+    period = holdout_period("2024-09-15", "2024-12-31", requested_days=182, time_unit="W")
+    assert period.history_days == 107 and period.days == 35 and period.shortened
+    assert period.calibration_end == pd.Timestamp("2024-11-26")
+    assert "Shortened from the requested 182 days to at most 33% of the 107-day history" in period.describe()
+
+
+def test_holdout_period_refuses_a_history_shorter_than_three_time_units():
+    with pytest.raises(ShortHistoryError, match="the history is 20 days long") as error:
+        holdout_period("2024-12-11", "2024-12-31", requested_days=182, time_unit="W")
+    assert isinstance(error.value, ModelFitError)
+    assert "needs 21 days or more" in str(error.value)
+    assert holdout_period("2024-12-10", "2024-12-31", requested_days=182, time_unit="W").days == 7
+
+
+def test_holdout_period_refuses_a_holdout_shorter_than_a_day():
+    with pytest.raises(ConfigError, match="at least one day"):
+        holdout_period("2024-01-01", "2024-12-31", requested_days=0)
