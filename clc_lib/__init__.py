@@ -27,7 +27,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "quality": (
         "QUALITY_DEFAULTS", "QUALITY_RULES", "QualityRule", "RuleResult", "TableQuality",
-        "DataQualityReport", "quality_options", "VALUE_CHECKS",
+        "DataQualityReport", "quality_options", "VALUE_CHECKS", "TABLE_KEYS", "TABLE_COUNTS",
     ),
     "demo": (
         "DEMO_CATEGORIES", "DEMO_CHANNELS", "DemoData", "generate_demo", "write_demo_data",
@@ -46,7 +46,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "segment_profiles", "segment_migration", "rfm_table", "rfm_migration",
     ),
     "scoring": (
-        "SCORE_PROVIDERS", "register_score_provider", "score_customers", "write_scores",
+        "FORMULA_PREFIXES", "SCORE_PROVIDERS", "escape_formula_text", "register_score_provider", "score_customers",
+        "write_scores",
     ),
     "cohorts": (
         "cohort_matrix", "retention_curve", "churn_rate_over_time", "period_is_complete", "mark_complete_periods",
@@ -96,11 +97,11 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "SALT_ENV_VAR", "PSEUDONYMISE_ENV_VAR", "IDENTIFIER_COLUMNS", "PERSONAL_DATA_COLUMNS",
         "PERSONAL_DATA_VALUES", "id_salt", "pseudonymise_ids_enabled", "pseudonymise_id",
         "personal_data_columns", "protect_frame", "mask_personal_values", "redact",
-        "config_secret_values", "scrub_local_paths",
+        "config_secret_values", "scrub_local_paths", "example_values", "pseudonymise_examples",
     ),
     "report": (
-        "REPORT_DEFAULTS", "NotebookRun", "ReportLockedError", "ReportRun", "report_options",
-        "report_notebooks", "run_report",
+        "REPORT_DEFAULTS", "NotebookRun", "OutputFolderError", "ReportLockedError", "ReportRun", "report_options",
+        "report_notebooks", "private_runs_root", "run_folder_name", "run_report",
     ),
 }
 

@@ -97,7 +97,6 @@ __all__ = [
     "read_transactions",
     "RUN_CACHE_ENV_VAR",
     "save_run_cache",
-    "run_cache_identifiers",
 ]
 
 #: Environment variable naming a run cache (see :func:`save_run_cache`); ``clc report`` sets it for
@@ -227,12 +226,13 @@ def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
 
 
 @contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
+def atomic_write(path: str | Path, *, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path in the folder of ``path``; on success move it onto ``path`` atomically.
 
     Readers never see a half-written file: the data are written to ``.<name>.<pid>.<random>.tmp``
-    next to the target and renamed with :func:`os.replace`. The result keeps the permissions of the
-    file it replaces (a new file gets the umask's default, e.g. 0644). On an exception the temporary
+    next to the target and renamed with :func:`os.replace`. The result gets the permission bits
+    ``mode`` when given (e.g. 0o600 for private files); otherwise it keeps those of the file it
+    replaces (a new file gets the umask's default, e.g. 0644). On an exception the temporary
     file is removed and ``path`` is left as it was; temporary files that a killed process left
     behind (their process id no longer runs) are removed by the next write of the same path.
 
@@ -251,7 +251,7 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.is_file():
-            os.chmod(tmp, _mode_for(target))
+            os.chmod(tmp, _mode_for(target) if mode is None else mode)
         os.replace(tmp, target)
     except BaseException:
         if tmp.is_dir():
@@ -2210,12 +2210,12 @@ _CACHE_KEY_FILE = "key.json"
 _CACHE_FRAMES_FILE = "run.pickle"
 _CACHED_ENGINE_TABLES = ("transactions", "events")
 _CACHE_RESULTS_FOLDER = "results"
+_PRIVATE_FILE_MODE = 0o600  # the run cache holds real customer ids (see save_run_cache)
 
 
 def _store_result(path: Path, value: Any) -> None:
-    with atomic_write(path) as tmp:
+    with atomic_write(path, mode=_PRIVATE_FILE_MODE) as tmp:
         tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-        tmp.chmod(0o600)  # the run cache is private (see save_run_cache)
 
 
 def _run_cache_key(config: Any, run_config: RunConfig, as_of: Any) -> dict[str, Any] | None:
@@ -2258,22 +2258,18 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
     for name in _CACHED_ENGINE_TABLES:
         table = getattr(run, name)
         if table is not None:
-            with atomic_write(target / f"{name}.parquet") as tmp:
+            with atomic_write(target / f"{name}.parquet", mode=_PRIVATE_FILE_MODE) as tmp:
                 table.to_parquet(tmp)
     frames = {name: getattr(run, name) for name in SMALL_TABLES}
     frames.update(as_of=run.as_of, quality=run.quality)
-    with atomic_write(target / _CACHE_FRAMES_FILE) as tmp:
+    with atomic_write(target / _CACHE_FRAMES_FILE, mode=_PRIVATE_FILE_MODE) as tmp:
         tmp.write_bytes(pickle.dumps(frames, protocol=pickle.HIGHEST_PROTOCOL))
     run._results_folder = target / _CACHE_RESULTS_FOLDER
     run._results_folder.mkdir(exist_ok=True, mode=0o700)
     for name, value in run._results.items():
         _store_result(run._results_folder / f"{name}.pickle", value)
-    for path in target.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            path.chmod(0o600)
-    with atomic_write(target / _CACHE_KEY_FILE) as tmp:  # written last: a cache without a key is ignored
+    with atomic_write(target / _CACHE_KEY_FILE, mode=_PRIVATE_FILE_MODE) as tmp:  # last: a cache without a key is ignored
         tmp.write_text(json.dumps(key, indent=1), encoding="utf-8")
-        tmp.chmod(0o600)
     return True
 
 

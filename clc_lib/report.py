@@ -672,9 +672,8 @@ def _check_config_folder(config_folder: Path, identity: dict[str, str]) -> bool:
 def _record_config_identity(config_folder: Path, identity: dict[str, str]) -> None:
     from clc_lib.io import atomic_write
 
-    with atomic_write(config_folder / CONFIG_IDENTITY_FILE) as temporary:
+    with atomic_write(config_folder / CONFIG_IDENTITY_FILE, mode=0o644) as temporary:
         temporary.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
-        temporary.chmod(0o644)
 
 
 def _made_by_runner(folder: Path, pid: int) -> bool:

@@ -418,7 +418,7 @@ def test_campaign_rows_for_customers_without_transactions_are_counted(tmp_path):
 
 
 def test_mid_month_period_starts_are_counted(tmp_path):
-    spend = SPEND + "2024-03-15,search,90\n2024-04-01 12:00,search,80\n"
+    spend = SPEND + "2024-02-15,search,90\n2024-03-01 12:00,search,80\n"  # on or before as_of (2024-03-07)
     run = load_run(_write_run(tmp_path, spend=(spend, {"path": "spend.csv"})))
     assert run.quality["spend"].rule("period_start_not_first_day").rows == 2
 
