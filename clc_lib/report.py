@@ -24,8 +24,8 @@
    the run folder has credentials masked and absolute local folders replaced by relative ones;
 6. assembles sanitised copies in ``<out>/.tmp-<started>-<pid>/``, publishes them by an atomic
    rename to ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when
-   every notebook succeeded, prunes the oldest runs beyond ``report.keep`` and removes the
-   private folder.
+   every notebook of a full run succeeded, prunes the oldest runs beyond ``report.keep`` (never
+   ``latest`` nor the newest complete run) and removes the private folder.
 
 A failing notebook does not stop the others: its page shows the error at the top, the index
 marks it, the run is published as ``failed`` and ``latest`` stays on the previous complete run.
@@ -1078,7 +1078,8 @@ def run_report(
         ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``; working data stay in a private folder
         under :func:`private_runs_root`.
     only
-        Notebook names to run (see :func:`report_notebooks`); default all.
+        Notebook names to run (see :func:`report_notebooks`); default all. A run of fewer than
+        all notebooks is published as ``partial`` and does not move ``latest``.
     as_of
         Cut-off date ``YYYY-MM-DD`` passed to every notebook; default the config's.
     jobs
@@ -1091,8 +1092,9 @@ def run_report(
     Returns
     -------
     ReportRun
-        ``status`` is ``complete`` when every notebook ran, else ``failed`` (published, but
-        ``latest`` is not moved); ``exit_code`` is 0 or 1.
+        ``status`` is ``failed`` when a notebook failed, ``partial`` for an ``only`` run whose
+        notebooks all ran, else ``complete``; only a complete run moves ``latest``.
+        ``exit_code`` is 1 for a failed run, else 0.
 
     Raises
     ------
