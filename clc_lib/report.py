@@ -25,8 +25,8 @@
    the run folder has credentials masked and absolute local folders replaced by relative ones;
 6. assembles sanitised copies in ``<out>/.tmp-<started>-<pid>/``, publishes them by an atomic
    rename to ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``, moves the ``latest`` links when
-   every notebook succeeded, prunes the oldest runs beyond ``report.keep`` and removes the
-   private folder.
+   every notebook of a full run succeeded, prunes the oldest runs beyond ``report.keep`` (never
+   ``latest`` nor the newest complete run) and removes the private folder.
 
 A failing notebook does not stop the others: its page shows the error at the top, the index
 marks it, the run is published as ``failed`` and ``latest`` stays on the previous complete run.
@@ -124,6 +124,7 @@ VERSION_PACKAGES = {"clc": "clc", "pandas": "pandas", "ibis": "ibis-framework", 
 
 STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"
+STATUS_PARTIAL = "partial"  # an --only run: published, but "latest" stays on the last complete run
 
 
 class ReportLockedError(ClcError):
@@ -149,6 +150,7 @@ class NotebookRun:
     log: str = ""
     key_figures: list[dict[str, Any]] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    compared_with: str | None = None  # run whose key figures the changes are measured against
 
     @property
     def ok(self) -> bool:
@@ -168,11 +170,11 @@ class ReportRun:
 
     @property
     def ok(self) -> bool:
-        return self.status == STATUS_COMPLETE
+        return self.status != STATUS_FAILED and all(n.ok for n in self.notebooks)
 
     @property
     def exit_code(self) -> int:
-        """0 when every notebook ran, 1 otherwise (the run is still published)."""
+        """0 when every notebook ran (complete or partial run), 1 otherwise (the run is still published)."""
         return 0 if self.ok else 1
 
 
@@ -559,13 +561,34 @@ def _previous_complete_run(config_folder: Path) -> tuple[str, dict[str, Any]] | 
     return None
 
 
-def _add_changes(notebooks: list[NotebookRun], previous: dict[str, Any] | None) -> None:
-    """Attach ``change`` (text) and ``previous`` (raw value) to each key figure."""
+def _previous_runs_by_report(config_folder: Path, names: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """For each report name, the newest published run (complete, partial or failed) in which it ran OK.
+
+    Returns ``{name: (run id, that report's manifest entry)}``; names never run OK are left out.
+    """
+    wanted, found = set(names), {}
+    for folder in reversed(_run_folders(config_folder)):
+        for entry in _read_recorded(folder / RUN_MANIFEST).get("notebooks", []):
+            name = entry.get("name")
+            if name in wanted and name not in found and entry.get("status") == "ok":
+                found[name] = (folder.name, entry)
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _add_changes(notebooks: list[NotebookRun], previous: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """Attach ``change`` (text) and ``previous`` (raw value) to each key figure.
+
+    ``previous`` maps a report name to the run it is compared with and that report's manifest entry
+    (see :func:`_previous_runs_by_report`); each report records that run as ``compared_with``.
+    """
     before: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in (previous or {}).get("notebooks", []):
+    for name, (_run_id, entry) in previous.items():
         for figure in entry.get("key_figures", []):
-            before[(entry.get("name"), figure.get("label"))] = figure
+            before[(name, figure.get("label"))] = figure
     for notebook in notebooks:
+        notebook.compared_with = previous[notebook.name][0] if notebook.name in previous else None
         for figure in notebook.key_figures:
             old = before.get((notebook.name, figure.get("label")))
             if old is None or old.get("kind") != figure.get("kind"):
@@ -587,10 +610,22 @@ def _temporary_symlink(link: Path, target: str) -> Path:
     return temporary
 
 
-def _prune_plan(config_folder: Path, keep: int, new_run: str, latest: str | None) -> list[str]:
-    """The run folders to delete once ``new_run`` is published: the oldest beyond ``keep``, never ``latest``."""
+def _prune_plan(config_folder: Path, keep: int, new_run: str, latest: str | None,
+                new_run_complete: bool = True) -> list[str]:
+    """The run folders to delete once ``new_run`` is published: the oldest beyond ``keep``.
+
+    Never ``latest`` nor the newest complete run, so partial and failed runs cannot push
+    every complete run out.
+    """
     runs = [p.name for p in _run_folders(config_folder)] + [new_run]
-    return [name for name in runs[:-keep] if name != latest] if len(runs) > keep else []
+    if len(runs) <= keep:
+        return []
+    newest_complete = new_run if new_run_complete else None
+    if newest_complete is None:
+        previous = _previous_complete_run(config_folder)
+        newest_complete = previous[0] if previous else None
+    protected = {latest, newest_complete}
+    return [name for name in runs[:-keep] if name not in protected]
 
 
 def _latest_run(config_folder: Path) -> str | None:
@@ -1083,7 +1118,8 @@ def run_report(
         ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``; working data stay in a private folder
         under :func:`private_runs_root`.
     only
-        Notebook names to run (see :func:`report_notebooks`); default all.
+        Notebook names to run (see :func:`report_notebooks`); default all. A run of fewer than
+        all notebooks is published as ``partial`` and does not move ``latest``.
     as_of
         Cut-off date ``YYYY-MM-DD`` passed to every notebook; default the config's.
     jobs
@@ -1096,8 +1132,9 @@ def run_report(
     Returns
     -------
     ReportRun
-        ``status`` is ``complete`` when every notebook ran, else ``failed`` (published, but
-        ``latest`` is not moved); ``exit_code`` is 0 or 1.
+        ``status`` is ``failed`` when a notebook failed, ``partial`` for an ``only`` run whose
+        notebooks all ran, else ``complete``; only a complete run moves ``latest``.
+        ``exit_code`` is 1 for a failed run, else 0.
 
     Raises
     ------
@@ -1124,6 +1161,7 @@ def run_report(
     options = report_options(run_config.report)
     source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = report_notebooks(source_dir, only)
+    partial = len(notebooks) < len(report_notebooks(source_dir))
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs {jobs}: give 1 or more notebooks to run at a time.")
     workers = max(1, min(jobs or os.cpu_count() or 1, len(notebooks) or 1))
@@ -1193,9 +1231,14 @@ def run_report(
                 render_html(work / result.ipynb, work / result.html, title=result.title,
                             error=result.error, run_label=f"{run_config.name}, run {run_id}")
                 result.render_seconds = round(time.perf_counter() - render_started, 1)
-            status = STATUS_COMPLETE if all(r.ok for r in results) else STATUS_FAILED
+            if not all(r.ok for r in results):
+                status = STATUS_FAILED
+            elif partial:
+                status = STATUS_PARTIAL
+            else:
+                status = STATUS_COMPLETE
             previous = _previous_complete_run(config_folder)
-            _add_changes(results, previous[1] if previous else None)
+            _add_changes(results, _previous_runs_by_report(config_folder, [r.name for r in results]))
             finished = dt.datetime.now()
             manifest = {
                 "run_id": run_id, "config_name": run_config.name, "config": _display_path(config_path),
@@ -1212,10 +1255,14 @@ def run_report(
             log(f"run {status}: {sum(r.ok for r in results)}/{len(results)} notebooks ran; "
                 f"published to {target}")
             latest = target.name if status == STATUS_COMPLETE else _latest_run(config_folder)
-            pruned = _prune_plan(config_folder, options["keep"], target.name, latest)
+            pruned = _prune_plan(config_folder, options["keep"], target.name, latest,
+                                 new_run_complete=status == STATUS_COMPLETE)
             notes = []
             if status == STATUS_COMPLETE:
                 notes.append(f"{out_root / LATEST_NAME} now points to this run")
+            elif status == STATUS_PARTIAL:
+                notes.append(f"partial run ({', '.join(r.name for r in results)} only); "
+                             "'latest' still points to the last complete run")
             else:
                 failed = ", ".join(r.name for r in results if not r.ok)
                 notes.append(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")

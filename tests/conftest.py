@@ -17,3 +17,11 @@ def cdnow_dir() -> Path:
     if not (CDNOW_DIR / "CDNOW_master.txt").is_file():
         pytest.skip(f"CDNOW reference data not found at {CDNOW_DIR} (set CLC_CDNOW_DIR to its folder)")
     return CDNOW_DIR
+
+
+@pytest.fixture(autouse=True)
+def private_cache_home(tmp_path_factory, monkeypatch) -> Path:
+    """Give each test its own ``XDG_CACHE_HOME`` so report runs never share ``~/.cache/clc/runs``."""
+    cache_home = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    return cache_home

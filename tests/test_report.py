@@ -129,7 +129,7 @@ def real_runs(tmp_path_factory):
         patch.setenv("CLC_TEST_SECRET", TEST_SECRET)
         with pytest.MonkeyPatch.context() as execution:
             execution.setattr(report, "execute_notebook", fake_execute)
-            first = run_report(config, out=out, as_of="2024-01-10", only=["01"], notebooks_dir=notebooks,
+            first = run_report(config, out=out, as_of="2024-01-10", notebooks_dir=notebooks,
                                echo=lines.append)
         first_latest = (out / "latest").resolve()
         second = run_report(config, out=out, as_of="2024-01-12", jobs=2, notebooks_dir=notebooks,
@@ -536,3 +536,21 @@ def test_refused_input_exits_2_and_publishes_nothing(command_project, tmp_path, 
     assert _published(out) == before and (out / "latest").resolve() == latest
     assert not list(out.glob(".tmp-*")) and not (out / "shop-refused").exists()
     assert list((tmp_path / "private" / "clc" / "runs").iterdir()) == []  # the run cache was removed
+
+
+def test_only_runs_are_partial_keep_latest_and_never_prune_the_complete_run(quick):
+    write_notebook(quick["notebooks"] / "02_other.ipynb", "Other report", "x = 2")
+    config = write_config(quick["config"].parent, extra="report: {keep: 2}\n")
+    complete = run_report(config, out=quick["out"], as_of="2024-01-10", notebooks_dir=quick["notebooks"], echo=None)
+    partials = [run_report(config, out=quick["out"], as_of=f"2024-01-1{i}", only=["01"],
+                           notebooks_dir=quick["notebooks"], echo=None) for i in (1, 2, 3)]
+    assert complete.status == "complete"
+    assert all(run.status == "partial" and run.exit_code == 0 for run in partials)
+    assert (quick["out"] / "latest").resolve() == complete.path.resolve()
+    assert complete.path.is_dir()  # keep: 2, but the newest complete run stays
+    remaining = sorted(p.name for p in (quick["out"] / "shop").iterdir() if p.name not in ("latest", ".clc-config.json"))
+    assert remaining == sorted([complete.run_id, partials[-2].run_id, partials[-1].run_id])
+    last = json.loads((partials[-1].path / "run.json").read_text(encoding="utf-8"))
+    assert last["notebooks"][0]["compared_with"] == partials[-2].run_id
+    index = (partials[-1].path / "index.html").read_text(encoding="utf-8")
+    assert "Partial run." in index and "holds only Good report" in index
