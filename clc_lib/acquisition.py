@@ -477,7 +477,8 @@ def _check_month_starts(dates: pd.Series, *, source: str, column: str, hint: str
                     f"(e.g. {examples[0][1]}). {hint}")
 
 
-def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_period: bool = True) -> pd.DataFrame:
+def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_period: bool = True,
+                   require_matching_channels: bool = False) -> pd.DataFrame:
     """Customer acquisition cost: spend / new customers, per channel (and month), plus all-channel rows.
 
     Parameters
@@ -491,6 +492,10 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
         ``new_customers``). Channel names must match ``spend.channel``.
     by_period
         True: one row per month and channel. False: totals over all covered months per channel.
+    require_matching_channels
+        Raise :class:`~clc_lib.errors.ModelFitError` when no spend channel is a channel of the new
+        customers (e.g. spend by marketing channel, customers only by order channel), for a page
+        section that has no per-channel CAC to show then (:func:`clc_lib.display.run_or_skip`).
 
     Returns
     -------
@@ -526,6 +531,13 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
                         hint="Spend is monthly: compute new customers with period='M'.", error=ConfigError)
 
     paid_channels = set(spend["channel"].dropna())
+    acquired_channels = set(new_customers["channel"].dropna())
+    if require_matching_channels and not paid_channels & acquired_channels:
+        raise ModelFitError(
+            f"none of the spend table's channels ({', '.join(sorted(map(str, paid_channels)))}) is an acquisition "
+            f"channel of the customers ({', '.join(sorted(map(str, acquired_channels)))}); per-channel CAC, LTV:CAC "
+            "and payback need the customers table's acquisition_channel, or order channels named as in the "
+            "spend table.")
     covered = spend["period_start"].drop_duplicates()
     spend_by_cell = spend.groupby(["period_start", "channel"], as_index=False)["spend"].sum()
     acquired = new_customers[new_customers["period_start"].isin(covered)]

@@ -400,6 +400,23 @@ def test_payback_with_mismatched_channels_explains(transactions):
         acq.payback_period(curve, pd.Series({"Web": 10.0}))
 
 
+def test_cac_without_a_shared_channel_is_a_model_fit_error_when_required():
+    spend = pd.DataFrame({"period_start": ["2024-01-01", "2024-01-01"], "channel": ["social", "affiliate"],
+                          "spend": [100.0, 50.0]})
+    new = pd.DataFrame({"period_start": pd.to_datetime(["2024-01-01", "2024-01-01"]), "channel": ["web", "app"],
+                        "new_customers": [3, 2]})
+    # without the requirement only the blended row has a CAC: 150 / 5
+    table = acq.cac_by_channel(spend, new, by_period=False).set_index("channel")
+    assert table["cac"].dropna().to_dict() == {acq.BLENDED_CAC_LABEL: 30.0}
+    with pytest.raises(ModelFitError, match=r"none of the spend table's channels \(affiliate, social\) is an "
+                                            r"acquisition channel of the customers \(app, web\)"):
+        acq.cac_by_channel(spend, new, by_period=False, require_matching_channels=True)
+    # one shared channel is enough: web's CAC is 100 / 3
+    web_spend = spend.assign(channel=["web", "affiliate"])
+    table = acq.cac_by_channel(web_spend, new, by_period=False, require_matching_channels=True).set_index("channel")
+    assert table.loc["web", "cac"] == pytest.approx(100 / 3)
+
+
 def test_margin_rate_must_be_a_share():
     with pytest.raises(ConfigError, match="margin_rate"):
         acq.ltv_from_revenue_curve(pd.DataFrame(), margin_rate=30)
