@@ -277,7 +277,8 @@ def attribute_profiles(frame: pd.DataFrame, attribute: str, *, by: str = "segmen
     Returns
     -------
     pandas.DataFrame
-        Index ``by`` (its Categorical order, else by size); column ``customers`` (count), then one
+        Index ``by`` (its Categorical order, else by size; customers without a value form a row
+        of their own); column ``customers`` (count), then one
         column per attribute level with the share of the row's customers in it (rows sum to 1).
         Levels are ordered by size, ``"other"`` and ``"unknown"`` last; a level named
         ``customers`` is shown as ``customers (level)``.
@@ -285,7 +286,7 @@ def attribute_profiles(frame: pd.DataFrame, attribute: str, *, by: str = "segmen
     _check_columns(frame, (by, attribute), "profile frame",
                    "Pass CustomerAttributes.frame joined with the segment or stage of each customer.")
     labels = frame[attribute].astype("object").where(frame[attribute].notna(), "unknown").astype(str)
-    counts = frame.groupby([frame[by], labels], observed=True).size().unstack(fill_value=0)
+    counts = frame.groupby([frame[by], labels], observed=True, dropna=False).size().unstack(fill_value=0)
     totals = counts.sum(axis=0)
     trailing_rank = {level: rank for rank, level in enumerate(TRAILING_LEVELS, 1)}
     levels = sorted(counts.columns, key=lambda level: (trailing_rank.get(level, 0), -totals[level], level))

@@ -196,6 +196,13 @@ def test_attribute_profiles_of_stages_from_prepared_attributes():
     assert by_band.loc["loyal"].tolist() == [2, 0.5, 0.5, 0.0, 0.0, 0.0]
 
 
+def test_attribute_profiles_keep_customers_without_a_segment_as_their_own_row():
+    frame = pd.DataFrame({"segment": ["Lost", None, "Lost"], "country": ["FR", "DE", "DE"]})
+    profile = attribute_profiles(frame, "country")
+    assert profile["customers"].sum() == 3
+    assert profile.loc["Lost"].tolist() == [2, 0.5, 0.5]
+
+
 def test_attribute_profiles_name_a_missing_column():
     with pytest.raises(DataError, match="lacks the column"):
         attribute_profiles(pd.DataFrame({"segment": ["a"]}), "country")
