@@ -43,7 +43,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "rfm": (
         "RFM_OPTIONS", "rfm_segment_maps", "rfm_options", "rfm_scores", "rfm_segments",
-        "segment_profiles", "segment_migration", "rfm_table", "rfm_migration",
+        "segment_profiles", "attribute_profiles", "segment_migration", "rfm_table", "rfm_migration",
     ),
     "scoring": (
         "FORMULA_PREFIXES", "SCORE_PROVIDERS", "escape_formula_text", "register_score_provider", "score_customers",

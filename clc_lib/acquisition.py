@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
-from clc_lib.errors import ConfigError, DataError
+from clc_lib.errors import ConfigError, DataError, ModelFitError
 from clc_lib.summary import fetch
 
 __all__ = [
@@ -477,7 +477,8 @@ def _check_month_starts(dates: pd.Series, *, source: str, column: str, hint: str
                     f"(e.g. {examples[0][1]}). {hint}")
 
 
-def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_period: bool = True) -> pd.DataFrame:
+def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_period: bool = True,
+                   require_matching_channels: bool = False) -> pd.DataFrame:
     """Customer acquisition cost: spend / new customers, per channel (and month), plus all-channel rows.
 
     Parameters
@@ -491,6 +492,10 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
         ``new_customers``). Channel names must match ``spend.channel``.
     by_period
         True: one row per month and channel. False: totals over all covered months per channel.
+    require_matching_channels
+        Raise :class:`~clc_lib.errors.ModelFitError` when no spend channel is a channel of the new
+        customers (e.g. spend by marketing channel, customers only by order channel), for a page
+        section that has no per-channel CAC to show then (:func:`clc_lib.display.run_or_skip`).
 
     Returns
     -------
@@ -526,6 +531,13 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
                         hint="Spend is monthly: compute new customers with period='M'.", error=ConfigError)
 
     paid_channels = set(spend["channel"].dropna())
+    acquired_channels = set(new_customers["channel"].dropna())
+    if require_matching_channels and not paid_channels & acquired_channels:
+        raise ModelFitError(
+            f"none of the spend table's channels ({', '.join(sorted(map(str, paid_channels)))}) is an acquisition "
+            f"channel of the customers ({', '.join(sorted(map(str, acquired_channels)))}); per-channel CAC, LTV:CAC "
+            "and payback need the customers table's acquisition_channel, or order channels named as in the "
+            "spend table.")
     covered = spend["period_start"].drop_duplicates()
     spend_by_cell = spend.groupby(["period_start", "channel"], as_index=False)["spend"].sum()
     acquired = new_customers[new_customers["period_start"].isin(covered)]
@@ -599,7 +611,8 @@ def acquisition_overview(transactions: ibis.Table, customers: pd.DataFrame | Non
 # --------------------------------------------------------------------------------------- repeat rate
 
 def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None, *, window_days: int = 90,
-                as_of, period: str = "M", by: Sequence[str] = ("cohort", "channel")) -> pd.DataFrame:
+                as_of, period: str = "M", by: Sequence[str] = ("cohort", "channel"),
+                require_complete: bool = False) -> pd.DataFrame:
     """Share of acquired customers with a second purchase day within ``window_days`` of their first.
 
     A customer repeats when their second distinct purchase day falls within ``window_days``
@@ -623,6 +636,9 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
         Cohort period, ``"M"`` or ``"W"``.
     by
         Grouping: any of ``"cohort"`` and ``"channel"`` (empty = one overall row).
+    require_complete
+        Raise :class:`~clc_lib.errors.ModelFitError` when no cohort's window has elapsed (for a
+        page section that has nothing to show then; :func:`clc_lib.display.run_or_skip`).
 
     Returns
     -------
@@ -630,6 +646,12 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
         Columns from ``by``, ``customers`` (acquired, in complete cohorts when ``cohort`` is not in
         ``by``), ``repeaters``, ``repeat_rate`` (share 0-1) and, with ``cohort`` in ``by``,
         ``window_complete``.
+
+    Raises
+    ------
+    ModelFitError
+        With ``require_complete``, when no cohort is complete; the message names the latest
+        first-purchase date a complete cohort needs.
     """
     period = _check_period(period)
     as_of = _as_of_timestamp(as_of)
@@ -651,6 +673,9 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
     cells["repeaters"] = cells["repeaters"].fillna(0).astype("int64")
     period_end = cells["cohort"] + pd.tseries.frequencies.to_offset(PERIOD_FREQUENCIES[period]) - pd.Timedelta(days=1)
     cells["window_complete"] = period_end + pd.Timedelta(days=window_days) <= as_of
+    if require_complete and not cells["window_complete"].any():
+        raise ModelFitError(_no_complete_cohort(cells["cohort"], window_days=window_days, as_of=as_of,
+                                                period=period))
 
     if "cohort" in by:
         result = cells.groupby(by, as_index=False).agg(customers=("customers", "sum"),
@@ -668,6 +693,17 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
         result["repeat_rate"] = _ratio(result["repeaters"], result["customers"])
         columns = by + ["customers", "repeaters", "repeat_rate"]
     return result.sort_values(by).reset_index(drop=True)[columns] if by else result[columns]
+
+
+def _no_complete_cohort(cohorts: pd.Series, *, window_days: int, as_of: pd.Timestamp, period: str) -> str:
+    """Why no cohort has a complete repeat window, and which first purchases would give one."""
+    unit = {"M": "month", "W": "week"}[period]
+    latest_end = as_of - pd.Timedelta(days=window_days)
+    earliest = (f"the earliest cohort in the data starts on {cohorts.min():%Y-%m-%d}" if len(cohorts)
+                else "no customer has a purchase")
+    return (f"no {unit}ly cohort's {window_days}-day repeat window has elapsed by {as_of:%Y-%m-%d} ({earliest}); "
+            f"it needs customers acquired in a {unit} that ended on or before {latest_end:%Y-%m-%d}, "
+            f"{window_days} days before the cut-off date.")
 
 
 # ------------------------------------------------------------------------------ revenue curves, payback
@@ -772,7 +808,7 @@ def apply_margin(transactions: ibis.Table, options: Mapping | None) -> ibis.Tabl
 
 def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.DataFrame | None = None, *,
                                     as_of, by: str | None = "channel", max_months: int = 24,
-                                    margin: Mapping | None = None) -> pd.DataFrame:
+                                    margin: Mapping | None = None, min_months: int = 1) -> pd.DataFrame:
     """Average cumulative net revenue (and gross margin) per acquired customer by months since acquisition.
 
     Month ``m`` (0, 1, ...) covers days ``[m, m + 1) x 30.4375`` after the first purchase day; the
@@ -798,6 +834,8 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
         The run config's ``margin:`` section (:func:`margin_options`). With a rate the curve also
         has ``cumulative_margin_per_customer`` (each line's net amount times its rate), which
         :func:`ltv_from_revenue_curve`, :func:`payback_period` and the payback chart then use.
+    min_months
+        The fewest observed months the curve must reach (2 for a curve that is a line, not a point).
 
     Returns
     -------
@@ -807,12 +845,20 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
         ``cumulative_margin_per_customer``. Months no customer of the channel has completed are
         absent. ``attrs["value_basis"]`` says what the value is measured in
         (:func:`margin_basis`).
+
+    Raises
+    ------
+    ModelFitError
+        When no customer has been observed for ``min_months`` full months since the first
+        purchase (:func:`clc_lib.display.run_or_skip` shows it as a one-line skip).
     """
     as_of = _as_of_timestamp(as_of)
     if by not in ("channel", None):
         raise ConfigError(f"by is {by!r}; use 'channel' or None.")
     if max_months < 1:
         raise ConfigError(f"max_months is {max_months}; give at least 1.")
+    if not 1 <= min_months <= max_months:
+        raise ConfigError(f"min_months is {min_months}; give 1 to max_months ({max_months}).")
     margin = margin_options(margin)
     with_margin = margin["rate"] is not None or margin["by"] is not None
     if with_margin:
@@ -846,6 +892,8 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
     revenue = both.loc[~is_size, [*keys, *values]]
     sizes = both.loc[is_size, ["first_purchase_day", "channel", "customers"]]
     if sizes.empty:
+        if min_months > 1:
+            raise ModelFitError("no customer has a purchase, so there is no value per acquired customer to follow.")
         empty = pd.DataFrame(columns=["channel", "months_since_acquisition", "customers_observed", *values.values()])
         empty.attrs["value_basis"] = margin_basis(margin)
         return empty
@@ -854,6 +902,12 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
     sizes = sizes.set_index(["first_purchase_day", "channel"])
     days_observed = (as_of - sizes.index.get_level_values("first_purchase_day")).days.to_numpy() + 1
     months_complete = np.floor(days_observed / DAYS_PER_MONTH)
+    if months_complete.max() < min_months:
+        earliest = sizes.index.get_level_values("first_purchase_day").min()
+        raise ModelFitError(
+            f"the earliest customers (first purchase on {earliest:%Y-%m-%d}, data to {as_of:%Y-%m-%d}) have been "
+            f"observed for {int(months_complete.max())} full month(s); the curve needs customers acquired at least "
+            f"{min_months} months ({int(np.ceil(min_months * DAYS_PER_MONTH))} days) before the cut-off date.")
     observed = months[np.newaxis, :] < months_complete[:, np.newaxis]  # (acquisition day, channel) x month
     channels = sizes.index.get_level_values("channel")
     customer_counts = sizes["customers"].to_numpy()[:, np.newaxis] * observed

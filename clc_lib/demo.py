@@ -88,15 +88,18 @@ DEMO_CHANNELS: dict[str, dict[str, float]] = {
 }
 
 #: Product categories: StockCode prefix, typical unit price (EUR), share of order lines, share of
-#: lines returned, and how many products the category has.
+#: lines returned, how many products the category has, and its gross margin (share of net revenue
+#: left after the cost of goods; written to run.yaml's ``margin:`` section).
 DEMO_CATEGORIES: dict[str, dict[str, float]] = {
-    "Apparel": dict(code=21, unit_price=32.0, popularity=0.24, return_rate=0.080, n_products=60),
-    "Footwear": dict(code=22, unit_price=68.0, popularity=0.12, return_rate=0.090, n_products=30),
-    "Accessories": dict(code=23, unit_price=16.0, popularity=0.16, return_rate=0.025, n_products=40),
-    "Home": dict(code=24, unit_price=38.0, popularity=0.14, return_rate=0.020, n_products=40),
-    "Beauty": dict(code=25, unit_price=19.0, popularity=0.16, return_rate=0.010, n_products=40),
-    "Electronics": dict(code=26, unit_price=85.0, popularity=0.08, return_rate=0.035, n_products=20),
-    "Sports": dict(code=27, unit_price=42.0, popularity=0.10, return_rate=0.030, n_products=30),
+    "Apparel": dict(code=21, unit_price=32.0, popularity=0.24, return_rate=0.080, n_products=60, gross_margin=0.45),
+    "Footwear": dict(code=22, unit_price=68.0, popularity=0.12, return_rate=0.090, n_products=30, gross_margin=0.40),
+    "Accessories": dict(code=23, unit_price=16.0, popularity=0.16, return_rate=0.025, n_products=40,
+                        gross_margin=0.50),
+    "Home": dict(code=24, unit_price=38.0, popularity=0.14, return_rate=0.020, n_products=40, gross_margin=0.40),
+    "Beauty": dict(code=25, unit_price=19.0, popularity=0.16, return_rate=0.010, n_products=40, gross_margin=0.40),
+    "Electronics": dict(code=26, unit_price=85.0, popularity=0.08, return_rate=0.035, n_products=20,
+                        gross_margin=0.15),
+    "Sports": dict(code=27, unit_price=42.0, popularity=0.10, return_rate=0.030, n_products=30, gross_margin=0.35),
 }
 
 #: Relative intensity of new buyers by calendar month (seasonality of acquisition).
@@ -921,6 +924,8 @@ def _run_yaml(end: pd.Timestamp) -> dict[str, Any]:
     config: dict[str, Any] = {"name": "demo", "as_of": f"{end:%Y-%m-%d}", "period": "M", "currency": CURRENCY}
     for table, (file_name, columns) in FILES.items():
         config[table] = {"path": file_name, "columns": dict(columns)}
+    config["margin"] = {"by": "category",
+                        "rates": {name: spec["gross_margin"] for name, spec in DEMO_CATEGORIES.items()}}
     return config
 
 

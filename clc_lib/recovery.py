@@ -37,9 +37,9 @@ from statsmodels.stats.proportion import (
 from clc_lib.cohorts import (
     _all_periods,
     _check_period,
-    _is_complete,
     _purchase_rows_by_day,
     _resolve_as_of,
+    period_is_complete,
 )
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.summary import check_transactions, fetch
@@ -345,7 +345,7 @@ def _reactivation_rates(base_changes: pd.DataFrame, returned: pd.DataFrame, peri
     rates = pd.DataFrame({"period_start": periods, "lapsed_at_start": lapsed.to_numpy(dtype="int64"),
                           "reactivated": back.to_numpy(dtype="int64")})
     rates["reactivation_rate"] = rates["reactivated"] / rates["lapsed_at_start"].where(rates["lapsed_at_start"] > 0)
-    keep = _is_complete(periods, period, as_of) & (rates["lapsed_at_start"] > 0).to_numpy()
+    keep = period_is_complete(periods, period, as_of) & (rates["lapsed_at_start"] > 0).to_numpy()
     return rates[keep].reset_index(drop=True)
 
 

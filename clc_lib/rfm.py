@@ -37,6 +37,7 @@ __all__ = [
     "rfm_scores",
     "rfm_segments",
     "segment_profiles",
+    "attribute_profiles",
     "segment_migration",
     "rfm_table",
     "rfm_migration",
@@ -253,6 +254,50 @@ def segment_profiles(summary_with_segments: pd.DataFrame, *, segment: str = "seg
     profile.index.name = "segment"
     return profile[["customers", "customer_share", "revenue", "revenue_share",
                     "median_recency_days", "median_frequency", "median_monetary"]]
+
+
+#: Attribute levels made by :func:`clc_lib.survival.customer_attributes`, shown after the real levels.
+TRAILING_LEVELS = ("other", "unknown")
+COUNT_COLUMN = "customers"
+
+
+def attribute_profiles(frame: pd.DataFrame, attribute: str, *, by: str = "segment") -> pd.DataFrame:
+    """How the customers of each segment (or stage) split over the levels of one customer attribute.
+
+    Parameters
+    ----------
+    frame
+        One row per customer with the ``by`` column and the attribute's grouping column, e.g.
+        :attr:`clc_lib.survival.CustomerAttributes.frame` with its ``groups[name]`` column.
+    attribute
+        The grouping column of the attribute (categorical levels or numeric bands).
+    by
+        The column to profile: ``"segment"`` (RFM) or ``"stage"`` (lifecycle).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``by`` (its Categorical order, else by size; customers without a value form a row
+        of their own); column ``customers`` (count), then one
+        column per attribute level with the share of the row's customers in it (rows sum to 1).
+        Levels are ordered by size, ``"other"`` and ``"unknown"`` last; a level named
+        ``customers`` is shown as ``customers (level)``.
+    """
+    _check_columns(frame, (by, attribute), "profile frame",
+                   "Pass CustomerAttributes.frame joined with the segment or stage of each customer.")
+    labels = frame[attribute].astype("object").where(frame[attribute].notna(), "unknown").astype(str)
+    counts = frame.groupby([frame[by], labels], observed=True, dropna=False).size().unstack(fill_value=0)
+    totals = counts.sum(axis=0)
+    trailing_rank = {level: rank for rank, level in enumerate(TRAILING_LEVELS, 1)}
+    levels = sorted(counts.columns, key=lambda level: (trailing_rank.get(level, 0), -totals[level], level))
+    shares = counts[levels].div(counts.sum(axis=1), axis=0)
+    shares.columns = [f"{level} (level)" if level == COUNT_COLUMN else level for level in levels]
+    shares.insert(0, COUNT_COLUMN, counts.sum(axis=1).astype("int64"))
+    if not isinstance(frame[by].dtype, pd.CategoricalDtype):
+        shares = shares.sort_values(COUNT_COLUMN, ascending=False, kind="mergesort")
+    shares.index.name = by
+    shares.columns.name = None
+    return shares
 
 
 def _segment_series(frame: pd.DataFrame | pd.Series, name: str) -> pd.Series:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from clc_lib import acquisition as acq
-from clc_lib.errors import ConfigError, DataError
+from clc_lib.errors import ConfigError, DataError, ModelFitError
 
 # customer, order, timestamp, amount, is_return, channel
 ROWS = [
@@ -308,6 +308,21 @@ def test_repeat_rate_window_edges_and_same_day_orders(transactions):
     assert short.loc[jan, "repeaters"] == 0  # 00017's second order on the first day does not count
 
 
+def test_repeat_rate_required_complete_names_the_first_purchases_that_would_give_a_cohort(transactions):
+    # as_of 30 Apr: the January cohort's window ends 31 Jan + 90 d = 30 Apr -> complete
+    assert len(acq.repeat_rate(transactions, window_days=90, as_of="2024-04-30", require_complete=True)) > 0
+    # a day earlier no cohort is complete; a complete cohort needs a month ending by 90 days before
+    with pytest.raises(ModelFitError) as raised:
+        acq.repeat_rate(transactions, window_days=90, as_of="2024-04-29", require_complete=True)
+    assert str(raised.value) == (
+        "no monthly cohort's 90-day repeat window has elapsed by 2024-04-29 (the earliest cohort in the data "
+        "starts on 2024-01-01); it needs customers acquired in a month that ended on or before 2024-01-30, "
+        "90 days before the cut-off date.")
+    # without the requirement the table is returned with NaN rates, as before
+    table = acq.repeat_rate(transactions, window_days=90, as_of="2024-04-29", by=("cohort",))
+    assert not table["window_complete"].any() and table["repeat_rate"].isna().all()
+
+
 def test_repeat_rate_by_channel(transactions):
     table = acq.repeat_rate(transactions, window_days=90, as_of=AS_OF).set_index(["cohort", "channel"])
     assert table.loc[(pd.Timestamp("2024-01-01"), "web"), "repeat_rate"] == pytest.approx(1 / 2)
@@ -325,6 +340,21 @@ def test_cumulative_revenue_curve_is_censored(transactions):
     assert web["cumulative_revenue_per_customer"].tolist() == pytest.approx([35.0, 50.0, 50.0, 70.0, 60.0])
     store = curve[curve["channel"] == "store"]
     assert store["cumulative_revenue_per_customer"].iloc[0] == pytest.approx(40.0)  # 50 - 10 returned
+
+
+def test_revenue_curve_shorter_than_min_months_is_a_model_fit_error(transactions):
+    # 00017, acquired 5 Jan, is the earliest: on 4 Feb 31 days are observed -> 1 complete month
+    one_month = acq.cumulative_revenue_per_customer(transactions, as_of="2024-02-04", by=None)
+    assert one_month["months_since_acquisition"].tolist() == [0]
+    with pytest.raises(ModelFitError, match=r"first purchase on 2024-01-05, data to 2024-02-04\) have been "
+                                            r"observed for 1 full month\(s\); the curve needs customers acquired "
+                                            r"at least 2 months \(61 days\)"):
+        acq.cumulative_revenue_per_customer(transactions, as_of="2024-02-04", by=None, min_months=2)
+    # 61 days observed on 5 Mar: two complete months
+    two = acq.cumulative_revenue_per_customer(transactions, as_of="2024-03-05", by=None, min_months=2)
+    assert two["months_since_acquisition"].max() == 1
+    with pytest.raises(ConfigError, match="min_months is 0"):
+        acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, min_months=0)
 
 
 def test_revenue_curve_without_channels_pools_everyone(transactions):
@@ -368,6 +398,23 @@ def test_payback_with_mismatched_channels_explains(transactions):
     curve = acq.cumulative_revenue_per_customer(transactions, as_of=AS_OF, max_months=2)
     with pytest.raises(DataError, match="No channel"):
         acq.payback_period(curve, pd.Series({"Web": 10.0}))
+
+
+def test_cac_without_a_shared_channel_is_a_model_fit_error_when_required():
+    spend = pd.DataFrame({"period_start": ["2024-01-01", "2024-01-01"], "channel": ["social", "affiliate"],
+                          "spend": [100.0, 50.0]})
+    new = pd.DataFrame({"period_start": pd.to_datetime(["2024-01-01", "2024-01-01"]), "channel": ["web", "app"],
+                        "new_customers": [3, 2]})
+    # without the requirement only the blended row has a CAC: 150 / 5
+    table = acq.cac_by_channel(spend, new, by_period=False).set_index("channel")
+    assert table["cac"].dropna().to_dict() == {acq.BLENDED_CAC_LABEL: 30.0}
+    with pytest.raises(ModelFitError, match=r"none of the spend table's channels \(affiliate, social\) is an "
+                                            r"acquisition channel of the customers \(app, web\)"):
+        acq.cac_by_channel(spend, new, by_period=False, require_matching_channels=True)
+    # one shared channel is enough: web's CAC is 100 / 3
+    web_spend = spend.assign(channel=["web", "affiliate"])
+    table = acq.cac_by_channel(web_spend, new, by_period=False, require_matching_channels=True).set_index("channel")
+    assert table.loc["web", "cac"] == pytest.approx(100 / 3)
 
 
 def test_margin_rate_must_be_a_share():

@@ -350,6 +350,19 @@ def test_run_yaml_is_a_valid_config_whose_mappings_name_existing_columns(demo_di
     assert "country" in pd.read_csv(demo_dir / "customers.csv", nrows=0).columns
 
 
+def test_run_yaml_gives_the_demo_business_a_gross_margin_per_category(demo_dir, files):
+    from clc_lib.acquisition import margin_basis, margin_options
+
+    config = RunConfig.from_yaml(demo_dir / "run.yaml")
+    options = margin_options(config.margin)
+    assert options["by"] == "category" and options["rate"] is None
+    assert options["rates"] == {"Apparel": 0.45, "Footwear": 0.4, "Accessories": 0.5, "Home": 0.4,
+                                "Beauty": 0.4, "Electronics": 0.15, "Sports": 0.35}
+    assert set(files["transactions"]["Category"].unique()) == set(options["rates"])
+    assert {name: spec["gross_margin"] for name, spec in files["truth"]["categories"].items()} == options["rates"]
+    assert margin_basis(options).startswith("gross margin by category (Accessories 50%, Apparel 45%")
+
+
 def test_truth_json_states_the_generating_parameters(files):
     truth = files["truth"]
     assert truth["seed"] == 20240601 and truth["time_unit"] == "W" and truth["currency"] == "EUR"

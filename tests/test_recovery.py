@@ -89,6 +89,14 @@ def test_reactivation_rates_match_hand_computation(history):
     np.testing.assert_allclose(result.gap_distribution["cumulative_share"], [0.5, 1.0])
 
 
+def test_reactivation_uses_the_public_complete_period_test():
+    import clc_lib.cohorts as cohorts
+    import clc_lib.recovery as recovery
+
+    assert recovery.period_is_complete is cohorts.period_is_complete
+    assert not hasattr(recovery, "_is_complete")
+
+
 def test_reactivation_base_can_exclude_long_churned(history):
     rates = reactivation(history, "2024-08-10", lapse_days=60, max_recency_days=120).rates
     # July base: b (recency 119 on 30 Jun) and e (92); c (150) is beyond 120 days.

@@ -1,9 +1,10 @@
-"""Reports 04 and 05 on variants of the demo export: an earlier as_of, campaigns without a control
+"""Reports on the demo export and on variants of it: an earlier as_of, campaigns without a control
 group, and a customers table with attributes but no acquisition channel."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
@@ -69,10 +70,8 @@ def test_a_campaign_whose_window_is_open_at_as_of_is_reported_as_running(tmp_pat
     assert "Uplift in conversion" not in pages["05_recovery"]
 
 
-@pytest.mark.slow
-def test_reports_render_without_a_control_group_and_without_an_acquisition_channel(tmp_path, demo_config):
-    campaigns = pd.read_csv(DEMO_DIR / "campaigns.csv", dtype=str).drop(columns="Group")
-    campaigns.to_csv(tmp_path / "campaigns.csv", index=False)
+def _customers_with_attributes_but_no_channel(folder: Path) -> dict:
+    """The demo's customers with age band, household size and income instead of the acquisition channel."""
     customers = pd.read_csv(DEMO_DIR / "customers.csv", dtype=str).drop(columns="acquisition_source")
     rng = np.random.default_rng(5)
     customers["age_band"] = rng.choice(["18-24", "25-34", "35-44", "45-64", "65+", "n/a"], len(customers),
@@ -80,12 +79,18 @@ def test_reports_render_without_a_control_group_and_without_an_acquisition_chann
     customers["household_size"] = rng.integers(1, 6, len(customers)).astype(str)
     customers["income"] = (rng.lognormal(10.5, 0.4, len(customers)) // 100 * 100).astype(int).astype(str)
     customers.loc[rng.random(len(customers)) < 0.2, "income"] = ""
-    customers.to_csv(tmp_path / "customers.csv", index=False)
+    customers.to_csv(folder / "customers.csv", index=False)
+    return {"path": "customers.csv", "columns": {"customer_id": "customer_number", "first_seen": "created_at"}}
+
+
+@pytest.mark.slow
+def test_reports_render_without_a_control_group_and_without_an_acquisition_channel(tmp_path, demo_config):
+    campaigns = pd.read_csv(DEMO_DIR / "campaigns.csv", dtype=str).drop(columns="Group")
+    campaigns.to_csv(tmp_path / "campaigns.csv", index=False)
     campaign_columns = {k: v for k, v in demo_config["campaigns"]["columns"].items() if k != "group"}
     config = {**demo_config,
               "campaigns": {"path": "campaigns.csv", "columns": campaign_columns},
-              "customers": {"path": "customers.csv", "columns": {"customer_id": "customer_number",
-                                                                 "first_seen": "created_at"}}}
+              "customers": _customers_with_attributes_but_no_channel(tmp_path)}
     pages = _report(_write_config(tmp_path, config), tmp_path / "reports", ["04", "05"])
     retention, recovery = pages["04_retention"], pages["05_recovery"]
     assert "Customer attributes used: country: categorical, 7 levels." in retention
@@ -99,3 +104,72 @@ def test_reports_render_without_a_control_group_and_without_an_acquisition_chann
     assert re.search(r"Next send of WB202407 to churned customers: hold out a random control group\. To detect an "
                      r"uplift of 2 points over a response rate of [\d.]+% with 80% power \(5% level\), each group "
                      r"needs [\d,]+ customers \(this send contacted [\d,]+\)\.", recovery)
+
+
+@pytest.mark.slow
+def test_segmentation_and_acquisition_profile_the_attributes_there_are_without_an_acquisition_channel(
+        tmp_path, demo_config):
+    config = {**demo_config, "customers": _customers_with_attributes_but_no_channel(tmp_path)}
+    pages = _report(_write_config(tmp_path, config), tmp_path / "reports", ["01", "02"])
+    segmentation, acquisition = pages["01_segmentation"], pages["02_acquisition"]
+    assert ("Customer attributes used: country: categorical, 7 levels. age_band: categorical, 6 levels, "
+            "1 rare level(s) pooled into 'other'. household_size: numeric, hazard ratio per 1. income: numeric "
+            "with missing values, used as quantile bands, 5 levels.") in segmentation
+    for attribute in ("country", "age_band", "household_size", "income"):
+        for group in ("stage", "segment"):
+            assert f"Customers of each {group} by {attribute} (shares of the row)" in segmentation
+    assert "acquisition_channel" not in segmentation
+    # without a customers' channel 02 falls back to the channel of the first order (app, web), which
+    # the spend table's marketing channels do not name: CAC by channel is skipped in one line
+    assert ("Skipped acquisition cost (CAC), LTV:CAC and payback by channel: none of the spend table's channels "
+            "(affiliate, organic, paid_search, referral, social) is an acquisition channel of the customers "
+            "(app, web); per-channel CAC, LTV:CAC and payback need the customers table's acquisition_channel, "
+            "or order channels named as in the spend table.") in acquisition
+    assert re.search(r"Value of the first order by acquisition channel channel .*\bapp\b.*\bweb\b", acquisition)
+
+
+@pytest.mark.slow
+def test_segmentation_without_customer_attributes_skips_the_profiles_in_one_line(tmp_path, demo_config):
+    customers = pd.read_csv(DEMO_DIR / "customers.csv", dtype=str)[["customer_number", "created_at"]]
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    config = {**demo_config, "customers": {"path": "customers.csv",
+                                           "columns": {"customer_id": "customer_number", "first_seen": "created_at"}}}
+    pages = _report(_write_config(tmp_path, config), tmp_path / "reports", ["01"])
+    assert ("Skipped the stage and segment profiles by customer attribute: the customers table has no usable "
+            "attribute.") in pages["01_segmentation"]
+    assert "Customers of each stage by" not in pages["01_segmentation"]
+
+
+@pytest.mark.slow
+def test_segmentation_and_acquisition_key_figures_agree_on_the_demo(tmp_path, demo_config):
+    run = run_report(_write_config(tmp_path, demo_config), out=tmp_path / "reports", only=["01", "02"], jobs=1,
+                     echo=None)
+    assert run.ok, [(n.name, n.error) for n in run.notebooks if n.status != "ok"]
+    figures = {notebook.name: {figure["label"]: figure for figure in notebook.key_figures}
+               for notebook in run.notebooks}
+    segmentation, acquisition = figures["01_segmentation"], figures["02_acquisition"]
+    for label in ("Customers acquired", "Came back at least once"):
+        assert segmentation[label]["value"] == acquisition[label]["value"], label
+        assert segmentation[label]["formatted"] == acquisition[label]["formatted"], label
+    truth = json.loads((DEMO_DIR / "truth.json").read_text())
+    assert segmentation["Customers acquired"]["value"] == truth["counts"]["customers"]
+    # the demo business has a gross margin per category, so customer value is on margin
+    assert acquisition["Customer value for LTV:CAC and payback"]["value"].startswith("gross margin by category")
+
+
+def test_the_demo_pays_back_on_margin_after_more_than_one_month():
+    import clc_lib as clc
+
+    run = clc.load_run(DEMO_DIR / "run.yaml")
+    margin = clc.margin_options(run.config.margin)
+    curve = clc.cumulative_revenue_per_customer(run.transactions, run.customers, as_of=run.as_of, margin=margin)
+    cac = clc.cac_by_channel(run.spend, clc.new_customers(run.transactions, run.customers, period="M",
+                                                          as_of=run.as_of), by_period=False)
+    payback = clc.payback_period(curve, cac).set_index("channel")["payback_months"]
+    revenue_payback = clc.payback_period(clc.cumulative_revenue_per_customer(
+        run.transactions, run.customers, as_of=run.as_of), cac).set_index("channel")["payback_months"]
+    paid = ["affiliate", "paid_search", "referral", "social"]
+    assert (revenue_payback[paid] == 1).all()  # on revenue the first month pays for every paid channel
+    # on margin the expensive channels take longer; the cheap ones still pay back in the first month
+    assert payback["paid_search"] == 3 and payback["affiliate"] == 2
+    assert payback["referral"] == 1 and payback["social"] == 1

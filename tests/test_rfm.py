@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.rfm import rfm_options, rfm_scores, rfm_segment_maps, rfm_segments, segment_migration, segment_profiles
+from clc_lib.rfm import (
+    attribute_profiles,
+    rfm_options,
+    rfm_scores,
+    rfm_segment_maps,
+    rfm_segments,
+    segment_migration,
+    segment_profiles,
+)
 
 
 def summary_frame(recency, frequency, monetary, ids=None) -> pd.DataFrame:
@@ -150,6 +158,54 @@ def test_segment_profiles_by_hand():
     assert profile.loc["A", "revenue"] == 150 and profile.loc["A", "revenue_share"] == pytest.approx(0.75)
     assert profile.loc["B", "median_recency_days"] == 15 and profile.loc["A", "median_frequency"] == 4
     assert profile.loc["B", "median_monetary"] == 25
+
+
+def test_attribute_profiles_split_each_segment_over_the_levels_by_hand():
+    frame = pd.DataFrame({
+        "segment": pd.Categorical(["Champions", "Champions", "Lost", "Lost", "Lost", "Lost"],
+                                  categories=["Champions", "At Risk", "Lost"]),
+        "country": ["FR", "unknown", "DE", "DE", "FR", "other"],
+    }, index=pd.Index(list("abcdef"), name="customer_id"))
+    profile = attribute_profiles(frame, "country")
+    # levels by size (DE 2, FR 2 -> by name), then other and unknown; empty At Risk is left out
+    assert list(profile.columns) == ["customers", "DE", "FR", "other", "unknown"]
+    assert list(profile.index) == ["Champions", "Lost"] and profile.index.name == "segment"
+    assert profile["customers"].tolist() == [2, 4]
+    assert profile.loc["Champions"].tolist()[1:] == [0.0, 0.5, 0.0, 0.5]
+    assert profile.loc["Lost"].tolist()[1:] == [0.5, 0.25, 0.25, 0.0]
+
+
+def test_attribute_profiles_of_stages_from_prepared_attributes():
+    from clc_lib.survival import customer_attributes
+
+    people = pd.DataFrame({"stage": ["loyal", "loyal", "churned", "churned", "churned"]},
+                          index=pd.Index(["1", "2", "3", "4", "5"], name="customer_id"))
+    customers = pd.DataFrame({"customer_id": ["1", "2", "3", "4", "5"],
+                              "plan": ["customers", "trial", "customers", "customers", "trial"],
+                              "household_size": [1, 2, 3, 4, 5]})
+    attributes = customer_attributes(people, customers, rules={"min_level_customers": 1, "min_level_share": 0,
+                                                               "numeric_bands": 5})
+    assert attributes.groups == {"plan": "plan", "household_size": "household_size band"}
+    by_plan = attribute_profiles(attributes.frame, "plan", by="stage")
+    # rows by size (churned 3, loyal 2); a level named like the count column is renamed
+    assert list(by_plan.columns) == ["customers", "customers (level)", "trial"]
+    assert list(by_plan.index) == ["churned", "loyal"] and by_plan["customers"].tolist() == [3, 2]
+    assert by_plan.loc["churned"].tolist()[1:] == pytest.approx([2 / 3, 1 / 3])
+    by_band = attribute_profiles(attributes.frame, "household_size band", by="stage")
+    assert list(by_band.columns) == ["customers", "1", "2", "3", "4", "5"]
+    assert by_band.loc["loyal"].tolist() == [2, 0.5, 0.5, 0.0, 0.0, 0.0]
+
+
+def test_attribute_profiles_keep_customers_without_a_segment_as_their_own_row():
+    frame = pd.DataFrame({"segment": ["Lost", None, "Lost"], "country": ["FR", "DE", "DE"]})
+    profile = attribute_profiles(frame, "country")
+    assert profile["customers"].sum() == 3
+    assert profile.loc["Lost"].tolist() == [2, 0.5, 0.5]
+
+
+def test_attribute_profiles_name_a_missing_column():
+    with pytest.raises(DataError, match="lacks the column"):
+        attribute_profiles(pd.DataFrame({"segment": ["a"]}), "country")
 
 
 def test_segment_migration_counts_shares_and_new_customers():

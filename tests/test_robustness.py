@@ -153,3 +153,20 @@ def test_every_notebook_renders_on_a_short_history(tmp_path, months):
     holdout_days = int(re.search(r"the last (\d+) days", holdout[0]).group(1))
     assert holdout_days <= (holdout_days + history_days) / 3
     assert "Shortened" in holdout[0]  # 26 weeks is more than a third of up to 12 months
+
+
+@pytest.mark.slow
+def test_acquisition_on_one_month_skips_the_repeat_rate_and_payback_in_one_line_each(tmp_path):
+    result, _ = _run(_demo_cut(tmp_path, 1), tmp_path / "reports", only=["02"])
+    assert [n.status for n in result.notebooks] == ["ok"], [(n.name, n.error) for n in result.notebooks]
+    lines = _page_lines(result.path / "02_acquisition.html")
+    # the cut keeps transactions after 2024-11-30 00:00, so the first purchases are on 30 November
+    assert ("Skipped the 90-day repeat rate: no monthly cohort's 90-day repeat window has elapsed by 2024-12-31 "
+            "(the earliest cohort in the data starts on 2024-11-01); it needs customers acquired in a month that "
+            "ended on or before 2024-10-02, 90 days before the cut-off date.") in lines
+    assert ("Skipped the payback curve and LTV:CAC: the earliest customers (first purchase on 2024-11-30, data to "
+            "2024-12-31) have been observed for 1 full month(s); the curve needs customers acquired at least 2 "
+            "months (61 days) before the cut-off date.") in lines
+    # the only charts left are new customers per period and the time to the second purchase
+    page = result.path.joinpath("02_acquisition.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"<img\b", page)) == 2
