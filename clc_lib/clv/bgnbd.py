@@ -26,13 +26,52 @@ from scipy import optimize, special, stats
 
 from clc_lib.clv._base import PurchaseModel, _dot, compress, logaddexp, unique_inverse
 
-__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "COMMON_DROPOUT_MIN_AB", "COMMON_DROPOUT_TOLERANCE"]
+__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "COMMON_DROPOUT_MIN_AB", "COMMON_DROPOUT_TOLERANCE",
+           "QUADRATURE_MIN_PARAMETER"]
 
 #: a and b above which a fit is checked against the common-dropout limit (a, b -> infinity with
 #: a / (a + b) fixed): the customers' dropout probabilities then differ by less than about 1%.
 COMMON_DROPOUT_MIN_AB = 1e4
 #: Log-likelihood per customer (nats) within which the estimate and the limit count as the same fit.
 COMMON_DROPOUT_TOLERANCE = 1e-6
+
+#: r, a or b above which E[X(t) | alive] is integrated numerically over the dropout probability
+#: instead of through the Gaussian hypergeometric function: scipy's ``hyp2f1`` loses all accuracy
+#: (NaN, or a value near zero) once its parameters reach the hundreds or thousands.
+QUADRATURE_MIN_PARAMETER = 100.0
+
+# Double-exponential (tanh-sinh) rule on the quantile scale u of the dropout probability's Beta
+# posterior: u = expit(pi sinh w), trapezoid in w; the weights fall off doubly exponentially
+# towards u = 0 and 1, which absorbs the end-point behaviour of the Beta quantile function.
+_TANH_SINH_W = np.linspace(-3.5, 3.5, 241)
+_QUADRATURE_U = special.expit(np.pi * np.sinh(_TANH_SINH_W))
+_QUADRATURE_WEIGHTS = ((_TANH_SINH_W[1] - _TANH_SINH_W[0]) * np.pi * np.cosh(_TANH_SINH_W)
+                       * _QUADRATURE_U * (1.0 - _QUADRATURE_U))
+
+
+def _expected_if_alive_by_quadrature(r: float, alpha: float, a: float, b_alive: np.ndarray, t: float | np.ndarray,
+                                     x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """E[X(t) | alive] as an integral over the dropout probability ``p ~ Beta(a, b_alive)``.
+
+    Given ``p`` and the rate posterior ``Gamma(r + x, alpha + T)``, the expected purchases are
+    ``(1 - (1 + p t / (alpha + T))^-(r + x)) / p``, bounded and smooth in ``p``; the integral is
+    taken on the Beta quantile scale, so it stays accurate however concentrated the Beta is.
+    ``r = inf`` is the Poisson limit with rate ``alpha`` (then passed as the rate ``r / alpha``).
+    """
+    p = special.betaincinv(a, np.asarray(b_alive, dtype=float)[..., None], _QUADRATURE_U)
+    t = np.asarray(t, dtype=float)[..., None]
+    if np.isinf(r):
+        exponent = -alpha * p * t
+    else:
+        exponent = -(r + np.asarray(x, dtype=float)[..., None]) * np.log1p(p * t / (alpha + np.asarray(T)[..., None]))
+    # (1 - exp(e)) / p, with the p -> 0 value t * rate where the Beta puts mass at 0.
+    values = -np.expm1(exponent) / np.where(p > 0, p, 1.0)
+    if np.isinf(r):
+        at_zero = alpha * t
+    else:
+        at_zero = (r + np.asarray(x, dtype=float)[..., None]) * t / (alpha + np.asarray(T)[..., None])
+    values = np.where(p > 0, values, at_zero)
+    return values @ _QUADRATURE_WEIGHTS
 
 
 def _dlogbeta(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,6 +280,8 @@ class _BetaGeoFamily(PurchaseModel):
         if dropout is not None:
             # Rate posterior Gamma(r + x, alpha + T); each purchase ends the relationship with probability p.
             return (1 - np.exp(-(r + x) * np.log1p(dropout * t / (alpha + T)))) / dropout
+        if max(r, a, b) >= QUADRATURE_MIN_PARAMETER:
+            return _expected_if_alive_by_quadrature(r, alpha, a, b + x + k, t, x, T)
         # E[X(t) | x, t_x, T] = C/(a-1) * [1 - (1-z)^(r+x) 2F1(r+x, b+x+k; C; z)] * P(alive),
         # C = a+b+x+k-1, z = t/(alpha+T+t). Euler's transformation turns the bracket into
         # 1 - (1-z)^(a-1) 2F1(C-r-x, a-1; C; z), whose series stays bounded for large x.

@@ -100,3 +100,15 @@ def test_pareto_analytic_gradient_matches_finite_differences(cdnow_summary):
             numeric = (model._loglik_cached(params + step, cache).sum()
                        - model._loglik_cached(params - step, cache).sum()) / (2 * step[k])
             assert analytic[k] == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+def test_predictions_that_cannot_be_evaluated_are_refused_not_nan():
+    # At r = 1e4 the hypergeometric terms of P(alive) are not finite; no NaN may reach a report.
+    from clc_lib.errors import ModelFitError
+
+    model = ParetoNBDModel.from_params([1e4, 1e5, 0.6, 11.7])
+    x, t_x, T = np.array([0.0, 2.0]), np.array([0.0, 10.0]), np.full(2, 40.0)
+    with pytest.raises(ModelFitError, match=r"Pareto/NBD: P\(alive\) cannot be evaluated at r=10000"):
+        model.probability_alive(x=x, t_x=t_x, T=T)
+    with pytest.raises(ModelFitError, match="expected purchases cannot be evaluated"):
+        model.expected_purchases(52.0, x=x, t_x=t_x, T=T)
