@@ -305,3 +305,39 @@ def test_expected_purchases_stay_right_at_huge_dropout_parameters(model_class):
     predicted = model.expected_purchases(t, x=x, t_x=t_x, T=T)
     if_alive = -np.expm1(-(r + x) * np.log1p(p * t / (alpha + T))) / p
     np.testing.assert_allclose(predicted / model.probability_alive(x=x, t_x=t_x, T=T), if_alive, rtol=1e-5)
+
+
+def test_a_common_purchase_rate_is_the_limit_of_the_fit_with_a_note():
+    # Every customer buys at 0.1 per week while active (r, alpha huge with r / alpha = 0.1).
+    from clc_lib.clv import simulate_bgnbd
+
+    data = simulate_bgnbd(2000, 1e7, 1e8, 0.8, 2.4, T=(20, 52), seed=2)
+    with pytest.warns(UserWarning, match="purchase rates do not differ") as caught:
+        model = BetaGeoModel().fit(data)
+    assert model.limit_note_ in [str(w.message) for w in caught]
+    assert model.converged_ and np.isinf(model.params_[["r", "alpha"]]).all()
+    assert model.common_rate_ == pytest.approx(0.1, rel=0.05) and model.common_dropout_ is None
+    assert model.standard_errors_[["r", "alpha"]].isna().all() and np.isfinite(model.standard_errors_[["a", "b"]]).all()
+    # The limit's predictions are those of the full model with r and alpha large on the same ratio.
+    a, b = model.params_[["a", "b"]]
+    near = BetaGeoModel.from_params([1e7, 1e7 / model.common_rate_, a, b])
+    np.testing.assert_allclose(model.probability_alive(data), near.probability_alive(data), atol=1e-5)
+    np.testing.assert_allclose(model.expected_purchases(52, data), near.expected_purchases(52, data), rtol=1e-5)
+
+
+def test_mbgnbd_reaches_the_limit_of_both_a_common_rate_and_a_common_dropout():
+    from clc_lib.clv import simulate_mbgnbd
+
+    data = simulate_mbgnbd(2000, 1e7, 1e8, 0.3e7, 0.7e7, T=(20, 52), seed=3)
+    with pytest.warns(UserWarning, match="purchase rates do not differ.*dropout probabilities do not differ"):
+        model = ModifiedBetaGeoModel().fit(data)
+    assert np.isinf(model.params_).all()
+    rate, p = model.common_rate_, model.common_dropout_
+    assert rate == pytest.approx(0.1, rel=0.05) and p == pytest.approx(0.3, abs=0.03)
+    # Hand-computed limit: P(alive) = 1 / (1 + p / (1 - p) * exp(rate (T - t_x))) and
+    # E[X(t) | alive] = (1 - exp(-rate p t)) / p.
+    x, t_x, T = np.array([0.0, 3.0]), np.array([0.0, 20.0]), np.array([40.0, 40.0])
+    p_alive = 1 / (1 + p / (1 - p) * np.exp(rate * (T - t_x)))
+    np.testing.assert_allclose(model.probability_alive(x=x, t_x=t_x, T=T), p_alive, rtol=1e-12)
+    np.testing.assert_allclose(model.expected_purchases(52.0, x=x, t_x=t_x, T=T),
+                               p_alive * -np.expm1(-rate * p * 52.0) / p, rtol=1e-12)
