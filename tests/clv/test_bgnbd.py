@@ -293,7 +293,7 @@ def test_expected_purchases_are_continuous_across_the_quadrature_threshold(model
                          ([0.5, 5.0, edge / 3, edge * (1 - 1e-9)], [0.5, 5.0, edge / 3, edge])):
         full = model_class.from_params(below).expected_purchases(52.0, x=x, t_x=t_x, T=T)
         integrated = model_class.from_params(above).expected_purchases(52.0, x=x, t_x=t_x, T=T)
-        np.testing.assert_allclose(integrated, full, rtol=2e-6)
+        np.testing.assert_allclose(integrated, full, rtol=1e-8)
 
 
 @pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
