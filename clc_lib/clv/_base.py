@@ -650,7 +650,18 @@ class PurchaseModel(BaseModel):
             if_alive = self._expected_if_alive(params, t, x_pair, T_pair)[inverse]
         else:
             if_alive = self._expected_if_alive(params, t, x, T)
-        return if_alive * self._p_alive(params, x, t_x, T)
+        return self._checked(if_alive * self._p_alive(params, x, t_x, T), params, "expected purchases")
+
+    def _checked(self, values: np.ndarray, params: np.ndarray, what: str) -> np.ndarray:
+        """``values`` when all are finite; otherwise a ModelFitError instead of a silent NaN or zero total."""
+        bad = ~np.isfinite(values)
+        if np.any(bad):
+            shown = ", ".join(f"{name}={value:.6g}" for name, value in zip(self.param_names, params))
+            raise ModelFitError(
+                f"{self.model_name}: {what} cannot be evaluated at {shown} ({int(bad.sum()):,} of {bad.size:,} "
+                "customer patterns give no finite value); parameters this large are outside what the "
+                "formulas can evaluate. Fit with a penalizer or a simpler model.")
+        return values
 
     def expected_purchases(self, t: float, data: pd.DataFrame | None = None, *, x: Any = None, t_x: Any = None,
                            T: Any = None, params: Any = None):
@@ -698,7 +709,8 @@ class PurchaseModel(BaseModel):
             current = self._expected_if_alive(theta, float(end), x_pair, T_pair)
             total += factor * (current - previous)
             previous = current
-        values = total[pair_of_pattern] * self._p_alive(theta, *patterns)
+        values = self._checked(total[pair_of_pattern] * self._p_alive(theta, *patterns), theta,
+                               "discounted expected purchases")
         return self._output(values[inverse], index, "discounted_expected_purchases", data is None and np.ndim(x) == 0)
 
     def _p_alive(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -709,7 +721,8 @@ class PurchaseModel(BaseModel):
         """Probability that each customer is still active at T (the end of observation)."""
         xs, txs, Ts, index = self._inputs(data, x, t_x, T)
         patterns, _, inverse = compress(xs, txs, Ts)
-        values = self._p_alive(self._params(params), *patterns)[inverse]
+        theta = self._params(params)
+        values = self._checked(self._p_alive(theta, *patterns), theta, "P(alive)")[inverse]
         return self._output(values, index, "p_alive", data is None and np.ndim(x) == 0)
 
     def individual_log_likelihood(self, data: pd.DataFrame | None = None, *, x: Any = None, t_x: Any = None,

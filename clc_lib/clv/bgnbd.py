@@ -24,15 +24,57 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from clc_lib.clv._base import PurchaseModel, _dot, compress, logaddexp, unique_inverse
+from clc_lib.clv._base import LOG_PARAM_BOUND, PurchaseModel, _dot, compress, logaddexp, unique_inverse
 
-__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "COMMON_DROPOUT_MIN_AB", "COMMON_DROPOUT_TOLERANCE"]
+__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "COMMON_DROPOUT_MIN_AB", "COMMON_DROPOUT_TOLERANCE",
+           "COMMON_RATE_MIN_R", "QUADRATURE_MIN_PARAMETER"]
 
 #: a and b above which a fit is checked against the common-dropout limit (a, b -> infinity with
 #: a / (a + b) fixed): the customers' dropout probabilities then differ by less than about 1%.
 COMMON_DROPOUT_MIN_AB = 1e4
 #: Log-likelihood per customer (nats) within which the estimate and the limit count as the same fit.
 COMMON_DROPOUT_TOLERANCE = 1e-6
+#: r above which a fit is checked against the common-purchase-rate limit (r, alpha -> infinity with
+#: r / alpha fixed, the Poisson limit of the gamma mixing): the rates then differ by less than 1%.
+COMMON_RATE_MIN_R = 1e4
+
+#: r, a or b above which E[X(t) | alive] is integrated numerically over the dropout probability
+#: instead of through the Gaussian hypergeometric function: scipy's ``hyp2f1`` loses all accuracy
+#: (NaN, or a value near zero) once its parameters reach the hundreds or thousands.
+QUADRATURE_MIN_PARAMETER = 100.0
+
+# Double-exponential (tanh-sinh) rule on the quantile scale u of the dropout probability's Beta
+# posterior: u = expit(pi sinh w), trapezoid in w; the weights fall off doubly exponentially
+# towards u = 0 and 1, which absorbs the end-point behaviour of the Beta quantile function.
+_TANH_SINH_W = np.linspace(-3.5, 3.5, 241)
+_QUADRATURE_U = special.expit(np.pi * np.sinh(_TANH_SINH_W))
+_QUADRATURE_WEIGHTS = ((_TANH_SINH_W[1] - _TANH_SINH_W[0]) * np.pi * np.cosh(_TANH_SINH_W)
+                       * _QUADRATURE_U * (1.0 - _QUADRATURE_U))
+
+
+def _expected_if_alive_by_quadrature(r: float, alpha: float, a: float, b_alive: np.ndarray, t: float | np.ndarray,
+                                     x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """E[X(t) | alive] as an integral over the dropout probability ``p ~ Beta(a, b_alive)``.
+
+    Given ``p`` and the rate posterior ``Gamma(r + x, alpha + T)``, the expected purchases are
+    ``(1 - (1 + p t / (alpha + T))^-(r + x)) / p``, bounded and smooth in ``p``; the integral is
+    taken on the Beta quantile scale, so it stays accurate however concentrated the Beta is.
+    ``r = inf`` is the Poisson limit with rate ``alpha`` (then passed as the rate ``r / alpha``).
+    """
+    p = special.betaincinv(a, np.asarray(b_alive, dtype=float)[..., None], _QUADRATURE_U)
+    t = np.asarray(t, dtype=float)[..., None]
+    if np.isinf(r):
+        exponent = -alpha * p * t
+    else:
+        exponent = -(r + np.asarray(x, dtype=float)[..., None]) * np.log1p(p * t / (alpha + np.asarray(T)[..., None]))
+    # (1 - exp(e)) / p, with the p -> 0 value t * rate where the Beta puts mass at 0.
+    values = -np.expm1(exponent) / np.where(p > 0, p, 1.0)
+    if np.isinf(r):
+        at_zero = alpha * t
+    else:
+        at_zero = (r + np.asarray(x, dtype=float)[..., None]) * t / (alpha + np.asarray(T)[..., None])
+    values = np.where(p > 0, values, at_zero)
+    return values @ _QUADRATURE_WEIGHTS
 
 
 def _dlogbeta(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,91 +198,158 @@ class _BetaGeoFamily(PurchaseModel):
     def _loglik_grad(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         return self._loglik_grad_cached(params, self._precompute([x, t_x, T]))
 
-    # ---- the common-dropout limit -------------------------------------------------------------
+    # ---- the common-dropout and common-purchase-rate limits -----------------------------------
     def fit(self, data=None, *, x: Any = None, t_x: Any = None, T: Any = None, weights: Any = None,
             initial: Any = None):
         """Fit by maximum likelihood (see :meth:`PurchaseModel.fit`).
 
         When the customers' dropout probabilities do not differ, ``a`` and ``b`` run off to
-        infinity with ``a / (a + b)`` fixed. If that limit (every customer drops out with the same
-        probability ``p`` after a purchase), fitted by maximum likelihood, fits as well, the
-        estimate is the limit: ``a`` and ``b`` are infinite, ``common_dropout_`` holds ``p``,
-        ``a`` and ``b`` have no standard error, the predictions use the limit's formulas, and a
+        infinity with ``a / (a + b)`` fixed; when their purchase rates do not differ, ``r`` and
+        ``alpha`` run off to infinity with ``r / alpha`` fixed (the Poisson limit of the gamma
+        mixing). If such a limit, fitted by maximum likelihood, fits as well, the estimate is the
+        limit: the parameters that ran off are infinite and have no standard error,
+        ``common_dropout_`` holds the common dropout probability ``p`` and ``common_rate_`` the
+        common purchase rate (per time unit), the predictions use the limit's formulas, and a
         warning (also in ``limit_note_``) says so.
         """
         self.limit_note_ = None
         self.common_dropout_ = None
+        self.common_rate_ = None
         self._limit = None
         super().fit(data, x=x, t_x=t_x, T=T, weights=weights, initial=initial)
         if self._limit is not None:
-            r, alpha, dropout, log_likelihood = self._limit
-            self.params_[:] = [r, alpha, np.inf, np.inf]
+            params, rate, dropout, log_likelihood = self._limit
+            self.params_[:] = params
+            self.common_rate_ = rate
             self.common_dropout_ = dropout
             self.log_likelihood_ = log_likelihood
-            self.standard_errors_[["a", "b"]] = np.nan
-            self.confidence_intervals_.loc[["a", "b"]] = np.nan
+            off = [name for name, value in zip(self.param_names, params) if np.isinf(value)]
+            self.standard_errors_[off] = np.nan
+            self.confidence_intervals_.loc[off] = np.nan
         return self
+
+    def _limit_log_terms(self, params: np.ndarray, rate: float | None, dropout: float | None, x: np.ndarray,
+                         t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Common factor and the alive and dropped-out log terms, for the full model or a limit.
+
+        ``rate`` (common purchase rate) replaces ``r`` and ``alpha`` and ``dropout`` (common dropout
+        probability) replaces ``a`` and ``b`` when given; the log-likelihood is
+        ``common + logaddexp(alive, dropped)`` and P(alive) is ``exp(alive - logaddexp(alive, dropped))``.
+        """
+        r, alpha, a, b = params
+        k = self._k
+        has_second = np.ones_like(x, dtype=bool) if self._second_term_at_zero else x > 0
+        x_second = np.where(has_second, x, 1.0)
+        if rate is None:
+            common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+            alive = -(r + x) * np.log(alpha + T)
+            dropped = -(r + x) * np.log(alpha + t_x)
+        else:
+            common = x * np.log(rate)
+            alive, dropped = -rate * T, -rate * t_x
+        if dropout is None:
+            common = common - special.betaln(a, b)
+            alive = alive + special.betaln(a, b + x + k)
+            dropped = dropped + special.betaln(a + 1, b + x_second + k - 1)
+        else:
+            stay = np.log1p(-dropout)
+            alive = alive + (x + k) * stay
+            dropped = dropped + np.log(dropout) + (x_second + k - 1) * stay
+        return common, alive, np.where(has_second, dropped, -np.inf)
 
     def _common_dropout_loglik(self, r: float, alpha: float, dropout: float, x: np.ndarray, t_x: np.ndarray,
                                T: np.ndarray) -> np.ndarray:
         """Log-likelihood per pattern of the limit with one dropout probability for every customer."""
-        k = self._k
-        has_second = np.ones_like(x, dtype=bool) if self._second_term_at_zero else x > 0
-        stay, leave = np.log1p(-dropout), np.log(dropout)
-        term_T = (x + k) * stay - (r + x) * np.log(alpha + T)
-        term_tx = np.where(has_second, leave + (x + k - 1) * stay - (r + x) * np.log(alpha + t_x), -np.inf)
-        return (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + np.logaddexp(term_T, term_tx))
+        common, alive, dropped = self._limit_log_terms(np.array([r, alpha, np.inf, np.inf]), None, dropout, x, t_x, T)
+        return common + np.logaddexp(alive, dropped)
 
     def _limit_of_ridge(self, params: np.ndarray, cache: Any, weights: np.ndarray) -> str | None:
         r, alpha, a, b = params
-        if min(a, b) < COMMON_DROPOUT_MIN_AB or self.penalizer > 0 or not isinstance(cache, dict):
+        rate_off = r >= COMMON_RATE_MIN_R
+        dropout_off = min(a, b) >= COMMON_DROPOUT_MIN_AB
+        if not (rate_off or dropout_off) or self.penalizer > 0 or not isinstance(cache, dict):
             return None
         ux, ix, utx, itx, uT, iT = cache["per_value"]
         x, t_x, T = ux[ix], utx[itx], uT[iT]
         n = float(weights.sum())
 
+        # Free coordinates (log scale): log r, log alpha or log rate; log a, log b or logit p.
+        def unpack(v: np.ndarray) -> tuple[np.ndarray, float | None, float | None]:
+            if rate_off:
+                rate, rest = float(np.exp(v[0])), v[1:]
+                full = [np.inf, np.inf]
+            else:
+                rate, rest = None, v[2:]
+                full = [np.exp(v[0]), np.exp(v[1])]
+            if dropout_off:
+                dropout = float(special.expit(rest[0]))
+                full += [np.inf, np.inf]
+            else:
+                dropout = None
+                full += [np.exp(rest[0]), np.exp(rest[1])]
+            return np.array(full), rate, dropout
+
         def negative_loglik(v: np.ndarray) -> float:
-            value = _dot(weights, self._common_dropout_loglik(np.exp(v[0]), np.exp(v[1]), special.expit(v[2]),
-                                                              x, t_x, T))
+            full, rate, dropout = unpack(v)
+            common, alive, dropped = self._limit_log_terms(full, rate, dropout, x, t_x, T)
+            value = _dot(weights, common + np.logaddexp(alive, dropped))
             return -value if np.isfinite(value) else 1e300
 
-        start = np.array([np.log(r), np.log(alpha), special.logit(a / (a + b))])
-        limit = optimize.minimize(negative_loglik, start, method="Nelder-Mead",
-                                  options={"xatol": 1e-10, "fatol": 1e-10 * n, "maxiter": 10_000})
+        start = ([np.log(r / alpha)] if rate_off else [np.log(r), np.log(alpha)]) + (
+            [special.logit(a / (a + b))] if dropout_off else [np.log(a), np.log(b)])
+        limit = optimize.minimize(negative_loglik, np.array(start), method="Nelder-Mead",
+                                  options={"xatol": 1e-10, "fatol": 1e-10 * n, "maxiter": 20_000})
         fitted = self._weighted_total(params, cache, weights, gradient=False)[0]
         if -limit.fun < fitted - COMMON_DROPOUT_TOLERANCE * n:
-            return None  # finite a and b fit better: the customers' dropout probabilities do differ
-        limit_r, limit_alpha, dropout = np.exp(limit.x[0]), np.exp(limit.x[1]), special.expit(limit.x[2])
-        self._limit = (float(limit_r), float(limit_alpha), float(dropout), float(-limit.fun))
-        self.limit_note_ = (f"{self.model_name}: the customers' dropout probabilities do not differ (a, b -> infinity); "
-                            f"the estimate is that limit, where every customer stops buying with the same "
-                            f"probability p = {dropout:.3g} after a purchase. a and b are not estimated.")
+            return None  # finite parameters fit better: the customers do differ
+        if np.any(np.abs(limit.x) >= LOG_PARAM_BOUND - 1e-3):
+            return None  # the limit diverges too (e.g. nobody drops out): no identified estimate
+        full, rate, dropout = unpack(limit.x)
+        self._limit = (full, rate, dropout, float(-limit.fun))
+        parts = []
+        if rate_off:
+            parts.append(f"the customers' purchase rates do not differ (r, alpha -> infinity); every customer "
+                         f"buys at the same rate {rate:.3g} per time unit while active. r and alpha are not estimated")
+        if dropout_off:
+            parts.append(f"the customers' dropout probabilities do not differ (a, b -> infinity); every customer "
+                         f"stops buying with the same probability p = {dropout:.3g} after a purchase. "
+                         f"a and b are not estimated")
+        self.limit_note_ = (f"{self.model_name}: " + "; ".join(parts) + ". The estimate is that limit.")
         return self.limit_note_
 
     # ---- predictions --------------------------------------------------------------------------
+    def _limit_values(self, params: np.ndarray) -> tuple[float | None, float | None]:
+        """The common purchase rate and dropout probability when ``params`` are a fitted limit."""
+        rate = getattr(self, "common_rate_", None) if np.isinf(params[0]) and np.isinf(params[1]) else None
+        dropout = getattr(self, "common_dropout_", None) if np.isinf(params[2]) and np.isinf(params[3]) else None
+        return rate, dropout
+
     def _limit_dropout(self, params: np.ndarray) -> float | None:
         """The common dropout probability when ``params`` are the fitted common-dropout limit."""
-        if np.isinf(params[2]) and np.isinf(params[3]) and getattr(self, "common_dropout_", None) is not None:
-            return float(self.common_dropout_)
-        return None
+        return self._limit_values(params)[1]
 
     def _p_alive(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        dropout = self._limit_dropout(params)
-        if dropout is not None:
-            r, alpha = params[:2]
-            has_second = np.ones_like(x, dtype=bool) if self._second_term_at_zero else x > 0
-            odds = dropout / (1 - dropout) * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
-            return 1.0 / (1.0 + np.where(has_second, odds, 0.0))
+        rate, dropout = self._limit_values(params)
+        if rate is not None or dropout is not None:
+            _, alive, dropped = self._limit_log_terms(params, rate, dropout, x, t_x, T)
+            return np.exp(alive - np.logaddexp(alive, dropped))
         _, term_T, term_tx, _, _ = self._terms(params, self._precompute([x, t_x, T]))
         return np.exp(term_T - np.logaddexp(term_T, term_tx))
 
     def _expected_if_alive(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = params
         k = self._k
-        dropout = self._limit_dropout(params)
+        rate, dropout = self._limit_values(params)
+        if rate is not None and dropout is not None:
+            # One rate and one dropout probability for everyone: (1 - exp(-rate p t)) / p.
+            return -np.expm1(-rate * dropout * np.asarray(t, dtype=float)) / dropout + 0.0 * x
+        if rate is not None:
+            return _expected_if_alive_by_quadrature(np.inf, rate, a, b + x + k, t, x, T)
         if dropout is not None:
             # Rate posterior Gamma(r + x, alpha + T); each purchase ends the relationship with probability p.
             return (1 - np.exp(-(r + x) * np.log1p(dropout * t / (alpha + T)))) / dropout
+        if max(r, a, b) >= QUADRATURE_MIN_PARAMETER:
+            return _expected_if_alive_by_quadrature(r, alpha, a, b + x + k, t, x, T)
         # E[X(t) | x, t_x, T] = C/(a-1) * [1 - (1-z)^(r+x) 2F1(r+x, b+x+k; C; z)] * P(alive),
         # C = a+b+x+k-1, z = t/(alpha+T+t). Euler's transformation turns the bracket into
         # 1 - (1-z)^(a-1) 2F1(C-r-x, a-1; C; z), whose series stays bounded for large x.

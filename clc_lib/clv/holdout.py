@@ -3,7 +3,8 @@
 The calibration summary is :func:`clc_lib.summary.customer_summary` as of ``calibration_end``.
 Holdout purchases are counted the same way as in calibration: purchases (``is_return`` false) of
 one customer on one calendar day form one purchase day, whatever the number of orders or rows.
-Returns never count as purchases; they do not remove purchase days.
+Returns never count as purchases; a purchase day that returns cancel entirely (net value zero or
+less, see :func:`clc_lib.summary.net_purchase_days`) is not counted, as in the calibration ``x``.
 
 Customers whose first purchase falls in the holdout are not in the result (the models forecast
 customers acquired by the end of calibration); their number is reported in ``attrs``.
@@ -22,7 +23,7 @@ import pandas as pd
 
 from clc_lib.clv._base import time_unit_days
 from clc_lib.errors import ConfigError, DataError, ModelFitError
-from clc_lib.summary import customer_summary, daily_purchase_values, fetch
+from clc_lib.summary import customer_summary, daily_purchase_values, fetch, net_purchase_days
 
 __all__ = ["HOLDOUT_MAX_SHARE", "HoldoutPeriod", "ShortHistoryError", "calibration_holdout_split", "holdout_period",
            "purchase_days"]
@@ -155,16 +156,20 @@ def _purchase_days(transactions: ir.Table) -> ir.Table:
 
 
 def _holdout_days(transactions: ir.Table, calibration_end: pd.Timestamp, holdout_end: pd.Timestamp) -> pd.DataFrame:
-    """Purchase days (``x_holdout``) and their value (``holdout_value``) per customer in the holdout.
+    """Counted purchase days (``x_holdout``) and their net value (``holdout_value``) per customer in the holdout.
 
     Index ``customer_id`` (sorted by the engine, which makes the join with the calibration summary
     cheap); only customers with a purchase in (calibration_end, holdout_end].
     """
     start = (calibration_end + pd.Timedelta(days=1)).to_pydatetime()
     stop = (holdout_end + pd.Timedelta(days=1)).to_pydatetime()
-    days = _purchase_days(transactions.filter(transactions.timestamp >= start, transactions.timestamp < stop))
+    _check(transactions)
+    days = net_purchase_days(transactions.filter(transactions.timestamp >= start, transactions.timestamp < stop))
+    # The calibration rule of clc_lib.summary.customer_summary: a day with returns and a net
+    # value of zero or less is cancelled and does not count.
+    days = days.filter((days.returned >= 0) | (days.net_value > 0))
     per_customer = days.group_by("customer_id").aggregate(x_holdout=days.count(),
-                                                          holdout_value=days.day_value.sum())
+                                                          holdout_value=days.net_value.sum())
     return fetch(per_customer.order_by("customer_id")).set_index("customer_id")
 
 
@@ -193,9 +198,11 @@ def calibration_holdout_split(
         ``calibration_end`` (``x``, ``t_x``, ``T``, ``zbar``, ``first_purchase``, ...) and
 
         ``x_holdout``
-            Purchase days in (calibration_end, holdout_end]; 0 for customers without any.
+            Purchase days in (calibration_end, holdout_end], cancelled days left out as in ``x``;
+            0 for customers without any.
         ``holdout_value``
-            Sum of their purchase values (returns excluded), run currency.
+            Sum of the net values (purchases less the returns booked against them up to
+            ``holdout_end``) of those days, run currency.
         ``duration_holdout``
             Length of the holdout in ``time_unit`` (the same for every customer).
 

@@ -27,11 +27,36 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 
-from clc_lib.clv._base import PurchaseModel, _dot, compress, logaddexp, unique_inverse
+from clc_lib.clv._base import LOG_PARAM_BOUND, PurchaseModel, _dot, compress, logaddexp, unique_inverse
 
-__all__ = ["ParetoNBDModel"]
+__all__ = ["ParetoNBDModel", "COMMON_RATE_MIN_SHAPE", "LIMIT_TOLERANCE"]
+
+#: r (or s) above which a fit is checked against the limit where every customer has the same
+#: purchase (or dropout) rate: the gamma mixing's shape then makes the rates differ by under 1%.
+COMMON_RATE_MIN_SHAPE = 1e4
+#: Log-likelihood per customer (nats) within which the estimate and the limit count as the same fit.
+LIMIT_TOLERANCE = 1e-6
+_LEGENDRE_NODES, _LEGENDRE_WEIGHTS = np.polynomial.legendre.leggauss(96)
+
+
+def _log_dropout_integral(log_slow: Any, fast_rate: float, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """ln of the integral over (start, stop) of ``exp(-fast_rate * tau) * exp(log_slow(tau))``.
+
+    The exponential factor is taken out by the substitution ``v = 1 - exp(-fast_rate (tau - start))``,
+    which leaves the smooth, slowly varying factor ``exp(log_slow)`` for Gauss-Legendre quadrature.
+    """
+    start, stop = np.asarray(start, dtype=float)[:, None], np.asarray(stop, dtype=float)[:, None]
+    top = -np.expm1(-fast_rate * (stop - start))
+    v = top * (_LEGENDRE_NODES + 1.0) / 2.0
+    tau = start - np.log1p(-v) / fast_rate
+    log_values = log_slow(tau)  # exp(-fast_rate tau) dtau = exp(-fast_rate start) dv / fast_rate
+    with np.errstate(divide="ignore"):
+        log_scale = -fast_rate * start[:, 0] - np.log(fast_rate) + np.log(top[:, 0] / 2.0)
+    peak = np.max(log_values, axis=1, keepdims=True)
+    total = np.log(np.exp(log_values - peak) @ _LEGENDRE_WEIGHTS) + peak[:, 0]
+    return np.where(top[:, 0] > 0, log_scale + total, -np.inf)
 
 
 def _log_hyp2f1_c_eq_a_plus_1(a: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -183,13 +208,145 @@ class ParetoNBDModel(PurchaseModel):
     def _loglik(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         return self._loglik_cached(params, self._precompute([x, t_x, T]))
 
+    # ---- the common-rate limits ---------------------------------------------------------------
+    def fit(self, data=None, *, x: Any = None, t_x: Any = None, T: Any = None, weights: Any = None,
+            initial: Any = None):
+        """Fit by maximum likelihood (see :meth:`PurchaseModel.fit`).
+
+        When the customers' purchase rates do not differ, ``r`` and ``alpha`` run off to infinity
+        with ``r / alpha`` fixed (the Poisson limit of the gamma mixing); when their dropout rates do
+        not differ, ``s`` and ``beta`` do so with ``s / beta`` fixed. If such a limit, fitted by
+        maximum likelihood, fits as well, the estimate is the limit: those parameters are infinite
+        without standard errors, ``common_rate_`` holds the common purchase rate and
+        ``common_dropout_rate_`` the common dropout rate (per time unit), predictions use the
+        limit's formulas, and a warning (also in ``limit_note_``) says so.
+        """
+        self.limit_note_ = None
+        self.common_rate_ = None
+        self.common_dropout_rate_ = None
+        self._limit = None
+        super().fit(data, x=x, t_x=t_x, T=T, weights=weights, initial=initial)
+        if self._limit is not None:
+            params, rate, dropout_rate, log_likelihood = self._limit
+            self.params_[:] = params
+            self.common_rate_, self.common_dropout_rate_ = rate, dropout_rate
+            self.log_likelihood_ = log_likelihood
+            off = [name for name, value in zip(self.param_names, params) if np.isinf(value)]
+            self.standard_errors_[off] = np.nan
+            self.confidence_intervals_.loc[off] = np.nan
+        return self
+
+    def _limit_log_terms(self, params: np.ndarray, rate: float | None, dropout_rate: float | None, x: np.ndarray,
+                         t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Common factor, alive and dropped-out log terms of a limit (at least one of the rates given)."""
+        r, alpha, s, beta = params
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+        if rate is None:
+            common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+            alive = -(r + x) * np.log(alpha + T)
+        else:
+            common = x * np.log(rate)
+            alive = -rate * T
+        if dropout_rate is None:
+            common = common + s * np.log(beta)
+            alive = alive - s * np.log(beta + T)
+        with np.errstate(divide="ignore"):
+            if rate is not None and dropout_rate is not None:
+                total = rate + dropout_rate
+                alive = alive - dropout_rate * T
+                dead = (np.log(dropout_rate / total) - total * t_x
+                        + np.log(-np.expm1(-total * (T - t_x))))
+            elif rate is not None:
+                dead = np.log(s) + _log_dropout_integral(
+                    lambda tau: -(s + 1.0) * np.log(beta + tau), rate, t_x, T)
+            else:
+                alive = alive - dropout_rate * T
+                m = (r + x)[:, None]
+                dead = np.log(dropout_rate) + _log_dropout_integral(
+                    lambda tau: -m * np.log(alpha + tau), dropout_rate, t_x, T)
+        return common, alive, dead
+
+    def _limit_of_ridge(self, params: np.ndarray, cache: Any, weights: np.ndarray) -> str | None:
+        r, alpha, s, beta = params
+        rate_off, dropout_off = r >= COMMON_RATE_MIN_SHAPE, s >= COMMON_RATE_MIN_SHAPE
+        if not (rate_off or dropout_off) or self.penalizer > 0 or not isinstance(cache, dict):
+            return None
+        x = cache["ux"][cache["ix"]]
+        t_x = cache["pairs_tx"][1][cache["inverse_tx"]]
+        T = cache["pairs_T"][1][cache["inverse_T"]]
+        n = float(weights.sum())
+
+        def unpack(v: np.ndarray, rate_off: bool, dropout_off: bool) -> tuple[np.ndarray, float | None, float | None]:
+            if rate_off:
+                rate, rest, full = float(np.exp(v[0])), v[1:], [np.inf, np.inf]
+            else:
+                rate, rest, full = None, v[2:], [np.exp(v[0]), np.exp(v[1])]
+            if dropout_off:
+                return np.array(full + [np.inf, np.inf]), rate, float(np.exp(rest[0]))
+            return np.array(full + [np.exp(rest[0]), np.exp(rest[1])]), rate, None
+
+        def negative_loglik(v: np.ndarray, rate_off: bool, dropout_off: bool) -> float:
+            full, rate, dropout_rate = unpack(v, rate_off, dropout_off)
+            common, alive, dead = self._limit_log_terms(full, rate, dropout_rate, x, t_x, T)
+            value = _dot(weights, common + logaddexp(alive, dead))
+            return -value if np.isfinite(value) else 1e300
+
+        # Fitting one limit may send the other shape off to infinity too; then both limits are fitted.
+        current = np.asarray(params, dtype=float)
+        for _ in range(2):
+            r, alpha, s, beta = current
+            start = ([np.log(r / alpha)] if rate_off else [np.log(r), np.log(alpha)]) + (
+                [np.log(s / beta)] if dropout_off else [np.log(s), np.log(beta)])
+            limit = optimize.minimize(negative_loglik, np.array(start), args=(rate_off, dropout_off),
+                                      method="Nelder-Mead",
+                                      options={"xatol": 1e-10, "fatol": 1e-10 * n, "maxiter": 20_000})
+            full, rate, dropout_rate = unpack(limit.x, rate_off, dropout_off)
+            grown_rate = not rate_off and full[0] >= COMMON_RATE_MIN_SHAPE
+            grown_dropout = not dropout_off and full[2] >= COMMON_RATE_MIN_SHAPE
+            if not (grown_rate or grown_dropout):
+                break
+            current = np.where(np.isinf(full), current, full)
+            rate_off, dropout_off = rate_off or grown_rate, dropout_off or grown_dropout
+        fitted = self._weighted_total(params, cache, weights, gradient=False)[0]
+        if np.isfinite(fitted) and -limit.fun < fitted - LIMIT_TOLERANCE * n:
+            return None  # finite parameters fit better: the customers do differ
+        if np.any(np.abs(limit.x) >= LOG_PARAM_BOUND - 1e-3):
+            return None  # the limit diverges too: no identified estimate
+        self._limit = (full, rate, dropout_rate, float(-limit.fun))
+        parts = []
+        if rate_off:
+            parts.append(f"the customers' purchase rates do not differ (r, alpha -> infinity); every customer "
+                         f"buys at the same rate {rate:.3g} per time unit while active. r and alpha are not estimated")
+        if dropout_off:
+            parts.append(f"the customers' dropout rates do not differ (s, beta -> infinity); every customer "
+                         f"drops out at the same rate {dropout_rate:.3g} per time unit. s and beta are not estimated")
+        self.limit_note_ = f"{self.model_name}: " + "; ".join(parts) + ". The estimate is that limit."
+        return self.limit_note_
+
+    def _limit_values(self, params: np.ndarray) -> tuple[float | None, float | None]:
+        """The common purchase and dropout rates when ``params`` are a fitted limit."""
+        rate = getattr(self, "common_rate_", None) if np.isinf(params[0]) and np.isinf(params[1]) else None
+        dropout_rate = (getattr(self, "common_dropout_rate_", None)
+                        if np.isinf(params[2]) and np.isinf(params[3]) else None)
+        return rate, dropout_rate
+
+    # ---- predictions --------------------------------------------------------------------------
     def _p_alive(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        rate, dropout_rate = self._limit_values(params)
+        if rate is not None or dropout_rate is not None:
+            _, alive, dead = self._limit_log_terms(params, rate, dropout_rate, x, t_x, T)
+            return np.exp(alive - logaddexp(alive, dead))
         with np.errstate(divide="ignore"):
             term_alive, term_dead = self._log_terms(params, self._precompute([x, t_x, T]))
         return np.exp(term_alive - np.logaddexp(term_alive, term_dead))
 
     def _expected_if_alive(self, params: np.ndarray, t: float | np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, s, beta = params
+        rate, dropout_rate = self._limit_values(params)
+        purchase_rate = rate + 0.0 * x if rate is not None else (r + x) / (alpha + T)
+        if dropout_rate is not None:
+            # Exponential lifetime with one rate: the expected active time in (T, T+t] is (1 - e^(-mu t)) / mu.
+            return purchase_rate * -np.expm1(-dropout_rate * np.asarray(t, dtype=float)) / dropout_rate
         # E[X(t) | alive at T] = (r+x)/(alpha+T) * integral of the survival over (T, T+t]
         #                      = (r+x)(beta+T)/(alpha+T) * [1 - ((beta+T)/(beta+T+t))^(s-1)] / (s-1),
         # written with expm1 so that s -> 1 gives the limit log((beta+T+t)/(beta+T)).
@@ -198,4 +355,4 @@ class ParetoNBDModel(PurchaseModel):
             lifetime_part = log_ratio
         else:
             lifetime_part = -np.expm1(-(s - 1.0) * log_ratio) / (s - 1.0)
-        return (r + x) * (beta + T) / (alpha + T) * lifetime_part
+        return purchase_rate * (beta + T) * lifetime_part

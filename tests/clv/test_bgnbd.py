@@ -258,3 +258,86 @@ def test_mbgnbd_reaches_the_same_limit_with_dropout_at_the_first_purchase_too():
         [r, alpha, scale * p, scale * (1 - p)]).probability_alive(data))) for scale in (1e3, 2e3)]
     assert gaps[1] < 2e-3 and gaps[1] < gaps[0] * 0.6
     assert (model.probability_alive(data)[data.x == 0] < 1).all()  # dropout is possible right after the first purchase
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_expected_purchases_converge_to_the_poisson_limit_as_r_grows(model_class):
+    # r, alpha -> infinity with r / alpha = 0.1 per week: every customer buys at that one rate.
+    rate, a, b, t = 0.1, 0.8, 2.4, 52.0
+    x, t_x, T = np.array([0.0, 2.0, 5.0, 30.0]), np.array([0.0, 10.0, 30.0, 39.0]), np.full(4, 40.0)
+    k = model_class._k
+    limit = []
+    for xi, txi, Ti in zip(x, t_x, T):
+        # Poisson limit by hand: P(alive) from the two likelihood terms with lambda fixed, and
+        # E[X(t) | alive] = E_p[(1 - exp(-rate p t)) / p] with p ~ Beta(a, b + x + k).
+        alive = np.exp(special.betaln(a, b + xi + k) - rate * Ti)
+        dead = np.exp(special.betaln(a + 1, b + xi + k - 1) - rate * txi) if (xi > 0 or k) else 0.0
+        if_alive = integrate.quad(lambda p: -np.expm1(-rate * p * t) / p * stats.beta.pdf(p, a, b + xi + k),
+                                  0, 1, epsabs=1e-12)[0]
+        limit.append(alive / (alive + dead) * if_alive)
+    errors = []
+    for r in (1e3, 1e4, 1e5, 1e6):
+        predicted = model_class.from_params([r, r / rate, a, b]).expected_purchases(t, x=x, t_x=t_x, T=T)
+        assert np.all(np.isfinite(predicted))
+        errors.append(np.max(np.abs(predicted / np.array(limit) - 1)))
+    assert errors[-1] < 1e-4
+    assert all(later < earlier for earlier, later in zip(errors, errors[1:]))
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_expected_purchases_are_continuous_across_the_quadrature_threshold(model_class):
+    from clc_lib.clv.bgnbd import QUADRATURE_MIN_PARAMETER as edge
+
+    x, t_x, T = np.array([0.0, 2.0, 5.0, 30.0]), np.array([0.0, 10.0, 30.0, 39.0]), np.full(4, 40.0)
+    for below, above in (([edge * (1 - 1e-9), edge * 10, 0.8, 2.4], [edge, edge * 10, 0.8, 2.4]),
+                         ([0.5, 5.0, edge / 3, edge * (1 - 1e-9)], [0.5, 5.0, edge / 3, edge])):
+        full = model_class.from_params(below).expected_purchases(52.0, x=x, t_x=t_x, T=T)
+        integrated = model_class.from_params(above).expected_purchases(52.0, x=x, t_x=t_x, T=T)
+        np.testing.assert_allclose(integrated, full, rtol=1e-8)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_expected_purchases_stay_right_at_huge_dropout_parameters(model_class):
+    # a, b -> infinity with a / (a + b) = 0.25: the common-dropout limit, in closed form.
+    x, t_x, T = np.array([0.0, 3.0]), np.array([0.0, 20.0]), np.full(2, 40.0)
+    r, alpha, p, t = 2.0, 20.0, 0.25, 52.0
+    model = model_class.from_params([r, alpha, 0.25e6, 0.75e6])
+    predicted = model.expected_purchases(t, x=x, t_x=t_x, T=T)
+    if_alive = -np.expm1(-(r + x) * np.log1p(p * t / (alpha + T))) / p
+    np.testing.assert_allclose(predicted / model.probability_alive(x=x, t_x=t_x, T=T), if_alive, rtol=1e-5)
+
+
+def test_a_common_purchase_rate_is_the_limit_of_the_fit_with_a_note():
+    # Every customer buys at 0.1 per week while active (r, alpha huge with r / alpha = 0.1).
+    from clc_lib.clv import simulate_bgnbd
+
+    data = simulate_bgnbd(2000, 1e7, 1e8, 0.8, 2.4, T=(20, 52), seed=2)
+    with pytest.warns(UserWarning, match="purchase rates do not differ") as caught:
+        model = BetaGeoModel().fit(data)
+    assert model.limit_note_ in [str(w.message) for w in caught]
+    assert model.converged_ and np.isinf(model.params_[["r", "alpha"]]).all()
+    assert model.common_rate_ == pytest.approx(0.1, rel=0.05) and model.common_dropout_ is None
+    assert model.standard_errors_[["r", "alpha"]].isna().all() and np.isfinite(model.standard_errors_[["a", "b"]]).all()
+    # The limit's predictions are those of the full model with r and alpha large on the same ratio.
+    a, b = model.params_[["a", "b"]]
+    near = BetaGeoModel.from_params([1e7, 1e7 / model.common_rate_, a, b])
+    np.testing.assert_allclose(model.probability_alive(data), near.probability_alive(data), atol=1e-5)
+    np.testing.assert_allclose(model.expected_purchases(52, data), near.expected_purchases(52, data), rtol=1e-5)
+
+
+def test_mbgnbd_reaches_the_limit_of_both_a_common_rate_and_a_common_dropout():
+    from clc_lib.clv import simulate_mbgnbd
+
+    data = simulate_mbgnbd(2000, 1e7, 1e8, 0.3e7, 0.7e7, T=(20, 52), seed=3)
+    with pytest.warns(UserWarning, match="purchase rates do not differ.*dropout probabilities do not differ"):
+        model = ModifiedBetaGeoModel().fit(data)
+    assert np.isinf(model.params_).all()
+    rate, p = model.common_rate_, model.common_dropout_
+    assert rate == pytest.approx(0.1, rel=0.05) and p == pytest.approx(0.3, abs=0.03)
+    # Hand-computed limit: P(alive) = 1 / (1 + p / (1 - p) * exp(rate (T - t_x))) and
+    # E[X(t) | alive] = (1 - exp(-rate p t)) / p.
+    x, t_x, T = np.array([0.0, 3.0]), np.array([0.0, 20.0]), np.array([40.0, 40.0])
+    p_alive = 1 / (1 + p / (1 - p) * np.exp(rate * (T - t_x)))
+    np.testing.assert_allclose(model.probability_alive(x=x, t_x=t_x, T=T), p_alive, rtol=1e-12)
+    np.testing.assert_allclose(model.expected_purchases(52.0, x=x, t_x=t_x, T=T),
+                               p_alive * -np.expm1(-rate * p * 52.0) / p, rtol=1e-12)

@@ -39,12 +39,33 @@ def test_split_counts_purchase_days_in_both_periods(small_table):
     split = calibration_holdout_split(small_table, "2024-01-31", "2024-02-29", time_unit="W")
     assert list(split.index) == ["001", "002", "004"]
     assert split.loc["001", "x"] == 1 and split.loc["001", "x_holdout"] == 1
-    assert split.loc["001", "holdout_value"] == pytest.approx(10.0)
+    assert split.loc["001", "holdout_value"] == pytest.approx(7.0)  # 10 bought, 3 returned
     assert split.loc["001", "t_x"] == pytest.approx(14 / 7) and split.loc["001", "T"] == pytest.approx(30 / 7)
     assert split.loc["002", "x_holdout"] == 0 and split.loc["004", "x_holdout"] == 0
     assert split.loc["004", "T"] == 0.0
     np.testing.assert_allclose(split["duration_holdout"], 29 / 7)
     assert split.attrs["n_first_seen_in_holdout"] == 1
+
+
+def test_holdout_leaves_out_cancelled_days_as_calibration_does():
+    table = _table([
+        ("001", "o1", "2024-01-01 09:00", 10.0, False),
+        ("001", "o2", "2024-01-10 09:00", 6.0, False),
+        ("001", "r2", "2024-01-10 09:30", -6.0, True),    # calibration day cancelled: not in x
+        ("001", "o3", "2024-02-05 10:00", 8.0, False),
+        ("001", "r3", "2024-02-05 10:05", -8.0, True),    # holdout day cancelled: not in x_holdout
+        ("001", "o4", "2024-02-12 10:00", 5.0, False),
+        ("001", "r4", "2024-02-13 10:00", -2.0, True),    # partly returned: still a purchase day
+        ("002", "o5", "2024-01-05 10:00", 4.0, False),
+        ("002", "o6", "2024-02-20 10:00", 9.0, False),
+        ("002", "r6", "2024-02-21 10:00", -9.0, True),    # cancelled on the next day
+    ])
+    split = calibration_holdout_split(table, "2024-01-31", "2024-02-29", time_unit="D")
+    assert split.loc["001", "x"] == 0
+    assert split.loc["001", "x_holdout"] == 1
+    assert split.loc["001", "holdout_value"] == pytest.approx(3.0)
+    assert split.loc["002", "x_holdout"] == 0
+    assert split.loc["002", "holdout_value"] == pytest.approx(0.0)
 
 
 def test_split_refuses_a_holdout_that_ends_before_calibration(small_table):

@@ -100,3 +100,56 @@ def test_pareto_analytic_gradient_matches_finite_differences(cdnow_summary):
             numeric = (model._loglik_cached(params + step, cache).sum()
                        - model._loglik_cached(params - step, cache).sum()) / (2 * step[k])
             assert analytic[k] == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+def test_predictions_that_cannot_be_evaluated_are_refused_not_nan():
+    # At r = 1e4 the hypergeometric terms of P(alive) are not finite; no NaN may reach a report.
+    from clc_lib.errors import ModelFitError
+
+    model = ParetoNBDModel.from_params([1e4, 1e5, 0.6, 11.7])
+    x, t_x, T = np.array([0.0, 2.0]), np.array([0.0, 10.0]), np.full(2, 40.0)
+    with pytest.raises(ModelFitError, match=r"Pareto/NBD: P\(alive\) cannot be evaluated at r=10000"):
+        model.probability_alive(x=x, t_x=t_x, T=T)
+    with pytest.raises(ModelFitError, match="expected purchases cannot be evaluated"):
+        model.expected_purchases(52.0, x=x, t_x=t_x, T=T)
+
+
+def test_common_purchase_and_dropout_rates_are_the_limit_of_the_fit_with_a_note():
+    # Every customer buys at 0.1 and drops out at 0.05 per week (r, alpha, s, beta all huge).
+    from clc_lib.clv import simulate_pareto_nbd
+
+    data = simulate_pareto_nbd(2000, 1e7, 1e8, 1e7, 2e8, T=(20, 52), seed=1)
+    with pytest.warns(UserWarning, match="purchase rates do not differ.*dropout rates do not differ"):
+        model = ParetoNBDModel().fit(data)
+    assert np.isinf(model.params_).all() and model.standard_errors_.isna().all()
+    rate, mu = model.common_rate_, model.common_dropout_rate_
+    assert rate == pytest.approx(0.1, rel=0.05) and mu == pytest.approx(0.05, rel=0.3)
+    # Hand-computed limit: P(alive) = 1 / (1 + mu / (rate + mu) * (exp((rate + mu)(T - t_x)) - 1)),
+    # E[X(t) | alive] = rate * (1 - exp(-mu t)) / mu.
+    x, t_x, T = np.array([0.0, 3.0]), np.array([0.0, 20.0]), np.array([40.0, 40.0])
+    p_alive = 1 / (1 + mu / (rate + mu) * np.expm1((rate + mu) * (T - t_x)))
+    np.testing.assert_allclose(model.probability_alive(x=x, t_x=t_x, T=T), p_alive, rtol=1e-10)
+    np.testing.assert_allclose(model.expected_purchases(52.0, x=x, t_x=t_x, T=T),
+                               p_alive * rate * -np.expm1(-mu * 52.0) / mu, rtol=1e-10)
+
+
+@pytest.mark.parametrize("which", ["rate", "dropout"])
+def test_one_sided_limit_likelihood_matches_a_direct_integral(which):
+    model = ParetoNBDModel()
+    r, alpha, s, beta, rate, mu = 0.55, 10.6, 0.6, 11.7, 0.1, 0.05
+    for x, t_x, T in ((0.0, 0.0, 40.0), (3.0, 20.0, 40.0), (12.0, 38.0, 40.0)):
+        if which == "rate":  # lambda fixed, mu ~ Gamma(s, beta)
+            params = np.array([np.inf, np.inf, s, beta])
+            alive = rate ** x * np.exp(-rate * T) * (beta / (beta + T)) ** s
+            dead = rate ** x * integrate.quad(
+                lambda tau: np.exp(-rate * tau) * s * beta ** s * (beta + tau) ** -(s + 1), t_x, T)[0]
+            common, term_alive, term_dead = model._limit_log_terms(params, rate, None, np.array([x]),
+                                                                    np.array([t_x]), np.array([T]))
+        else:  # mu fixed, lambda ~ Gamma(r, alpha)
+            params = np.array([r, alpha, np.inf, np.inf])
+            gamma_part = np.exp(special.gammaln(r + x) - special.gammaln(r)) * alpha ** r
+            alive = gamma_part * (alpha + T) ** -(r + x) * np.exp(-mu * T)
+            dead = gamma_part * integrate.quad(lambda tau: (alpha + tau) ** -(r + x) * mu * np.exp(-mu * tau), t_x, T)[0]
+            common, term_alive, term_dead = model._limit_log_terms(params, None, mu, np.array([x]),
+                                                                    np.array([t_x]), np.array([T]))
+        np.testing.assert_allclose(common + np.logaddexp(term_alive, term_dead), np.log(alive + dead), rtol=1e-10)
