@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@# Notebooks saved from Lab are committed without outputs: git runs them through nbstripout.
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-		git config filter.nbstripout.clean "'$(CURDIR)/$(BIN)/python' -m nbstripout" && \
+		git config filter.nbstripout.clean "'$(CURDIR)/$(BIN)/python' -m nbstripout --keep-id" && \
 		git config filter.nbstripout.smudge cat && \
-		git config diff.ipynb.textconv "'$(CURDIR)/$(BIN)/python' -m nbstripout -t" && \
+		git config diff.ipynb.textconv "'$(CURDIR)/$(BIN)/python' -m nbstripout --keep-id -t" && \
 		echo "git strips notebook outputs on commit (nbstripout filter, see .gitattributes)"; \
 	fi
 	touch $(STAMP)
