@@ -70,7 +70,7 @@ from clc_lib.config import (
 from clc_lib.contract import CONTRACTS, TableContract
 from clc_lib.engines import connect_spark, connect_url, engine_for, engine_of
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.paths import processed_dir
+from clc_lib.paths import process_running, processed_dir
 from clc_lib.quality import (
     DUPLICATE_RULE_NAME,
     QUALITY_RULES,
@@ -283,15 +283,6 @@ def _umask() -> int:
     return current
 
 
-def _process_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
 
 def remove_abandoned_temporaries(target: str | Path) -> list[Path]:
     """Remove the temporary files of :func:`atomic_write` for ``target`` whose writer no longer runs.
@@ -311,7 +302,7 @@ def remove_abandoned_temporaries(target: str | Path) -> list[Path]:
         return removed
     for candidate in target.parent.iterdir():
         match = pattern.match(candidate.name)
-        if match is None or _process_running(int(match.group(1))):
+        if match is None or process_running(int(match.group(1))):
             continue
         if candidate.is_dir():
             import shutil

@@ -58,3 +58,14 @@ def notebooks_dir() -> Path:
 def demo_config_path() -> Path:
     """Run config of the embedded demo business (written by ``clc demo-data``)."""
     return raw_dir() / "demo" / "run.yaml"
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (another user's counts too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -64,7 +64,7 @@ import yaml
 from clc_lib.config import RunConfig, merge_options
 from clc_lib.errors import ClcError, ConfigError
 from clc_lib.paths import notebooks_dir as default_notebooks_dir
-from clc_lib.paths import project_root, reports_dir
+from clc_lib.paths import process_running, project_root, reports_dir
 from clc_lib.privacy import (
     PSEUDONYMISE_ENV_VAR,
     config_secret_values,
@@ -235,15 +235,6 @@ def _notebook_title(path: Path) -> str:
 LOCK_RETRY_SECONDS = 10.0  # how long to wait for a lock whose owner process is gone
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
-
 
 def _lock_holder(text: str) -> int | None:
     match = re.match(r"pid (\d+)", text.strip())
@@ -274,8 +265,8 @@ def _output_lock(out_root: Path, log: Callable[[str], None] | None = None) -> It
                 handle.seek(0)
                 holder = handle.read().strip()
                 pid = _lock_holder(holder)
-                if pid is None or _pid_alive(pid) or time.monotonic() > deadline:
-                    gone = pid is not None and not _pid_alive(pid)
+                if pid is None or process_running(pid) or time.monotonic() > deadline:
+                    gone = pid is not None and not process_running(pid)
                     raise ReportLockedError(
                         f"Another report run is writing to {out_root} ({holder or 'another process'}"
                         + (", which has ended, but a process it started still holds the lock; find it "
@@ -288,7 +279,7 @@ def _output_lock(out_root: Path, log: Callable[[str], None] | None = None) -> It
         previous_pid = _lock_holder(previous)
         if previous_pid is not None and previous_pid != os.getpid() and log is not None:
             log(f"taking over the lock of an earlier run that did not finish ({previous}; that process is "
-                f"{'still running but no longer holds the lock' if _pid_alive(previous_pid) else 'gone'})")
+                f"{'still running but no longer holds the lock' if process_running(previous_pid) else 'gone'})")
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now():%Y-%m-%d %H:%M:%S}")
@@ -731,7 +722,7 @@ def _remove_leftovers(out_root: Path, log: Callable[[str], None]) -> None:
     for entry in sorted(out_root.iterdir()):
         link = TEMPORARY_LINK_PATTERN.match(entry.name)
         if link and entry.is_symlink():
-            if not _pid_alive(int(link.group(1))):
+            if not process_running(int(link.group(1))):
                 entry.unlink()
             continue
         match = STAGING_PATTERN.match(entry.name) or LEGACY_CACHE_PATTERN.match(entry.name)
@@ -740,7 +731,7 @@ def _remove_leftovers(out_root: Path, log: Callable[[str], None]) -> None:
         pid = int(match.group(1))
         if not _made_by_runner(entry, pid):
             continue
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid == os.getpid() or process_running(pid):
             log(f"left {entry.name} alone: the process that made it (pid {pid}) is running")
             continue
         shutil.rmtree(entry)
@@ -784,7 +775,7 @@ def _private_run_folder(out_root: Path, log: Callable[[str], None]) -> Path:
                 continue
             owner = _read_recorded(entry / PRIVATE_OWNER_FILE)
             pid = int(match.group(1))
-            if owner.get("pid") != pid or owner.get("host") != socket.gethostname() or _pid_alive(pid):
+            if owner.get("pid") != pid or owner.get("host") != socket.gethostname() or process_running(pid):
                 continue
             shutil.rmtree(entry, ignore_errors=True)
             log(f"removed {entry.name}, the working folder of an interrupted run (pid {pid})")
