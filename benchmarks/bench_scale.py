@@ -184,24 +184,40 @@ def _pandas_summary(path: Path, as_of: str):
         "net_revenue": by_customer["amount"].sum(),
         "return_amount": -rows["amount"].where(rows["is_return"], 0.0).groupby(rows["customer_id"]).sum(),
     })
-    days = (purchases.assign(day=purchases["timestamp"].dt.normalize())
-            .groupby(["customer_id", "day"], sort=True)["amount"].sum().reset_index())
-    days["repeat_value"] = days["amount"].where(days.duplicated("customer_id"))  # sorted: not the first day
+    # Purchase days net of returns (docs/clv.md): each return is booked against the customer's latest
+    # purchase day on or before it; a day cancelled by its returns (net value <= 0) is no repeat.
+    per_date = (rows.assign(day=rows["timestamp"].dt.normalize(), bought=~rows["is_return"],
+                            day_value=rows["amount"].where(~rows["is_return"]),
+                            returned=rows["amount"].where(rows["is_return"]))
+                .groupby(["customer_id", "day"], sort=True)
+                .agg(bought=("bought", "any"), day_value=("day_value", "sum"), returned=("returned", "sum"))
+                .reset_index())
+    per_date["anchor"] = per_date["day"].where(per_date["bought"]).groupby(per_date["customer_id"]).ffill()
+    days = (per_date.dropna(subset=["anchor"])
+            .groupby(["customer_id", "anchor"], sort=True)[["day_value", "returned"]].sum()
+            .reset_index().rename(columns={"anchor": "day"}))
+    days["net_value"] = days["day_value"] + days["returned"]
+    first_day = days.groupby("customer_id")["day"].transform("min")
+    repeat = days[(days["day"] > first_day) & ((days["returned"] >= 0) | (days["net_value"] > 0))]
     per_day = days.groupby("customer_id").agg(
         first_purchase=("day", "min"), last_purchase=("day", "max"), purchase_days=("day", "size"),
-        gross=("amount", "sum"), repeat_value=("repeat_value", "sum"))
+        gross=("day_value", "sum"))
+    per_day = per_day.join(repeat.groupby("customer_id").agg(
+        x=("day", "size"), last_repeat=("day", "max"), repeat_value=("net_value", "sum")))
     out = out.join(per_day)
     out["orders"] = out["orders"].fillna(0).astype("int64")
     out["purchase_days"] = out["purchase_days"].fillna(0).astype("int64")
     out["aov"] = out["gross"] / out["orders"].where(out["orders"] > 0)
     out["tenure_days"] = (as_of_day - out["first_purchase"]).dt.days
     out["recency_days"] = (as_of_day - out["last_purchase"]).dt.days
-    out["x"] = (out["purchase_days"] - 1).clip(lower=0)
-    out["mean_gap_days"] = (out["last_purchase"] - out["first_purchase"]).dt.days / out["x"].where(out["x"] > 0)
-    out["t_x"] = (out["last_purchase"] - out["first_purchase"]).dt.days / 7.0
+    out["mean_gap_days"] = ((out["last_purchase"] - out["first_purchase"]).dt.days
+                            / (out["purchase_days"] - 1).where(out["purchase_days"] > 1))
+    out["x"] = out["x"].fillna(0).astype("int64")
+    out["t_x"] = ((out["last_repeat"] - out["first_purchase"]).dt.days / 7.0).where(
+        out["x"] > 0, np.where(out["first_purchase"].isna(), np.nan, 0.0))
     out["T"] = out["tenure_days"] / 7.0
     out["zbar"] = np.where(out["x"] > 0, out["repeat_value"] / out["x"].where(out["x"] > 0), 0.0)
-    return out.drop(columns=["gross", "repeat_value"])
+    return out.drop(columns=["gross", "repeat_value", "last_repeat"])
 
 
 def _report_step(folder: Path) -> dict[str, Any]:

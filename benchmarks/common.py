@@ -34,25 +34,50 @@ CATEGORIES = ("music", "books", "games", "film", "home", "garden", "toys", "spor
 ACQUISITION_CHANNELS = ("search", "social", "email", "affiliate", "direct")
 COUNTRIES = ("DE", "FR", "NL", "ES")
 
-HAND_WRITTEN_SUMMARY = """
-WITH rows AS (
+_NET_PURCHASE_DAYS = """
+rows AS (
     SELECT * FROM read_parquet('{path}') WHERE "timestamp" < DATE '{as_of}' + INTERVAL 1 DAY
 ),
+per_date AS (
+    SELECT customer_id, CAST("timestamp" AS DATE) AS day, bool_or(NOT is_return) AS bought,
+           sum(amount) FILTER (WHERE NOT is_return) AS day_value,
+           sum(amount) FILTER (WHERE is_return) AS returned
+    FROM rows GROUP BY ALL
+),
+anchored AS (
+    SELECT *, max(CASE WHEN bought THEN day END) OVER (
+               PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS anchor
+    FROM per_date
+),
+days AS (
+    SELECT customer_id, anchor AS day, coalesce(sum(day_value), 0) AS day_value,
+           coalesce(sum(returned), 0) AS returned
+    FROM anchored WHERE anchor IS NOT NULL GROUP BY ALL
+),
+repeat_days AS (
+    SELECT *, day_value + returned AS net_value,
+           (returned >= 0 OR day_value + returned > 0)
+               AND day > min(day) OVER (PARTITION BY customer_id) AS counted_repeat
+    FROM days
+),
+per_day AS (
+    SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS purchase_days,
+           sum(day_value) AS gross, count(*) FILTER (WHERE counted_repeat) AS x,
+           sum(net_value) FILTER (WHERE counted_repeat) AS repeat_value,
+           max(day) FILTER (WHERE counted_repeat) AS last_repeat_day
+    FROM repeat_days GROUP BY customer_id
+)"""
+# Purchase days net of returns, the models' rule (docs/clv.md): a return is booked against the
+# customer's latest purchase day on or before it; a day whose returns bring its net value to zero or
+# less is cancelled and is no repeat purchase; x, t_x and zbar use the repeat days that count.
+
+HAND_WRITTEN_SUMMARY = "WITH " + _NET_PURCHASE_DAYS + """,
 per_row AS (
     SELECT customer_id,
            count(DISTINCT order_id) FILTER (WHERE NOT is_return) AS orders,
            sum(amount) AS net_revenue,
            -coalesce(sum(amount) FILTER (WHERE is_return), 0) AS return_amount
     FROM rows GROUP BY customer_id
-),
-days AS (
-    SELECT customer_id, CAST("timestamp" AS DATE) AS day, sum(amount) AS day_value
-    FROM rows WHERE NOT is_return GROUP BY ALL
-),
-per_day AS (
-    SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS purchase_days,
-           sum(day_value) AS gross, sum(day_value) - arg_min(day_value, day) AS repeat_value
-    FROM days GROUP BY customer_id
 )
 SELECT r.customer_id, d.first_day AS first_purchase, d.last_day AS last_purchase, r.orders,
        coalesce(d.purchase_days, 0) AS purchase_days, r.net_revenue, r.return_amount,
@@ -60,10 +85,11 @@ SELECT r.customer_id, d.first_day AS first_purchase, d.last_day AS last_purchase
        date_diff('day', d.first_day, DATE '{as_of}') AS tenure_days,
        date_diff('day', d.last_day, DATE '{as_of}') AS recency_days,
        date_diff('day', d.first_day, d.last_day) / nullif(d.purchase_days - 1, 0) AS mean_gap_days,
-       greatest(coalesce(d.purchase_days, 0) - 1, 0) AS x,
-       date_diff('day', d.first_day, d.last_day) / 7.0 AS t_x,
+       coalesce(d.x, 0) AS x,
+       coalesce(date_diff('day', d.first_day, d.last_repeat_day) / 7.0,
+                CASE WHEN d.first_day IS NOT NULL THEN 0.0 END) AS t_x,
        date_diff('day', d.first_day, DATE '{as_of}') / 7.0 AS T,
-       coalesce(d.repeat_value / nullif(d.purchase_days - 1, 0), 0) AS zbar
+       coalesce(d.repeat_value / nullif(d.x, 0), 0) AS zbar
 FROM per_row r LEFT JOIN per_day d USING (customer_id)
 """
 """The customer summary's columns as one DuckDB query over the Parquet file: the practical floor.
@@ -72,22 +98,16 @@ Format with ``path`` and ``as_of`` (``YYYY-MM-DD``); ``t_x`` and ``T`` are in we
 """
 
 
-HAND_WRITTEN_MODEL_INPUTS = """
-WITH days AS (
-    SELECT customer_id, CAST("timestamp" AS DATE) AS day, sum(amount) AS day_value
-    FROM read_parquet('{path}')
-    WHERE NOT is_return AND "timestamp" < DATE '{as_of}' + INTERVAL 1 DAY
-    GROUP BY ALL
-)
-SELECT customer_id,
-       count(*) - 1 AS x,
-       date_diff('day', min(day), max(day)) / 7.0 AS t_x,
-       date_diff('day', min(day), DATE '{as_of}') / 7.0 AS T,
-       coalesce((sum(day_value) - arg_min(day_value, day)) / nullif(count(*) - 1, 0), 0) AS zbar
-FROM days GROUP BY customer_id
+HAND_WRITTEN_MODEL_INPUTS = "WITH " + _NET_PURCHASE_DAYS + """
+SELECT customer_id, x,
+       coalesce(date_diff('day', first_day, last_repeat_day) / 7.0, 0.0) AS t_x,
+       date_diff('day', first_day, DATE '{as_of}') / 7.0 AS T,
+       coalesce(repeat_value / nullif(x, 0), 0) AS zbar
+FROM per_day
 """
 """The columns of ``lifetimes.utils.summary_data_from_transaction_data`` (x, t_x and T in weeks, zbar)
-for customers with a purchase, as one DuckDB query: the floor for :func:`clc_lib.summary.model_inputs`."""
+for customers with a purchase, net of returns as in :func:`clc_lib.summary.model_inputs`, as one
+DuckDB query: the floor for ``model_inputs``."""
 
 
 def _id_width(customers: int) -> int:
