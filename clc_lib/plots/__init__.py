@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from clc_lib.plots._theme import (
+from clc_lib.plots.theme import (
     format_count_axis,
     format_currency_axis,
     format_percent_axis,
@@ -22,7 +22,7 @@ __all__ = [
     "set_theme",
 ]
 
-for _name in ("stages", "retention", "value", "clv"):
+for _name in ("stages", "rfm", "acquisition", "monetisation", "cohorts", "survival", "recovery", "clv"):
     try:
         _module = importlib.import_module(f"clc_lib.plots.{_name}")
     except ModuleNotFoundError as _exc:

@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.errors import DataError
-from clc_lib.plots._theme import (
+from clc_lib.plots.theme import (
     format_count_axis,
     format_currency_axis,
     format_percent_axis,

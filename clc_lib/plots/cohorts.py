@@ -1,0 +1,101 @@
+"""Charts of cohorts: the cohort triangle, the retention curve and the churn rate per period.
+
+Each function takes the output of the matching :mod:`clc_lib.cohorts` function as ``data=``, draws on
+``ax=`` (a new figure when None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, require_columns
+
+__all__ = ["plot_cohort_heatmap", "plot_retention_curve", "plot_churn_rate"]
+
+PERIOD_WORDS = {"M": "months", "W": "weeks"}
+_MAX_ANNOTATED_CELLS = 400
+
+
+def _period_word(data: pd.DataFrame, period: str | None) -> str:
+    return PERIOD_WORDS.get(period or data.attrs.get("period", ""), "periods")
+
+
+def _cohort_label(cohort: pd.Timestamp, period: str | None) -> str:
+    return cohort.strftime("%Y-%m") if period == "M" else cohort.strftime("%Y-%m-%d")
+
+
+def plot_cohort_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, period: str | None = None,
+                        title: str | None = None) -> plt.Axes:
+    """Cohort triangle: rows = acquisition cohorts, columns = periods since first purchase.
+
+    ``data`` is :func:`clc_lib.cohorts.cohort_matrix` output; masked (NaN) cells -- periods that had
+    not fully elapsed -- are left blank. Shares are printed as percentages, counts with separators.
+    """
+    period = period or data.attrs.get("period")
+    is_share = data.attrs.get("values", "share") == "share"
+    values = data.astype(float)
+    annotate = values.size <= _MAX_ANNOTATED_CELLS
+    height = min(max(3.0, 0.35 * len(values) + 1.5), 14.0)
+    ax = get_ax(ax, figsize=(max(9.0, 0.5 * values.shape[1] + 3), height))
+    later = values.iloc[:, 1:].to_numpy()
+    # Period 0 is 100 % by definition; scale the colours to the later periods so they stay readable.
+    vmax = float(np.nanmax(later)) if later.size and np.isfinite(later).any() else None
+    sns.heatmap(
+        values, ax=ax, mask=values.isna(), cmap="Blues", vmin=0, vmax=vmax or None,
+        annot=annotate, fmt=".0%" if is_share else ",.0f", annot_kws={"fontsize": 8},
+        cbar_kws={"label": "Share of cohort" if is_share else "Customers",
+                  "format": "{x:.0%}" if is_share else "{x:,.0f}"},
+        yticklabels=[_cohort_label(pd.Timestamp(c), period) for c in values.index],
+    )
+    word = _period_word(data, period)
+    kind = data.attrs.get("kind", "on")
+    default_title = ("Share of each cohort purchasing again" if kind == "on"
+                     else "Share of each cohort purchasing then or later")
+    label_axes(ax, title or default_title, f"{word.capitalize()} since first purchase",
+               "Cohort (first purchase period)")
+    ax.tick_params(axis="y", rotation=0)
+    ax.grid(False)
+    return ax
+
+
+def plot_retention_curve(data: pd.DataFrame, ax: plt.Axes | None = None, *, hue: str | None = None,
+                         matrix: pd.DataFrame | None = None, period: str | None = None,
+                         title: str | None = None) -> plt.Axes:
+    """Retention by periods since first purchase (:func:`clc_lib.cohorts.retention_curve` output).
+
+    With ``hue`` (a column of a stacked frame, e.g. acquisition channel) one line per group. With
+    ``matrix`` (the :func:`clc_lib.cohorts.cohort_matrix` of shares the curve came from) every
+    cohort is drawn as a thin grey line behind the weighted average.
+    """
+    require_columns(data, ["periods_since_first", "retention"], "the retention curve")
+    ax = get_ax(ax)
+    if matrix is not None:
+        for _, row in matrix.iterrows():  # one line per cohort: tens of rows, not customers
+            ax.plot(row.index.to_numpy(dtype=float), row.to_numpy(dtype=float), color="grey", alpha=0.25,
+                    linewidth=0.8)
+    sns.lineplot(data=data, x="periods_since_first", y="retention", hue=hue, marker="o", ax=ax)
+    format_percent_axis(ax)
+    ax.set_ylim(0, 1.02)
+    word = _period_word(data, period)
+    default = ("Retention by age of the customer (grey: each cohort; line: weighted average)" if matrix is not None
+               else "Retention by age of the customer")
+    label_axes(ax, title or default, f"{word.capitalize()} since first purchase",
+               "Customers purchasing (% of cohort)")
+    return ax
+
+
+def plot_churn_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
+    """Churn rate per period (:func:`clc_lib.cohorts.churn_rate_over_time` output)."""
+    require_columns(data, ["period_start", "churn_rate"], "the churn rate chart")
+    ax = get_ax(ax)
+    ax.plot(pd.to_datetime(data["period_start"]), data["churn_rate"], marker="o")
+    format_percent_axis(ax)
+    ax.set_ylim(bottom=0)
+    days = data.attrs.get("inactivity_days")
+    default = (f"Churn rate per period (no purchase for more than {days} days)" if days
+               else "Churn rate per period (bought last period, not this one)")
+    label_axes(ax, title or default, "Period", "Churned customers (% of those at risk)")
+    return ax

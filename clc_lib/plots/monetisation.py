@@ -1,0 +1,190 @@
+"""Charts of monetisation: revenue over time and by group, concentration, cross-sell and order value.
+
+Each function takes the frame of the matching :mod:`clc_lib.monetisation` function as ``data=`` and
+``ax=``, and returns the matplotlib Axes with a title and labelled axes (money in the run currency,
+passed as ``currency=``).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from clc_lib.errors import DataError
+from clc_lib.monetisation import _clean_values, gini, lorenz_curve, top_share
+from clc_lib.plots.theme import (
+    format_count_axis,
+    format_currency_axis,
+    format_percent_axis,
+    get_ax,
+    incomplete_period_label,
+    incomplete_periods,
+    label_axes,
+    money_label,
+    palette_colors,
+    require_columns_and_rows,
+)
+
+__all__ = [
+    "plot_revenue_over_time",
+    "plot_revenue_by",
+    "plot_lorenz",
+    "plot_cross_sell",
+    "plot_categories_per_customer",
+    "plot_aov_by_tenure",
+    "plot_aov_by_order_number",
+]
+
+# metric -> (label, kind of axis) for plot_revenue_over_time
+REVENUE_METRICS: dict[str, tuple[str, str]] = {
+    "net_revenue": ("Net revenue", "currency"),
+    "gross_revenue": ("Gross revenue", "currency"),
+    "returns": ("Returns", "currency"),
+    "orders": ("Orders", "count"),
+    "active_customers": ("Active customers", "count"),
+    "aov": ("Average order value", "currency"),
+    "arpu": ("Net revenue per active customer (ARPU)", "currency"),
+    "return_rate": ("Returns as share of gross revenue", "percent"),
+}
+# matrix kind -> (title, colour-bar label) for plot_cross_sell
+CROSS_SELL_LABELS: dict[str, tuple[str, str]] = {
+    "counts": ("Cross-sell: customers who bought both categories", "Customers (count)"),
+    "row": ("Cross-sell: share of row-category buyers who also bought the column category",
+            "Share of row-category buyers (%)"),
+    "customers": ("Cross-sell: share of customers who bought both categories", "Share of customers (%)"),
+}
+
+
+def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", currency: str = "",
+                           ax: plt.Axes | None = None) -> plt.Axes:
+    """One metric of ``clc.revenue_over_time`` per period: revenue, orders, AOV, ARPU, returns, ...
+
+    ``metric`` is one of ``net_revenue``, ``gross_revenue``, ``returns``, ``orders``,
+    ``active_customers``, ``aov``, ``arpu``, ``return_rate``. A period marked incomplete
+    (``is_complete`` False: it runs past ``as_of``) is drawn as a hollow point on a dotted line
+    and named in the legend.
+    """
+    if metric not in REVENUE_METRICS:
+        raise DataError(f"Unknown metric {metric!r} for plot_revenue_over_time.", source="plot_revenue_over_time",
+                        hint=f"Use one of: {', '.join(REVENUE_METRICS)}.")
+    require_columns_and_rows(data, ["period_start", metric], "plot_revenue_over_time")
+    label, kind = REVENUE_METRICS[metric]
+    ax = get_ax(ax)
+    data = data.sort_values("period_start")
+    incomplete = incomplete_periods(data, pd.Index(data["period_start"]))
+    complete_rows = data[~incomplete]
+    line = ax.plot(complete_rows["period_start"], complete_rows[metric], marker="o", markersize=3)[0]
+    if incomplete.any():
+        first_open = int(np.flatnonzero(incomplete)[0])
+        tail = data.iloc[max(first_open - 1, 0):]  # joined to the last complete point
+        ax.plot(tail["period_start"], tail[metric], linestyle=":", color=line.get_color())
+        ax.plot(data.loc[incomplete, "period_start"], data.loc[incomplete, metric], linestyle="none", marker="o",
+                markersize=5, markerfacecolor="white", color=line.get_color(), label=incomplete_period_label(data))
+        ax.legend(fontsize="small")
+    ax.set_ylim(bottom=min(0, float(np.nanmin(data[metric].to_numpy(dtype="float64")))))
+    if kind == "currency":
+        format_currency_axis(ax, currency)
+        ylabel = money_label(label, currency)
+    elif kind == "percent":
+        format_percent_axis(ax, decimals=1)
+        ylabel = f"{label} (%)"
+    else:
+        format_count_axis(ax)
+        ylabel = f"{label} (count)"
+    return label_axes(ax, f"{label} per period", "Period start", ylabel)
+
+
+def plot_revenue_by(data: pd.DataFrame, *, by: str, currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+    """Horizontal bars of net revenue per group with revenue and customer shares (``clc.revenue_by`` output)."""
+    require_columns_and_rows(data, [by, "net_revenue", "revenue_share", "customer_share"], "plot_revenue_by")
+    ax = get_ax(ax)
+    labels = data[by].astype(str).tolist()[::-1]
+    values = data["net_revenue"].to_numpy()[::-1]
+    ax.barh(labels, values, color=palette_colors(1)[0])
+    for y, (value, revenue_share, customer_share) in enumerate(zip(values, data["revenue_share"].to_numpy()[::-1],
+                                                                   data["customer_share"].to_numpy()[::-1])):
+        ax.annotate(f"{revenue_share:.0%} of revenue, {customer_share:.0%} of customers", (max(value, 0), y),
+                    xytext=(3, 0), textcoords="offset points", va="center", fontsize="small")
+    format_currency_axis(ax, currency, axis="x")
+    name = by.replace("_", " ")
+    return label_axes(ax, f"Net revenue by {name}", money_label("Net revenue", currency), name.capitalize())
+
+
+def plot_lorenz(data, *, negative: str = "raise", ax: plt.Axes | None = None) -> plt.Axes:
+    """Lorenz curve of values per customer (e.g. ``summary.net_revenue``) with the Gini in the title.
+
+    ``negative="clip"`` counts negative values (net refunds) as 0, as in :func:`clc.gini`.
+    """
+    values = _clean_values(data, negative=negative)  # warns once about clipped values
+    curve = lorenz_curve(values)
+    coefficient = gini(values)
+    top = top_share(values, 0.2)
+    ax = get_ax(ax)
+    ax.plot(curve["customer_share"], curve["value_share"], label="Lorenz curve")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", label="Equal value per customer")
+    ax.fill_between(curve["customer_share"], curve["value_share"], curve["customer_share"], alpha=0.15)
+    ax.annotate(f"Top 20% of customers: {top:.0%} of value", (0.8, 1 - top), xytext=(-10, 10),
+                textcoords="offset points", ha="right", fontsize="small")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", fontsize="small")
+    format_percent_axis(ax, axis="x")
+    format_percent_axis(ax, axis="y")
+    return label_axes(ax, f"Revenue concentration (Gini = {coefficient:.2f})",
+                      "Share of customers, smallest to largest (%)", "Cumulative share of revenue (%)")
+
+
+def plot_cross_sell(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Heatmap of category co-occurrence (``clc.category_co_occurrence`` output, counts or shares)."""
+    if data.empty:
+        raise DataError("The co-occurrence matrix is empty: nothing to plot.", source="plot_cross_sell", n_rows=0)
+    counts = all(np.issubdtype(dtype, np.integer) for dtype in data.dtypes)
+    row_shares = not counts and bool(np.allclose(np.diag(data.to_numpy(dtype="float64")), 1.0))
+    kind = "counts" if counts else ("row" if row_shares else "customers")
+    title, colour_label = CROSS_SELL_LABELS[kind]
+    ax = get_ax(ax, figsize=(7.5, 6.0))
+    sns.heatmap(data, annot=len(data) <= 12, fmt=",.0f" if counts else ".0%", cmap="Blues", ax=ax,
+                cbar_kws={"label": colour_label})
+    if not counts:
+        format_percent_axis(ax.collections[0].colorbar.ax)
+    return label_axes(ax, title, "Also bought (category)", "Bought (category)")
+
+
+def plot_categories_per_customer(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Bars of the share of customers by number of categories bought (``clc.categories_per_customer`` output)."""
+    require_columns_and_rows(data, ["categories", "share"], "plot_categories_per_customer")
+    ax = get_ax(ax)
+    ax.bar(data["categories"].astype(str), data["share"], color=palette_colors(1)[0])
+    format_percent_axis(ax)
+    return label_axes(ax, "Cross-sell breadth: categories bought per customer", "Distinct categories bought",
+                      "Customers (%)")
+
+
+def _plot_aov(data: pd.DataFrame, x: str, title: str, xlabel: str, currency: str, ax: plt.Axes | None) -> plt.Axes:
+    require_columns_and_rows(data, [x, "aov", "orders"], title)
+    ax = get_ax(ax)
+    labels = data[x].astype(str)
+    ax.bar(labels, data["aov"].fillna(0), color=palette_colors(1)[0], label="Mean")
+    if "median_order_value" in data.columns:
+        ax.plot(labels, data["median_order_value"], "D", color="0.2", label="Median")
+    for position, (value, orders) in enumerate(zip(data["aov"], data["orders"])):
+        if pd.notna(value):
+            ax.annotate(f"{orders:,} orders", (position, value), xytext=(0, 3), textcoords="offset points",
+                        ha="center", fontsize="x-small")
+    ax.legend(fontsize="small")
+    format_currency_axis(ax, currency)
+    return label_axes(ax, title, xlabel, money_label("Order value", currency))
+
+
+def plot_aov_by_tenure(data: pd.DataFrame, *, currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+    """Average (and median) order value by tenure band at the order (``clc.aov_by_tenure`` output)."""
+    return _plot_aov(data, "tenure_band", "Order value by customer tenure at the order",
+                     "Tenure at the order (since first purchase)", currency, ax)
+
+
+def plot_aov_by_order_number(data: pd.DataFrame, *, currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+    """Average (and median) order value of the 1st, 2nd, ... order (``clc.aov_by_order_number`` output)."""
+    return _plot_aov(data, "order_number", "Order value by order number", "Order number of the customer",
+                     currency, ax)

@@ -1,0 +1,93 @@
+"""Charts of recovery: lapsed customers, reactivation, campaign uplift and survey scores.
+
+Each function takes the output of the matching :mod:`clc_lib.recovery` function as ``data=``, draws
+on ``ax=`` (a new figure when None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from clc_lib.plots.theme import format_count_axis, format_percent_axis, get_ax, label_axes, require_columns
+
+__all__ = ["plot_lapsed_counts", "plot_reactivation_rate", "plot_campaign_uplift", "plot_survey_scores"]
+
+
+def plot_lapsed_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
+    """Active, lapsed and churned customers at each period end (:func:`lapsed_counts_over_time`)."""
+    require_columns(data, ["period_end", "active", "lapsed", "churned"], "the lapsed-customers chart")
+    ax = get_ax(ax)
+    dates = pd.to_datetime(data["period_end"])
+    ax.stackplot(dates, data["active"], data["lapsed"], data["churned"], labels=["active", "lapsed", "churned"],
+                 alpha=0.85)
+    format_count_axis(ax)
+    lapse, churn = data.attrs.get("lapse_days"), data.attrs.get("churn_days")
+    detail = f"\n(lapsed: > {lapse} days without purchase, churned: > {churn} days)" if lapse and churn else ""
+    label_axes(ax, title or f"Customers by days since last purchase{detail}", "Period end", "Customers")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_reactivation_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *,
+                           title: str | None = None) -> plt.Axes:
+    """Share of lapsed customers who bought again, per period (``reactivation(...).rates``)."""
+    require_columns(data, ["period_start", "reactivation_rate"], "the reactivation chart")
+    ax = get_ax(ax)
+    ax.plot(pd.to_datetime(data["period_start"]), data["reactivation_rate"], marker="o")
+    format_percent_axis(ax, decimals=1)
+    ax.set_ylim(bottom=0)
+    lapse = data.attrs.get("lapse_days")
+    detail = f"\n(lapsed: > {lapse} days without purchase)" if lapse else ""
+    label_axes(ax, title or f"Reactivation rate of lapsed customers{detail}", "Period",
+               "Lapsed customers buying again (%)")
+    return ax
+
+
+def plot_campaign_uplift(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
+    """Conversion rate of treatment and control per campaign with 95% intervals (``campaign_uplift``)."""
+    needed = [f"rate_{g}{s}" for g in ("treatment", "control") for s in ("", "_lower", "_upper")]
+    require_columns(data, ["campaign_id", *needed], "the uplift chart")
+    ax = get_ax(ax, figsize=(9.0, max(3.5, 0.9 * len(data) + 2.5)))
+    positions = np.arange(len(data))[::-1]
+    palette = sns.color_palette(n_colors=2)
+    for offset, color, group in ((0.15, palette[0], "treatment"), (-0.15, palette[1], "control")):
+        rate = data[f"rate_{group}"].to_numpy(dtype=float)
+        # A Wilson bound at a rate of 0 or 1 can sit a rounding error on the wrong side of the rate.
+        errors = np.clip(np.vstack([rate - data[f"rate_{group}_lower"].to_numpy(dtype=float),
+                                    data[f"rate_{group}_upper"].to_numpy(dtype=float) - rate]), 0, None)
+        ax.errorbar(rate, positions + offset, xerr=errors, fmt="o", capsize=3, color=color, label=group)
+    labels = [str(c) for c in data["campaign_id"]]
+    if "uplift" in data.columns:
+        labels = [f"{c}\nuplift {100 * u:+.1f} pts" if pd.notna(u) else c
+                  for c, u in zip(labels, data["uplift"], strict=True)]
+    ax.set_yticks(positions, labels)
+    format_percent_axis(ax, axis="x")
+    ax.set_xlim(left=0)
+    window = data.attrs.get("window_days")
+    detail = f" within {window} days" if window else ""
+    level = round(100 * (1 - data.attrs.get("alpha", 0.05)))
+    label_axes(ax, title or f"Customers buying{detail} of the send: treatment vs control ({level}% CI)",
+               "Conversion rate (% of group)", None)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return ax
+
+
+def plot_survey_scores(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
+    """Distribution of 0-10 survey scores of churned vs retained respondents (``survey_summary(...).responses``)."""
+    require_columns(data, ["score", "status"], "the survey chart")
+    scored = data.assign(score=np.floor(data["score"]).astype(int))
+    shares = (scored.groupby("status")["score"].value_counts(normalize=True)
+              .rename("share").reset_index())
+    order = [s for s in ("churned", "retained", "unknown") if s in set(shares["status"])]
+    ax = get_ax(ax)
+    sns.barplot(data=shares, x="score", y="share", hue="status", hue_order=order, order=list(range(11)), ax=ax)
+    format_percent_axis(ax)
+    for edge in (6.5, 8.5):  # detractors 0-6 | passives 7-8 | promoters 9-10
+        ax.axvline(edge, color="grey", linestyle=":", linewidth=1)
+    label_axes(ax, title or "Survey scores of churned vs retained customers",
+               "Likelihood to recommend (0-10; detractors 0-6, passives 7-8, promoters 9-10)",
+               "Respondents (% of group)")
+    return ax

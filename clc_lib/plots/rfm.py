@@ -1,0 +1,64 @@
+"""Charts of RFM segments: the recency x frequency grid and the size of each segment.
+
+Each function takes the output of the matching :mod:`clc_lib.rfm` function as ``data=``, draws on
+``ax=`` (a new figure when None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from clc_lib.plots.theme import PALETTE, format_count_axis, get_ax, label_axes
+
+__all__ = ["plot_rfm_heatmap", "plot_segment_sizes"]
+
+
+def plot_rfm_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, monetary: str = "net_revenue",
+                     currency: str = "") -> plt.Axes:
+    """Recency x frequency score grid: colour = mean monetary value, text = main segment and mean.
+
+    ``data`` is the output of :func:`clc_lib.rfm.rfm_segments` (``r_score``, ``f_score``,
+    ``segment`` and the monetary column, run currency).
+    """
+    ax = get_ax(ax, figsize=(9.0, 6.0))
+    scored = data.dropna(subset=["r_score", "f_score"]).astype({"r_score": int, "f_score": int})
+    means = scored.pivot_table(index="r_score", columns="f_score", values=monetary, aggfunc="mean")
+    levels = range(1, int(max(scored["r_score"].max(), scored["f_score"].max(), 1)) + 1)
+    means = means.reindex(index=list(levels)[::-1], columns=list(levels))
+    main = (scored.groupby(["r_score", "f_score"], observed=True)["segment"]
+            .agg(lambda s: s.astype(str).value_counts().index[0]))
+    counts = scored.groupby(["r_score", "f_score"]).size()
+    annotations = means.copy().astype(object)
+    for r in means.index:
+        for f in means.columns:
+            if (r, f) in main.index and pd.notna(means.loc[r, f]):
+                annotations.loc[r, f] = f"{main[(r, f)]}\n{means.loc[r, f]:,.0f}\nn={counts[(r, f)]:,}"
+            else:
+                annotations.loc[r, f] = ""
+    unit = currency or "run currency"
+    sns.heatmap(means, ax=ax, cmap="YlGnBu", annot=annotations.to_numpy(), fmt="", annot_kws={"fontsize": 7},
+                linewidths=0.5, cbar_kws={"label": f"Mean {monetary.replace('_', ' ')} per customer ({unit})"})
+    label_axes(ax, "RFM grid: main segment and mean value per customer",
+               "Frequency score (1 = fewest purchase days)", "Recency score (5 = most recent)")
+    return ax
+
+
+def plot_segment_sizes(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Horizontal bars of customers per segment with customer and revenue shares.
+
+    ``data`` is :func:`clc_lib.rfm.segment_profiles`.
+    """
+    ax = get_ax(ax)
+    frame = data[data["customers"] > 0].iloc[::-1]
+    names = frame.index.astype(str)
+    colors = sns.color_palette(PALETTE, len(frame))
+    bars = ax.barh(names, frame["customers"], color=colors)
+    labels = [f"{c:.0%} of customers, {r:.0%} of revenue"
+              for c, r in zip(frame["customer_share"], frame["revenue_share"].fillna(0))]
+    ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
+    ax.set_xlim(0, float(frame["customers"].max()) * 1.6 if len(frame) else 1)
+    label_axes(ax, "Customers per RFM segment", "Customers", "RFM segment")
+    format_count_axis(ax, axis="x")
+    return ax

@@ -1,0 +1,82 @@
+"""Charts of survival analysis: Kaplan-Meier curves and Cox hazard ratios.
+
+Each function takes the output of the matching :mod:`clc_lib.survival` function as ``data=``, draws
+on ``ax=`` (a new figure when None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, require_columns
+from clc_lib.survival import format_p_value
+
+__all__ = ["plot_survival_curves", "plot_hazard_ratios"]
+
+
+def _format_p(p_value: float) -> str:
+    text = format_p_value(p_value)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def plot_survival_curves(data: pd.DataFrame, ax: plt.Axes | None = None, *, logrank_p: float | None = None,
+                         title: str | None = None, xlabel: str = "Days since first purchase",
+                         ylabel: str = "Customers without the event (%)") -> plt.Axes:
+    """Kaplan-Meier curves with shaded confidence bands, one per group.
+
+    ``data`` is :func:`clc_lib.survival.kaplan_meier` output. When ``logrank_p`` is given the title
+    reports it (from :func:`clc_lib.survival.logrank_test`).
+    """
+    require_columns(data, ["group", "time", "survival", "lower", "upper"], "the survival chart")
+    ax = get_ax(ax)
+    palette = sns.color_palette(n_colors=max(1, data["group"].nunique()))
+    for color, (group, curve) in zip(palette, data.groupby("group", sort=False), strict=False):
+        ax.step(curve["time"], curve["survival"], where="post", color=color, label=str(group))
+        ax.fill_between(curve["time"], curve["lower"], curve["upper"], step="post", color=color, alpha=0.2,
+                        linewidth=0)
+    format_percent_axis(ax)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    base = title or "Kaplan-Meier survival (shaded: 95% confidence interval)"
+    if logrank_p is not None:
+        base = f"{base}\nlog-rank p {_format_p(logrank_p)}"
+    label_axes(ax, base, xlabel, ylabel)
+    if data["group"].nunique() > 1:
+        ax.legend(title=None)
+    return ax
+
+
+def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None,
+                       units: dict[str, float] | None = None) -> plt.Axes:
+    """Forest plot of hazard ratios with confidence intervals (:func:`clc_lib.survival.cox_drivers`).
+
+    ``units`` gives, for numeric covariates, how many of their units one step is (e.g.
+    ``CustomerAttributes.scales``); the label then reads "income (per 10000)".
+    """
+    require_columns(data, ["covariate", "level", "reference", "hazard_ratio", "lower", "upper"],
+                    "the hazard-ratio chart")
+    units = units or {}
+    labels = [
+        (f"{row.covariate} (per {units[row.covariate]:g})" if row.covariate in units else f"{row.covariate} (per unit)")
+        if row.level is None or pd.isna(row.level)
+        else f"{row.covariate}: {row.level} vs {row.reference}"
+        for row in data.itertuples()
+    ]
+    ax = get_ax(ax, figsize=(9.0, max(3.0, 0.5 * len(data) + 2.0)))
+    positions = np.arange(len(data))[::-1]
+    ratio = data["hazard_ratio"].to_numpy(dtype=float)
+    errors = np.vstack([ratio - data["lower"].to_numpy(dtype=float), data["upper"].to_numpy(dtype=float) - ratio])
+    ax.errorbar(ratio, positions, xerr=errors, fmt="o", capsize=3)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    plain = mticker.FuncFormatter(lambda value, _pos: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.set_yticks(positions, labels)
+    label_axes(ax, title or "Drivers of the event: hazard ratios (95% CI)",
+               "Hazard ratio (log scale; > 1 = event sooner)", None)
+    return ax

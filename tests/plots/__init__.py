@@ -1,0 +1,1 @@
+"""Tests of the charts: one file per plot module of :mod:`clc_lib.plots`."""
