@@ -588,8 +588,7 @@ class _CellWarnings:
         if not notes:
             return
         self.shown_in_cell.update(notes)
-        for text, module in notes.items():
-            print(f"note: {text} (in {module})", file=sys.stderr)
+        sys.stderr.write("".join(f"note: {text} (in {module})\n" for text, module in notes.items()))
         _display_html("".join(note_html(f"Note: {text}") for text in notes))
 
     def start(self) -> None:

@@ -111,6 +111,16 @@ def _html_outputs(cell: nbformat.NotebookNode) -> list[str]:
             if output["output_type"] == "display_data" and "text/html" in output.get("data", {})]
 
 
+def _output_kinds(cell: nbformat.NotebookNode) -> list[str]:
+    """Output types in order, a stream split into several messages by the kernel counted once."""
+    kinds: list[str] = []
+    for output in cell.outputs:
+        kind = output["output_type"] + (f":{output['name']}" if output["output_type"] == "stream" else "")
+        if not kinds or kinds[-1] != kind:
+            kinds.append(kind)
+    return kinds
+
+
 def _stderr(cell: nbformat.NotebookNode) -> str:
     return "".join(output["text"] for output in cell.outputs
                    if output["output_type"] == "stream" and output["name"] == "stderr")
@@ -123,8 +133,8 @@ def test_a_warning_is_one_note_under_its_cell_and_one_log_line(executed):
     assert "UserWarning" not in _stderr(cell)
     # The note comes after the cell's own output. Gini of [0, 0, 3, 5] by hand: the Lorenz curve
     # passes (0.5, 0), (0.75, 3/8), (1, 1), the area under it is 0.21875, so 1 - 2 * 0.21875.
-    assert [output["output_type"] for output in cell.outputs] == ["stream", "stream", "display_data"]
-    assert cell.outputs[0]["name"] == "stdout" and cell.outputs[0]["text"] == "0.5625\n"
+    assert _output_kinds(cell) == ["stream:stdout", "stream:stderr", "display_data"]
+    assert cell.outputs[0]["text"] == "0.5625\n"
 
 
 def test_the_same_warning_in_a_later_cell_is_shown_there_again(executed):
@@ -171,7 +181,7 @@ def test_run_or_skip_notes_are_shown_once(executed):
 
 def test_a_failing_cell_still_shows_its_notes(executed):
     cell = _cell(executed, "fails_after_warning")
-    assert [output["output_type"] for output in cell.outputs] == ["error", "stream", "display_data"]
+    assert _output_kinds(cell) == ["error", "stream:stderr", "display_data"]
     assert _html_outputs(cell) == [f'<div class="clc-missing">{CLIP_NOTE}</div>']
 
 
