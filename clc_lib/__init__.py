@@ -91,7 +91,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "KEY_FIGURES_ENV_VAR", "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
         "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "table_html",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
-        "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_quality",
+        "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
     ),
     "privacy": (
         "SALT_ENV_VAR", "PSEUDONYMISE_ENV_VAR", "IDENTIFIER_COLUMNS", "PERSONAL_DATA_COLUMNS",

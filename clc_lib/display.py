@@ -74,6 +74,7 @@ __all__ = [
     "show_skipped",
     "run_or_skip",
     "show_model_notes",
+    "show_warnings_as_notes",
     "show_quality",
 ]
 
@@ -520,7 +521,8 @@ def show_model_notes(notes: Iterable[str] | Any) -> None:
 
     ``notes`` is a list of texts or a result whose ``attrs["notes"]`` holds them (as the frames of
     :func:`clc_lib.clv.predict_run_value` do). The notes also go to stderr, that is to the notebook
-    log of a report run, and never to the runner's console.
+    log of a report run, and never to the runner's console. After :func:`show_warnings_as_notes`,
+    a warning with the same text in the same cell is not shown a second time.
     """
     if isinstance(notes, pd.DataFrame | pd.Series):
         notes = notes.attrs.get("notes", [])
@@ -533,6 +535,109 @@ def show_model_notes(notes: Iterable[str] | Any) -> None:
         print(f"model note: {text}", file=sys.stderr)
     if shown:
         _display_html("".join(note_html(f"Note: {text}") for text in shown))
+    if _cell_warnings is not None:
+        _cell_warnings.shown_in_cell.update(shown)
+
+
+def _clc_module_on_stack(frame: Any) -> str | None:
+    """The innermost clc_lib module among ``frame`` and its callers, or None when no clc_lib code runs."""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name == "clc_lib" or name.startswith("clc_lib."):
+            return name
+        frame = frame.f_back
+    return None
+
+
+class _CellWarnings:
+    """The clc_lib warnings of the running notebook cell, shown as notes under the cell when it ends.
+
+    It takes the place of :func:`warnings.showwarning`: a :class:`UserWarning` raised while clc_lib
+    code runs is kept for the end of the cell; every other warning goes on to the previous
+    ``showwarning`` (stderr, that is the notebook log only).
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.previous_showwarning = warnings.showwarning
+        self.pending: list[tuple[str, str]] = []  # (one-line text, clc_lib module that was running)
+        self.shown_in_cell: set[str] = set()  # texts already on the page for this cell (show_model_notes)
+
+    def showwarning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    file: Any = None, line: str | None = None) -> None:
+        module = _clc_module_on_stack(sys._getframe(1)) if issubclass(category, UserWarning) else None
+        if module is None:
+            self.previous_showwarning(message, category, filename, lineno, file, line)
+        else:
+            self.pending.append((_one_line(str(message)), module))
+
+    def start_cell(self, _info: Any = None) -> None:
+        self.pending.clear()
+        self.shown_in_cell.clear()
+        # Python shows a warning once per code location ("default" action) until a filter changes;
+        # adding one forgets those locations, so a warning that arises again in a later section is
+        # shown there too. The appended filter is the default action itself and changes nothing else.
+        warnings.filterwarnings("default", category=UserWarning, append=True)
+
+    def end_cell(self, _result: Any = None) -> None:
+        notes: dict[str, str] = {}
+        for text, module in self.pending:
+            if text and text not in self.shown_in_cell:
+                notes.setdefault(text, module)
+        self.pending.clear()
+        if not notes:
+            return
+        self.shown_in_cell.update(notes)
+        sys.stderr.write("".join(f"note: {text} (in {module})\n" for text, module in notes.items()))
+        _display_html("".join(note_html(f"Note: {text}") for text in notes))
+
+    def start(self) -> None:
+        warnings.showwarning = self.showwarning
+        self.shell.events.register("pre_run_cell", self.start_cell)
+        self.shell.events.register("post_run_cell", self.end_cell)
+
+    def stop(self) -> None:
+        """Undo :meth:`start`: warnings go to the previous ``showwarning`` again, cells end without notes."""
+        if warnings.showwarning == self.showwarning:
+            warnings.showwarning = self.previous_showwarning
+        self.shell.events.unregister("pre_run_cell", self.start_cell)
+        self.shell.events.unregister("post_run_cell", self.end_cell)
+
+
+_cell_warnings: _CellWarnings | None = None
+
+
+def show_warnings_as_notes() -> None:
+    """From now on, show the warnings of clc_lib analyses on the page, under the cell that raised them.
+
+    Call it once in the first code cell of a notebook (the report notebooks do). Afterwards every
+    :class:`UserWarning` raised while a clc_lib function runs (e.g. "3 negative values counted as
+    0") is shown after the cell's other output as a line "Note: <message>", once per cell, and
+    written to stderr as "note: <message> (in <module>)", which a report run keeps in the
+    notebook log. A note that :func:`show_model_notes` already showed in the same cell is not
+    repeated. The warnings of other code, and warnings meant for programmers (DeprecationWarning,
+    FutureWarning, RuntimeWarning from numpy, ...), go to stderr as before and not on the page.
+    The warnings filters still decide which warnings are raised at all.
+
+    Outside IPython (a script, a test) this does nothing; calling it again in the same kernel
+    changes nothing.
+    """
+    global _cell_warnings
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    if _cell_warnings is not None:
+        if _cell_warnings.shell is shell:
+            if warnings.showwarning != _cell_warnings.showwarning:
+                warnings.showwarning = _cell_warnings.showwarning
+            return
+        _cell_warnings.stop()
+    _cell_warnings = _CellWarnings(shell)
+    _cell_warnings.start()
 
 
 def _data_period(run: Any) -> dict[str, Any]:
