@@ -13,6 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.errors import DataError
+from clc_lib.periods import PERIODS
 from clc_lib.plots._theme import format_count_axis, format_percent_axis, get_ax, label_axes
 from clc_lib.survival import format_p_value
 
@@ -28,7 +29,6 @@ __all__ = [
     "plot_survey_scores",
 ]
 
-PERIOD_WORDS = {"M": "months", "W": "weeks"}
 _MAX_ANNOTATED_CELLS = 400
 
 
@@ -40,7 +40,8 @@ def _require(data: pd.DataFrame, columns: list[str], what: str) -> None:
 
 
 def _period_word(data: pd.DataFrame, period: str | None) -> str:
-    return PERIOD_WORDS.get(period or data.attrs.get("period", ""), "periods")
+    code = period or data.attrs.get("period", "")
+    return PERIODS[code].plural if code in PERIODS else "periods"
 
 
 def _format_p(p_value: float) -> str:
