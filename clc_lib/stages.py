@@ -666,8 +666,8 @@ def stage_history(transactions: ir.Table, *, period: str = "M",
     check_transactions(transactions)
     Period.parse(period)
     first_day, last_day = _data_bounds(transactions)
-    end_ts = resolve_as_of(end) if end is not None else last_day
-    start_ts = resolve_as_of(start) if start is not None else first_day
+    end_ts = resolve_as_of(end, what="end") if end is not None else last_day
+    start_ts = resolve_as_of(start, what="start") if start is not None else first_day
     if start_ts > end_ts:
         raise ConfigError(f"start {start_ts.date()} is after end {end_ts.date()}; choose start <= end.")
     rules = _resolve_rules(transactions, end_ts, rules)
@@ -791,7 +791,7 @@ def stage_counts(history: ir.Table) -> pd.DataFrame:
 
 
 def _nearest_snapshot(history: ir.Table, date: str | dt.date) -> dt.date:
-    target = resolve_as_of(date).date()
+    target = resolve_as_of(date, what="date").date()
     found = history.filter(history.period_end <= target).period_end.max().execute()
     if found is None or pd.isna(found):
         raise ConfigError(f"No snapshot of the stage history on or before {target}; choose a later date.")
@@ -1021,7 +1021,7 @@ def stage_backtest(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp |
         active and loyal through at_risk and dormant to churned.
     """
     check_transactions(transactions)
-    last_day = resolve_as_of(data_end) if data_end is not None else _data_bounds(transactions)[1]
+    last_day = resolve_as_of(data_end, what="data_end") if data_end is not None else _data_bounds(transactions)[1]
     as_of_ts = resolve_as_of(as_of) if as_of is not None else last_day - pd.Timedelta(days=window_days)
     window_end = as_of_ts + pd.Timedelta(days=window_days)
     if last_day < window_end:
