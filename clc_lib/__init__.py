@@ -32,9 +32,12 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "demo": (
         "DEMO_CATEGORIES", "DEMO_CHANNELS", "DemoData", "generate_demo", "write_demo_data",
     ),
+    "periods": (
+        "DAYS_PER_YEAR", "DAYS_PER_MONTH", "Period", "PERIODS", "TimeUnit", "TIME_UNITS", "TIME_UNIT_DAYS",
+        "resolve_as_of",
+    ),
     "summary": (
-        "TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "model_inputs",
-        "customer_period_panel", "net_purchase_days",
+        "customer_summary", "model_inputs", "customer_period_panel", "net_purchase_days",
     ),
     "stages": (
         "STAGES", "PROSPECT_STAGES", "StageRules", "stage_rule_defaults", "derive_stage_rules",
@@ -60,14 +63,14 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "compare_survival", "CoxModel", "cox_drivers",
     ),
     "acquisition": (
-        "ENGAGED_EVENT_TYPES", "LEAD_EVENT_TYPES", "DAYS_PER_MONTH", "BLENDED_CAC_LABEL",
+        "ENGAGED_EVENT_TYPES", "LEAD_EVENT_TYPES", "BLENDED_CAC_LABEL",
         "PAID_CAC_LABEL", "customer_acquisition", "acquisition_overview", "new_customers", "funnel",
         "first_order_value", "cac_by_channel", "repeat_rate", "cumulative_revenue_per_customer",
         "ltv_from_revenue_curve", "ltv_cac", "payback_period", "MARGIN_OPTIONS", "margin_options",
         "margin_basis", "apply_margin",
     ),
     "monetisation": (
-        "TENURE_BANDS_DAYS", "DAYS_PER_YEAR", "revenue_over_time", "revenue_by", "lorenz_curve", "gini",
+        "TENURE_BANDS_DAYS", "revenue_over_time", "revenue_by", "lorenz_curve", "gini",
         "top_share", "concentration_summary", "historic_ltv", "historic_vs_predicted", "has_categories",
         "categories_per_customer", "multi_category_share", "category_co_occurrence",
         "aov_by_order_number", "aov_by_tenure",

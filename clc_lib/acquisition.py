@@ -16,26 +16,26 @@ Conventions used throughout (see ``docs/acquisition.md``):
 * A **purchase day** is a calendar day with at least one purchase; several orders on one day are
   one purchase day (a same-day second order is not a repeat purchase).
 * Time since acquisition is measured in calendar days between purchase days; a **month** is
-  30.4375 days (365.25 / 12).
+  30.4375 days (365.25 / 12, :data:`clc_lib.periods.DAYS_PER_MONTH`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
+from clc_lib.cohorts import mark_complete_periods
 from clc_lib.errors import ConfigError, DataError, ModelFitError
-from clc_lib.summary import fetch
+from clc_lib.periods import DAYS_PER_MONTH, Period, resolve_as_of
+from clc_lib.summary import fetch, purchase_rows, ratio_or_nan, require_columns, to_datetime_ns
 
 __all__ = [
     "ENGAGED_EVENT_TYPES",
     "LEAD_EVENT_TYPES",
-    "DAYS_PER_MONTH",
     "BLENDED_CAC_LABEL",
     "PAID_CAC_LABEL",
     "customer_acquisition",
@@ -59,8 +59,6 @@ __all__ = [
 ENGAGED_EVENT_TYPES: tuple[str, ...] = ("signup", "product_view", "add_to_cart")
 #: Event types that make a person a lead (someone who left their details).
 LEAD_EVENT_TYPES: tuple[str, ...] = ("signup",)
-#: Length of one month in days, used for "months since acquisition" (365.25 / 12).
-DAYS_PER_MONTH = 30.4375
 #: Row labels of the all-channel CAC rows returned by :func:`cac_by_channel`.
 BLENDED_CAC_LABEL = "all channels (blended)"
 PAID_CAC_LABEL = "paid channels"
@@ -77,42 +75,9 @@ MARGIN_COLUMNS = ("category", "channel")
 UNKNOWN_CHANNEL = "unknown"
 NO_CHANNEL_INFO = "all"
 # Ibis truncation unit and pandas frequency of each reporting period.
-PERIOD_UNITS: dict[str, str] = {"M": "M", "W": "W"}
-PERIOD_FREQUENCIES: dict[str, str] = {"M": "MS", "W": "W-MON"}
-TRANSACTION_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "is_return")
 
 
 # --------------------------------------------------------------------------------------------- checks
-
-def _columns_of(table) -> tuple[str, ...]:
-    return tuple(table.columns)
-
-
-def _require_columns(table, columns: Iterable[str], *, source: str, hint: str | None = None) -> None:
-    """Raise DataError naming the first missing column of ``table`` (an Ibis table or a DataFrame)."""
-    present = set(_columns_of(table))
-    missing = [c for c in columns if c not in present]
-    if missing:
-        raise DataError(
-            f"The {source} table has no column {missing[0]!r} (missing: {', '.join(missing)}).",
-            source=source,
-            column=missing[0],
-            hint=hint or f"Map the column in the run config; the {source} table has: {', '.join(sorted(present))}.",
-        )
-
-
-def _check_period(period: str) -> str:
-    key = str(period).upper()
-    if key not in PERIOD_UNITS:
-        raise ConfigError(f"period is {period!r}; use 'M' (month) or 'W' (week starting Monday).")
-    return key
-
-
-def _as_of_timestamp(as_of) -> pd.Timestamp:
-    if as_of is None:
-        raise ConfigError("as_of is required: pass run.as_of (the cut-off date of the data).")
-    return pd.Timestamp(as_of).normalize()
-
 
 def _check_unique_ids(frame: pd.DataFrame, column: str, *, source: str) -> None:
     if frame[column].is_unique:  # the usual case, and cheaper than marking the duplicates
@@ -130,17 +95,6 @@ def _check_unique_ids(frame: pd.DataFrame, column: str, *, source: str) -> None:
         )
 
 
-def _to_datetime_ns(series: pd.Series) -> pd.Series:
-    return pd.to_datetime(series).astype("datetime64[ns]")
-
-
-# ------------------------------------------------------------------------------------ per-customer core
-
-def _purchases(transactions: ibis.Table) -> ibis.Table:
-    _require_columns(transactions, TRANSACTION_COLUMNS, source="transactions")
-    return transactions.filter(~transactions.is_return)
-
-
 def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, *,
                       second_day: bool = False) -> tuple[ibis.Table, bool]:
     """Ibis table, one row per customer with a purchase: first purchase, first order, channel.
@@ -152,8 +106,8 @@ def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, 
     window functions) so that it scales on DuckDB and Spark. Returns the expression and whether
     any channel information exists.
     """
-    purchases = _purchases(transactions)
-    has_order_channel = "channel" in _columns_of(purchases)
+    purchases = purchase_rows(transactions)
+    has_order_channel = "channel" in purchases.columns
     firsts = purchases.group_by("customer_id").aggregate(first_ts=purchases.timestamp.min())
     if second_day:
         # Every purchase row with its customer's first timestamp: one aggregate over them gives the
@@ -183,7 +137,7 @@ def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, 
 
     has_customer_channel = False
     if customers is not None:
-        _require_columns(customers, ["customer_id"], source="customers")
+        require_columns(customers, ["customer_id"], source="customers")
         has_customer_channel = "acquisition_channel" in customers.columns
     if has_customer_channel:
         _check_unique_ids(customers, "customer_id", source="customers")
@@ -240,14 +194,14 @@ def customer_acquisition(transactions: ibis.Table, customers: pd.DataFrame | Non
         ``channel`` and ``channel_source`` (``customers``, ``first_order``, ``unknown`` or ``none``;
         see the module docstring for the precedence).
     """
-    period = _check_period(period)
+    period = Period.parse(period)
     acquired, _ = _acquisition_expr(transactions, customers, second_day=True)
-    acquired = acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
+    acquired = acquired.mutate(cohort=acquired.first_purchase.truncate(period.truncate_unit))
     columns = ["customer_id", "first_purchase", "first_purchase_day", "second_purchase_day", "cohort",
                "first_order_id", "first_order_value", "channel", "channel_source"]
     frame = fetch(acquired.select(columns).order_by(["first_purchase", "customer_id"]))
     for column in ("first_purchase", "first_purchase_day", "second_purchase_day", "cohort"):
-        frame[column] = _to_datetime_ns(frame[column])
+        frame[column] = to_datetime_ns(frame[column])
     if not _sorted_by(frame, "first_purchase", "customer_id"):  # e.g. a database collation for the ids
         frame = frame.sort_values(["first_purchase", "customer_id"])
     return frame.set_index("customer_id")
@@ -269,12 +223,11 @@ def _sorted_by(frame: pd.DataFrame, first: str, then: str) -> bool:
     return all(isinstance(ids[i], str) and isinstance(ids[i + 1], str) and ids[i] < ids[i + 1] for i in ties)
 
 
-def _complete_grid(frame: pd.DataFrame, period: str, value_columns: Sequence[str]) -> pd.DataFrame:
+def _complete_grid(frame: pd.DataFrame, period: Period, value_columns: Sequence[str]) -> pd.DataFrame:
     """Add zero rows for every (period, channel) pair missing between the first and last period."""
     if frame.empty:
         return frame
-    periods = pd.date_range(frame["period_start"].min(), frame["period_start"].max(),
-                            freq=PERIOD_FREQUENCIES[period])
+    periods = period.starts(frame["period_start"].min(), frame["period_start"].max())
     grid = pd.MultiIndex.from_product([periods, sorted(frame["channel"].unique())],
                                       names=["period_start", "channel"])
     completed = frame.set_index(["period_start", "channel"]).reindex(grid)
@@ -306,14 +259,14 @@ def new_customers(transactions: ibis.Table, customers: pd.DataFrame | None = Non
         :func:`clc_lib.cohorts.period_is_complete`). Every (period, channel) pair between the
         first and last acquisition period is present (zero when no customer was acquired).
     """
-    period = _check_period(period)
-    as_of = _resolve_as_of(transactions, as_of)
+    period = Period.parse(period)
+    as_of = resolve_as_of(as_of, transactions)
     acquired, _ = _acquisition_expr(transactions, customers)
-    grouped = (acquired.mutate(period_start=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
+    grouped = (acquired.mutate(period_start=acquired.first_purchase.truncate(period.truncate_unit))
                .group_by(["period_start", "channel"])
                .aggregate(new_customers=lambda t: t.customer_id.count()))
     frame = grouped.execute()
-    frame["period_start"] = _to_datetime_ns(frame["period_start"])
+    frame["period_start"] = to_datetime_ns(frame["period_start"])
     frame = _complete_grid(frame, period, ["new_customers"])
     frame = frame.sort_values(["period_start", "channel"]).reset_index(drop=True)[
         ["period_start", "channel", "new_customers"]]
@@ -339,12 +292,12 @@ def first_order_value(transactions: ibis.Table, customers: pd.DataFrame | None =
         Columns from ``by``, ``customers``, ``mean_first_order_value``,
         ``median_first_order_value``, ``total_first_order_value`` (run currency).
     """
-    period = _check_period(period)
+    period = Period.parse(period)
     keys = list(by)
     if not keys or any(k not in ("cohort", "channel") for k in keys):
         raise ConfigError(f"by is {by!r}; use 'cohort' and/or 'channel'.")
     acquired, _ = _acquisition_expr(transactions, customers)
-    grouped = (acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]))
+    grouped = (acquired.mutate(cohort=acquired.first_purchase.truncate(period.truncate_unit))
                .group_by(keys)
                .aggregate(customers=lambda t: t.customer_id.count(),
                           mean_first_order_value=lambda t: t.first_order_value.mean(),
@@ -352,7 +305,7 @@ def first_order_value(transactions: ibis.Table, customers: pd.DataFrame | None =
                           total_first_order_value=lambda t: t.first_order_value.sum()))
     frame = grouped.execute()
     if "cohort" in keys:
-        frame["cohort"] = _to_datetime_ns(frame["cohort"])
+        frame["cohort"] = to_datetime_ns(frame["cohort"])
     return frame.sort_values(keys).reset_index(drop=True)
 
 
@@ -403,7 +356,7 @@ def funnel(events: ibis.Table, transactions: ibis.Table, *, by: str | None = "ch
         ``lead_conversion`` = converted_leads / leads (NaN when the denominator is 0).
     """
     required = ["person_id", "customer_id", "timestamp", "event_type"] + ([by] if by else [])
-    _require_columns(events, required, source="events")
+    require_columns(events, required, source="events")
     engaged_types = list(engaged_event_types)
     lead_types = list(lead_event_types)
     if not engaged_types:
@@ -425,7 +378,7 @@ def funnel(events: ibis.Table, transactions: ibis.Table, *, by: str | None = "ch
     people = people.join(first_events, "person_id")
     people = people.mutate(buyer_id=ibis.coalesce(people.known_customer_id, people.person_id))
 
-    purchases = _purchases(transactions)
+    purchases = purchase_rows(transactions)
     buyers = purchases.group_by("customer_id").aggregate(first_purchase_day=purchases.timestamp.min().date())
     people = people.left_join(buyers, people.buyer_id == buyers.customer_id)
     existing = people.first_purchase_day.notnull() & (people.first_purchase_day < people.first_event_day)
@@ -449,14 +402,14 @@ def funnel(events: ibis.Table, transactions: ibis.Table, *, by: str | None = "ch
         total.insert(0, "group", "all channels")
         counts = pd.concat([counts, total], ignore_index=True)
     counts = counts.rename(columns={"group": by or "group"})
-    counts["engaged_rate"] = _ratio(counts["engaged"], counts["aware"])
-    counts["engaged_to_converted"] = _ratio(counts["converted"], counts["engaged"])
-    counts["conversion_rate"] = _ratio(counts["converted"], counts["aware"])
-    counts["lead_conversion"] = _ratio(counts["converted_leads"], counts["leads"])
+    counts["engaged_rate"] = ratio_or_nan(counts["engaged"], counts["aware"])
+    counts["engaged_to_converted"] = ratio_or_nan(counts["converted"], counts["engaged"])
+    counts["conversion_rate"] = ratio_or_nan(counts["converted"], counts["aware"])
+    counts["lead_conversion"] = ratio_or_nan(counts["converted_leads"], counts["leads"])
     return counts
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+def ratio_or_nan(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     numerator = numerator.astype("float64")
     denominator = denominator.astype("float64")
     return numerator.div(denominator.where(denominator != 0))
@@ -513,8 +466,8 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
     CAC window (spend for them is unknown, not zero). A paid channel without a spend row in a
     covered month has spend 0 in that month.
     """
-    _require_columns(spend, ["period_start", "channel", "spend"], source="spend")
-    _require_columns(new_customers, ["period_start", "channel", "new_customers"], source="new_customers",
+    require_columns(spend, ["period_start", "channel", "spend"], source="spend")
+    require_columns(new_customers, ["period_start", "channel", "new_customers"], source="new_customers",
                      hint="Pass the output of clc.new_customers(transactions, customers, period='M').")
     spend = spend.copy()
     spend["period_start"] = pd.to_datetime(spend["period_start"]).astype("datetime64[ns]")
@@ -564,7 +517,7 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
     else:
         overall = totals(cells)
     result = pd.concat([cells, overall], ignore_index=True)
-    result["cac"] = _ratio(result["spend"], result["new_customers"]).where(result["paid"])
+    result["cac"] = ratio_or_nan(result["spend"], result["new_customers"]).where(result["paid"])
     result = result.sort_values(keys + ["channel"]).reset_index(drop=True)
     return result[keys + ["channel", "paid", "spend", "new_customers", "cac"]]
 
@@ -653,8 +606,8 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
         With ``require_complete``, when no cohort is complete; the message names the latest
         first-purchase date a complete cohort needs.
     """
-    period = _check_period(period)
-    as_of = _as_of_timestamp(as_of)
+    period = Period.parse(period)
+    as_of = resolve_as_of(as_of)
     by = list(by)
     unknown = [b for b in by if b not in ("cohort", "channel")]
     if unknown:
@@ -664,14 +617,14 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
     acquired, _ = _acquisition_expr(transactions, customers, second_day=True)
     gap_days = acquired.second_purchase_day.delta(acquired.first_purchase_day, unit="day")
     repeated = acquired.second_purchase_day.notnull() & (gap_days <= window_days)
-    cells = (acquired.mutate(cohort=acquired.first_purchase.truncate(PERIOD_UNITS[period]),
+    cells = (acquired.mutate(cohort=acquired.first_purchase.truncate(period.truncate_unit),
                              _repeated=repeated)
              .group_by(["cohort", "channel"])
              .aggregate(customers=lambda t: t.customer_id.count(), repeaters=lambda t: t.count(where=t._repeated))
              .execute())
-    cells["cohort"] = _to_datetime_ns(cells["cohort"])
+    cells["cohort"] = to_datetime_ns(cells["cohort"])
     cells["repeaters"] = cells["repeaters"].fillna(0).astype("int64")
-    period_end = cells["cohort"] + pd.tseries.frequencies.to_offset(PERIOD_FREQUENCIES[period]) - pd.Timedelta(days=1)
+    period_end = cells["cohort"] + period.offset() - pd.Timedelta(days=1)
     cells["window_complete"] = period_end + pd.Timedelta(days=window_days) <= as_of
     if require_complete and not cells["window_complete"].any():
         raise ModelFitError(_no_complete_cohort(cells["cohort"], window_days=window_days, as_of=as_of,
@@ -681,7 +634,7 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
         result = cells.groupby(by, as_index=False).agg(customers=("customers", "sum"),
                                                        repeaters=("repeaters", "sum"),
                                                        window_complete=("window_complete", "all"))
-        result["repeat_rate"] = _ratio(result["repeaters"], result["customers"]).where(result["window_complete"])
+        result["repeat_rate"] = ratio_or_nan(result["repeaters"], result["customers"]).where(result["window_complete"])
         columns = by + ["customers", "repeaters", "repeat_rate", "window_complete"]
     else:
         complete = cells[cells["window_complete"]]
@@ -690,14 +643,14 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
         else:
             result = pd.DataFrame({"customers": [complete["customers"].sum()],
                                    "repeaters": [complete["repeaters"].sum()]})
-        result["repeat_rate"] = _ratio(result["repeaters"], result["customers"])
+        result["repeat_rate"] = ratio_or_nan(result["repeaters"], result["customers"])
         columns = by + ["customers", "repeaters", "repeat_rate"]
     return result.sort_values(by).reset_index(drop=True)[columns] if by else result[columns]
 
 
-def _no_complete_cohort(cohorts: pd.Series, *, window_days: int, as_of: pd.Timestamp, period: str) -> str:
+def _no_complete_cohort(cohorts: pd.Series, *, window_days: int, as_of: pd.Timestamp, period: Period) -> str:
     """Why no cohort has a complete repeat window, and which first purchases would give one."""
-    unit = {"M": "month", "W": "week"}[period]
+    unit = period.singular
     latest_end = as_of - pd.Timedelta(days=window_days)
     earliest = (f"the earliest cohort in the data starts on {cohorts.min():%Y-%m-%d}" if len(cohorts)
                 else "no customer has a purchase")
@@ -852,7 +805,7 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
         When no customer has been observed for ``min_months`` full months since the first
         purchase (:func:`clc_lib.display.run_or_skip` shows it as a one-line skip).
     """
-    as_of = _as_of_timestamp(as_of)
+    as_of = resolve_as_of(as_of)
     if by not in ("channel", None):
         raise ConfigError(f"by is {by!r}; use 'channel' or None.")
     if max_months < 1:
@@ -884,7 +837,7 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
              .aggregate(month=ibis.literal(-1, type="int64"), revenue=ibis.literal(0.0, type="float64"),
                         margin=ibis.literal(0.0, type="float64"), customers=lambda t: t.customer_id.count()))
     both = fetch(revenue.union(sizes.select(*keys, "revenue", "margin", "customers")))
-    both["first_purchase_day"] = _to_datetime_ns(both["first_purchase_day"])
+    both["first_purchase_day"] = to_datetime_ns(both["first_purchase_day"])
     is_size = both["month"].to_numpy() == -1
     values = {"revenue": "cumulative_revenue_per_customer"}
     if with_margin:
@@ -966,7 +919,7 @@ def _check_margin(margin_rate: float) -> None:
 def _curve_value_column(revenue_curve: pd.DataFrame, margin_rate: float) -> str:
     """The curve column that LTV and payback read: the margin one when present (then no second rate)."""
     _check_margin(margin_rate)
-    _require_columns(revenue_curve, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"],
+    require_columns(revenue_curve, ["channel", "months_since_acquisition", "cumulative_revenue_per_customer"],
                      source="revenue_curve", hint="Pass the output of clc.cumulative_revenue_per_customer(...).")
     if "cumulative_margin_per_customer" not in revenue_curve.columns:
         return "cumulative_revenue_per_customer"
@@ -986,7 +939,7 @@ def _cac_series(cac: pd.DataFrame | pd.Series | Mapping[str, float]) -> pd.Serie
     if isinstance(cac, pd.DataFrame):
         if "period_start" in cac.columns:
             raise ConfigError("Pass CAC totals per channel: clc.cac_by_channel(spend, new, by_period=False).")
-        _require_columns(cac, ["channel", "cac"], source="cac_by_channel")
+        require_columns(cac, ["channel", "cac"], source="cac_by_channel")
         return cac.set_index("channel")["cac"].astype("float64")
     return pd.Series(cac, dtype="float64").rename_axis("channel")
 
@@ -1011,7 +964,7 @@ def ltv_cac(ltv_by_channel: pd.Series | Mapping[str, float], cac_by_channel: pd.
     ltv = pd.Series(ltv_by_channel, dtype="float64").rename_axis("channel").rename("ltv")
     cac = _cac_series(cac_by_channel).rename("cac")
     table = pd.concat([ltv, cac], axis=1).rename_axis("channel").reset_index()
-    table["ltv_cac_ratio"] = _ratio(table["ltv"], table["cac"])
+    table["ltv_cac_ratio"] = ratio_or_nan(table["ltv"], table["cac"])
     return table
 
 

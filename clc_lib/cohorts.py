@@ -10,10 +10,11 @@ Activity
     Returns and cancellations never count as activity; customers whose only rows are returns have no
     cohort and do not appear.
 Periods
-    ``"M"``: calendar months. ``"W"``: calendar weeks starting on Monday (ISO weeks).
+    ``"M"``: calendar months. ``"W"``: calendar weeks starting on Monday (ISO weeks); see
+    :class:`clc_lib.periods.Period`.
 As of
     ``as_of`` is the cut-off date; the whole ``as_of`` day is included. Rows after it are ignored.
-    ``None`` uses the date of the last transaction.
+    ``None`` uses the date of the last transaction (:func:`clc_lib.periods.resolve_as_of`).
 Complete periods
     A period has *fully elapsed* when its last day is on or before the ``as_of`` day. Numbers for
     periods that have not fully elapsed would understate activity, so they are masked (NaN).
@@ -32,12 +33,11 @@ import numpy as np
 import pandas as pd
 
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.summary import check_transactions
+from clc_lib.periods import Period, resolve_as_of
+from clc_lib.summary import PURCHASE_DAY_COLUMNS, purchase_rows, purchase_rows_by_day
 
 __all__ = ["cohort_matrix", "retention_curve", "churn_rate_over_time", "period_is_complete", "mark_complete_periods",
            "COHORT_KINDS", "CHURN_DEFINITIONS"]
-
-PERIOD_NAMES = {"M": "month", "W": "week"}
 
 COHORT_KINDS = {
     "on": "share of the cohort that purchased in exactly that period since their first purchase",
@@ -51,103 +51,43 @@ CHURN_DEFINITIONS = {
                   "as a share of the customers who were active (fewer days than that) when it started",
 }
 
-_PANDAS_PERIOD_FREQ = {"M": "MS", "W": "W-MON"}
-_LONGEST_PERIOD_DAYS = {"M": 31, "W": 7}
-_REQUIRED_TX_COLUMNS = ("customer_id", "timestamp", "is_return")
-
 
 # --------------------------------------------------------------------------------------------------
-# Shared helpers (also used by clc_lib.survival and clc_lib.recovery)
+# Purchase days and activity spells (spell edges are also used by clc_lib.survival)
 # --------------------------------------------------------------------------------------------------
-
-def _check_period(period: str) -> str:
-    period = str(period).upper()
-    if period not in PERIOD_NAMES:
-        raise ConfigError(f"period is {period!r}; use 'M' (calendar months) or 'W' (weeks starting on Monday).")
-    return period
-
-
-def _resolve_as_of(transactions: ir.Table, as_of) -> pd.Timestamp:
-    """Midnight of the cut-off day; ``None`` means the day of the last transaction."""
-    if as_of is None:
-        last = transactions.timestamp.max().execute()
-        if last is None or pd.isna(last):
-            raise DataError("The transactions table is empty, so there is no date to analyse up to.",
-                            source="transactions", n_rows=0,
-                            hint="Check the run config's transactions source and the as_of date.")
-        return pd.Timestamp(last).normalize()
-    return pd.Timestamp(as_of).normalize()
-
-
-def _purchases(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
-    """Purchase rows (not returns) up to the end of the ``as_of`` day."""
-    check_transactions(transactions, needed=_REQUIRED_TX_COLUMNS)
-    end = ibis.timestamp(as_of + pd.Timedelta(days=1))
-    # A missing return flag is treated as a purchase: the loader derives is_return for every row.
-    is_return = transactions.is_return.fill_null(False)
-    return transactions.filter(~is_return, transactions.timestamp < end)
-
 
 def _purchase_days(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
     """One row per customer and calendar day with a purchase: columns ``customer_id``, ``day`` (timestamp)."""
-    purchases = _purchases(transactions, as_of)
+    purchases = purchase_rows(transactions, as_of, needed=PURCHASE_DAY_COLUMNS)
     return purchases.select(customer_id=purchases.customer_id, day=purchases.timestamp.truncate("D")).distinct()
 
 
-def _purchase_rows_by_day(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
-    """Purchase rows in each customer's day order, with the days of the rows before and after.
-
-    Columns ``customer_id``, ``day`` (the row's date as a timestamp at midnight), ``previous_day`` and
-    ``next_day`` (null for the customer's first and last row). A customer's rows of one day are
-    adjacent, so on the *first* row of a purchase day ``previous_day`` is the previous purchase day
-    and on the *last* row ``next_day`` is the next one; elsewhere they equal ``day``. One window over
-    the rows does it: the distinct (customer, day) pairs would first need a grouping with almost as
-    many groups as rows (most purchase days have a single row), which costs as much as the window.
-    """
-    purchases = _purchases(transactions, as_of)
-    rows = purchases.select(customer_id=purchases.customer_id, day=purchases.timestamp.truncate("D"))
-    window = ibis.window(group_by="customer_id", order_by="day")
-    return rows.mutate(previous_day=rows.day.lag().over(window), next_day=rows.day.lead().over(window))
-
-
-def _spell_edges(transactions: ir.Table, as_of: pd.Timestamp, days: int) -> ir.Table:
+def spell_edges(transactions: ir.Table, as_of: pd.Timestamp, days: int) -> ir.Table:
     """Purchase rows flagged where an activity spell starts or ends (see :func:`_activity_spells`).
 
-    ``starts_spell``: the first row of the first purchase day or of one more than ``days`` after the
-    previous purchase day. ``ends_spell``: the last row of the last purchase day or of one followed by
-    a gap of more than ``days``. Each purchase day is flagged at most once for either.
+    Parameters
+    ----------
+    transactions
+        The contract's transactions table (Ibis) with ``customer_id``, ``timestamp`` and ``is_return``.
+    as_of
+        Cut-off day (midnight); rows after that day are left out.
+    days
+        Longest gap in days between two purchase days of one spell.
+
+    Returns
+    -------
+    ibis.Table
+        The columns of :func:`clc_lib.summary.purchase_rows_by_day` plus ``starts_spell``: the first
+        row of the first purchase day or of one more than ``days`` after the previous purchase day,
+        and ``ends_spell``: the last row of the last purchase day or of one followed by a gap of
+        more than ``days``. Each purchase day is flagged at most once for either.
     """
-    rows = _purchase_rows_by_day(transactions, as_of)
+    rows = purchase_rows_by_day(transactions, as_of)
     day, previous, following = rows.day, rows.previous_day, rows.next_day
     return rows.mutate(
         starts_spell=previous.isnull() | (day.delta(previous, unit="day") > days),
         ends_spell=following.isnull() | (following.delta(day, unit="day") > days),
     )
-
-
-def _period_offset(period: str) -> pd.DateOffset:
-    return _periods_offset(1, period)
-
-
-def _periods_offset(n: int, period: str) -> pd.DateOffset:
-    return pd.DateOffset(months=n) if period == "M" else pd.DateOffset(days=7 * n)
-
-
-def _ibis_period_interval(period: str):
-    return ibis.interval(months=1) if period == "M" else ibis.interval(days=7)
-
-
-def _period_start(timestamp: pd.Timestamp, period: str) -> pd.Timestamp:
-    timestamp = pd.Timestamp(timestamp).normalize()
-    if period == "M":
-        return timestamp.replace(day=1)
-    return timestamp - pd.Timedelta(days=timestamp.weekday())
-
-
-def _period_range(first: pd.Timestamp, last: pd.Timestamp, period: str) -> pd.DatetimeIndex:
-    """Start dates of all periods from the one holding ``first`` to the one holding ``last``."""
-    return pd.date_range(_period_start(first, period), _period_start(last, period),
-                         freq=_PANDAS_PERIOD_FREQ[period])
 
 
 def period_is_complete(period_starts, period: str, as_of) -> np.ndarray:
@@ -169,14 +109,11 @@ def period_is_complete(period_starts, period: str, as_of) -> np.ndarray:
         that ends on the 9th of a month has that month incomplete; one that ends on the last day
         of a month has it complete.
     """
-    period = _check_period(period)
-    as_of = pd.Timestamp(as_of).normalize()
+    period = Period.parse(period)
+    as_of = resolve_as_of(as_of)
     starts = pd.DatetimeIndex(pd.to_datetime(period_starts))
-    ends_exclusive = starts + _period_offset(period)
+    ends_exclusive = starts + period.offset()
     return np.asarray(ends_exclusive <= as_of + pd.Timedelta(days=1))
-
-
-_is_complete = period_is_complete  # the name recovery.py imports
 
 
 def mark_complete_periods(frame: pd.DataFrame, period: str, as_of, *, column: str = "period_start") -> pd.DataFrame:
@@ -187,15 +124,8 @@ def mark_complete_periods(frame: pd.DataFrame, period: str, as_of, *, column: st
     """
     starts = frame.index if column == frame.index.name and column not in frame.columns else frame[column]
     marked = frame.assign(is_complete=period_is_complete(starts, period, as_of))
-    marked.attrs["as_of"] = pd.Timestamp(as_of).normalize()
+    marked.attrs["as_of"] = resolve_as_of(as_of)
     return marked
-
-
-def _periods_between(start: pd.Series, end: pd.Series, period: str) -> pd.Series:
-    """Whole periods from ``start`` to ``end`` (both period start dates)."""
-    if period == "M":
-        return (end.dt.year - start.dt.year) * 12 + (end.dt.month - start.dt.month)
-    return (end - start).dt.days // 7
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,14 +175,14 @@ def cohort_matrix(
     >>> matrix = cohort_matrix(run.transactions, period="M", as_of=run.as_of)  # doctest: +SKIP
     >>> retention_curve(matrix)  # doctest: +SKIP
     """
-    period = _check_period(period)
+    period = Period.parse(period)
     if kind not in COHORT_KINDS:
         raise ConfigError(f"kind is {kind!r}; use one of {', '.join(COHORT_KINDS)}.")
     if values not in ("share", "customers"):
         raise ConfigError(f"values is {values!r}; use 'share' or 'customers'.")
-    as_of = _resolve_as_of(transactions, as_of)
-    purchases = _purchases(transactions, as_of)
-    purchase_period = purchases.timestamp.truncate(period)
+    as_of = resolve_as_of(as_of, transactions)
+    purchases = purchase_rows(transactions, as_of, needed=PURCHASE_DAY_COLUMNS)
+    purchase_period = purchases.timestamp.truncate(period.truncate_unit)
     if kind == "on":
         active = purchases.select(customer_id=purchases.customer_id, period_start=purchase_period).distinct()
         per_customer = active.group_by("customer_id").aggregate(cohort=active.period_start.min())
@@ -275,21 +205,21 @@ def cohort_matrix(
     return _matrix_from_counts(counts, period=period, as_of=as_of, kind=kind, values=values)
 
 
-def _matrix_from_counts(counts: pd.DataFrame, *, period: str, as_of: pd.Timestamp, kind: str,
+def _matrix_from_counts(counts: pd.DataFrame, *, period: Period, as_of: pd.Timestamp, kind: str,
                         values: str) -> pd.DataFrame:
-    as_of_period = _period_start(as_of, period)
+    as_of_period = period.start_of(as_of)
     if counts.empty:
         empty = pd.DataFrame(index=pd.DatetimeIndex([], name="cohort"), columns=pd.Index([0], name="periods_since_first"),
                              dtype=float)
-        empty.attrs.update(cohort_size={}, period=period, kind=kind, values=values, as_of=as_of)
+        empty.attrs.update(cohort_size={}, period=period.code, kind=kind, values=values, as_of=as_of)
         return empty
     counts = counts.assign(
         cohort=pd.to_datetime(counts["cohort"]), period_start=pd.to_datetime(counts["period_start"])
     )
-    counts["age"] = _periods_between(counts["cohort"], counts["period_start"], period)
-    cohorts = _period_range(counts["cohort"].min(), counts["cohort"].max(), period)
+    counts["age"] = period.periods_between(counts["cohort"], counts["period_start"])
+    cohorts = period.starts(counts["cohort"].min(), counts["cohort"].max())
     cohorts = cohorts[cohorts.isin(counts["cohort"].unique())]
-    max_age = int(_periods_between(pd.Series([cohorts.min()]), pd.Series([as_of_period]), period).iloc[0])
+    max_age = int(period.periods_between(pd.Series([cohorts.min()]), pd.Series([as_of_period])).iloc[0])
     ages = pd.RangeIndex(0, max_age + 1, name="periods_since_first")
     wide = (
         counts.pivot_table(index="cohort", columns="age", values="customers", aggfunc="sum", fill_value=0)
@@ -300,7 +230,7 @@ def _matrix_from_counts(counts: pd.DataFrame, *, period: str, as_of: pd.Timestam
         # counts are by last active age: customers active at age >= k = reverse cumulative sum over ages
         wide = wide.loc[:, ::-1].cumsum(axis=1).loc[:, ::-1]
     cohort_size = wide[0].copy()
-    complete = np.column_stack([period_is_complete(cohorts + _periods_offset(int(k), period), period, as_of)
+    complete = np.column_stack([period_is_complete(cohorts + period.offset(int(k)), period, as_of)
                                 for k in ages])
     complete[:, 0] = True  # period 0 is the acquisition period: 100 % by definition
     matrix = wide.where(complete)
@@ -310,7 +240,7 @@ def _matrix_from_counts(counts: pd.DataFrame, *, period: str, as_of: pd.Timestam
     matrix.columns.name = "periods_since_first"
     matrix.attrs.update(
         cohort_size={pd.Timestamp(k): int(v) for k, v in cohort_size.items()},
-        period=period, kind=kind, values=values, as_of=as_of,
+        period=period.code, kind=kind, values=values, as_of=as_of,
     )
     return matrix
 
@@ -414,8 +344,8 @@ def churn_rate_over_time(
         ``period_start``, ``customers_at_risk`` (the denominator), ``churned``, ``churn_rate`` (0-1,
         NaN when nobody was at risk). ``attrs["definition"]`` states the definition used.
     """
-    period = _check_period(period)
-    as_of = _resolve_as_of(transactions, as_of)
+    period = Period.parse(period)
+    as_of = resolve_as_of(as_of, transactions)
     if inactivity_days is None:
         result = _period_churn(transactions, period, as_of)
         definition = CHURN_DEFINITIONS["period"]
@@ -425,26 +355,27 @@ def churn_rate_over_time(
         result = _inactivity_churn(transactions, period, as_of, int(inactivity_days))
         definition = f"{CHURN_DEFINITIONS['inactivity']} (inactivity_days = {int(inactivity_days)})"
     result["churn_rate"] = result["churned"] / result["customers_at_risk"].where(result["customers_at_risk"] > 0)
-    result.attrs.update(definition=definition, period=period, as_of=as_of, inactivity_days=inactivity_days)
+    result.attrs.update(definition=definition, period=period.code, as_of=as_of, inactivity_days=inactivity_days)
     return result.reset_index(drop=True)
 
 
-def _period_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp) -> pd.DataFrame:
-    purchases = _purchases(transactions, as_of)
-    rows = purchases.select(customer_id=purchases.customer_id, period_start=purchases.timestamp.truncate(period))
+def _period_churn(transactions: ir.Table, period: Period, as_of: pd.Timestamp) -> pd.DataFrame:
+    purchases = purchase_rows(transactions, as_of, needed=PURCHASE_DAY_COLUMNS)
+    rows = purchases.select(customer_id=purchases.customer_id,
+                            period_start=purchases.timestamp.truncate(period.truncate_unit))
     rows = rows.mutate(
         next_period=rows.period_start.lead().over(ibis.window(group_by="customer_id", order_by="period_start"))
     )
     # A customer's rows of one period are adjacent; the last of them (one per customer and active
     # period) has the next active period, so no distinct over (customer, period) is needed first.
     active = rows.filter(rows.next_period.isnull() | (rows.next_period > rows.period_start))
-    back_next = active.next_period == active.period_start + _ibis_period_interval(period)
+    back_next = active.next_period == active.period_start + period.ibis_interval()
     per_period = (
         active.group_by("period_start")
         .aggregate(active=active.customer_id.count(), retained_next=active.count(where=back_next))
         .execute()
     )
-    periods = _all_periods(per_period["period_start"], period, as_of)
+    periods = period_starts_through(per_period["period_start"], period, as_of)
     per_period = per_period.set_index(pd.to_datetime(per_period["period_start"]))[["active", "retained_next"]]
     per_period = per_period.reindex(periods, fill_value=0)
     at_risk = per_period["active"].shift(1)
@@ -455,20 +386,21 @@ def _period_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp) -> p
     return result[keep].astype({"customers_at_risk": int, "churned": int})
 
 
-def _inactivity_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp, days: int) -> pd.DataFrame:
-    if days + 1 < _LONGEST_PERIOD_DAYS[period]:
+def _inactivity_churn(transactions: ir.Table, period: Period, as_of: pd.Timestamp, days: int) -> pd.DataFrame:
+    if days + 1 < period.longest_days:
         return _inactivity_churn_by_spell(transactions, period, as_of, days)
     # A spell lapses at least days + 1 days after it starts, so here always in a later period. The
     # spells at risk in period t are then those started before t less those lapsed before t, and the
     # churned ones those lapsing in t: spell starts and lapses counted per period are enough, without
     # pairing each start with its lapse (a second window over the purchase days).
-    edges = _spell_edges(transactions, as_of, days)
+    edges = spell_edges(transactions, as_of, days)
     edges = edges.filter(edges.starts_spell | edges.ends_spell)
     no_period = ibis.null("timestamp")
     counts = (
         edges.group_by(
-            start_period=ibis.ifelse(edges.starts_spell, edges.day.truncate(period), no_period),
-            lapse_period=ibis.ifelse(edges.ends_spell, (edges.day + ibis.interval(days=days + 1)).truncate(period),
+            start_period=ibis.ifelse(edges.starts_spell, edges.day.truncate(period.truncate_unit), no_period),
+            lapse_period=ibis.ifelse(edges.ends_spell,
+                                     (edges.day + ibis.interval(days=days + 1)).truncate(period.truncate_unit),
                                      no_period),
         )
         .aggregate(spells=edges.customer_id.count())
@@ -478,7 +410,7 @@ def _inactivity_churn(transactions: ir.Table, period: str, as_of: pd.Timestamp, 
     lapses = _spells_per_period(counts, "lapse_period")
     if starts.empty:
         return pd.DataFrame({"period_start": pd.DatetimeIndex([]), "customers_at_risk": [], "churned": []})
-    periods = _all_periods(starts.index.to_series(), period, as_of)
+    periods = period_starts_through(starts.index.to_series(), period, as_of)
     grid = periods.to_numpy()[None, :]
     start, started = starts.index.to_numpy()[:, None], starts.to_numpy()[:, None]
     lapse, lapsed = lapses.index.to_numpy()[:, None], lapses.to_numpy()[:, None]
@@ -495,13 +427,14 @@ def _spells_per_period(counts: pd.DataFrame, column: str) -> pd.Series:
     return known.groupby(pd.to_datetime(known[column]))["spells"].sum().astype("int64")
 
 
-def _inactivity_churn_by_spell(transactions: ir.Table, period: str, as_of: pd.Timestamp,
+def _inactivity_churn_by_spell(transactions: ir.Table, period: Period, as_of: pd.Timestamp,
                                days: int) -> pd.DataFrame:
     """Inactivity churn from each spell's start and lapse period (needed when both can fall in one period)."""
     spells = _activity_spells(transactions, as_of, days)
     counts = (
         spells.group_by(
-            start_period=spells.spell_start.truncate(period), lapse_period=spells.lapse_day.truncate(period)
+            start_period=spells.spell_start.truncate(period.truncate_unit),
+            lapse_period=spells.lapse_day.truncate(period.truncate_unit),
         )
         .aggregate(spells=spells.customer_id.count())
         .execute()
@@ -510,7 +443,7 @@ def _inactivity_churn_by_spell(transactions: ir.Table, period: str, as_of: pd.Ti
         return pd.DataFrame({"period_start": pd.DatetimeIndex([]), "customers_at_risk": [], "churned": []})
     counts["start_period"] = pd.to_datetime(counts["start_period"])
     counts["lapse_period"] = pd.to_datetime(counts["lapse_period"])
-    periods = _all_periods(counts["start_period"], period, as_of)
+    periods = period_starts_through(counts["start_period"], period, as_of)
     start = counts["start_period"].to_numpy()[:, None]
     lapse = counts["lapse_period"].to_numpy()[:, None]
     n = counts["spells"].to_numpy()[:, None]
@@ -545,8 +478,26 @@ def _activity_spells(transactions: ir.Table, as_of: pd.Timestamp, days: int) -> 
     return spells.mutate(lapse_day=spells.last_day + ibis.interval(days=days + 1))
 
 
-def _all_periods(period_starts: pd.Series, period: str, as_of: pd.Timestamp) -> pd.DatetimeIndex:
+def period_starts_through(period_starts: pd.Series, period: str | Period, as_of) -> pd.DatetimeIndex:
+    """Every period from the earliest of ``period_starts`` to the one holding ``as_of``.
+
+    Parameters
+    ----------
+    period_starts
+        Dates (typically period start dates found in the data); missing values are ignored.
+    period
+        ``"M"`` (calendar months) or ``"W"`` (weeks starting on Monday).
+    as_of
+        Cut-off date.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        Period start dates named ``period_start``, contiguous (periods without data included);
+        empty when ``period_starts`` has no date.
+    """
+    period = Period.parse(period)
     first = pd.to_datetime(period_starts).min()
     if pd.isna(first):
         return pd.DatetimeIndex([], name="period_start")
-    return _period_range(first, as_of, period).rename("period_start")
+    return period.starts(first, resolve_as_of(as_of)).rename("period_start")

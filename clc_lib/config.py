@@ -35,15 +35,15 @@ from typing import Any
 import yaml
 
 from clc_lib.errors import ConfigError
+from clc_lib.periods import PERIODS, Period  # noqa: F401  (the loader, clc_lib.io, takes PERIODS from here)
 
 TABLE_NAMES = ("transactions", "customers", "spend", "events", "campaigns", "surveys")
 OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report", "margin")
 SCALAR_KEYS = ("name", "as_of", "period", "currency")
 TOP_LEVEL_KEYS = (*SCALAR_KEYS, *TABLE_NAMES, *OPTION_SECTIONS)
 TABLE_SPEC_KEYS = ("path", "format", "columns", "csv", "connection", "table", "sql", "data", "options")
-PERIODS = ("M", "W")
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: A reference to an environment variable in a connection URL: ``${NAME}`` (group 1 is the name).
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 #: A run config is a page of YAML; anything much larger is not one (and is not read into memory).
 MAX_CONFIG_BYTES = 1_000_000
@@ -149,13 +149,13 @@ def expand_env(text: str, *, what: str) -> str:
             raise ConfigError(f"{what} refers to the environment variable ${{{name}}}, which is not set.")
         return os.environ[name]
 
-    return _ENV_REF.sub(replace, text)
+    return ENV_REFERENCE.sub(replace, text)
 
 
 def check_no_literal_secret(url: str, *, what: str) -> None:
     """Refuse a connection URL whose password is written out instead of taken from ``${VAR}``."""
     match = re.match(r"^[A-Za-z0-9+.\-]+://[^:/@]+:([^@]+)@", url)
-    if match and not _ENV_REF.fullmatch(match.group(1)):
+    if match and not ENV_REFERENCE.fullmatch(match.group(1)):
         raise ConfigError(
             f"{what} contains a password. Secrets never go in the config file: write it as "
             "${SOME_ENV_VAR} and set that variable in the environment of the run."
@@ -242,9 +242,7 @@ class RunConfig:
             if raw.get(name) is None:
                 continue
             tables[name] = _parse_table_spec(name, raw[name], base, where)
-        period = str(raw.get("period", "M")).upper()
-        if period not in PERIODS:
-            raise ConfigError(f"'period' in the {where} is {raw.get('period')!r}; use one of {', '.join(PERIODS)}.")
+        period = Period.parse(raw.get("period", "M"), what=f"'period' in the {where}").code
         as_of = parse_as_of(raw.get("as_of"), what=f"'as_of' in the {where}")
         sections = {}
         for section in OPTION_SECTIONS:

@@ -161,21 +161,14 @@ _FORMATTERS: dict[str, Callable[[Any, str], str]] = {
 FIGURE_KINDS: tuple[str, ...] = tuple(_FORMATTERS)
 
 
-_TIME_UNIT_NAMES = {"D": ("day", "days"), "W": ("week", "weeks"), "M": ("month", "months")}
-
-
 def format_duration(value: float, time_unit: str) -> str:
     """A length in model time units as words: ``52, "W"`` -> ``52 weeks``; ``1, "M"`` -> ``1 month``.
 
     ``time_unit`` is the ``clv.time_unit`` of the run config (D, W or M), so captions follow it.
     """
-    try:
-        singular, plural = _TIME_UNIT_NAMES[str(time_unit).upper()]
-    except KeyError:
-        from clc_lib.errors import ConfigError
+    from clc_lib.periods import TimeUnit
 
-        raise ConfigError(f"Unknown time unit {time_unit!r}; use one of {', '.join(_TIME_UNIT_NAMES)}.") from None
-    return f"{value:g} {singular if value == 1 else plural}"
+    return TimeUnit.parse(time_unit).words(value)
 
 
 def format_value(value: Any, kind: str, currency: str | None = "") -> str:

@@ -19,21 +19,13 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from clc_lib.acquisition import (
-    PERIOD_FREQUENCIES,
-    PERIOD_UNITS,
-    _check_period,
-    _purchases,
-    _ratio,
-    _require_columns,
-    _to_datetime_ns,
-)
-from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
+from clc_lib.cohorts import mark_complete_periods
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.periods import DAYS_PER_YEAR, Period, resolve_as_of
+from clc_lib.summary import check_transactions, purchase_rows, ratio_or_nan, require_columns, to_datetime_ns
 
 __all__ = [
     "TENURE_BANDS_DAYS",
-    "DAYS_PER_YEAR",
     "revenue_over_time",
     "revenue_by",
     "lorenz_curve",
@@ -50,7 +42,6 @@ __all__ = [
     "aov_by_tenure",
 ]
 
-DAYS_PER_YEAR = 365.25
 #: Tenure bands for up-sell analysis: label -> (from day inclusive, to day exclusive; None = open).
 TENURE_BANDS_DAYS: dict[str, tuple[int, int | None]] = {
     "0-89 days": (0, 90),
@@ -89,11 +80,11 @@ def revenue_over_time(transactions: ibis.Table, *, period: str = "M", as_of=None
         period that runs past ``as_of`` (:func:`clc_lib.cohorts.period_is_complete`): its totals
         cover only part of the period.
     """
-    period = _check_period(period)
-    as_of = _resolve_as_of(transactions, as_of)
-    _purchases(transactions)  # checks the contract columns
+    period = Period.parse(period)
+    as_of = resolve_as_of(as_of, transactions)
+    check_transactions(transactions)
     is_purchase = ~transactions.is_return
-    with_period = transactions.mutate(period_start=transactions.timestamp.truncate(PERIOD_UNITS[period]))
+    with_period = transactions.mutate(period_start=transactions.timestamp.truncate(period.truncate_unit))
     money = with_period.group_by("period_start").aggregate(
         net_revenue=with_period.amount.sum(),
         gross_revenue=with_period.amount.sum(where=is_purchase),
@@ -113,17 +104,16 @@ def revenue_over_time(transactions: ibis.Table, *, period: str = "M", as_of=None
              .left_join(active, money.period_start.identical_to(active.active_customers_period))
              .select("period_start", "net_revenue", "gross_revenue", "returns", "orders", "active_customers")
              .execute())
-    frame["period_start"] = _to_datetime_ns(frame["period_start"])
+    frame["period_start"] = to_datetime_ns(frame["period_start"])
     if not frame.empty:
-        periods = pd.date_range(frame["period_start"].min(), frame["period_start"].max(),
-                                freq=PERIOD_FREQUENCIES[period], name="period_start")
+        periods = period.starts(frame["period_start"].min(), frame["period_start"].max()).rename("period_start")
         frame = frame.set_index("period_start").reindex(periods).reset_index()
     money = ["net_revenue", "gross_revenue", "returns"]
     frame[money] = frame[money].astype("float64").fillna(0.0)
     frame[["orders", "active_customers"]] = frame[["orders", "active_customers"]].fillna(0).astype("int64")
-    frame["aov"] = _ratio(frame["gross_revenue"], frame["orders"])
-    frame["arpu"] = _ratio(frame["net_revenue"], frame["active_customers"])
-    frame["return_rate"] = _ratio(frame["returns"], frame["gross_revenue"])
+    frame["aov"] = ratio_or_nan(frame["gross_revenue"], frame["orders"])
+    frame["arpu"] = ratio_or_nan(frame["net_revenue"], frame["active_customers"])
+    frame["return_rate"] = ratio_or_nan(frame["returns"], frame["gross_revenue"])
     return mark_complete_periods(frame.sort_values("period_start").reset_index(drop=True), period, as_of)
 
 
@@ -154,7 +144,7 @@ def revenue_by(summary_with_labels: pd.DataFrame, by: str | Sequence[str], *,
         ``revenue_per_customer`` (net), ``aov`` (gross / orders).
     """
     keys = [by] if isinstance(by, str) else list(by)
-    _require_columns(summary_with_labels, [*keys, "net_revenue", "orders", "aov"], source="customer summary")
+    require_columns(summary_with_labels, [*keys, "net_revenue", "orders", "aov"], source="customer summary")
     data = summary_with_labels[keys + ["net_revenue", "orders"]].copy()
     data["gross_revenue"] = (summary_with_labels["aov"] * summary_with_labels["orders"]).fillna(0.0)
     grouped = data.groupby(keys, dropna=False, observed=True, sort=False).agg(
@@ -165,7 +155,7 @@ def revenue_by(summary_with_labels: pd.DataFrame, by: str | Sequence[str], *,
     grouped["revenue_share"] = grouped["net_revenue"] / total_revenue if total_revenue else np.nan
     grouped["customer_share"] = grouped["customers"] / grouped["customers"].sum()
     grouped["revenue_per_customer"] = grouped["net_revenue"] / grouped["customers"]
-    grouped["aov"] = _ratio(grouped["gross_revenue"], grouped["orders"])
+    grouped["aov"] = ratio_or_nan(grouped["gross_revenue"], grouped["orders"])
 
     first_key = grouped[keys[0]]
     if order is not None and len(keys) == 1:
@@ -182,7 +172,23 @@ def revenue_by(summary_with_labels: pd.DataFrame, by: str | Sequence[str], *,
 
 # ------------------------------------------------------------------------------------- concentration
 
-def _clean_values(values, *, negative: str, what: str = "values") -> np.ndarray:
+def concentration_values(values, *, negative: str, what: str = "values") -> np.ndarray:
+    """``values`` as a flat float array ready for concentration measures (Lorenz curve, Gini, top share).
+
+    Parameters
+    ----------
+    values
+        Per-customer values (e.g. net revenue, run currency), any array-like.
+    negative
+        ``"raise"``: negative values are an error; ``"clip"``: they count as 0, with one warning.
+    what
+        Name of the values in messages.
+
+    Raises
+    ------
+    DataError
+        When there are no values, some are missing (NaN), or some are negative with ``negative="raise"``.
+    """
     if negative not in NEGATIVE_VALUE_RULES:
         raise ConfigError(f"negative is {negative!r}; use one of {NEGATIVE_VALUE_RULES}.")
     array = np.asarray(values, dtype="float64").ravel()
@@ -229,7 +235,7 @@ def lorenz_curve(values, *, max_points: int | None = 1001, negative: str = "rais
     pandas.DataFrame
         Columns ``customer_share`` and ``value_share`` (0-1).
     """
-    array = np.sort(_clean_values(values, negative=negative))
+    array = np.sort(concentration_values(values, negative=negative))
     total = array.sum()
     population = np.arange(array.size + 1) / array.size
     cumulative = np.concatenate([[0.0], np.cumsum(array)])
@@ -256,7 +262,7 @@ def gini(values, *, negative: str = "raise") -> float:
     negative
         ``"raise"`` (default) or ``"clip"`` (count negative values as 0, with a warning).
     """
-    array = np.sort(_clean_values(values, negative=negative))
+    array = np.sort(concentration_values(values, negative=negative))
     total = array.sum()
     if total == 0:
         return float("nan")
@@ -287,7 +293,7 @@ def concentration_summary(values, shares: Sequence[float] = (0.01, 0.05, 0.1, 0.
         Columns ``top_customers`` (share of customers, 0-1), ``customers`` (how many that is,
         rounded up), ``value_share`` (0-1, :func:`top_share`) and ``gini`` (same on every row).
     """
-    array = _clean_values(values, negative=negative)
+    array = concentration_values(values, negative=negative)
     clean = np.where(array < 0, 0.0, array)  # already clipped (with a warning) or refused above
     coefficient = gini(clean)
     return pd.DataFrame({
@@ -338,7 +344,7 @@ def historic_ltv(summary: pd.DataFrame, *, by: str | None = None, lifetime_years
         ``customers_without_orders``).
     """
     needed = ["aov", "orders", "tenure_days", "net_revenue"] + ([by] if by else [])
-    _require_columns(summary, needed, source="customer summary")
+    require_columns(summary, needed, source="customer summary")
     if not 0 < margin_rate <= 1:
         raise ConfigError(f"margin_rate is {margin_rate}; give the gross margin as a share in (0, 1].")
     if annual_churn_rate is not None and not 0 < annual_churn_rate <= 1:
@@ -375,10 +381,10 @@ def historic_ltv(summary: pd.DataFrame, *, by: str | None = None, lifetime_years
         "_orders": groups["orders"].sum(),
         "_tenure_years": groups["_tenure_years"].sum(),
     })
-    result["average_ticket"] = _ratio(result["_value"], result["_orders"])
-    result["purchases_per_year"] = _ratio(result["_orders"], result["_tenure_years"])
+    result["average_ticket"] = ratio_or_nan(result["_value"], result["_orders"])
+    result["purchases_per_year"] = ratio_or_nan(result["_orders"], result["_tenure_years"])
     result["lifetime_years"] = (fixed_lifetime if fixed_lifetime is not None
-                                else _ratio(result["_tenure_years"], result["customers"]))
+                                else ratio_or_nan(result["_tenure_years"], result["customers"]))
     result["historic_ltv"] = (result["average_ticket"] * result["purchases_per_year"]
                               * result["lifetime_years"] * margin_rate)
     return result.drop(columns=["_value", "_orders", "_tenure_years"]).reset_index()
@@ -392,9 +398,9 @@ def has_categories(transactions: ibis.Table) -> bool:
 
 
 def _customer_categories(transactions: ibis.Table) -> ibis.Table:
-    _require_columns(transactions, ["category"], source="transactions",
-                     hint="Cross-sell needs a product category: map 'category' in the run config.")
-    purchases = _purchases(transactions)
+    check_transactions(transactions, needed=("category",),
+                       hint="Cross-sell needs a product category: map 'category' in the run config.")
+    purchases = purchase_rows(transactions)
     return (purchases.filter(purchases.category.notnull())
             .select("customer_id", "category").distinct())
 
@@ -411,9 +417,9 @@ def categories_per_customer(transactions: ibis.Table, *, max_categories: int = 5
         Columns ``categories`` (``"0"``, ``"1"``, ..., ``"<max>+"``), ``customers``, ``share`` of
         purchasing customers.
     """
-    purchases = _purchases(transactions)
-    _require_columns(transactions, ["category"], source="transactions",
-                     hint="Cross-sell needs a product category: map 'category' in the run config.")
+    purchases = purchase_rows(transactions)
+    check_transactions(transactions, needed=("category",),
+                       hint="Cross-sell needs a product category: map 'category' in the run config.")
     # One pass: (customer, category) pairs including the missing category, so that every buyer has
     # a row; a missing customer id is one buyer without categories.
     pairs = purchases.group_by(["customer_id", "category"]).aggregate()
@@ -479,7 +485,7 @@ def _numbered_orders(transactions: ibis.Table, *, first_ts: bool = True) -> ibis
     ... by ``order_ts``, ties by ``order_id``) and, with ``first_ts``, the customer's first
     ``order_ts``.
     """
-    purchases = _purchases(transactions)
+    purchases = purchase_rows(transactions)
     orders = purchases.group_by(["customer_id", "order_id"]).aggregate(
         order_ts=purchases.timestamp.min(), order_value=purchases.amount.sum())
     window = ibis.window(group_by=orders.customer_id, order_by=[orders.order_ts, orders.order_id])
@@ -586,7 +592,7 @@ def historic_vs_predicted(summary_with_labels: pd.DataFrame, predicted_clv: pd.S
         (mean over customers with a prediction), ``predicted_clv_total`` and
         ``customers_without_prediction``; run currency.
     """
-    _require_columns(summary_with_labels, [by, "net_revenue"], source="customer summary")
+    require_columns(summary_with_labels, [by, "net_revenue"], source="customer summary")
     clv = predicted_clv["clv"] if isinstance(predicted_clv, pd.DataFrame) else pd.Series(predicted_clv)
     data = summary_with_labels[[by, "net_revenue"]].copy()
     data["_clv"] = clv.reindex(data.index)

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clc_lib.config import ENV_REFERENCE
 from clc_lib.errors import ConfigError
 
 if TYPE_CHECKING:  # pandas is imported where frames are handled: `clc` error messages stay quick
@@ -99,7 +100,6 @@ PERSONAL_DATA_VALUES: dict[str, tuple[str, str]] = {
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _MASK = "***"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # scheme://user:password@host  ->  scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)(?P<secret>[^\s@/'\"]+)(?=@)")
 _SECRET_QUERY = re.compile(
@@ -335,7 +335,7 @@ def config_secret_values(config: str | Path | None, environ: Mapping[str, str] |
         text = Path(config).expanduser().read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    return [environ[name] for name in dict.fromkeys(_ENV_REF.findall(text)) if environ.get(name)]
+    return [environ[name] for name in dict.fromkeys(ENV_REFERENCE.findall(text)) if environ.get(name)]
 
 
 def scrub_local_paths(text: str, replacements: Mapping[str | Path, str]) -> str:

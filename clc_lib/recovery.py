@@ -34,15 +34,10 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
-from clc_lib.cohorts import (
-    _all_periods,
-    _check_period,
-    _purchase_rows_by_day,
-    _resolve_as_of,
-    period_is_complete,
-)
+from clc_lib.cohorts import period_is_complete, period_starts_through
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.summary import check_transactions, fetch
+from clc_lib.periods import Period, resolve_as_of
+from clc_lib.summary import check_transactions, fetch, purchase_rows_by_day
 
 __all__ = [
     "RECOVERY_DEFAULTS",
@@ -91,7 +86,7 @@ def _check_thresholds(lapse_days: int, churn_days: int | None = None) -> None:
 
 def _with_next_day(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
     """One row per purchase day with the customer's next purchase day (``next_day``, null for the last)."""
-    rows = _purchase_rows_by_day(transactions, as_of)
+    rows = purchase_rows_by_day(transactions, as_of)
     last_of_day = rows.filter(rows.next_day.isnull() | (rows.next_day > rows.day))
     return last_of_day.select("customer_id", "day", "next_day")
 
@@ -106,17 +101,16 @@ def _purchase_day_pairs(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table
     purchase days, so they are computed once (one window over the purchase rows) and cached in the
     engine for the queries that follow.
     """
-    rows = _purchase_rows_by_day(transactions, as_of)
+    rows = purchase_rows_by_day(transactions, as_of)
     last_of_day = rows.next_day.isnull() | (rows.next_day > rows.day)
     next_day = ibis.ifelse(last_of_day, rows.next_day, ibis.null("timestamp"))
     return rows.group_by(day=rows.day, next_day=next_day).aggregate(
         purchase_days=rows.count(where=last_of_day), first_days=rows.count(where=rows.previous_day.isnull()))
 
 
-def _snapshot_bucket(day: ir.TimestampValue, period: str, as_of: pd.Timestamp) -> ir.TimestampValue:
+def _snapshot_bucket(day: ir.TimestampValue, period: Period, as_of: pd.Timestamp) -> ir.TimestampValue:
     """The first snapshot on or after ``day``: its period's last day, or ``as_of`` when that is earlier."""
-    step = ibis.interval(months=1) if period == "M" else ibis.interval(days=7)
-    period_end = day.truncate(period) + step - ibis.interval(days=1)
+    period_end = day.truncate(period.truncate_unit) + period.ibis_interval() - ibis.interval(days=1)
     return ibis.least(period_end, ibis.timestamp(as_of))
 
 
@@ -157,9 +151,9 @@ def lapsed_counts_over_time(
         ``period_end`` (snapshot date), ``customers`` (with a purchase on or before it), ``active``,
         ``lapsed``, ``churned`` (counts), ``lapsed_share`` and ``churned_share`` (of ``customers``).
     """
-    period = _check_period(period)
+    period = Period.parse(period)
     _check_thresholds(lapse_days, churn_days)
-    as_of = _resolve_as_of(transactions, as_of)
+    as_of = resolve_as_of(as_of, transactions)
     with _purchase_day_pairs(transactions, as_of).cache() as pairs:
         never = pairs.day + ibis.interval(days=36500)  # "no next purchase" as a far-away day
         next_day = pairs.next_day.fill_null(never)
@@ -199,16 +193,15 @@ def lapsed_counts_over_time(
     base = result["customers"].where(result["customers"] > 0)
     result["lapsed_share"] = result["lapsed"] / base
     result["churned_share"] = result["churned"] / base
-    result.attrs.update(lapse_days=int(lapse_days), churn_days=int(churn_days), period=period, as_of=as_of)
+    result.attrs.update(lapse_days=int(lapse_days), churn_days=int(churn_days), period=period.code, as_of=as_of)
     return result
 
 
-def _snapshots(days: pd.Series, period: str, as_of: pd.Timestamp) -> pd.DatetimeIndex:
+def _snapshots(days: pd.Series, period: Period, as_of: pd.Timestamp) -> pd.DatetimeIndex:
     first = pd.to_datetime(days).min()
     if pd.isna(first):
         return pd.DatetimeIndex([], name="period_end")
-    freq = "ME" if period == "M" else "W-SUN"
-    ends = pd.date_range(first, as_of, freq=freq)
+    ends = pd.date_range(first, as_of, freq=period.end_frequency)
     ends = ends[ends < as_of]
     return ends.append(pd.DatetimeIndex([as_of])).rename("period_end")
 
@@ -278,12 +271,12 @@ def reactivation(
     -------
     ReactivationResult
     """
-    period = _check_period(period)
+    period = Period.parse(period)
     _check_thresholds(lapse_days, max_recency_days)
     if int(bin_days) <= 0:
         raise ConfigError(f"bin_days is {bin_days}; use a positive number of days.")
     lapse_days = int(lapse_days)
-    as_of = _resolve_as_of(transactions, as_of)
+    as_of = resolve_as_of(as_of, transactions)
     with _purchase_day_pairs(transactions, as_of).cache() as pairs:
         never = pairs.day + ibis.interval(days=36500)
         next_day = pairs.next_day.fill_null(never)
@@ -294,20 +287,20 @@ def reactivation(
         # The base of period t: spans with start <= (first day of t) - 1 < end, i.e.
         # period(start) < t <= period(end).
         edges = ibis.union(
-            spans.select(bucket=spans.start.truncate(period), change=spans.purchase_days),
-            spans.select(bucket=spans.end.truncate(period), change=-spans.purchase_days),
+            spans.select(bucket=spans.start.truncate(period.truncate_unit), change=spans.purchase_days),
+            spans.select(bucket=spans.end.truncate(period.truncate_unit), change=-spans.purchase_days),
         )
         edges = edges.filter(edges.bucket <= ibis.timestamp(as_of))
         base_changes = edges.group_by("bucket").aggregate(change=edges.change.sum()).execute()
 
         returns = pairs.filter(pairs.next_day.notnull())
-        return_period = returns.next_day.truncate(period)
+        return_period = returns.next_day.truncate(period.truncate_unit)
         recency_before_period = return_period.delta(returns.day, unit="day") - 1
         in_base = recency_before_period > lapse_days
         if max_recency_days is not None:
             in_base = in_base & (recency_before_period <= int(max_recency_days))
         returned = returns.filter(in_base)
-        returned_counts = returned.group_by(bucket=returned.next_day.truncate(period)).aggregate(
+        returned_counts = returned.group_by(bucket=returned.next_day.truncate(period.truncate_unit)).aggregate(
             reactivated=returned.purchase_days.sum()).execute()
 
         gaps = returns.mutate(gap=returns.next_day.delta(returns.day, unit="day"))
@@ -326,18 +319,18 @@ def reactivation(
     total = int(distribution["reactivations"].sum())
     distribution["share"] = distribution["reactivations"] / total if total else np.nan
     distribution["cumulative_share"] = distribution["share"].cumsum()
-    rates.attrs.update(lapse_days=lapse_days, max_recency_days=max_recency_days, period=period, as_of=as_of)
+    rates.attrs.update(lapse_days=lapse_days, max_recency_days=max_recency_days, period=period.code, as_of=as_of)
     return ReactivationResult(rates=rates, gap_distribution=distribution, lapse_days=lapse_days,
                               total_reactivations=total)
 
 
-def _reactivation_rates(base_changes: pd.DataFrame, returned: pd.DataFrame, period: str,
+def _reactivation_rates(base_changes: pd.DataFrame, returned: pd.DataFrame, period: Period,
                         as_of: pd.Timestamp) -> pd.DataFrame:
     columns = ["period_start", "lapsed_at_start", "reactivated", "reactivation_rate"]
     if base_changes.empty:
         return pd.DataFrame(columns=columns)
     changes = base_changes.assign(bucket=pd.to_datetime(base_changes["bucket"])).groupby("bucket")["change"].sum()
-    periods = _all_periods(changes.index.to_series(), period, as_of)
+    periods = period_starts_through(changes.index.to_series(), period, as_of)
     # spans starting in period p join the base from p + 1; spans ending in p leave it from p + 1 on
     lapsed = changes.reindex(periods, fill_value=0).cumsum().shift(1, fill_value=0)
     back = (returned.assign(bucket=pd.to_datetime(returned["bucket"])).set_index("bucket")["reactivated"]
@@ -366,7 +359,7 @@ def time_to_return(transactions: ir.Table, as_of=None, *,
         and ``returned`` (bool).
     """
     _check_thresholds(lapse_days)
-    as_of = _resolve_as_of(transactions, as_of)
+    as_of = resolve_as_of(as_of, transactions)
     days = _with_next_day(transactions, as_of)
     lapse_day = days.day + ibis.interval(days=int(lapse_days) + 1)
     episodes = days.mutate(lapse_day=lapse_day)
@@ -611,7 +604,7 @@ def _window_state(last_sent: pd.Timestamp, window_days: int, as_of) -> dict:
     window_end = last_sent + pd.Timedelta(days=window_days)
     if as_of is None:
         return {"window_end": window_end, "window_complete": None, "status": "complete"}
-    complete = bool(window_end <= pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1))
+    complete = bool(window_end <= resolve_as_of(as_of) + pd.Timedelta(days=1))
     return {"window_end": window_end, "window_complete": complete, "status": "complete" if complete else "running"}
 
 
@@ -790,7 +783,7 @@ def campaign_response(
     _check_thresholds(lapse_days, churn_days)
     check_transactions(transactions, needed=("customer_id", "timestamp", "is_return"))
     sends = _validated_campaigns(campaigns, with_group=False)
-    as_of = _resolve_as_of(transactions, as_of)
+    as_of = resolve_as_of(as_of, transactions)
     first_send = sends.groupby("campaign_id")["sent_at"].min().rename("sent_at").reset_index()
     purchases = transactions.filter(~transactions.is_return.fill_null(False))
     purchases = purchases.select(buyer=purchases.customer_id, bought_at=purchases.timestamp)
@@ -996,7 +989,7 @@ def survey_summary(
         if int(window_days) <= 0:
             raise ConfigError(f"window_days is {window_days}; use a positive number of days, e.g. 365.")
         check_transactions(transactions, needed=("customer_id", "timestamp", "is_return"))
-        as_of = _resolve_as_of(transactions, as_of)
+        as_of = resolve_as_of(as_of, transactions)
         responses["status"] = _status_after_response(responses, transactions, as_of, int(window_days))
         basis, window = "purchases after the response", int(window_days)
     elif stages_or_churn_flags is not None:

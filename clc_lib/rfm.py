@@ -28,7 +28,8 @@ import yaml
 
 from clc_lib.config import merge_options
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.summary import as_of_date, customer_summary
+from clc_lib.periods import Period, resolve_as_of
+from clc_lib.summary import customer_summary
 
 __all__ = [
     "RFM_OPTIONS",
@@ -376,9 +377,6 @@ def rfm_table(summary: pd.DataFrame, options: Mapping[str, Any] | None = None) -
     return summary.join(segmented[added])
 
 
-_PERIOD_BACK = {"M": pd.offsets.MonthEnd(1), "W": pd.offsets.Week(weekday=6)}
-
-
 def rfm_migration(transactions, as_of, *, period: str = "M", options: Mapping[str, Any] | None = None,
                   normalize: bool = False, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Segment migration from the end of the previous period to ``as_of``.
@@ -390,10 +388,9 @@ def rfm_migration(transactions, as_of, *, period: str = "M", options: Mapping[st
     is the customer summary as of ``as_of`` already at hand (e.g. ``run.summary()``); it saves
     computing it again.
     """
-    if period not in _PERIOD_BACK:
-        raise ConfigError(f"period {period!r} is not known; use 'M' (month) or 'W' (ISO week).")
-    as_of_ts = as_of_date(as_of)
-    previous = as_of_ts - _PERIOD_BACK[period]
+    period = Period.parse(period)
+    as_of_ts = resolve_as_of(as_of)
+    previous = period.end_of_previous(as_of_ts)
     before = customer_summary(transactions, previous)
     after = customer_summary(transactions, as_of_ts) if summary is None else summary
     before = before[before["purchase_days"] > 0]

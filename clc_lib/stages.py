@@ -35,16 +35,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clc_lib.cohorts import _resolve_as_of, mark_complete_periods
+from clc_lib.cohorts import mark_complete_periods
 from clc_lib.config import merge_options
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.periods import Period, resolve_as_of
 from clc_lib.summary import (
-    as_of_date,
     check_transactions,
     daily_purchase_values,
     fetch,
     is_purchase,
-    period_truncation,
     purchase_days_table,
     rows_up_to,
 )
@@ -249,7 +248,7 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
         return rules
     check_transactions(transactions)
     options = _options(rules)
-    as_of = as_of_date(as_of)
+    as_of = resolve_as_of(as_of)
     return _derive_rules(_ordered_purchase_days(rows_up_to(transactions, as_of)), options)
 
 
@@ -459,7 +458,7 @@ def classify_stages(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp,
         Customers whose only rows are returns have no purchase and no stage.
     """
     check_transactions(transactions)
-    return _classify(transactions, as_of_date(as_of), rules, events)
+    return _classify(transactions, resolve_as_of(as_of), rules, events)
 
 
 def _classify(transactions: ir.Table, as_of: pd.Timestamp, rules, events: ir.Table | None,
@@ -518,7 +517,7 @@ def mark_advocates(stages: pd.DataFrame, surveys: pd.DataFrame, *, min_score: fl
                         source="surveys", column=", ".join(missing))
     answered = surveys
     if as_of is not None:  # answers after the stage date are not known yet
-        answered = surveys[pd.to_datetime(surveys["responded_at"]) < as_of_date(as_of) + pd.Timedelta(days=1)]
+        answered = surveys[pd.to_datetime(surveys["responded_at"]) < resolve_as_of(as_of) + pd.Timedelta(days=1)]
     latest = answered.sort_values(["customer_id", "responded_at"]).groupby("customer_id")["score"].last()
     out = stages.copy()
     out["is_advocate"] = latest.reindex(out.index).ge(min_score).fillna(False).astype(bool)
@@ -527,10 +526,6 @@ def mark_advocates(stages: pd.DataFrame, surveys: pd.DataFrame, *, min_score: fl
 
 # ---------------------------------------------------------------------------------------------
 # Growth accounting
-
-
-def _period_step(period: str) -> Any:
-    return ibis.interval(months=1) if period == "M" else ibis.interval(days=7)
 
 
 def growth_accounting(transactions: ir.Table, period: str = "M", *, as_of=None) -> pd.DataFrame:
@@ -562,9 +557,10 @@ def growth_accounting(transactions: ir.Table, period: str = "M", *, as_of=None) 
         is not comparable with the others.
     """
     check_transactions(transactions)
-    as_of = _resolve_as_of(transactions, as_of)
-    unit = period_truncation(period)
-    step = _period_step(period)
+    as_of = resolve_as_of(as_of, transactions)
+    period = Period.parse(period)
+    unit = period.truncate_unit
+    step = period.ibis_interval()
     purchases = transactions.filter(is_purchase(transactions))
     active = purchases.group_by(
         customer_id=purchases.customer_id, period_start=purchases.timestamp.date().truncate(unit)
@@ -597,8 +593,7 @@ def growth_accounting(transactions: ir.Table, period: str = "M", *, as_of=None) 
     table = counts_df.pivot_table(index="period_start", columns="status", values="customers",
                                   aggfunc="sum", fill_value=0)
     table.index = pd.to_datetime(table.index)
-    freq = "MS" if period == "M" else "W-MON"
-    index = pd.date_range(table.index.min(), table.index.max(), freq=freq, name="period_start")
+    index = period.starts(table.index.min(), table.index.max()).rename("period_start")
     table = table.reindex(index=index, columns=columns, fill_value=0).astype("int64")
     dormant_series = dormant_df.assign(period_start=pd.to_datetime(dormant_df["period_start"]))
     table["dormant"] = (dormant_series.set_index("period_start")["dormant"]
@@ -615,18 +610,15 @@ def growth_accounting(transactions: ir.Table, period: str = "M", *, as_of=None) 
 
 
 def _snapshot_dates(first: pd.Timestamp, end: pd.Timestamp, period: str) -> list[dt.date]:
-    freq = "ME" if period == "M" else "W-SUN"
-    ends = pd.date_range(first, end, freq=freq)
+    ends = pd.date_range(first, end, freq=Period.parse(period).end_frequency)
     dates = [d.date() for d in ends if d < end]
     dates.append(end.date())
     return dates
 
 
 def _period_end(day: ir.DateValue, period: str) -> ir.DateValue:
-    unit = period_truncation(period)
-    if period == "M":
-        return day.truncate(unit) + ibis.interval(months=1) - ibis.interval(days=1)
-    return day.truncate(unit) + ibis.interval(days=6)
+    period = Period.parse(period)
+    return day.truncate(period.truncate_unit) + period.ibis_interval() - ibis.interval(days=1)
 
 
 def _data_bounds(transactions: ir.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -672,10 +664,10 @@ def stage_history(transactions: ir.Table, *, period: str = "M",
         the thresholds used.
     """
     check_transactions(transactions)
-    period_truncation(period)
+    Period.parse(period)
     first_day, last_day = _data_bounds(transactions)
-    end_ts = as_of_date(end) if end is not None else last_day
-    start_ts = as_of_date(start) if start is not None else first_day
+    end_ts = resolve_as_of(end, what="end") if end is not None else last_day
+    start_ts = resolve_as_of(start, what="start") if start is not None else first_day
     if start_ts > end_ts:
         raise ConfigError(f"start {start_ts.date()} is after end {end_ts.date()}; choose start <= end.")
     rules = _resolve_rules(transactions, end_ts, rules)
@@ -799,7 +791,7 @@ def stage_counts(history: ir.Table) -> pd.DataFrame:
 
 
 def _nearest_snapshot(history: ir.Table, date: str | dt.date) -> dt.date:
-    target = as_of_date(date).date()
+    target = resolve_as_of(date, what="date").date()
     found = history.filter(history.period_end <= target).period_end.max().execute()
     if found is None or pd.isna(found):
         raise ConfigError(f"No snapshot of the stage history on or before {target}; choose a later date.")
@@ -929,7 +921,7 @@ def stage_metrics(transactions: ir.Table, stages: pd.DataFrame, *, history: ir.T
     if "stage" not in stages.columns:
         raise DataError("stages has no 'stage' column; pass the output of clc.classify_stages.",
                         source="stages", column="stage")
-    as_of_ts = as_of_date(as_of if as_of is not None else stages.attrs.get("as_of"))
+    as_of_ts = resolve_as_of(as_of if as_of is not None else stages.attrs.get("as_of"))
     resolved = stages.attrs.get("rules") if rules is None else rules
     resolved = _resolve_rules(transactions, as_of_ts, resolved)
 
@@ -1029,8 +1021,8 @@ def stage_backtest(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp |
         active and loyal through at_risk and dormant to churned.
     """
     check_transactions(transactions)
-    last_day = as_of_date(data_end) if data_end is not None else _data_bounds(transactions)[1]
-    as_of_ts = as_of_date(as_of) if as_of is not None else last_day - pd.Timedelta(days=window_days)
+    last_day = resolve_as_of(data_end, what="data_end") if data_end is not None else _data_bounds(transactions)[1]
+    as_of_ts = resolve_as_of(as_of) if as_of is not None else last_day - pd.Timedelta(days=window_days)
     window_end = as_of_ts + pd.Timedelta(days=window_days)
     if last_day < window_end:
         raise ConfigError(

@@ -20,12 +20,13 @@ Conventions used throughout ``clc``:
   count it as a repeat purchase and its value does not enter ``zbar``.
 * ``as_of`` is a date; the whole ``as_of`` day is included and day counts are measured from
   midnight of ``as_of`` to the purchase *date* (so a purchase on ``as_of`` has recency 0 days).
+  :func:`clc_lib.periods.resolve_as_of` reads it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -33,69 +34,57 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from clc_lib.errors import ConfigError, DataError
+from clc_lib.errors import DataError
+from clc_lib.periods import Period, TimeUnit, resolve_as_of
 
-__all__ = ["TIME_UNIT_DAYS", "PERIOD_TRUNCATION", "customer_summary", "model_inputs", "customer_period_panel",
-           "net_purchase_days"]
+__all__ = ["customer_summary", "model_inputs", "customer_period_panel", "net_purchase_days"]
 
-#: Length of one model time unit in days (``M`` is the mean Gregorian month, 365.25 / 12).
-TIME_UNIT_DAYS: Mapping[str, float] = {"D": 1.0, "W": 7.0, "M": 30.4375}
-
-#: Reporting period -> Ibis truncation unit (weeks start on Monday, ISO 8601).
-PERIOD_TRUNCATION: Mapping[str, str] = {"M": "M", "W": "W"}
-
+#: The contract columns of the transactions table.
 REQUIRED_TRANSACTION_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "is_return")
+#: The columns needed to find each customer's purchase days.
+PURCHASE_DAY_COLUMNS = ("customer_id", "timestamp", "is_return")
 
 
-def check_transactions(transactions: ir.Table, *, needed: tuple[str, ...] = REQUIRED_TRANSACTION_COLUMNS,
-                       what: str = "transactions") -> None:
-    """Raise :class:`DataError` when ``transactions`` is not an Ibis table with the contract columns."""
+def require_columns(table, columns: Sequence[str], *, source: str, hint: str | None = None) -> None:
+    """Raise :class:`DataError` naming the columns of ``columns`` that ``table`` lacks.
+
+    Parameters
+    ----------
+    table
+        An Ibis table or a pandas DataFrame.
+    columns
+        Column names the caller needs.
+    source
+        Name of the table in the message (``"transactions"``, ``"spend"``, ...).
+    hint
+        What to do about it; by default the message lists the columns the table has.
+    """
+    present = tuple(table.columns)
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DataError(
+            f"The {source} table has no column {missing[0]!r} (missing: {', '.join(missing)}).",
+            source=source,
+            column=missing[0],
+            hint=hint or f"Map the column in the run config; the {source} table has: {', '.join(sorted(present))}.",
+        )
+
+
+def check_transactions(transactions: ir.Table, *, needed: Sequence[str] = REQUIRED_TRANSACTION_COLUMNS,
+                       what: str = "transactions", hint: str | None = None) -> None:
+    """Raise :class:`DataError` when ``transactions`` is not an Ibis table with the ``needed`` columns.
+
+    The one check of the transactions table used by every analysis; ``hint`` replaces the
+    default advice (map the columns in the run config) when a column is optional in the contract.
+    """
     if not isinstance(transactions, ir.Table):
         raise DataError(
             f"The {what} must be an Ibis table, got {type(transactions).__name__}.",
             source=what,
             hint="Use run.transactions from clc.load_run(...) or wrap a DataFrame with ibis.memtable(df).",
         )
-    missing = [c for c in needed if c not in transactions.columns]
-    if missing:
-        raise DataError(
-            f"The {what} table lacks the contract column(s) {', '.join(missing)}.",
-            source=what,
-            column=", ".join(missing),
-            hint="Map them in the run config (transactions: columns: ...) or load the data with clc.load_run.",
-        )
-
-
-def as_of_date(as_of: str | dt.date | pd.Timestamp) -> pd.Timestamp:
-    """Return ``as_of`` as a midnight :class:`pandas.Timestamp`; a ConfigError explains bad values."""
-    try:
-        stamp = pd.Timestamp(as_of)
-    except (TypeError, ValueError):
-        raise ConfigError(f"as_of {as_of!r} is not a date; write it as YYYY-MM-DD.") from None
-    if pd.isna(stamp):
-        raise ConfigError("as_of is missing; give a date as YYYY-MM-DD.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.normalize()
-
-
-def time_unit_days(time_unit: str) -> float:
-    """Days in ``time_unit`` (``D``, ``W`` or ``M``); ConfigError otherwise."""
-    try:
-        return TIME_UNIT_DAYS[time_unit]
-    except KeyError:
-        raise ConfigError(
-            f"time_unit {time_unit!r} is not known; use one of {', '.join(TIME_UNIT_DAYS)} "
-            "(D = day, W = 7 days, M = 30.4375 days)."
-        ) from None
-
-
-def period_truncation(period: str) -> str:
-    """Ibis truncation unit of a reporting period (``M`` or ``W``); ConfigError otherwise."""
-    try:
-        return PERIOD_TRUNCATION[period]
-    except KeyError:
-        raise ConfigError(f"period {period!r} is not known; use 'M' (month) or 'W' (ISO week).") from None
+    require_columns(transactions, needed, source=what, hint=hint or (
+        "Map them in the run config (transactions: columns: ...) or load the data with clc.load_run."))
 
 
 def fetch(expr: ir.Table) -> pd.DataFrame:
@@ -107,6 +96,18 @@ def fetch(expr: ir.Table) -> pd.DataFrame:
     return expr.to_pyarrow().to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
 
 
+def to_datetime_ns(series: pd.Series) -> pd.Series:
+    """``series`` as ``datetime64[ns]`` (engines return dates and timestamps in various units)."""
+    return pd.to_datetime(series).astype("datetime64[ns]")
+
+
+def ratio_or_nan(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """``numerator / denominator`` as floats, NaN where the denominator is 0 (a rate with no base)."""
+    numerator = numerator.astype("float64")
+    denominator = denominator.astype("float64")
+    return numerator.div(denominator.where(denominator != 0))
+
+
 def is_purchase(transactions: ir.Table) -> ir.BooleanValue:
     """Boolean expression: the row is a purchase (not a return or cancellation)."""
     return ~transactions.is_return.fill_null(False)
@@ -116,6 +117,42 @@ def rows_up_to(transactions: ir.Table, as_of: pd.Timestamp) -> ir.Table:
     """Rows on or before the ``as_of`` day (timestamps before the following midnight)."""
     end = (as_of + pd.Timedelta(days=1)).to_pydatetime()
     return transactions.filter(transactions.timestamp < end)
+
+
+def purchase_rows(transactions: ir.Table, as_of: pd.Timestamp | None = None, *,
+                  needed: Sequence[str] = REQUIRED_TRANSACTION_COLUMNS) -> ir.Table:
+    """The purchase rows (not returns) of ``transactions``, up to the end of the ``as_of`` day when given.
+
+    Checks first that ``transactions`` has the ``needed`` columns (:func:`check_transactions`).
+    """
+    check_transactions(transactions, needed=needed)
+    rows = transactions if as_of is None else rows_up_to(transactions, as_of)
+    return rows.filter(is_purchase(rows))
+
+
+def purchase_rows_by_day(transactions: ir.Table, as_of: pd.Timestamp, *,
+                         needed: Sequence[str] = PURCHASE_DAY_COLUMNS) -> ir.Table:
+    """Purchase rows up to the ``as_of`` day in each customer's day order, with the days before and after.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``day`` (the row's date as a timestamp at midnight), ``previous_day`` and
+        ``next_day`` (null for the customer's first and last row). A customer's rows of one day
+        are adjacent, so on the *first* row of a purchase day ``previous_day`` is the previous
+        purchase day and on the *last* row ``next_day`` is the next one; elsewhere they equal
+        ``day``.
+
+    Notes
+    -----
+    One window over the rows does it: the distinct (customer, day) pairs would first need a
+    grouping with almost as many groups as rows (most purchase days have a single row), which
+    costs as much as the window.
+    """
+    purchases = purchase_rows(transactions, as_of, needed=needed)
+    rows = purchases.select(customer_id=purchases.customer_id, day=purchases.timestamp.truncate("D"))
+    window = ibis.window(group_by="customer_id", order_by="day")
+    return rows.mutate(previous_day=rows.day.lag().over(window), next_day=rows.day.lead().over(window))
 
 
 def purchase_days_table(transactions: ir.Table) -> ir.Table:
@@ -149,10 +186,12 @@ def net_purchase_days(transactions: ir.Table) -> ir.Table:
     ibis.Table
         ``customer_id``, ``day`` (date), ``day_value`` (the day's purchases, as
         :func:`daily_purchase_values`), ``returned`` (returns booked against the day, zero or
-        negative) and ``net_value`` (``day_value + returned``). A return is booked against the
-        customer's latest purchase day on or before the return's date; returns before a
-        customer's first purchase belong to no purchase day and are left out here (they still
-        lower ``net_revenue`` in :func:`customer_summary`).
+        negative), ``net_value`` (``day_value + returned``) and ``counted`` (boolean: False for a
+        *cancelled* day, one with returns and a net value of zero or less, which the models do not
+        count as a purchase day). A return is booked against the customer's latest purchase day
+        on or before the return's date; returns before a customer's first purchase belong to no
+        purchase day and are left out here (they still lower ``net_revenue`` in
+        :func:`customer_summary`).
     """
     purchase = is_purchase(transactions)
     per_date = transactions.group_by(
@@ -170,18 +209,18 @@ def net_purchase_days(transactions: ir.Table) -> ir.Table:
         day_value=anchored.day_value.sum().fill_null(0.0),
         returned=anchored.returned.sum().fill_null(0.0),
     )
-    return days.mutate(net_value=days.day_value + days.returned)
+    days = days.mutate(net_value=days.day_value + days.returned)
+    return days.mutate(counted=(days.returned >= 0) | (days.net_value > 0))
 
 
 def _per_customer_days(days: ir.Table) -> ir.Table:
     """Per customer: first and last purchase day, purchase days, gross value, and the model inputs.
 
     ``days`` is :func:`net_purchase_days`. The first day's values come from an arg-min instead of
-    a window over the days. A purchase day *counts* for the models unless it is cancelled (it has
-    returns and its net value is zero or less); ``repeat_days`` and ``repeat_value`` are the
-    counted days after the first purchase day and the sum of their net values.
+    a window over the days. ``repeat_days`` and ``repeat_value`` are the counted days (column
+    ``counted``: not cancelled) after the first purchase day and the sum of their net values.
     """
-    counted = (days.returned >= 0) | (days.net_value > 0)
+    counted = days.counted
     counted_int = ibis.ifelse(counted, 1, 0)  # not a cast: PostgreSQL casts no boolean to bigint
     counted_net = ibis.ifelse(counted, days.net_value, 0.0)
     aggregated = days.group_by("customer_id").aggregate(
@@ -295,8 +334,8 @@ def customer_summary(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp
     ``cdnow_customers_summary_with_transactions.csv`` to the published two decimals.
     """
     check_transactions(transactions)
-    as_of = as_of_date(as_of)
-    unit_days = time_unit_days(time_unit)
+    as_of = resolve_as_of(as_of)
+    unit_days = TimeUnit.parse(time_unit).days
     rows = rows_up_to(transactions, as_of)
 
     per_row = _per_customer_orders(rows)
@@ -329,8 +368,8 @@ def model_inputs(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp, *,
     D = 1 day, M = 30.4375 days); ``zbar`` in the run currency (0 when ``x`` is 0).
     """
     check_transactions(transactions, needed=("customer_id", "timestamp", "amount", "is_return"))
-    as_of = as_of_date(as_of)
-    unit_days = time_unit_days(time_unit)
+    as_of = resolve_as_of(as_of)
+    unit_days = TimeUnit.parse(time_unit).days
     days = net_purchase_days(rows_up_to(transactions, as_of))
     per_day = _per_customer_days(days)
     raw = per_day.order_by("customer_id").to_pyarrow()
@@ -416,7 +455,7 @@ def customer_period_panel(transactions: ir.Table, period: str = "M") -> ir.Table
         returns, run currency). Periods without rows are absent.
     """
     check_transactions(transactions)
-    unit = period_truncation(period)
+    unit = Period.parse(period).truncate_unit
     purchase = is_purchase(transactions)
     panel = transactions.group_by(
         customer_id=transactions.customer_id,

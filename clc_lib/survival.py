@@ -21,9 +21,10 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
-from clc_lib.cohorts import _purchase_rows_by_day, _resolve_as_of, _spell_edges
+from clc_lib.cohorts import spell_edges
 from clc_lib.errors import ConfigError, DataError, ModelFitError
-from clc_lib.summary import fetch
+from clc_lib.periods import resolve_as_of
+from clc_lib.summary import fetch, purchase_rows_by_day
 
 __all__ = [
     "customer_lifetimes",
@@ -100,11 +101,11 @@ def customer_lifetimes(data: ir.Table | pd.DataFrame, as_of=None, churn_days: in
     churn_days = _positive_days(churn_days, "churn_days")
     if isinstance(data, pd.DataFrame):
         spans = _spans_from_summary(data)
-        as_of = pd.Timestamp(as_of).normalize() if as_of is not None else spans["last_purchase"].max().normalize()
+        as_of = resolve_as_of(as_of) if as_of is not None else spans["last_purchase"].max().normalize()
     else:
-        as_of = _resolve_as_of(data, as_of)
+        as_of = resolve_as_of(as_of, data)
         # The first spell ends on the customer's first purchase day that ends a spell.
-        edges = _spell_edges(data, as_of, churn_days)
+        edges = spell_edges(data, as_of, churn_days)
         spans = _per_customer_days(edges.group_by("customer_id").aggregate(
             first_purchase=edges.day.min(), last_purchase=edges.day.min(where=edges.ends_spell)))
     spans = spans.sort_index()
@@ -425,8 +426,8 @@ def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
         ``duration_days`` (float, days; ``as_of - first_purchase`` when censored) and
         ``second_purchase_made`` (bool, the event indicator).
     """
-    as_of = _resolve_as_of(transactions, as_of)
-    rows = _purchase_rows_by_day(transactions, as_of)
+    as_of = resolve_as_of(as_of, transactions)
+    rows = purchase_rows_by_day(transactions, as_of)
     # The second purchase day is the earliest day of a row that follows an earlier day.
     per_customer = _per_customer_days(rows.group_by("customer_id").aggregate(
         first_purchase=rows.day.min(), second_purchase=rows.day.min(where=rows.previous_day < rows.day))).sort_index()

@@ -14,7 +14,14 @@ import pandas as pd
 import pytest
 
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.summary import customer_period_panel, customer_summary, model_inputs
+from clc_lib.summary import (
+    check_transactions,
+    customer_period_panel,
+    customer_summary,
+    model_inputs,
+    net_purchase_days,
+    purchase_rows,
+)
 
 
 def tx_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -114,6 +121,30 @@ def test_cancelled_purchase_day_is_not_a_repeat_and_zbar_is_net_of_returns():
     assert e["net_revenue"] == pytest.approx(0.0)
     f = summary.loc["f"]
     assert (f["x"], f["zbar"], f["t_x"]) == (1, 0.0, 7.0)
+
+
+def test_net_purchase_days_mark_the_cancelled_days_by_hand():
+    days = net_purchase_days(ibis.memtable(tx_frame(CANCELLATION_ROWS))).execute()
+    days = days.set_index(["customer_id", pd.to_datetime(days["day"]).dt.strftime("%m-%d")]).sort_index()
+    assert days["counted"].to_dict() == {
+        ("d", "02-01"): True,
+        ("d", "02-05"): False,  # returns bring the day's value to -6.10
+        ("d", "02-09"): True,  # 40 less 10 returned on Feb 12: net 30
+        ("e", "02-02"): False,  # returned in full the next day: net 0
+        ("f", "02-01"): True,
+        ("f", "02-08"): True,  # a zero-value day without returns still counts
+    }
+    assert days.loc[("d", "02-09"), "net_value"] == pytest.approx(30.0)
+
+
+def test_purchase_rows_cut_at_the_end_of_the_as_of_day_and_check_the_columns():
+    table = ibis.memtable(tx_frame(CANCELLATION_ROWS))
+    rows = purchase_rows(table, pd.Timestamp("2024-02-05")).execute()
+    assert sorted(rows["order_id"]) == ["o10", "o11", "o13", "o14"]
+    assert sorted(purchase_rows(table).execute()["order_id"]) == ["o10", "o11", "o12", "o13", "o14", "o15"]
+    with pytest.raises(DataError, match=r"no column 'category' \(missing: category\)") as error:
+        check_transactions(table, needed=("customer_id", "category"), hint="Map 'category' in the run config.")
+    assert error.value.column == "category" and "Map 'category'" in str(error.value)
 
 
 def test_model_inputs_leave_out_cancelled_purchase_days_too():

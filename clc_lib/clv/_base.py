@@ -23,7 +23,6 @@ import pandas as pd
 from scipy import optimize, stats
 
 from clc_lib.errors import DataError, ModelFitError
-from clc_lib.summary import TIME_UNIT_DAYS  # one definition of the time units for the project
 
 
 #: Log-parameter box used by the optimiser; an estimate that ends on it is reported as divergent.
@@ -35,19 +34,6 @@ _Z95 = stats.norm.ppf(0.975)
 #: Above this many distinct patterns the optimiser starts from a fit on a thinned sample of customers.
 WARM_START_PATTERNS = 20_000
 WARM_START_CUSTOMERS = 20_000
-
-
-def time_unit_days(time_unit: str) -> float:
-    """Length of ``time_unit`` ("D", "W" or "M") in days; M is the mean Gregorian month, 30.4375 days."""
-    try:
-        return TIME_UNIT_DAYS[str(time_unit).upper()]
-    except KeyError:
-        from clc_lib.errors import ConfigError
-
-        raise ConfigError(
-            f"Unknown time unit {time_unit!r}; use one of {', '.join(TIME_UNIT_DAYS)} "
-            "(D = 1 day, W = 7 days, M = 30.4375 days)."
-        ) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -166,7 +152,7 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[l
     return [array[first] for array in arrays], pattern_weights, codes
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> Any:
+def dot(a: np.ndarray, b: np.ndarray) -> Any:
     """Matrix product by multiply-and-sum.
 
     Avoids BLAS, whose threads make small products very slow when the cores are busy (a 1-D dot of
@@ -309,7 +295,7 @@ class BaseModel:
         total = float((weights * self._loglik_cached(params, cache)).sum())
         if not gradient:
             return total, None
-        return total, _dot(self._loglik_grad_cached(params, cache), weights)
+        return total, dot(self._loglik_grad_cached(params, cache), weights)
 
     def _fit_cache(self, patterns: list[np.ndarray]) -> Any:
         """What the optimiser passes to :meth:`_weighted_total` (default: :meth:`_precompute`)."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from clc_lib.clv._base import LOG_PARAM_BOUND, PurchaseModel, _dot, compress, logaddexp, unique_inverse
+from clc_lib.clv._base import LOG_PARAM_BOUND, PurchaseModel, dot, compress, logaddexp, unique_inverse
 
 __all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "COMMON_DROPOUT_MIN_AB", "COMMON_DROPOUT_TOLERANCE",
            "COMMON_RATE_MIN_R", "QUADRATURE_MIN_PARAMETER"]
@@ -134,7 +134,7 @@ class _BetaGeoFamily(PurchaseModel):
         softplus = logaddexp(0.0, diff)  # log(1 + exp(diff)), stable
         weight_x = np.bincount(ix, weights=weights, minlength=len(ux))
         weight_T = np.bincount(inverse_T, weights=weights, minlength=len(T))
-        total = float(_dot(weight_x, log_common) + _dot(weight_T, term_T) + _dot(weights, softplus))
+        total = float(dot(weight_x, log_common) + dot(weight_T, term_T) + dot(weights, softplus))
         if not gradient:
             return total, None
         weighted_share_tx = weights * np.exp(diff - softplus)
@@ -146,11 +146,11 @@ class _BetaGeoFamily(PurchaseModel):
         coef_tx = np.where(has_second, coef_tx, 0.0)
         n = weights.sum()
         grad = np.array([
-            _dot(weight_x, special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
-            - _dot(coef_T, np.log(alpha + T)) - _dot(coef_tx, np.log(alpha + t_x)),
-            n * r / alpha - _dot(coef_T, (r + x_T) / (alpha + T)) - _dot(coef_tx, (r + x_t) / (alpha + t_x)),
-            -n * da0 + _dot(coef_T, daT) + _dot(coef_tx, np.where(has_second, datx, 0.0)),
-            -n * db0 + _dot(coef_T, dbT) + _dot(coef_tx, np.where(has_second, dbtx, 0.0)),
+            dot(weight_x, special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
+            - dot(coef_T, np.log(alpha + T)) - dot(coef_tx, np.log(alpha + t_x)),
+            n * r / alpha - dot(coef_T, (r + x_T) / (alpha + T)) - dot(coef_tx, (r + x_t) / (alpha + t_x)),
+            -n * da0 + dot(coef_T, daT) + dot(coef_tx, np.where(has_second, datx, 0.0)),
+            -n * db0 + dot(coef_T, dbT) + dot(coef_tx, np.where(has_second, dbtx, 0.0)),
         ])
         return total, grad
 
@@ -292,7 +292,7 @@ class _BetaGeoFamily(PurchaseModel):
         def negative_loglik(v: np.ndarray) -> float:
             full, rate, dropout = unpack(v)
             common, alive, dropped = self._limit_log_terms(full, rate, dropout, x, t_x, T)
-            value = _dot(weights, common + np.logaddexp(alive, dropped))
+            value = dot(weights, common + np.logaddexp(alive, dropped))
             return -value if np.isfinite(value) else 1e300
 
         start = ([np.log(r / alpha)] if rate_off else [np.log(r), np.log(alpha)]) + (

@@ -16,9 +16,11 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from clc_lib.clv._base import PurchaseModel, _dot, time_unit_days
-from clc_lib.clv.holdout import _check, _date
+from clc_lib.clv._base import PurchaseModel, dot
+from clc_lib.clv.holdout import HOLDOUT_TRANSACTION_COLUMNS
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.periods import TimeUnit, resolve_as_of
+from clc_lib.summary import check_transactions
 
 __all__ = [
     "holdout_by_frequency",
@@ -140,11 +142,12 @@ def cumulative_tracking(
         ``in_holdout``, ``actual_cumulative``, ``expected_cumulative``, ``actual`` and ``expected``
         (increments since the previous grid date).
     """
-    _check(transactions)
-    start, end = _date(calibration_end, "calibration_end"), _date(holdout_end, "holdout_end")
+    check_transactions(transactions, needed=HOLDOUT_TRANSACTION_COLUMNS)
+    start = resolve_as_of(calibration_end, what="calibration_end")
+    end = resolve_as_of(holdout_end, what="holdout_end")
     if end <= start:
         raise ConfigError(f"holdout_end ({end.date()}) must be after calibration_end ({start.date()}).")
-    unit_days = time_unit_days(time_unit)
+    unit_days = TimeUnit.parse(time_unit).days
     per_day = _cohort_days(transactions, start, end)
     firsts = per_day.loc[per_day["customers"] > 0, ["day", "customers"]]
     repeats = per_day.loc[per_day["purchases"] > 0, ["day", "purchases"]]
@@ -164,7 +167,7 @@ def cumulative_tracking(
     ages = (grid.to_numpy()[None, :] - first_dates[:, None]) / np.timedelta64(1, "D") / unit_days
     expected_each = model.expected_purchases_new_customer(np.clip(ages, 0, None))
     expected_each = np.where(ages > 0, expected_each, 0.0)
-    expected_cumulative = _dot(cohort_sizes, expected_each)
+    expected_cumulative = dot(cohort_sizes, expected_each)
 
     repeat_dates = pd.to_datetime(repeats["day"]).to_numpy()
     order = np.argsort(repeat_dates)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from clc_lib.clv._base import BaseModel, _dot, as_summary_frame, check_counts, compress, unique_inverse
+from clc_lib.clv._base import BaseModel, dot, as_summary_frame, check_counts, compress, unique_inverse
 from clc_lib.errors import DataError, ModelFitError
 
 __all__ = ["GammaGammaModel", "SPEND_CORRELATION_WARNING", "FrequencySpendCorrelationWarning"]
@@ -111,16 +111,16 @@ class GammaGammaModel(BaseModel):
             cache.update({
                 "weights": weights, "weighted_x": weights * x, "n": weights.sum(),
                 "weight_x": np.bincount(cache["ix"], weights=weights, minlength=len(cache["ux"])),
-                "sum_w_log_z": _dot(weights, cache["log_zbar"]), "sum_wx_log_z": _dot(weights * x, cache["log_zbar"]),
-                "sum_wx_log_x": _dot(weights, cache["x_log_x"]),
+                "sum_w_log_z": dot(weights, cache["log_zbar"]), "sum_wx_log_z": dot(weights * x, cache["log_zbar"]),
+                "sum_wx_log_x": dot(weights, cache["x_log_x"]),
             })
         p, q, gamma = params
         ux, weight_x, n = cache["ux"], cache["weight_x"], cache["n"]
         spend = gamma + cache["x_zbar"]
         log_spend = np.log(spend)
-        sum_w_log_spend, sum_wx_log_spend = _dot(weights, log_spend), _dot(cache["weighted_x"], log_spend)
+        sum_w_log_spend, sum_wx_log_spend = dot(weights, log_spend), dot(cache["weighted_x"], log_spend)
         per_x = special.gammaln(p * ux + q) - special.gammaln(p * ux)
-        total = float(_dot(weight_x, per_x) - n * special.gammaln(q) + n * q * np.log(gamma)
+        total = float(dot(weight_x, per_x) - n * special.gammaln(q) + n * q * np.log(gamma)
                       + p * cache["sum_wx_log_z"] - cache["sum_w_log_z"] + p * cache["sum_wx_log_x"]
                       - p * sum_wx_log_spend - q * sum_w_log_spend)
         if not gradient:
@@ -128,10 +128,10 @@ class GammaGammaModel(BaseModel):
         d_px_q = special.digamma(p * ux + q)
         inverse_spend = 1.0 / spend
         grad = np.array([
-            _dot(weight_x, ux * (d_px_q - special.digamma(p * ux))) + cache["sum_wx_log_z"] + cache["sum_wx_log_x"]
+            dot(weight_x, ux * (d_px_q - special.digamma(p * ux))) + cache["sum_wx_log_z"] + cache["sum_wx_log_x"]
             - sum_wx_log_spend,
-            _dot(weight_x, d_px_q) - n * special.digamma(q) + n * np.log(gamma) - sum_w_log_spend,
-            n * q / gamma - p * (_dot(cache["weighted_x"], inverse_spend)) - q * (_dot(weights, inverse_spend)),
+            dot(weight_x, d_px_q) - n * special.digamma(q) + n * np.log(gamma) - sum_w_log_spend,
+            n * q / gamma - p * (dot(cache["weighted_x"], inverse_spend)) - q * (dot(weights, inverse_spend)),
         ])
         return total, grad
 
@@ -235,12 +235,12 @@ class GammaGammaModel(BaseModel):
             return None
         x, zbar = cache["x"], cache["zbar"]
         n = float(weights.sum())
-        sum_wx, sum_wx_zbar = _dot(weights, x), _dot(weights, x * zbar)
+        sum_wx, sum_wx_zbar = dot(weights, x), dot(weights, x * zbar)
 
         def negative_loglik(log_p: float) -> float:
             shape = np.exp(log_p) * x
             rate = np.exp(log_p) * sum_wx / sum_wx_zbar * x
-            return -_dot(weights, shape * np.log(rate) + (shape - 1) * cache["log_zbar"] - rate * zbar
+            return -dot(weights, shape * np.log(rate) + (shape - 1) * cache["log_zbar"] - rate * zbar
                          - special.gammaln(shape))
 
         limit = optimize.minimize_scalar(negative_loglik, bracket=(np.log(p) - 0.5, np.log(p) + 0.5))

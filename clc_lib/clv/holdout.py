@@ -21,15 +21,17 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from clc_lib.clv._base import time_unit_days
-from clc_lib.errors import ConfigError, DataError, ModelFitError
-from clc_lib.summary import customer_summary, daily_purchase_values, fetch, net_purchase_days
+from clc_lib.errors import ConfigError, ModelFitError
+from clc_lib.periods import TimeUnit, resolve_as_of
+from clc_lib.summary import check_transactions, customer_summary, daily_purchase_values, fetch, net_purchase_days
 
 __all__ = ["HOLDOUT_MAX_SHARE", "HoldoutPeriod", "ShortHistoryError", "calibration_holdout_split", "holdout_period",
            "purchase_days"]
 
 #: The holdout is at most this share of the history, so calibration keeps at least the rest.
 HOLDOUT_MAX_SHARE = 1 / 3
+#: Columns of the transactions table that the holdout counts need.
+HOLDOUT_TRANSACTION_COLUMNS = ("customer_id", "timestamp", "amount", "is_return")
 
 
 class ShortHistoryError(ModelFitError):
@@ -65,11 +67,11 @@ class HoldoutPeriod:
     @property
     def length(self) -> float:
         """Holdout length in the model time unit."""
-        return self.days / time_unit_days(self.time_unit)
+        return self.days / TimeUnit.parse(self.time_unit).days
 
     def describe(self) -> str:
         """One sentence for the report: the holdout used and, when shortened, why."""
-        unit = {"D": "days", "W": "weeks", "M": "months"}[self.time_unit.upper()]
+        unit = TimeUnit.parse(self.time_unit).plural
         text = (f"Holdout: the last {self.days} days ({self.length:.3g} {unit}), "
                 f"{(self.calibration_end + pd.Timedelta(days=1)).date()} to {self.holdout_end.date()}; "
                 f"the models are fitted on the {self.history_days - self.days} days before it.")
@@ -102,13 +104,13 @@ def holdout_period(first_day: str | dt.date | pd.Timestamp, holdout_end: str | d
     ShortHistoryError
         When ``max_share`` of the history is shorter than one time unit.
     """
-    start, end = _date(first_day, "first_day"), _date(holdout_end, "holdout_end")
+    start, end = resolve_as_of(first_day, what="first_day"), resolve_as_of(holdout_end, what="holdout_end")
     if requested_days < 1:
         raise ConfigError(f"The holdout must be at least one day long, got {requested_days} days.")
     if not 0 < max_share < 1:
         raise ConfigError(f"max_share must be between 0 and 1, got {max_share}.")
     history_days = (end - start).days
-    unit_days = time_unit_days(time_unit)
+    unit_days = TimeUnit.parse(time_unit).days
     days = min(int(requested_days), math.floor(history_days * max_share))
     if days < unit_days:
         needed = math.ceil(unit_days / max_share)
@@ -117,29 +119,6 @@ def holdout_period(first_day: str | dt.date | pd.Timestamp, holdout_end: str | d
             f"time unit ({unit_days:g} days) at most {max_share:.0%} of the history needs {needed} days or more.")
     return HoldoutPeriod(calibration_end=end - pd.Timedelta(days=days), holdout_end=end, days=days,
                          requested_days=int(requested_days), history_days=history_days, time_unit=time_unit)
-
-_NEEDED = ("customer_id", "timestamp", "amount", "is_return")
-
-
-def _check(transactions: ir.Table) -> None:
-    if not isinstance(transactions, ir.Table):
-        raise DataError(f"transactions must be an Ibis table, got {type(transactions).__name__}.",
-                        source="transactions", hint="Wrap a DataFrame with ibis.memtable(df).")
-    missing = [c for c in _NEEDED if c not in transactions.columns]
-    if missing:
-        raise DataError(f"The transactions table lacks the column(s) {', '.join(missing)}.",
-                        source="transactions", column=missing[0])
-
-
-def _date(value: str | dt.date | pd.Timestamp, name: str) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD.") from None
-    if pd.isna(stamp):
-        raise ConfigError(f"{name} is missing; give a date as YYYY-MM-DD.")
-    return stamp.normalize()
-
 
 def purchase_days(transactions: ir.Table) -> ir.Table:
     """Ibis table of purchase days: ``customer_id``, ``day`` (date), ``day_value`` (sum of the day's purchases),
@@ -151,7 +130,7 @@ def purchase_days(transactions: ir.Table) -> ir.Table:
 
 def _purchase_days(transactions: ir.Table) -> ir.Table:
     """:func:`purchase_days` without ``first_day``: ``customer_id``, ``day`` (date), ``day_value``."""
-    _check(transactions)
+    check_transactions(transactions, needed=HOLDOUT_TRANSACTION_COLUMNS)
     return daily_purchase_values(transactions)
 
 
@@ -163,11 +142,9 @@ def _holdout_days(transactions: ir.Table, calibration_end: pd.Timestamp, holdout
     """
     start = (calibration_end + pd.Timedelta(days=1)).to_pydatetime()
     stop = (holdout_end + pd.Timedelta(days=1)).to_pydatetime()
-    _check(transactions)
+    check_transactions(transactions, needed=HOLDOUT_TRANSACTION_COLUMNS)
     days = net_purchase_days(transactions.filter(transactions.timestamp >= start, transactions.timestamp < stop))
-    # The calibration rule of clc_lib.summary.customer_summary: a day with returns and a net
-    # value of zero or less is cancelled and does not count.
-    days = days.filter((days.returned >= 0) | (days.net_value > 0))
+    days = days.filter(days.counted)  # cancelled days do not count, as in the calibration x
     per_customer = days.group_by("customer_id").aggregate(x_holdout=days.count(),
                                                           holdout_value=days.net_value.sum())
     return fetch(per_customer.order_by("customer_id")).set_index("customer_id")
@@ -210,11 +187,12 @@ def calibration_holdout_split(
         ``n_first_seen_in_holdout`` (customers excluded because their first purchase is in the
         holdout) and ``n_without_purchase`` (customers with only returns in calibration, excluded).
     """
-    _check(transactions)
-    start, end = _date(calibration_end, "calibration_end"), _date(holdout_end, "holdout_end")
+    check_transactions(transactions, needed=HOLDOUT_TRANSACTION_COLUMNS)
+    start = resolve_as_of(calibration_end, what="calibration_end")
+    end = resolve_as_of(holdout_end, what="holdout_end")
     if end <= start:
         raise ConfigError(f"holdout_end ({end.date()}) must be after calibration_end ({start.date()}).")
-    unit_days = time_unit_days(time_unit)
+    unit_days = TimeUnit.parse(time_unit).days
 
     calibration = customer_summary(transactions, start, time_unit=time_unit)
     no_purchase = calibration["first_purchase"].isna()

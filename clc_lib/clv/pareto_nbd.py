@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from clc_lib.clv._base import LOG_PARAM_BOUND, PurchaseModel, _dot, compress, logaddexp, unique_inverse
+from clc_lib.clv._base import LOG_PARAM_BOUND, PurchaseModel, dot, compress, logaddexp, unique_inverse
 
 __all__ = ["ParetoNBDModel", "COMMON_RATE_MIN_SHAPE", "LIMIT_TOLERANCE"]
 
@@ -137,7 +137,7 @@ class ParetoNBDModel(PurchaseModel):
             softplus = logaddexp(0.0, diff)  # log(1 + exp(diff)), stable
         weight_x = np.bincount(ix, weights=weights, minlength=len(ux))
         weight_T = np.bincount(inverse_T, weights=weights, minlength=len(T))
-        total = float(_dot(weight_x, log_common) + _dot(weight_T, alive) + _dot(weights, softplus))
+        total = float(dot(weight_x, log_common) + dot(weight_T, alive) + dot(weights, softplus))
         if not gradient:
             return total, None
         usable = one_minus_ratio > 0
@@ -151,12 +151,12 @@ class ParetoNBDModel(PurchaseModel):
         d_f_T = _log_f_gradient(params, x_T, T)
         inv_rsx = 1.0 / (r + s + ux)
         grad = np.array([
-            _dot(weight_x, special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
-            - _dot(coef_alive, np.log(alpha + T)) - _dot(coef_dead_x, inv_rsx),
-            weight_x.sum() * r / alpha - _dot(coef_alive, (r + x_T) / (alpha + T)),
-            weight_x.sum() * np.log(beta) - _dot(coef_alive, np.log(beta + T)) + _dot(coef_dead_x, (1.0 / s - inv_rsx)),
-            weight_x.sum() * s / beta - _dot(coef_alive, (s / (beta + T))),
-        ]) + _dot(d_f_tx, coef_tx) + _dot(d_f_T, coef_fT)
+            dot(weight_x, special.digamma(r + ux) - special.digamma(r) + np.log(alpha))
+            - dot(coef_alive, np.log(alpha + T)) - dot(coef_dead_x, inv_rsx),
+            weight_x.sum() * r / alpha - dot(coef_alive, (r + x_T) / (alpha + T)),
+            weight_x.sum() * np.log(beta) - dot(coef_alive, np.log(beta + T)) + dot(coef_dead_x, (1.0 / s - inv_rsx)),
+            weight_x.sum() * s / beta - dot(coef_alive, (s / (beta + T))),
+        ]) + dot(d_f_tx, coef_tx) + dot(d_f_T, coef_fT)
         return total, grad
 
     def _log_terms(self, params: np.ndarray, cache: tuple, with_parts: bool = False):
@@ -288,7 +288,7 @@ class ParetoNBDModel(PurchaseModel):
         def negative_loglik(v: np.ndarray, rate_off: bool, dropout_off: bool) -> float:
             full, rate, dropout_rate = unpack(v, rate_off, dropout_off)
             common, alive, dead = self._limit_log_terms(full, rate, dropout_rate, x, t_x, T)
-            value = _dot(weights, common + logaddexp(alive, dead))
+            value = dot(weights, common + logaddexp(alive, dead))
             return -value if np.isfinite(value) else 1e300
 
         # Fitting one limit may send the other shape off to infinity too; then both limits are fitted.

@@ -20,11 +20,12 @@ from __future__ import annotations
 import warnings
 import pandas as pd
 
-from clc_lib.clv._base import PurchaseModel, as_summary_frame, time_unit_days
+from clc_lib.clv._base import PurchaseModel, as_summary_frame
 from clc_lib.clv.bgnbd import BetaGeoModel, ModifiedBetaGeoModel
 from clc_lib.clv.gamma_gamma import GammaGammaModel
 from clc_lib.clv.pareto_nbd import ParetoNBDModel
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.periods import DAYS_PER_YEAR, TimeUnit
 
 __all__ = ["CLV_OPTIONS", "PURCHASE_MODELS", "CustomerValueModel", "clv_options", "predict_customer_value",
            "predict_run_value", "per_step_discount_rate"]
@@ -57,8 +58,6 @@ PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
     "pareto_nbd": ParetoNBDModel,
 }
 
-DAYS_PER_YEAR = 365.25
-
 
 def per_step_discount_rate(*, time_unit: str, step: float = 1.0, discount_rate: float | None = None,
                            annual_discount_rate: float | None = None) -> float:
@@ -69,7 +68,7 @@ def per_step_discount_rate(*, time_unit: str, step: float = 1.0, discount_rate: 
     """
     if discount_rate is not None and annual_discount_rate is not None:
         raise ConfigError("Give either discount_rate (per model time unit) or annual_discount_rate, not both.")
-    unit_days = time_unit_days(time_unit)
+    unit_days = TimeUnit.parse(time_unit).days
     if annual_discount_rate is not None:
         if annual_discount_rate <= -1:
             raise ConfigError(f"annual_discount_rate must be > -1, got {annual_discount_rate}.")
@@ -104,7 +103,7 @@ class CustomerValueModel:
                  spend_penalizer: float = 0.0) -> None:
         if model not in PURCHASE_MODELS:
             raise ConfigError(f"Unknown purchase model {model!r}; use one of {', '.join(PURCHASE_MODELS)}.")
-        time_unit_days(time_unit)
+        TimeUnit.parse(time_unit)
         self.model = model
         self.time_unit = time_unit
         self.penalizer = penalizer

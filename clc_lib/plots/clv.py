@@ -12,6 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.errors import DataError
+from clc_lib.periods import TIME_UNITS
 from clc_lib.plots.theme import (
     format_count_axis,
     format_currency_axis,
@@ -22,11 +23,14 @@ from clc_lib.plots.theme import (
 
 __all__ = ["plot_clv_tracking", "plot_clv_holdout_by_frequency", "plot_clv_matrix", "plot_clv_distribution"]
 
-TIME_UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months"}
 MATRIX_TITLES = {
     "p_alive": ("Probability of being active", "P(alive)"),
     "expected_purchases": ("Expected repeat purchase days", "purchase days"),
 }
+
+
+def _time_unit_words(code: str) -> str:
+    return TIME_UNITS[code].plural if code in TIME_UNITS else "time units"
 
 
 def _need(data: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -46,7 +50,7 @@ def plot_clv_tracking(data: pd.DataFrame, *, cumulative: bool = True, ax: plt.Ax
     _need(data, ("period", "actual_cumulative", "expected_cumulative", "actual", "expected", "in_holdout"),
           "clc_lib.clv.cumulative_tracking")
     ax = get_ax(ax)
-    unit = TIME_UNIT_NAMES.get(data.attrs.get("time_unit", "W"), "time units")
+    unit = _time_unit_words(data.attrs.get("time_unit", "W"))
     suffix = "_cumulative" if cumulative else ""
     actual_col, expected_col = ("actual" + suffix, "expected" + suffix)
     ax.plot(data["period"], data[actual_col], label="Actual", color=sns.color_palette()[0], linewidth=2)
@@ -72,7 +76,7 @@ def plot_clv_holdout_by_frequency(data: pd.DataFrame, *, ax: plt.Axes | None = N
     long["x_group"] = long["x_group"].astype(str)
     sns.barplot(data=long, x="x_group", y="mean", hue="series", ax=ax)
     duration = data.attrs.get("duration_holdout")
-    unit = TIME_UNIT_NAMES.get(data.attrs.get("time_unit", ""), "time units")
+    unit = _time_unit_words(data.attrs.get("time_unit", ""))
     period = f" over {duration:g} {unit}" if duration is not None else ""
     label_axes(ax, f"Holdout purchases by calibration frequency{period}",
                "Repeat purchase days in calibration (x)", "Mean repeat purchase days in holdout (per customer)")
@@ -119,7 +123,7 @@ def plot_clv_distribution(data: pd.DataFrame, *, column: str = "clv", currency: 
     else:
         ax.hist(values, bins=40, color=sns.color_palette()[0])
     horizon = data.attrs.get("horizon")
-    unit = TIME_UNIT_NAMES.get(data.attrs.get("time_unit", ""), "time units")
+    unit = _time_unit_words(data.attrs.get("time_unit", ""))
     over = f" over {horizon:g} {unit}" if horizon is not None and column in ("clv", "expected_purchases") else ""
     names = {"clv": "Customer lifetime value", "expected_spend": "Expected spend per purchase day",
              "expected_purchases": "Expected repeat purchase days", "p_alive": "Probability of being active"}

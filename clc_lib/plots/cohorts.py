@@ -11,16 +11,17 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from clc_lib.periods import PERIODS
 from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, require_columns
 
 __all__ = ["plot_cohort_heatmap", "plot_retention_curve", "plot_churn_rate"]
 
-PERIOD_WORDS = {"M": "months", "W": "weeks"}
 _MAX_ANNOTATED_CELLS = 400
 
 
 def _period_word(data: pd.DataFrame, period: str | None) -> str:
-    return PERIOD_WORDS.get(period or data.attrs.get("period", ""), "periods")
+    code = period or data.attrs.get("period", "")
+    return PERIODS[code].plural if code in PERIODS else "periods"
 
 
 def _cohort_label(cohort: pd.Timestamp, period: str | None) -> str:

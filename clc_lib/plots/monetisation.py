@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.errors import DataError
-from clc_lib.monetisation import _clean_values, gini, lorenz_curve, top_share
+from clc_lib.monetisation import concentration_values, gini, lorenz_curve, top_share
 from clc_lib.plots.theme import (
     format_count_axis,
     format_currency_axis,
@@ -117,7 +117,7 @@ def plot_lorenz(data, *, negative: str = "raise", ax: plt.Axes | None = None) ->
 
     ``negative="clip"`` counts negative values (net refunds) as 0, as in :func:`clc.gini`.
     """
-    values = _clean_values(data, negative=negative)  # warns once about clipped values
+    values = concentration_values(data, negative=negative)  # warns once about clipped values
     curve = lorenz_curve(values)
     coefficient = gini(values)
     top = top_share(values, 0.2)
