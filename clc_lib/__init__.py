@@ -96,6 +96,13 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
         "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
     ),
+    "definitions": (
+        "Term", "TERMS", "POPULATION_TERMS", "run_terms", "glossary_frame", "members", "share_of_customers",
+    ),
+    "keyfigures": (
+        "KeyFigure", "segmentation_figures", "acquisition_figures", "monetisation_figures", "retention_figures",
+        "recovery_figures",
+    ),
     "privacy": (
         "SALT_ENV_VAR", "PSEUDONYMISE_ENV_VAR", "IDENTIFIER_COLUMNS", "PERSONAL_DATA_COLUMNS",
         "PERSONAL_DATA_VALUES", "id_salt", "pseudonymise_ids_enabled", "pseudonymise_id",

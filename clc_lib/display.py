@@ -194,12 +194,16 @@ def _infer_kind(value: Any) -> str:
     return "text"
 
 
-def _normalise_figures(figures: Mapping[str, Any] | Iterable[Sequence[Any]]) -> list[tuple[str, Any, str]]:
-    """Return ``(label, value, kind)`` triples from a mapping or a list of pairs/triples."""
+def _normalise_figures(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str, Any, str]]:
+    """Return ``(label, value, kind)`` triples from a mapping or a list of key figures, pairs or triples."""
+    from clc_lib.keyfigures import KeyFigure
+
     items: list[tuple[str, Any, str]] = []
     pairs = figures.items() if isinstance(figures, Mapping) else figures
     for entry in pairs:
-        if isinstance(figures, Mapping):
+        if isinstance(entry, KeyFigure):
+            label, value, kind = entry.label, entry.value, entry.kind
+        elif isinstance(figures, Mapping):
             label, value = entry
             kind = None
             if isinstance(value, tuple) and len(value) == 2 and value[1] in _FORMATTERS:
@@ -290,14 +294,16 @@ def _display_html(markup: str) -> None:
     display(HTML(markup))
 
 
-def show_key_figures(figures: Mapping[str, Any] | Iterable[Sequence[Any]], *, currency: str | None = "") -> None:
+def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: str | None = "") -> None:
     """Show the executive-summary figures as a row of cards, and record them for the report index.
 
     Parameters
     ----------
     figures
-        Either a mapping ``{label: value}`` (a value may be a ``(value, kind)`` pair) or a list of
-        ``(label, value)`` / ``(label, value, kind)`` tuples, in display order. ``kind`` is one of
+        A list of :class:`~clc_lib.keyfigures.KeyFigure` (what ``clc.segmentation_figures(run)``
+        and the other report functions return), a mapping ``{label: value}`` (a value may be a
+        ``(value, kind)`` pair) or a list of ``(label, value)`` / ``(label, value, kind)`` tuples,
+        in display order; key figures and tuples may be mixed. ``kind`` is one of
         ``currency``, ``percent`` (a share, 1 = 100%), ``count``, ``days``, ``date``, ``number``,
         ``text``; without it, dates show as ``date``, integers as ``count``, timedeltas as ``days``
         and other numbers as ``number``.

@@ -1,0 +1,338 @@
+"""Business terms used by more than one report, each defined once.
+
+Every term has a label (how reports name it), a unit, a one-line description and, when it depends
+on the lifecycle stages, the stages and stage-rule thresholds it comes from. The thresholds are not
+fixed numbers: :func:`run_terms` fills in the run's resolved stage rules (``run.stage_rules()``),
+its CLV horizon and its currency, so a glossary reads "Lapsed customers: no purchase for more than
+117 days (the at-risk threshold) ...". The key figures (:mod:`clc_lib.keyfigures`) take their
+labels from here, and :func:`members` returns the people a population term covers, computed by the
+existing analyses (customer summary, lifecycle stages, acquisition).
+
+Populations, as of the run's as-of date (the whole day included):
+
+* **customer**: at least one purchase (a row that is not a return). People with only returns,
+  and people known only from the customers table or the events, are not customers.
+* **prospect**: in the customers table or the events, without a purchase.
+* **active / lapsed / churned / loyal**: customers by lifecycle stage (``docs/stages.md``):
+  lapsed is the at-risk and dormant stages, churned the churned stage, active everything else
+  (new, active, loyal, reactivated). With the packaged precedence these are recency bands: active
+  up to the at-risk threshold, lapsed above it up to the churn threshold, churned above that.
+* **repeat customer**: at least one counted repeat purchase day (summary ``x > 0``; a purchase
+  day whose returns cancel it does not count).
+* **acquired customer**: a customer counted at their first purchase
+  (:func:`clc_lib.acquisition.customer_acquisition`); as of a date every customer was acquired once.
+
+Shares of customers (loyal, repeat, lapsed or churned, ...) always divide by the customers, never
+by prospects.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from clc_lib.errors import ConfigError
+
+__all__ = ["Term", "TERMS", "POPULATION_TERMS", "run_terms", "glossary_frame", "members", "share_of_customers"]
+
+_TIME_UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
+
+# Words that name a threshold in the descriptions (the stage rule it comes from).
+THRESHOLD_NAMES: Mapping[str, str] = {
+    "new_window_days": "the new-customer window",
+    "at_risk_days": "the at-risk threshold",
+    "dormant_days": "the dormant threshold",
+    "churn_days": "the churn threshold",
+    "loyal_min_purchase_days": "the loyalty threshold",
+    "reactivation_gap_days": "the reactivation gap",
+    "reactivated_window_days": "the reactivated window",
+}
+
+
+@dataclass(frozen=True)
+class Term:
+    """One business term.
+
+    Attributes
+    ----------
+    key
+        Identifier used in code (``"lapsed_customer"``).
+    label
+        Name shown in reports; may hold report parameters in braces (``{window_days}``).
+    unit
+        What the term is measured in (``"customers"``, ``"share of customers (0-1)"``,
+        ``"run currency"``, ``"days"``, ``"date"``, ...).
+    description
+        One line; braces name stage-rule thresholds (``{churn_days}``), ``{currency}``,
+        ``{clv_horizon}`` or report parameters, filled in by :func:`run_terms`.
+    stages
+        For terms defined by lifecycle stage, the stages that make up the population.
+    thresholds
+        Stage-rule thresholds (``stage_rules.yaml``) the term depends on.
+    threshold_values
+        ``(threshold, value)`` pairs of the run, set by :func:`run_terms` (empty in :data:`TERMS`).
+    """
+
+    key: str
+    label: str
+    unit: str
+    description: str
+    stages: tuple[str, ...] = ()
+    thresholds: tuple[str, ...] = ()
+    threshold_values: tuple[tuple[str, float], ...] = ()
+
+    def placeholders(self) -> set[str]:
+        """Names in braces in the label and description."""
+        return {name for text in (self.label, self.description)
+                for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    def resolved(self, values: Mapping[str, Any]) -> Term:
+        """This term with the braces of label and description filled from ``values``.
+
+        Raises
+        ------
+        ConfigError
+            When ``values`` lacks a name the term uses.
+        """
+        missing = sorted(self.placeholders() - set(values))
+        if missing:
+            raise ConfigError(f"The definition of {self.key!r} needs {', '.join(missing)}; "
+                              f"pass {'it' if len(missing) == 1 else 'them'} as report parameters.")
+        pairs = tuple((name, float(values[name])) for name in self.thresholds if name in values)
+        return replace(self, label=self.label.format_map(values), description=self.description.format_map(values),
+                       threshold_values=pairs)
+
+
+def _term(key: str, label: str, unit: str, description: str, **extra: Any) -> tuple[str, Term]:
+    return key, Term(key, label, unit, description, **extra)
+
+
+#: Every defined term by key.
+TERMS: Mapping[str, Term] = dict([
+    # populations
+    _term("customer", "Customers", "customers",
+          "People with at least one purchase on or before the as-of date; people with only returns and "
+          "prospects are not customers."),
+    _term("prospect", "Prospects", "people",
+          "People in the customers table or the events without any purchase on or before the as-of date."),
+    _term("acquired_customer", "Customers acquired", "customers",
+          "Customers counted once, at their first purchase; people whose only rows are returns were "
+          "never acquired."),
+    _term("active_customer", "Active customers", "share of customers (0-1)",
+          "Customers in the new, active, loyal or reactivated stage: a purchase within the last "
+          "{at_risk_days} days ({at_risk_days_name}).",
+          stages=("new", "active", "loyal", "reactivated"), thresholds=("at_risk_days",)),
+    _term("loyal_customer", "Loyal customers", "share of customers (0-1)",
+          "Customers in the loyal stage: at least {loyal_min_purchase_days} purchase days "
+          "({loyal_min_purchase_days_name}) and a purchase within the last {at_risk_days} days.",
+          stages=("loyal",), thresholds=("loyal_min_purchase_days", "at_risk_days")),
+    _term("lapsed_customer", "Lapsed customers", "share of customers (0-1)",
+          "Customers in the at-risk or dormant stage: no purchase for more than {at_risk_days} days "
+          "({at_risk_days_name}) but for at most {churn_days} days ({churn_days_name}).",
+          stages=("at_risk", "dormant"), thresholds=("at_risk_days", "churn_days")),
+    _term("churned_customer", "Churned customers", "share of customers (0-1)",
+          "Customers in the churned stage: no purchase for more than {churn_days} days ({churn_days_name}).",
+          stages=("churned",), thresholds=("churn_days",)),
+    _term("lapsed_or_churned", "Lapsed or churned customers", "share of customers (0-1)",
+          "Customers in the at-risk, dormant or churned stage: no purchase for more than {at_risk_days} days "
+          "({at_risk_days_name}).",
+          stages=("at_risk", "dormant", "churned"), thresholds=("at_risk_days",)),
+    _term("repeat_customer", "Repeat customers", "share of customers (0-1)",
+          "Customers with at least one purchase day after their first; a purchase day cancelled by its "
+          "returns does not count."),
+    # rates
+    _term("churn_rate", "Churn rate", "share per period (0-1)",
+          "Per period: customers whose days without a purchase pass {churn_days} ({churn_days_name}) during "
+          "the period, as a share of the customers not yet churned when it starts.",
+          thresholds=("churn_days",)),
+    _term("reactivation_rate", "Reactivation rate, last full period", "share per period (0-1)",
+          "Customers without a purchase for more than {reactivation_gap_days} days ({reactivation_gap_days_name}) "
+          "at the start of the last full period who bought during it, as a share of them.",
+          thresholds=("reactivation_gap_days",)),
+    _term("repeat_within_window", "Second purchase within {window_days} days (complete cohorts)",
+          "share of acquired customers (0-1)",
+          "Acquired customers with a second purchase day within {window_days} days of the first, counting only "
+          "cohorts whose {window_days}-day window has ended by the as-of date."),
+    _term("retention_one_period", "Customers buying again one period after their first",
+          "share of customers (0-1)",
+          "Share of customers with a purchase in the period after the period of their first purchase, "
+          "pooled over the cohorts that have reached it."),
+    # money
+    _term("net_revenue", "Net revenue", "run currency",
+          "Purchases minus returns and cancellations up to the as-of date, in {currency}."),
+    _term("gross_revenue", "Gross revenue", "run currency",
+          "Purchases before returns and cancellations up to the as-of date, in {currency}."),
+    _term("returns", "Returns", "run currency",
+          "Value of returns and cancellations up to the as-of date, as a positive amount in {currency}."),
+    _term("net_revenue_per_customer", "Net revenue per customer", "run currency per customer",
+          "Net revenue divided by the number of customers, in {currency}."),
+    _term("top_share", "Revenue share of the top {top_share:.0%} of customers", "share of net revenue (0-1)",
+          "Share of net revenue made by the {top_share:.0%} of customers with the highest net revenue "
+          "(customers with negative net revenue count as zero)."),
+    _term("orders", "Orders", "orders",
+          "Distinct orders with at least one purchase line (return and cancellation invoices are not orders)."),
+    # time
+    _term("first_purchase_date", "First purchase in data", "date", "Date of the earliest purchase in the data."),
+    _term("last_purchase_date", "Last purchase in data", "date",
+          "Date of the latest purchase on or before the as-of date."),
+    _term("days_since_last_purchase", "Median days since last purchase", "days",
+          "Median over customers of the days from their last purchase date to the as-of date."),
+    _term("days_between_purchases", "Typical days between purchases", "days",
+          "Median over customers with two or more purchase days of their mean days between consecutive "
+          "purchase days."),
+    _term("clv_horizon", "CLV horizon", "the run's CLV time unit (clv: time_unit)",
+          "Customer lifetime value is forecast over the next {clv_horizon:g} {clv_time_unit_words} "
+          "(the run's clv: horizon and time_unit)."),
+])
+
+#: Terms that name a set of people (:func:`members` returns them).
+POPULATION_TERMS: tuple[str, ...] = (
+    "customer", "prospect", "acquired_customer", "active_customer", "loyal_customer", "lapsed_customer",
+    "churned_customer", "lapsed_or_churned", "repeat_customer",
+)
+
+
+def term(key: str) -> Term:
+    """The term ``key`` of :data:`TERMS` (unresolved); ConfigError naming the known keys otherwise."""
+    try:
+        return TERMS[key]
+    except KeyError:
+        raise ConfigError(f"Unknown term {key!r}; defined terms: {', '.join(TERMS)}.") from None
+
+
+def _run_values(run: Any, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Threshold values, their names, currency and CLV horizon of ``run``, plus report ``parameters``."""
+    from clc_lib.clv.value import clv_options
+
+    thresholds = run.stage_rules().thresholds
+    values: dict[str, Any] = {}
+    for name, value in thresholds.items():
+        number = float(value)
+        values[name] = int(number) if number.is_integer() else number
+        values[f"{name}_name"] = THRESHOLD_NAMES.get(name, name)
+    clv = clv_options(run.config.clv or None)
+    values["clv_horizon"] = float(clv["horizon"])
+    values["clv_time_unit"] = clv["time_unit"]
+    values["clv_time_unit_words"] = _TIME_UNIT_WORDS.get(clv["time_unit"], clv["time_unit"])
+    values["currency"] = run.currency or "the run currency"
+    return {**values, **(parameters or {})}
+
+
+def run_terms(run: Any, keys: Iterable[str] | None = None, **parameters: Any) -> dict[str, Term]:
+    """The terms with this run's thresholds, currency and CLV horizon filled in.
+
+    Parameters
+    ----------
+    run
+        A :class:`~clc_lib.io.RunData` (``run.stage_rules()``, ``run.config.clv``, ``run.currency``).
+    keys
+        Terms to resolve, in order; None = every term whose placeholders the run and ``parameters``
+        fill (terms needing a report parameter such as ``window_days`` are left out unless given).
+    **parameters
+        Report parameters used in labels and descriptions (``window_days``, ``top_share``).
+
+    Returns
+    -------
+    dict
+        Key -> resolved :class:`Term` (``threshold_values`` set).
+    """
+    values = _run_values(run, parameters)
+    if keys is None:
+        return {key: t.resolved(values) for key, t in TERMS.items() if t.placeholders() <= set(values)}
+    return {key: term(key).resolved(values) for key in keys}
+
+
+def glossary_frame(run: Any, keys: Iterable[Any] | None = None, **parameters: Any) -> pd.DataFrame:
+    """The terms of this run as a table for a report glossary.
+
+    Parameters
+    ----------
+    run
+        The run (:func:`run_terms`).
+    keys
+        Term keys, or key figures (:class:`~clc_lib.keyfigures.KeyFigure`: their own resolved label
+        and definition are shown); None = every term the run can resolve. A term given twice is
+        shown once, in first-seen order.
+    **parameters
+        Report parameters (:func:`run_terms`) for the term keys.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``term`` (label); columns ``definition`` (the description with this run's thresholds)
+        and ``unit``.
+    """
+    if keys is None:
+        entries = [(t.label, t.description, t.unit) for t in run_terms(run, **parameters).values()]
+    else:
+        keys = list(keys)
+        plain = [k for k in keys if isinstance(k, str)]
+        resolved = run_terms(run, plain, **parameters) if plain else {}
+        entries, seen = [], set()
+        for entry in keys:
+            key = entry if isinstance(entry, str) else entry.key
+            if key in seen:
+                continue
+            seen.add(key)
+            if isinstance(entry, str):
+                t = resolved[key]
+                entries.append((t.label, t.description, t.unit))
+            else:
+                entries.append((entry.label, entry.definition, term(key).unit))
+    frame = pd.DataFrame(entries, columns=["term", "definition", "unit"])
+    return frame.set_index("term")
+
+
+def members(run: Any, key: str) -> pd.Index:
+    """The people of a population term as of ``run.as_of`` (ids, sorted).
+
+    Parameters
+    ----------
+    run
+        A :class:`~clc_lib.io.RunData`; uses ``run.summary()``, ``run.stages()`` and, for prospects,
+        ``run.customers``.
+    key
+        One of :data:`POPULATION_TERMS`.
+
+    Returns
+    -------
+    pandas.Index
+        ``customer_id`` of customers; for prospects the ``customer_id`` (customers table, or events
+        with a customer id) or else the events' ``person_id``.
+    """
+    if key not in POPULATION_TERMS:
+        raise ConfigError(f"{key!r} is not a population; populations: {', '.join(POPULATION_TERMS)}.")
+    summary = run.summary()
+    customers = summary.index[summary["purchase_days"] > 0]
+    if key == "customer":
+        return customers.sort_values().rename("customer_id")
+    if key == "acquired_customer":
+        from clc_lib.acquisition import customer_acquisition
+
+        acquired = customer_acquisition(run.transactions, run.customers)
+        return acquired.index.sort_values().rename("customer_id")
+    if key == "repeat_customer":
+        return summary.index[summary["x"] > 0].sort_values().rename("customer_id")
+    from clc_lib.stages import PROSPECT_STAGES
+
+    stage = run.stages()["stage"].astype(str)
+    if key == "prospect":
+        prospects = set(stage.index[stage.isin(PROSPECT_STAGES)])
+        if run.customers is not None and "customer_id" in run.customers.columns:
+            prospects |= set(run.customers["customer_id"].dropna().astype(str)) - set(customers)
+        return pd.Index(sorted(prospects), name="customer_id")
+    return stage.index[stage.isin(TERMS[key].stages)].sort_values().rename("customer_id")
+
+
+def share_of_customers(run: Any, key: str) -> float:
+    """Share of customers in the population ``key`` (customers in the denominator; NaN without customers)."""
+    n_customers = len(members(run, "customer"))
+    if not n_customers:
+        return math.nan
+    population = members(run, key)
+    return len(population) / n_customers

@@ -1,0 +1,246 @@
+"""The key figures of each report: hand-built answers, the demo's truth and pandas recomputations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clc_lib as clc
+from clc_lib.display import FIGURE_KINDS
+from clc_lib.keyfigures import (
+    KeyFigure,
+    acquisition_figures,
+    monetisation_figures,
+    recovery_figures,
+    retention_figures,
+    segmentation_figures,
+)
+from keyfigure_cases import load_tiny_run
+
+DEMO_DIR = "data/raw/demo"
+FIGURE_FUNCTIONS = (segmentation_figures, acquisition_figures, monetisation_figures, retention_figures,
+                    recovery_figures)
+
+
+def _by_key(figures: list[KeyFigure]) -> dict[str, object]:
+    return {figure.key: figure.value for figure in figures}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_tiny_run()
+
+
+# --- the hand-built shop (keyfigure_cases.py lists every answer) ---------------------------------
+
+def test_segmentation_figures_of_the_tiny_shop(tiny):
+    figures = segmentation_figures(tiny)
+    assert [f.label for f in figures] == ["Customers acquired", "Repeat customers", "Net revenue", "Loyal customers",
+                                          "Lapsed or churned customers", "Last purchase in data"]
+    assert _by_key(figures) == {
+        "acquired_customer": 5, "repeat_customer": pytest.approx(3 / 5),
+        "net_revenue": pytest.approx(400.0),  # 150 + 80 + 60 + 60 + 60, and r1's return of 10
+        "loyal_customer": pytest.approx(1 / 5), "lapsed_or_churned": pytest.approx(2 / 5),
+        "last_purchase_date": pd.Timestamp("2024-12-20"),
+    }
+
+
+def test_acquisition_figures_of_the_tiny_shop(tiny):
+    figures = acquisition_figures(tiny, repeat_window_days=90)
+    assert [f.label for f in figures] == [
+        "Customers acquired", "First purchase in data", "Repeat customers", "Typical days between purchases",
+        "Second purchase within 90 days (complete cohorts)"]
+    assert _by_key(figures) == {
+        "acquired_customer": 5, "first_purchase_date": pd.Timestamp("2024-01-10 12:00"),
+        "repeat_customer": pytest.approx(3 / 5),
+        "days_between_purchases": pytest.approx(35.5),  # median of c1 30, c2 31, c4 40, c5 313
+        # cohorts Jan-Sep have a complete 90-day window: c2 (Feb 10, within 31 days), c5 and c3 do not repeat
+        "repeat_within_window": pytest.approx(1 / 3),
+    }
+    assert acquisition_figures(tiny, repeat_window_days=30)[-1].label.startswith("Second purchase within 30 days")
+
+
+def test_monetisation_figures_of_the_tiny_shop(tiny):
+    figures = monetisation_figures(tiny, top_share=0.2)
+    assert [f.label for f in figures] == ["Net revenue", "Orders", "Net revenue per customer", "Returns",
+                                          "Revenue share of the top 20% of customers"]
+    assert _by_key(figures) == {
+        "net_revenue": pytest.approx(400.0), "orders": 10, "net_revenue_per_customer": pytest.approx(80.0),
+        "returns": pytest.approx(50.0),
+        "top_share": pytest.approx(150 / 410),  # c1 of the five customers; r1 is not a customer
+    }
+
+
+def test_retention_figures_of_the_tiny_shop(tiny):
+    figures = retention_figures(tiny)
+    assert [f.label for f in figures] == ["Customers", "Repeat customers", "Median days since last purchase",
+                                          "Customers buying again one period after their first", "Churned customers"]
+    assert _by_key(figures) == {
+        "customer": 5, "repeat_customer": pytest.approx(3 / 5),
+        "days_since_last_purchase": pytest.approx(30.0),  # 11, 21, 30, 213, 325
+        # first-purchase months Jan (c2 buys in Feb), Feb (c5: no), Jun (c3: no), Oct (c4: yes), Nov (c1: yes)
+        "retention_one_period": pytest.approx(3 / 5),
+        "churned_customer": pytest.approx(1 / 5),
+    }
+
+
+def test_recovery_figures_of_the_tiny_shop(tiny):
+    figures = recovery_figures(tiny)
+    assert [f.label for f in figures] == ["Customers", "Median days since last purchase", "Returns",
+                                          "Lapsed or churned customers", "Reactivation rate, last full period"]
+    assert _by_key(figures) == {
+        "customer": 5, "days_since_last_purchase": pytest.approx(30.0), "returns": pytest.approx(50.0),
+        "lapsed_or_churned": pytest.approx(2 / 5),
+        # lapsed for more than 120 days on Nov 30: c2, c3, c5; only c5 buys in December
+        "reactivation_rate": pytest.approx(1 / 3),
+    }
+
+
+@pytest.mark.parametrize("function", FIGURE_FUNCTIONS, ids=lambda f: f.__name__)
+def test_every_figure_carries_its_definition_and_a_known_kind(tiny, function):
+    for figure in function(tiny):
+        assert figure.kind in FIGURE_KINDS
+        assert figure.label == clc.run_terms(tiny, [figure.key], window_days=90, top_share=0.2)[figure.key].label
+        assert figure.definition and "{" not in figure.definition
+
+
+def test_a_run_without_purchases_gives_missing_shares_not_errors(tiny):
+    empty = clc.load_run({"name": "returns only", "as_of": "2024-12-31", "stages": tiny.config.stages,
+                          "transactions": {"data": pd.DataFrame({
+                              "customer_id": ["r1"], "order_id": ["C1"], "timestamp": pd.to_datetime(["2024-05-01"]),
+                              "amount": [-10.0], "is_return": [True]})}})
+    for function in FIGURE_FUNCTIONS:
+        figures = function(empty)
+        assert [f.kind for f in figures] == [f.kind for f in function(tiny)]
+    figures = _by_key(retention_figures(empty))
+    assert figures["customer"] == 0 and figures["retention_one_period"] is None
+    assert np.isnan(figures["repeat_customer"]) and np.isnan(figures["churned_customer"])
+    assert np.isnan(_by_key(monetisation_figures(empty))["top_share"])
+
+
+def test_show_key_figures_records_key_figures_by_label(tiny, tmp_path, monkeypatch):
+    from clc_lib import display
+
+    target = tmp_path / "figures.json"
+    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
+    monkeypatch.setattr(display, "_display_html", lambda markup: None)
+    display.show_key_figures(recovery_figures(tiny), currency="EUR")
+    recorded = json.loads(target.read_text())["key_figures"]
+    assert [(r["label"], r["kind"]) for r in recorded][:2] == [("Customers", "count"),
+                                                              ("Median days since last purchase", "days")]
+    assert recorded[3]["formatted"] == "40.0%" and recorded[2]["formatted"] == "50.00 EUR"
+
+
+# --- the demo: its truth and independent pandas recomputations from the raw files ---------------
+
+@pytest.fixture(scope="module")
+def demo():
+    return clc.load_run(clc.project_root() / DEMO_DIR / "run.yaml")
+
+
+@pytest.fixture(scope="module")
+def raw():
+    """Per-customer facts recomputed with pandas from the raw demo files."""
+    root = clc.project_root() / DEMO_DIR
+    lines = pd.read_parquet(root / "transactions.parquet")
+    lines = lines.assign(value=lines["Quantity"] * lines["Price"], day=lines["InvoiceDate"].dt.normalize(),
+                         is_return=lines["Invoice"].str.startswith("C"))
+    purchases, returns = lines[~lines["is_return"]], lines[lines["is_return"]]
+    days = purchases.groupby(["CustomerID", "day"], as_index=False)["value"].sum().sort_values("day")
+    # returns are booked against the customer's latest purchase day on or before the return
+    booked = pd.merge_asof(returns.sort_values("day")[["CustomerID", "day", "value"]].rename(columns={"day": "ret"}),
+                           days[["CustomerID", "day"]], left_on="ret", right_on="day", by="CustomerID")
+    days = days.merge(booked.groupby(["CustomerID", "day"])["value"].sum().rename("returned").reset_index(),
+                      on=["CustomerID", "day"], how="left").sort_values(["CustomerID", "day"])
+    days["cancelled"] = days["returned"].notna() & (days["value"] + days["returned"].fillna(0) <= 1e-9)
+    days["is_first"] = ~days.duplicated("CustomerID")
+    per_customer = days.groupby("CustomerID").agg(first=("day", "min"), last=("day", "max"), n_days=("day", "size"))
+    per_customer["x"] = days[~days["is_first"] & ~days["cancelled"]].groupby("CustomerID").size()
+    per_customer["x"] = per_customer["x"].fillna(0)
+    as_of = pd.Timestamp(json.loads((root / "truth.json").read_text())["end"])
+    per_customer["recency"] = (as_of - per_customer["last"]).dt.days
+    net = lines.groupby("CustomerID")["value"].sum()
+    return {"lines": lines, "days": days, "customers": per_customer, "net": net, "as_of": as_of,
+            "truth": json.loads((root / "truth.json").read_text())}
+
+
+def test_demo_segmentation_figures(demo, raw):
+    figures = _by_key(segmentation_figures(demo))
+    customers, thresholds = raw["customers"], demo.stage_rules().thresholds
+    assert figures["acquired_customer"] == raw["truth"]["counts"]["customers"]
+    assert figures["repeat_customer"] == pytest.approx((customers["x"] > 0).mean())
+    assert figures["net_revenue"] == pytest.approx(raw["lines"]["value"].sum())
+    assert figures["loyal_customer"] == pytest.approx(clc.stage_shares(demo.stages())["loyal"])
+    # with the packaged precedence, lapsed or churned is a recency band
+    assert figures["lapsed_or_churned"] == pytest.approx((customers["recency"] > thresholds["at_risk_days"]).mean())
+    assert figures["last_purchase_date"] == customers["last"].max()
+
+
+def test_demo_acquisition_figures(demo, raw):
+    figures = _by_key(acquisition_figures(demo, repeat_window_days=90))
+    customers = raw["customers"]
+    assert figures["acquired_customer"] == raw["truth"]["counts"]["customers"]
+    assert figures["first_purchase_date"] == raw["lines"]["InvoiceDate"].min()
+    gaps = ((customers["last"] - customers["first"]).dt.days / (customers["n_days"] - 1))[customers["n_days"] > 1]
+    assert figures["days_between_purchases"] == pytest.approx(gaps.median())
+    # 90-day repeat in the monthly cohorts that ended at least 90 days before the end of the data
+    second = raw["days"][~raw["days"]["is_first"]].groupby("CustomerID")["day"].min()
+    cohort_end = customers["first"].dt.to_period("M").dt.end_time.dt.normalize()
+    complete = customers[cohort_end + pd.Timedelta(days=90) <= raw["as_of"]]
+    repeated = (second.reindex(complete.index) - complete["first"]).dt.days <= 90
+    assert figures["repeat_within_window"] == pytest.approx(repeated.mean())
+
+
+def test_demo_monetisation_figures(demo, raw):
+    figures = _by_key(monetisation_figures(demo, top_share=0.2))
+    lines, truth = raw["lines"], raw["truth"]["counts"]
+    assert figures["orders"] == truth["orders"]
+    assert figures["net_revenue"] == pytest.approx(lines["value"].sum())
+    assert figures["returns"] == pytest.approx(-lines.loc[lines["is_return"], "value"].sum())
+    assert figures["net_revenue_per_customer"] == pytest.approx(lines["value"].sum() / truth["customers"])
+    clipped = np.sort(raw["net"].clip(lower=0).to_numpy())[::-1]
+    assert figures["top_share"] == pytest.approx(clipped[: truth["customers"] // 5].sum() / clipped.sum())
+
+
+def test_demo_retention_figures(demo, raw):
+    figures = _by_key(retention_figures(demo))
+    customers = raw["customers"]
+    assert figures["customer"] == raw["truth"]["counts"]["customers"]
+    assert figures["days_since_last_purchase"] == pytest.approx(customers["recency"].median())
+    churn_days = demo.stage_rules().thresholds["churn_days"]
+    assert figures["churned_customer"] == pytest.approx((customers["recency"] > churn_days).mean())
+    months = raw["days"].assign(month=raw["days"]["day"].dt.to_period("M"))
+    first_month = months.groupby("CustomerID")["month"].min()
+    reached = first_month[first_month < raw["as_of"].to_period("M")]
+    bought_next = months.merge((reached + 1).rename("month").reset_index(), on=["CustomerID", "month"])
+    assert figures["retention_one_period"] == pytest.approx(bought_next["CustomerID"].nunique() / len(reached))
+
+
+def test_demo_recovery_figures(demo, raw):
+    figures = _by_key(recovery_figures(demo))
+    thresholds = demo.stage_rules().thresholds
+    lapsed = clc.lapsed_counts_over_time(demo.transactions, period=demo.period, as_of=demo.as_of,
+                                         lapse_days=int(thresholds["at_risk_days"]),
+                                         churn_days=int(thresholds["churn_days"]))
+    assert figures["lapsed_or_churned"] == pytest.approx(1 - lapsed["active"].iloc[-1] / lapsed["customers"].iloc[-1])
+    # the last full period is December 2024: customers silent for more than the reactivation gap on
+    # November 30 who bought in December
+    days = raw["days"]
+    start = pd.Timestamp("2024-12-01")
+    before = days[days["day"] < start].groupby("CustomerID")["day"].max()
+    base = before[(start - pd.Timedelta(days=1) - before).dt.days > thresholds["reactivation_gap_days"]]
+    came_back = set(days.loc[days["day"] >= start, "CustomerID"]) & set(base.index)
+    assert figures["reactivation_rate"] == pytest.approx(len(came_back) / len(base))
+    assert figures["customer"] == raw["truth"]["counts"]["customers"]
+
+
+def test_key_figure_cards_mix_with_tuples_and_escape_labels():
+    from clc_lib.display import key_figures_html
+
+    markup = key_figures_html([KeyFigure("net_revenue", "Net <revenue>", 12345.6, "currency"),
+                               ("Orders", 3, "count")], currency="EUR")
+    assert "12,346 EUR" in markup and "Net &lt;revenue&gt;" in markup
+    assert markup.index("12,346 EUR") < markup.index(">3<")
