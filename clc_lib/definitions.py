@@ -168,7 +168,8 @@ def read_definitions(path: str | Path) -> PinnedDefinitions | None:
             raise _invalid(path, f"thresholds.{name}.value is {value!r}, not a number of days of at least 1")
         origin = entry.get("origin")
         if origin not in (ORIGIN_DATA, ORIGIN_CONFIG):
-            raise _invalid(path, f"thresholds.{name}.origin is {origin!r}; expected {ORIGIN_DATA!r} or {ORIGIN_CONFIG!r}")
+            raise _invalid(path, f"thresholds.{name}.origin is {origin!r}; expected {ORIGIN_DATA!r} or "
+                                 f"{ORIGIN_CONFIG!r}")
         thresholds[name] = PinnedThreshold(
             value=float(value), origin=origin, source=str(entry.get("source") or ""),
             as_of=str(entry.get("as_of") or content["as_of"]), run_id=str(entry.get("run_id") or content["run_id"]))
@@ -280,7 +281,8 @@ def plan_definitions(definitions_file: Path, stages: Mapping[str, Any] | None, *
     return DefinitionsPlan(MODE_PINNED, fingerprint, fixed, pinned=pinned, stage_rules=stage_rules)
 
 
-def compare_definitions(current: Mapping[str, float], previous: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+def compare_definitions(current: Mapping[str, float],
+                        previous: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
     """The thresholds that differ between two runs' definitions (as run.json records them).
 
     Returns a list of ``{"threshold", "value", "previous", "text"}`` (empty: same definitions), or

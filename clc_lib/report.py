@@ -663,10 +663,11 @@ def _mark_definition_changes(notebooks: list[NotebookRun], definitions: dict[str
                              config_folder: Path) -> list[dict[str, Any]]:
     """Compare this run's definitions with those of each run the reports are compared with.
 
-    Every key figure whose change is measured against a run with other thresholds gets
-    ``definitions_changed``; returns one entry per such run: ``run``, ``reports`` (titles) and
-    ``changes`` (see :func:`clc_lib.definitions.compare_definitions`). Runs that did not record
-    their definitions are not flagged.
+    Every numeric key figure whose change is measured against a run with other thresholds gets
+    ``definitions_changed`` (texts such as the currency do not depend on them). Returns one entry
+    per such run: ``run``, ``reports`` (titles) and ``changes`` (see
+    :func:`clc_lib.definitions.compare_definitions`). Runs that did not record their definitions
+    are not flagged.
     """
     if definitions is None:
         return []
@@ -682,7 +683,7 @@ def _mark_definition_changes(notebooks: list[NotebookRun], definitions: dict[str
             continue
         for notebook in compared:
             for figure in notebook.key_figures:
-                if figure.get("change"):
+                if figure.get("change") and figure.get("kind") in NUMERIC_KINDS:
                     figure["definitions_changed"] = True
         flagged.append({"run": run_id, "reports": [n.title for n in compared], "changes": differences})
     return flagged

@@ -40,12 +40,15 @@ def shop_transactions() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def gap_quantile(transactions: pd.DataFrame, as_of: str, q: float) -> float:
-    """The q quantile of the gaps in days between consecutive purchase days, up to as_of (by hand)."""
+def gaps_up_to(transactions: pd.DataFrame, as_of: str) -> np.ndarray:
+    """The gaps in days between consecutive purchase days of each customer, up to as_of (by hand)."""
     days = transactions.assign(day=transactions["timestamp"].dt.normalize())
     days = days[days["day"] <= pd.Timestamp(as_of)].drop_duplicates(["customer_id", "day"])
-    gaps = days.sort_values("day").groupby("customer_id")["day"].diff().dropna().dt.days
-    return float(np.quantile(gaps.to_numpy(), q))
+    return days.sort_values("day").groupby("customer_id")["day"].diff().dropna().dt.days.to_numpy()
+
+
+def gap_quantile(transactions: pd.DataFrame, as_of: str, q: float) -> float:
+    return float(np.quantile(gaps_up_to(transactions, as_of), q))
 
 
 def write_notebook(path, *, declares_stage_rules: bool = True):
@@ -54,7 +57,8 @@ def write_notebook(path, *, declares_stage_rules: bool = True):
     parameters = 'config: str = "run.yaml"  # run config\nas_of: str | None = None  # cut-off date'
     if declares_stage_rules:
         parameters += "\nstage_rules: dict | None = None  # pinned thresholds; None = derived"
-    notebook.cells = [new_markdown_cell("# Segments\n\nStages."), new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+    notebook.cells = [new_markdown_cell("# Segments\n\nStages."),
+                      new_code_cell(parameters, metadata={"tags": ["parameters"]}),
                       new_code_cell("x = 1")]
     nbformat.write(notebook, path)
     return path
@@ -113,7 +117,7 @@ def test_later_runs_keep_the_thresholds_of_the_first_run(shop):
     assert pinned["thresholds"]["churn_days"] == {
         "value": round(early_churn), "origin": "data", "as_of": EARLY, "run_id": first.run_id,
         "source": f"derived from the data up to {EARLY} as the 95% quantile of "
-                  f"{pinned['thresholds']['churn_days']['source'].split('of ')[1]}"}
+                  f"{len(gaps_up_to(shop['transactions'], EARLY)):,} gaps between purchase days"}
     assert pinned["as_of"] == EARLY and pinned["run_id"] == first.run_id
     assert manifest(first)["definitions"]["mode"] == "first"
     assert manifest(first)["definitions"]["pinned_by_this_run"] is True
@@ -131,7 +135,8 @@ def test_later_runs_keep_the_thresholds_of_the_first_run(shop):
     given = shop["passed"][1]["stage_rules"]
     assert given["churn_days"] == round(early_churn) and given["sources"]["churn_days"].startswith("pinned since")
     figures = {f["label"]: f for f in manifest(second)["notebooks"][0]["key_figures"]}
-    assert figures["Churn threshold"]["value"] == round(early_churn) and figures["Churn threshold"]["change"] == "unchanged"
+    assert figures["Churn threshold"]["value"] == round(early_churn)
+    assert figures["Churn threshold"]["change"] == "unchanged"
     assert json.loads(definitions_file.read_text(encoding="utf-8")) == pinned  # not rewritten
     assert manifest(second)["definition_changes"] == []
     index = (second.path / "index.html").read_text(encoding="utf-8")
@@ -149,7 +154,8 @@ def test_rederive_on_request_rewrites_the_pin_and_the_index_flags_the_change(sho
                                   derive_stage_rules(load_run(shop["config"]).transactions, LATE).thresholds.items()}
     assert "stage_rules" not in shop["passed"][1]
     pinned = read_definitions(shop["folder"] / DEFINITIONS_FILE)
-    assert pinned.as_of == LATE and pinned.run_id == second.run_id and pinned.thresholds["churn_days"].value == late_churn
+    assert pinned.as_of == LATE and pinned.run_id == second.run_id
+    assert pinned.thresholds["churn_days"].value == late_churn
 
     flagged = manifest(second)["definition_changes"]
     assert [entry["run"] for entry in flagged] == [first.run_id]
@@ -157,11 +163,11 @@ def test_rederive_on_request_rewrites_the_pin_and_the_index_flags_the_change(sho
     assert churn_change["text"] == f"churned after {late_churn} days without a purchase (was {early_churn})"
     figures = {f["label"]: f for f in manifest(second)["notebooks"][0]["key_figures"]}
     assert figures["Churn threshold"]["definitions_changed"] is True
-    assert "definitions_changed" not in figures["Currency"] or figures["Currency"]["change"]
+    assert "definitions_changed" not in figures["Currency"]  # a text figure does not depend on thresholds
     index = (second.path / "index.html").read_text(encoding="utf-8")
-    assert f"Definitions changed since run" in index and first.run_id in index
+    assert "Definitions changed since run" in index and first.run_id in index
     assert f"churned after {late_churn} days without a purchase (was {early_churn})" in index
-    assert index.count("&#8225; different definitions") == sum(1 for f in figures.values() if f.get("definitions_changed"))
+    assert index.count("&#8225; different definitions") == 1
 
     third = shop["run"](EARLY)  # pinned again, now to the December thresholds
     assert manifest(third)["definitions"]["thresholds"]["churn_days"] == late_churn
@@ -271,3 +277,23 @@ def test_stage_rules_go_only_to_notebooks_that_declare_them(tmp_path):
     assert parameters(declaring, pinned) == {"config": str(config), "as_of": "2024-06-30", "stage_rules": pinned}
     assert "stage_rules" not in parameters(silent, pinned)
     assert "stage_rules" not in parameters(declaring, None)
+
+
+def test_a_run_that_fails_to_publish_leaves_the_pin_as_it_was(shop, monkeypatch):
+    import errno
+    import os
+
+    shop["run"](EARLY)
+    definitions_file = shop["folder"] / DEFINITIONS_FILE
+    pinned = definitions_file.read_bytes()
+    rename = os.rename
+
+    def disk_full_on_publish(source, target):
+        if str(source).rsplit("/", 1)[-1].startswith(".tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return rename(source, target)
+
+    monkeypatch.setattr(report.os, "rename", disk_full_on_publish)
+    with pytest.raises(report.OutputFolderError, match="disk is full"):
+        shop["run"](LATE, rederive_definitions=True)
+    assert definitions_file.read_bytes() == pinned
