@@ -297,3 +297,18 @@ def test_a_run_that_fails_to_publish_leaves_the_pin_as_it_was(shop, monkeypatch)
     with pytest.raises(report.OutputFolderError, match="disk is full"):
         shop["run"](LATE, rederive_definitions=True)
     assert definitions_file.read_bytes() == pinned
+
+
+def test_clc_report_passes_rederive_definitions(monkeypatch, tmp_path):
+    from clc_lib import cli
+
+    calls = []
+
+    def recording_run_report(config, **kwargs):
+        calls.append(kwargs)
+        return report.ReportRun(run_id="r", config_name="shop", path=tmp_path, status="complete", notebooks=[])
+
+    monkeypatch.setattr(report, "run_report", recording_run_report)
+    assert cli.main(["report", "--config", "run.yaml", "--rederive-definitions"]) == 0
+    assert cli.main(["report", "--config", "run.yaml"]) == 0
+    assert [call["rederive_definitions"] for call in calls] == [True, False]
