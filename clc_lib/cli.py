@@ -5,7 +5,7 @@
     clc demo-data [--out DIR] [--seed N]
     clc check  --config RUN.yaml
     clc score  --config RUN.yaml --out FILE.parquet|FILE.csv
-    clc report --config RUN.yaml [--out DIR] [--only NAME ...] [--as-of DATE] [--jobs N]
+    clc report --config RUN.yaml [--out DIR] [--only NAME ...] [--as-of DATE] [--jobs N] [--rederive-definitions]
 
 Exit codes: 0 success; 1 a report run with failed notebooks (published, marked failed);
 2 bad input or config, or a folder that is full, read-only or not writable (any
@@ -94,7 +94,8 @@ def _score(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from clc_lib.report import run_report
 
-    result = run_report(args.config, out=args.out, only=args.only, as_of=args.as_of, jobs=args.jobs)
+    result = run_report(args.config, out=args.out, only=args.only, as_of=args.as_of, jobs=args.jobs,
+                        rederive_definitions=args.rederive_definitions)
     print(f"Reports: {result.path / 'index.html'}")
     if not result.ok:
         failed = [nb.name for nb in result.notebooks if not nb.ok]
@@ -132,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run only these notebooks (e.g. 01 or retention)")
     report.add_argument("--as-of", type=_as_of_argument, help="cut-off date YYYY-MM-DD passed to every notebook")
     report.add_argument("--jobs", type=int, help="notebooks run at a time (default: CPU cores)")
+    report.add_argument("--rederive-definitions", action="store_true",
+                        help="derive the stage thresholds from this run's data and pin them for the next runs "
+                             "(default: keep those pinned by the first run)")
     report.set_defaults(handler=_report)
     return parser
 

@@ -2027,7 +2027,8 @@ class RunData:
         return self.result(f"summary_{unit}", lambda: customer_summary(self.transactions, self.as_of, time_unit=unit))
 
     def stage_rules(self):
-        """:func:`clc_lib.stages.derive_stage_rules` as of ``as_of`` with the config's ``stages:``, computed once."""
+        """:func:`clc_lib.stages.derive_stage_rules` as of ``as_of`` with the config's ``stages:`` (and the
+        ``stage_rules`` given to :func:`load_run`), computed once."""
         from clc_lib.stages import derive_stage_rules
 
         return self.result("stage_rules", lambda: derive_stage_rules(self.transactions, self.as_of,
@@ -2050,7 +2051,7 @@ class RunData:
 
 
 def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *, as_of: Any = None,
-             period: str | None = None) -> RunData:
+             period: str | None = None, stage_rules: Mapping[str, Any] | None = None) -> RunData:
     """Load, validate and clean every table of a run.
 
     Parameters
@@ -2063,6 +2064,12 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         transaction. Transactions and events after the as_of day are excluded (and counted).
     period
         ``"M"`` or ``"W"``; overrides the config's ``period`` for every per-period view.
+    stage_rules
+        Stage thresholds that override the config's ``stages:`` (threshold name -> days;
+        ``loyal_min_purchase_days`` in purchase days), optionally with ``sources`` (threshold name
+        -> text shown as its source), as :func:`clc_lib.stages.override_thresholds`. ``clc report``
+        passes the thresholds pinned by the config's first run. None: the config's thresholds, the
+        others derived from the data.
 
     Returns
     -------
@@ -2081,6 +2088,10 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         if str(period).upper() not in PERIODS:
             raise ConfigError(f"period is {period!r}; use one of {', '.join(PERIODS)}.")
         run_config = dataclasses.replace(run_config, period=str(period).upper())
+    if stage_rules is not None:
+        from clc_lib.stages import override_thresholds
+
+        run_config = dataclasses.replace(run_config, stages=override_thresholds(run_config.stages, stage_rules))
     cached = _from_run_cache(config, run_config, as_of)
     if cached is not None:
         return cached
@@ -2210,12 +2221,14 @@ def _store_result(path: Path, value: Any) -> None:
 
 
 def _run_cache_key(config: Any, run_config: RunConfig, as_of: Any) -> dict[str, Any] | None:
-    """What a cached load must have been asked for: the same config file, content, period and as_of."""
+    """What a cached load must have been asked for: the same config file, content, period, stage
+    thresholds and as_of."""
     if not isinstance(config, (str, Path)):
         return None
     path = Path(config).expanduser().resolve()
     return {"config": str(path), "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "period": run_config.period, "as_of": None if as_of is None else str(as_of)}
+            "period": run_config.period, "stages": json.loads(json.dumps(run_config.stages or {}, default=str)),
+            "as_of": None if as_of is None else str(as_of)}
 
 
 def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_of: Any = None) -> bool:

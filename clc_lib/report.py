@@ -62,6 +62,17 @@ from typing import Any
 import yaml
 
 from clc_lib.config import RunConfig, merge_options
+from clc_lib.pinning import (
+    DEFINITIONS_FILE,
+    MODE_DERIVED,
+    MODE_FIRST,
+    MODE_PINNED,
+    MODE_REDERIVED,
+    DefinitionsPlan,
+    PinnedDefinitions,
+    compare_definitions,
+    plan_definitions,
+)
 from clc_lib.errors import ClcError, ConfigError
 from clc_lib.paths import notebooks_dir as default_notebooks_dir
 from clc_lib.paths import process_running, project_root, reports_dir
@@ -93,6 +104,7 @@ REPORT_DEFAULTS: dict[str, Any] = {
     "cell_timeout": None,  # seconds a notebook cell may run before it fails; None = no limit
     "start_timeout": 120,  # seconds to wait for a notebook kernel to start
     "pseudonymise_ids": True,  # customer ids shown as salted pseudonyms; false only for internal runs
+    "pin_definitions": True,  # keep the stage thresholds of the first run (definitions.json); false = derive every run
 }
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -185,6 +197,9 @@ def report_options(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if not isinstance(options["pseudonymise_ids"], bool):
         raise ConfigError(f"report.pseudonymise_ids is {options['pseudonymise_ids']!r}; write true (the "
                           "default: stakeholders see pseudonyms) or false (internal runs: real ids).")
+    if not isinstance(options["pin_definitions"], bool):
+        raise ConfigError(f"report.pin_definitions is {options['pin_definitions']!r}; write true (the default: "
+                          "stage thresholds stay those of the first run) or false (derived from each run's data).")
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
         raise ConfigError(f"report.keep is {keep!r}; give the number of runs to keep, 1 or more (default 10).")
     for key in ("cell_timeout", "start_timeout"):
@@ -307,6 +322,7 @@ class _Task:
     cell_timeout: float | None
     start_timeout: float
     environment: dict[str, str] = field(default_factory=dict)  # extra variables for the kernel
+    stage_rules: dict[str, Any] | None = None  # pinned stage thresholds (see clc_lib.pinning)
 
 
 # Papermill runs through this launcher so that it stops when the runner dies, even by SIGKILL:
@@ -362,12 +378,16 @@ def notebook_parameters(task: _Task) -> dict[str, Any]:
 
     ``config`` and ``as_of`` always; of ``period`` (the config's ``period``) and ``horizon`` (the
     config's ``clv.horizon``, in ``clv.time_unit``) those the notebook declares, so that the
-    executed notebook shows the values the run used rather than None.
+    executed notebook shows the values the run used rather than None; ``stage_rules`` (the pinned
+    stage thresholds, see :mod:`clc_lib.pinning`) when the run has them and the notebook
+    declares it.
     """
     from clc_lib.clv.value import clv_options
 
     run_config = RunConfig.from_yaml(task.config)
     from_config = {"period": run_config.period, "horizon": clv_options(run_config.clv or None)["horizon"]}
+    if task.stage_rules is not None:
+        from_config["stage_rules"] = task.stage_rules
     declared = declared_parameters(task.source)
     return {"config": str(task.config), "as_of": task.as_of,
             **{name: value for name, value in from_config.items() if name in declared}}
@@ -588,6 +608,95 @@ def _add_changes(notebooks: list[NotebookRun], previous: dict[str, tuple[str, di
             figure["previous"] = old.get("value")
             figure["change"] = _format_change(figure.get("kind", "text"), figure.get("value"),
                                               old.get("value"), figure.get("currency", ""))
+
+
+# --- pinned stage definitions (see clc_lib.pinning) ------------------------------------------
+
+def _definitions_log_line(plan: DefinitionsPlan) -> str:
+    if plan.mode == MODE_PINNED:
+        kept = sorted(set(plan.stage_rules or {}) - {"sources"})
+        text = (f"stage thresholds pinned since {plan.pinned.as_of} (run {plan.pinned.run_id}): "
+                f"{', '.join(kept) or 'none derived from data'}")
+        if plan.config_changed:
+            text += "; the config's stages: section changed since, its fixed values win"
+        return text
+    return {MODE_FIRST: "stage thresholds derived from this run's data; pinned for the next runs if it publishes",
+            MODE_REDERIVED: "stage thresholds derived anew from this run's data (--rederive-definitions)",
+            MODE_DERIVED: "stage thresholds derived from this run's data (report.pin_definitions: false)"}[plan.mode]
+
+
+def _plain_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _run_definitions(plan: DefinitionsPlan, resolved: tuple[Any, str] | None, run_id: str, config_name: str, *,
+                     publishes_pin: bool) -> tuple[dict[str, Any] | None, PinnedDefinitions | None]:
+    """The definitions this run used, as run.json records them, and the ``definitions.json`` to write
+    (None: keep the file as it is).
+
+    ``resolved`` is the run's :class:`~clc_lib.stages.StageRules` and as_of (None when they could not be
+    resolved: nothing is recorded or pinned). ``publishes_pin``: the run may pin (it is not failed).
+    """
+    if resolved is None:
+        return None, None
+    rules, as_of = resolved
+    pinned, changes = plan.definitions(rules.thresholds, rules.sources, as_of=as_of, run_id=run_id,
+                                       config_name=config_name)
+    kept = set(plan.stage_rules or {}) - {"sources"}
+    write = publishes_pin and (plan.mode in (MODE_FIRST, MODE_REDERIVED)
+                               or (plan.mode == MODE_PINNED and (plan.config_changed or bool(changes))))
+    record = {
+        "mode": plan.mode,
+        "thresholds": {name: _plain_number(value) for name, value in rules.thresholds.items()},
+        "origin": {name: "pinned" if name in kept else ("config" if name in plan.fixed else "data")
+                   for name in rules.thresholds},
+        "sources": dict(rules.sources),
+        "pinned_since": ({"as_of": plan.pinned.as_of, "run_id": plan.pinned.run_id}
+                         if plan.pinned is not None and kept else None),
+        "config_changes": changes,
+        "pinned_by_this_run": write and plan.mode in (MODE_FIRST, MODE_REDERIVED),
+    }
+    return record, (pinned if write else None)
+
+
+def _mark_definition_changes(notebooks: list[NotebookRun], definitions: dict[str, Any] | None,
+                             config_folder: Path) -> list[dict[str, Any]]:
+    """Compare this run's definitions with those of each run the reports are compared with.
+
+    Every numeric key figure whose change is measured against a run with other thresholds gets
+    ``definitions_changed`` (texts such as the currency do not depend on them). Returns one entry
+    per such run: ``run``, ``reports`` (titles) and ``changes`` (see
+    :func:`clc_lib.pinning.compare_definitions`). Runs that did not record their definitions
+    are not flagged.
+    """
+    if definitions is None:
+        return []
+    by_run: dict[str, list[NotebookRun]] = {}
+    for notebook in notebooks:
+        if notebook.compared_with:
+            by_run.setdefault(notebook.compared_with, []).append(notebook)
+    flagged = []
+    for run_id, compared in by_run.items():
+        previous = _read_recorded(config_folder / run_id / RUN_MANIFEST).get("definitions")
+        differences = compare_definitions(definitions["thresholds"], previous)
+        if not differences:
+            continue
+        for notebook in compared:
+            for figure in notebook.key_figures:
+                if figure.get("change") and figure.get("kind") in NUMERIC_KINDS:
+                    figure["definitions_changed"] = True
+        flagged.append({"run": run_id, "reports": [n.title for n in compared], "changes": differences})
+    return flagged
+
+
+def _write_definitions(path: Path, definitions: PinnedDefinitions | bytes) -> None:
+    from clc_lib.io import atomic_write
+
+    with atomic_write(path, mode=0o644) as temporary:
+        if isinstance(definitions, bytes):
+            temporary.write_bytes(definitions)
+        else:
+            temporary.write_text(json.dumps(definitions.to_json(), indent=1) + "\n", encoding="utf-8")
 
 
 # --- publishing --------------------------------------------------------------------------------
@@ -995,24 +1104,31 @@ def _example_pseudonymiser(enabled: bool, cache: Path | None) -> Callable[[str],
     return apply
 
 
-def _check_input(config_path: Path, as_of: str | None, cache: Path) -> tuple[str, bool]:
+def _check_input(config_path: Path, as_of: str | None, cache: Path,
+                 stage_rules: dict[str, Any] | None = None) -> tuple[str, bool, tuple[Any, str] | None]:
     """Load and validate the run's data once; keep the cleaned tables in ``cache`` for the notebooks.
 
-    With a cache, the results several notebooks share (:data:`SHARED_RESULTS`) are computed here
-    once and kept in it too. Returns a one-line summary and whether a cache was written (DuckDB
-    runs only). Raises the loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError`
-    for a refused input.
+    ``stage_rules`` are the pinned thresholds passed to :func:`clc_lib.io.load_run` (as to the
+    notebooks). With a cache, the results several notebooks share (:data:`SHARED_RESULTS`) are
+    computed here once and kept in it too. Returns a one-line summary, whether a cache was written
+    (DuckDB runs only) and the run's resolved :class:`~clc_lib.stages.StageRules` with its as_of
+    (``YYYY-MM-DD``), or None when the rules cannot be resolved (the notebooks then show why).
+    Raises the loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError` for a refused input.
     """
     from clc_lib.io import load_run, save_run_cache
 
-    run = load_run(config_path, as_of=as_of)
+    run = load_run(config_path, as_of=as_of, stage_rules=stage_rules)
     try:
         with _writes_to(cache.parent, "the run cache (this run's cleaned data)", advice=PRIVATE_SPACE_ADVICE):
             cached = save_run_cache(run, cache, config=config_path, as_of=as_of)
         summary = repr(run)
         if cached:
             summary += "; " + _compute_shared(run)
-        return summary, cached
+        try:
+            resolved = (run.stage_rules(), f"{run.as_of:%Y-%m-%d}")
+        except Exception:  # noqa: BLE001 - the notebooks that use the stages fail with this error
+            resolved = None
+        return summary, cached, resolved
     finally:
         with contextlib.suppress(Exception):
             run.con.disconnect()
@@ -1096,6 +1212,7 @@ def run_report(
     jobs: int | None = None,
     notebooks_dir: str | Path | None = None,
     echo: Callable[[str], None] | None = print,
+    rederive_definitions: bool = False,
 ) -> ReportRun:
     """Execute and publish the report notebooks for one run config.
 
@@ -1119,6 +1236,11 @@ def run_report(
         Folder of the notebooks (default ``notebooks/`` of the project).
     echo
         Receives each progress line (default ``print``), with credentials masked; None for silence.
+    rederive_definitions
+        Derive the stage thresholds from this run's data and rewrite ``<out>/<config name>/definitions.json``
+        (when the run publishes as complete or partial) instead of using the pinned ones. With
+        ``report: {pin_definitions: false}`` every run derives them and nothing is pinned. See
+        :mod:`clc_lib.pinning`.
 
     Returns
     -------
@@ -1132,7 +1254,7 @@ def run_report(
     ConfigError
         Missing or invalid run config, a reserved or unsafe ``name:``, a folder of runs owned by
         another config, unknown ``--only`` name or ``report:`` option, a ``CLC_ID_SALT`` that is
-        too short. Nothing is published.
+        too short, a damaged ``definitions.json`` (named in the message). Nothing is published.
     OutputFolderError
         The reports folder or the private working folder is full, read-only or not writable.
         Nothing is published and the run's temporary files are removed.
@@ -1170,6 +1292,9 @@ def run_report(
         stack.enter_context(_output_lock(out_root, log=early.append))
         _remove_leftovers(out_root, early.append)
         owner_recorded = _check_config_folder(config_folder, identity)
+        definitions_file = config_folder / DEFINITIONS_FILE
+        plan = plan_definitions(definitions_file, run_config.stages, pin=options["pin_definitions"],
+                                rederive=rederive_definitions)
         kernel_environment, privacy = _privacy_settings(options)
         private = _private_run_folder(out_root, early.append)
         stack.callback(shutil.rmtree, private, ignore_errors=True)
@@ -1181,7 +1306,7 @@ def run_report(
         if not _inside(source_dir.resolve(), project_root().resolve()):
             sanitiser.add_folder(source_dir, "notebooks")
         # A refused input raises here: nothing is published.
-        checked, cached = _check_input(config_path, as_of, cache)
+        checked, cached, resolved_rules = _check_input(config_path, as_of, cache, plan.stage_rules)
         if cached:
             from clc_lib.io import RUN_CACHE_ENV_VAR
 
@@ -1195,6 +1320,8 @@ def run_report(
         staging: Path | None = None
         links: list[tuple[Path, Path]] = []
         made_config_folder = False
+        definitions_before: bytes | None = None  # definitions.json as it was, restored if publishing fails
+        definitions_written = False
         # Where a failed write (full or read-only disk) happened: the private working folder, then the reports folder.
         writing = (private, "this run's working files", PRIVATE_SPACE_ADVICE)
         try:
@@ -1206,8 +1333,9 @@ def run_report(
                                                   if cached else ""))
             log("customer ids are shown as pseudonyms (salt from " + privacy["salt"] + ")"
                 if privacy["pseudonymise_ids"] else "customer ids are shown as they are (report.pseudonymise_ids: false)")
+            log(_definitions_log_line(plan))
             results = _execute_all(notebooks, work, config_path, as_of, source_dir, options, workers, log,
-                                   kernel_environment, sanitiser)
+                                   kernel_environment, sanitiser, stage_rules=plan.stage_rules)
             data = _run_data(results, as_of, run_config)
             as_of_label = _safe_label(str(data.get("as_of") or "data-end"))
             # Runs started within the same second (whatever their as_of) get -2, -3... so they keep their order.
@@ -1230,6 +1358,9 @@ def run_report(
                 status = STATUS_COMPLETE
             previous = _previous_complete_run(config_folder)
             _add_changes(results, _previous_runs_by_report(config_folder, [r.name for r in results]))
+            definitions, new_definitions = _run_definitions(plan, resolved_rules, run_id, str(run_config.name),
+                                                            publishes_pin=status != STATUS_FAILED)
+            definition_changes = _mark_definition_changes(results, definitions, config_folder)
             finished = dt.datetime.now()
             manifest = {
                 "run_id": run_id, "config_name": run_config.name, "config": _display_path(config_path),
@@ -1238,6 +1369,7 @@ def run_report(
                 "seconds": round((finished - started).total_seconds(), 1),
                 "previous_run": previous[0] if previous else None,
                 "data": data, "privacy": privacy, "versions": _versions(),
+                "definitions": definitions, "definition_changes": definition_changes,
                 "notebooks": [asdict(r) for r in results],
             }
             (work / RUN_MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
@@ -1257,6 +1389,8 @@ def run_report(
             else:
                 failed = ", ".join(r.name for r in results if not r.ok)
                 notes.append(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")
+            if new_definitions is not None:
+                notes.append(f"stage thresholds pinned in {definitions_file} for the next runs")
             notes += [f"removed old run {name} (report.keep = {options['keep']})" for name in pruned]
             for note in notes:
                 log(note, quiet=True)
@@ -1272,6 +1406,10 @@ def run_report(
                 made_config_folder = True
             if not owner_recorded:
                 _record_config_identity(config_folder, identity)
+            if new_definitions is not None:
+                definitions_before = definitions_file.read_bytes() if definitions_file.is_file() else None
+                definitions_written = True
+                _write_definitions(definitions_file, new_definitions)
             if status == STATUS_COMPLETE:
                 links = [(_temporary_symlink(config_folder / LATEST_NAME, target.name), config_folder / LATEST_NAME),
                          (_temporary_symlink(out_root / LATEST_NAME, f"{config_name}/{target.name}"),
@@ -1287,6 +1425,12 @@ def run_report(
                 for temporary, _link in links:
                     with contextlib.suppress(OSError):
                         temporary.unlink()
+                if definitions_written and not made_config_folder:
+                    with contextlib.suppress(OSError):
+                        if definitions_before is None:
+                            definitions_file.unlink()
+                        else:
+                            _write_definitions(definitions_file, definitions_before)
                 if made_config_folder:  # nothing else is in it yet
                     shutil.rmtree(config_folder, ignore_errors=True)
             say(sanitiser.console(f"{dt.datetime.now():%H:%M:%S}  run stopped ({type(exc).__name__}); nothing "
@@ -1310,8 +1454,11 @@ def run_report(
 
 def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str | None, cwd: Path,
                  options: dict[str, Any], workers: int, log: Callable[[str], None],
-                 environment: dict[str, str], sanitiser: _Sanitiser) -> list[NotebookRun]:
+                 environment: dict[str, str], sanitiser: _Sanitiser,
+                 stage_rules: dict[str, Any] | None = None) -> list[NotebookRun]:
     """Execute every notebook (``workers`` at a time); a failure does not stop the others.
+
+    ``stage_rules`` (pinned thresholds) go to the notebooks that declare that parameter.
 
     On Ctrl-C, SIGTERM or another error of the runner, the running notebooks are stopped first.
     """
@@ -1324,7 +1471,8 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
         task = _Task(source=path, executed=work / result.ipynb, log=work / result.log,
                      key_figures_file=work / "key_figures" / f"{path.stem}.json", config=config_path,
                      as_of=as_of, cwd=cwd, cell_timeout=options["cell_timeout"],
-                     start_timeout=options["start_timeout"], environment=dict(environment))
+                     start_timeout=options["start_timeout"], environment=dict(environment),
+                     stage_rules=stage_rules)
         log(f"start   {result.name}")
         began = time.perf_counter()
         try:

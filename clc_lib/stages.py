@@ -201,7 +201,13 @@ def _compile_precedence(precedence: Sequence[tuple[str, str]], thresholds: Mappi
 
 
 def _options(rules: Mapping[str, Any] | None) -> dict[str, Any]:
-    return merge_options("stages", stage_rule_defaults(), rules)
+    options = merge_options("stages", stage_rule_defaults(), rules)
+    sources = options["sources"]
+    if not isinstance(sources, Mapping) or any(name not in THRESHOLDS for name in sources):
+        unknown = sorted(set(sources) - set(THRESHOLDS)) if isinstance(sources, Mapping) else sources
+        raise ConfigError(f"stages.sources names {unknown!r}; give threshold -> text for thresholds among "
+                          f"{', '.join(THRESHOLDS)}.")
+    return options
 
 
 def _to_rules(options: Mapping[str, Any], derived: Mapping[str, float], sources: Mapping[str, str]) -> StageRules:
@@ -210,7 +216,7 @@ def _to_rules(options: Mapping[str, Any], derived: Mapping[str, float], sources:
     for name in THRESHOLDS:
         if options[name] is not None:
             thresholds[name] = float(options[name])
-            all_sources[name] = "run config"
+            all_sources[name] = str(options["sources"].get(name) or "run config")
         else:
             thresholds[name] = float(derived[name])
     precedence = tuple((str(r["stage"]), str(r["when"])) for r in options["precedence"])
@@ -249,11 +255,12 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
     check_transactions(transactions)
     options = _options(rules)
     as_of = resolve_as_of(as_of)
-    return _derive_rules(_ordered_purchase_days(rows_up_to(transactions, as_of)), options)
+    return _derive_rules(_ordered_purchase_days(rows_up_to(transactions, as_of)), options, as_of)
 
 
-def _derive_rules(days: ir.Table, options: Mapping[str, Any]) -> StageRules:
-    """:func:`derive_stage_rules` from the output of :func:`_ordered_purchase_days` (one query)."""
+def _derive_rules(days: ir.Table, options: Mapping[str, Any], as_of: Any = None) -> StageRules:
+    """:func:`derive_stage_rules` from the output of :func:`_ordered_purchase_days` (one query);
+    ``as_of`` only names the cut-off in the sources."""
     derive = options["derive"]
     loyal_q = float(derive["loyal_purchase_days_quantile"])
     gaps, purchase_days = _day_histograms(days)
@@ -261,6 +268,7 @@ def _derive_rules(days: ir.Table, options: Mapping[str, Any]) -> StageRules:
     stats["loyal"] = _quantile_of_counts(purchase_days, loyal_q)
 
     n_gaps = int(gaps.sum())
+    data_up_to = f"derived from the data up to {pd.Timestamp(as_of):%Y-%m-%d} as " if as_of is not None else ""
     derived: dict[str, float] = {}
     sources: dict[str, str] = {}
     if n_gaps >= int(derive["min_gaps"]):
@@ -269,7 +277,8 @@ def _derive_rules(days: ir.Table, options: Mapping[str, Any]) -> StageRules:
             value = max(float(round(stats[name])), previous + 1.0)
             derived[name] = value
             previous = value
-            sources[name] = f"{float(derive[key]):.0%} quantile of {n_gaps:,} gaps between purchase days"
+            sources[name] = (f"{data_up_to}the {float(derive[key]):.0%} quantile of {n_gaps:,} gaps "
+                             "between purchase days")
     else:
         for name in _GAP_QUANTILE_KEYS:
             derived[name] = float(derive["fallback"][name])
@@ -277,7 +286,8 @@ def _derive_rules(days: ir.Table, options: Mapping[str, Any]) -> StageRules:
     floor = float(derive["loyal_min_purchase_days_floor"])
     if n_gaps >= int(derive["min_gaps"]) and not pd.isna(stats["loyal"]):
         derived["loyal_min_purchase_days"] = max(floor, float(math.ceil(stats["loyal"])))
-        sources["loyal_min_purchase_days"] = f"{loyal_q:.0%} quantile of purchase days per customer (at least {floor:g})"
+        sources["loyal_min_purchase_days"] = (f"{data_up_to}the {loyal_q:.0%} quantile of purchase days per "
+                                              f"customer (at least {floor:g})")
     else:
         derived["loyal_min_purchase_days"] = float(derive["fallback"]["loyal_min_purchase_days"])
         sources["loyal_min_purchase_days"] = "fallback"
@@ -333,7 +343,66 @@ def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules, days: ir.
         raise ConfigError(f"rules must be a StageRules or a mapping of stage options, got {type(rules).__name__}.")
     if days is None:
         return derive_stage_rules(transactions, as_of, rules=rules)
-    return _derive_rules(days, _options(rules))
+    return _derive_rules(days, _options(rules), as_of)
+
+
+def override_thresholds(stages: Mapping[str, Any] | None, thresholds: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``stages:`` section with ``thresholds`` fixed in it, e.g. thresholds pinned by an earlier run.
+
+    Parameters
+    ----------
+    stages
+        The run config's ``stages:`` section (None for none).
+    thresholds
+        Threshold name -> value (days; ``loyal_min_purchase_days`` counts purchase days), and
+        optionally ``sources``: threshold name -> text shown as that threshold's source in the
+        reports (default "run config").
+
+    Returns
+    -------
+    dict
+        A new ``stages:`` section: the given values replace the section's, the rest is kept.
+
+    Raises
+    ------
+    ConfigError
+        An unknown threshold name, or a value that is not a number of at least 1 (0 for
+        ``loyal_min_purchase_days`` is refused too: a customer has at least one purchase day).
+    """
+    if not isinstance(thresholds, Mapping):
+        raise ConfigError(f"stage_rules must map threshold names to days, got {type(thresholds).__name__}.")
+    section = dict(stages or {})
+    sources = dict(section.get("sources") or {})
+    for name, value in thresholds.items():
+        if name == "sources":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"stage_rules['sources'] must map threshold names to texts, got {value!r}.")
+            sources.update({str(key): str(text) for key, text in value.items()})
+            continue
+        if name not in THRESHOLDS:
+            raise ConfigError(f"stage_rules names {name!r}, which is not a stage threshold; thresholds: "
+                              f"{', '.join(THRESHOLDS)}.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 1:
+            raise ConfigError(f"stage_rules['{name}'] is {value!r}; give a number of days of at least 1.")
+        section[name] = float(value)
+    if sources:
+        section["sources"] = sources
+    return section
+
+
+def config_fixed_thresholds(stages: Mapping[str, Any] | None) -> dict[str, float]:
+    """The thresholds a ``stages:`` section fixes, with their values; the others are derived from the data.
+
+    A threshold that reuses another one (``new_window_days``, ``reactivated_window_days``: ``at_risk_days``;
+    ``reactivation_gap_days``: ``dormant_days``) and is not given itself counts as fixed when the one it
+    reuses is.
+    """
+    options = _options(stages)
+    fixed = {name: float(options[name]) for name in THRESHOLDS if options[name] is not None}
+    for name, base in _ALIASES.items():
+        if name not in fixed and base in fixed:
+            fixed[name] = fixed[base]
+    return fixed
 
 
 # ---------------------------------------------------------------------------------------------

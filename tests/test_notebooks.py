@@ -14,7 +14,8 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 REPORT_NOTEBOOKS = ("01_segmentation", "02_acquisition", "03_monetisation", "04_retention", "05_recovery")
-COMMON_PARAMETERS = ("config: str = ", "as_of: str | None = None", "period: str | None = None")
+COMMON_PARAMETERS = ("config: str = ", "as_of: str | None = None", "period: str | None = None",
+                     "stage_rules: dict | None = None")
 PLACEHOLDER_WORDS = ("TODO", "FIXME", "TBD", "XXX", "lorem ipsum")
 DEMO_CONFIG = PROJECT_ROOT / "data" / "raw" / "demo" / "run.yaml"
 
@@ -49,7 +50,7 @@ def test_notebook_follows_the_layout(name):
         assert line in parameters, f"{name}: parameters cell lacks {line!r}"
     for statement in parameters.splitlines():  # typed, commented defaults, nothing derived
         assert ":" in statement.split("=")[0] and "  # " in statement, f"{name}: {statement!r}"
-    assert "clc.load_run(config, as_of=as_of, period=period)" in cells[2].source
+    assert "clc.load_run(config, as_of=as_of, period=period, stage_rules=stage_rules)" in cells[2].source
     assert any("clc.show_key_figures(" in cell.source for cell in cells if cell.cell_type == "code")
     assert cells[-2].cell_type == "markdown" and cells[-2].source.startswith("## Data quality")
     assert cells[-1].source.strip() == "clc.show_quality(run)"

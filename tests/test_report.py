@@ -102,9 +102,10 @@ def fake_execute(task) -> tuple[bool, str | None]:
     return True, None
 
 
-def skip_input_check(config_path, as_of, cache):
-    """Stand-in for the runner's data check (the configs here name no real data): no run cache."""
-    return "input check replaced by the test", False
+def skip_input_check(config_path, as_of, cache, stage_rules=None):
+    """Stand-in for the runner's data check (the configs here name no real data): no run cache, no
+    resolved stage rules."""
+    return "input check replaced by the test", False, None
 
 
 SALT = "test-salt-0123456789abcdef"
