@@ -284,15 +284,14 @@ def test_protect_frame_on_a_plain_index_and_a_personal_index_level(project, monk
                                index=pd.Index(["00017"], name="customer_id"))
     protected = protect_frame(by_customer)
     assert list(protected.index) == ["C-cdd1db6bdea3"] and protected.index.name == "customer_id"
-    assert protected["Customer ID"].tolist() == ["C-" + "57e751daa353"]  # "p-9" with the customer prefix
+    assert protected["Customer ID"].tolist() == ["C-57e751daa353"]  # "p-9" with the customer prefix
     assert protected["value"].tolist() == [2.5]
 
     by_email = pd.DataFrame({"n": [1, 2]}, index=pd.MultiIndex.from_tuples(
         [("a@b.de", 17), ("c@d.de", 18)], names=["email", "customer_id"]))
     protected = protect_frame(by_email)
     assert protected.index.names == ["customer_id"]
-    assert list(protected.index) == [pseudonymise_id(17, salt=SALT.encode()), pseudonymise_id(18, salt=SALT.encode())]
-    assert list(protected.index)[0] == pseudonymise_id("17", salt=SALT.encode())
+    assert list(protected.index) == ["C-e8f7f2a37274", "C-e087509562af"]  # integer ids hashed as "17", "18"
 
 
 def test_protect_frame_follows_the_switch_and_always_returns_a_copy(project, monkeypatch):
