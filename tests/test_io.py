@@ -493,6 +493,7 @@ def test_raw_files_are_not_modified(tmp_path):
     assert before == {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.glob("*.csv")}
 
 
+@pytest.mark.slow
 def test_load_run_none_loads_the_demo_with_the_counts_of_its_raw_files(demo_config_file):
     """``load_run(None)`` against a pandas read of the same raw files and the loader's documented rules."""
     import yaml
