@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := data/raw/demo/run.yaml
 
-.PHONY: help install system-deps demo-data reports test lab bench clean
+.PHONY: help install system-deps demo-data reports test test-fast lab bench clean
 
 help:
 	@echo "make reports    demo data + all five reports into reports/ (sets up .venv when missing)"
 	@echo "make test       the whole test suite (sets up .venv and the system packages when missing)"
+	@echo "make test-fast  the unit tests in about two minutes: the whole suite without the tests marked slow"
 	@echo "make lab        JupyterLab on the project, with clc_lib importable (PORT=8899 for another port)"
 	@echo "make bench      benchmarks (not part of make test)"
 	@echo "make system-deps  what the tests need besides Python: Chromium, PostgreSQL, Java (apt, as root or with sudo)"
@@ -57,6 +58,11 @@ reports: $(DEMO)
 
 test: system-deps $(DEMO)
 	$(BIN)/python -m pytest
+
+# Leaves out the tests marked slow (Spark, PostgreSQL, Chromium, whole report or notebook runs, long
+# fits), so it needs no system packages; `make test` stays the whole suite and the CI command.
+test-fast: $(DEMO)
+	$(BIN)/python -m pytest -m "not slow"
 
 # PORT=8899 picks the port; as root (e.g. in a container) Jupyter needs --allow-root.
 LAB_OPTIONS := $(if $(PORT),--port=$(PORT)) $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)

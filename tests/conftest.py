@@ -1,22 +1,79 @@
-"""Shared fixtures: the CDNOW reference data (skipped cleanly when absent)."""
+"""Shared fixtures and the rule for missing test requirements.
+
+A test that needs something outside the Python code (the CDNOW reference data in
+``../shared/data/cdnow``, the demo data, an optional module) asks for it through
+:func:`missing_requirement` or :func:`import_required`. On a developer's machine a missing one
+skips the test with a message naming it; under CI (environment variable ``CI=true``), which
+provides all of them, it fails the test with the same message, so that nothing is skipped quietly.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CDNOW_DIR = Path(os.environ.get("CLC_CDNOW_DIR", PROJECT_ROOT.parent / "shared" / "data" / "cdnow"))
+CDNOW_ENV_VAR = "CLC_CDNOW_DIR"
+DEFAULT_CDNOW_DIR = PROJECT_ROOT.parent / "shared" / "data" / "cdnow"
+CDNOW_FILES = ("CDNOW_master.txt", "CDNOW_sample.txt", "cdnow_customers_summary_with_transactions.csv",
+               "donations.csv")
+
+
+def running_under_ci() -> bool:
+    """Whether the environment variable ``CI`` says the tests run under CI (``true``, ``1`` or ``yes``)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def missing_requirement(message: str) -> NoReturn:
+    """Skip the calling test because of ``message``, or fail it under CI, which provides every requirement."""
+    if running_under_ci():
+        pytest.fail(f"{message}. Under CI (CI=true) a missing requirement fails the test instead of skipping it.",
+                    pytrace=False)
+    pytest.skip(message)
+
+
+def import_required(module_name: str, provided_by: str) -> ModuleType:
+    """Import ``module_name``, or skip the test (fail it under CI) naming what provides the module."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        missing_requirement(f"The module {module_name} cannot be imported ({exc}); it comes with {provided_by}")
+
+
+def cdnow_folder() -> Path:
+    """The folder of the CDNOW reference files: ``CLC_CDNOW_DIR``, else ``../shared/data/cdnow``.
+
+    Skips the test (fails it under CI) when one of :data:`CDNOW_FILES` is not in it.
+    """
+    folder = Path(os.environ.get(CDNOW_ENV_VAR) or DEFAULT_CDNOW_DIR)
+    missing = [name for name in CDNOW_FILES if not (folder / name).is_file()]
+    if missing:
+        missing_requirement(f"CDNOW reference data not found: {', '.join(missing)} missing in {folder} "
+                            f"(put the shared folder beside the project, or set {CDNOW_ENV_VAR} to its folder)")
+    return folder
 
 
 @pytest.fixture(scope="session")
 def cdnow_dir() -> Path:
     """Folder of the CDNOW and donations files (Fader & Hardie); see ../shared/data/cdnow/README.md."""
-    if not (CDNOW_DIR / "CDNOW_master.txt").is_file():
-        pytest.skip(f"CDNOW reference data not found at {CDNOW_DIR} (set CLC_CDNOW_DIR to its folder)")
-    return CDNOW_DIR
+    return cdnow_folder()
+
+
+@pytest.fixture(scope="session")
+def demo_config_file() -> Path:
+    """The project's demo run config (``data/raw/demo/run.yaml``), written by :mod:`clc_lib.demo` when missing."""
+    from clc_lib.demo import write_demo_data
+    from clc_lib.paths import demo_config_path
+
+    path = demo_config_path()
+    if not path.is_file():
+        write_demo_data(path.parent)
+    return path
 
 
 @pytest.fixture(autouse=True)

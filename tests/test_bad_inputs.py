@@ -62,6 +62,7 @@ def test_the_manifest_covers_the_corpus():
         assert (CORPUS / (case.get("file") or case["config"])).exists(), case["id"]
 
 
+@pytest.mark.slow  # the whole corpus, one load each
 @pytest.mark.parametrize("case", REFUSED, ids=[case["id"] for case in REFUSED])
 def test_refused_inputs_name_file_column_rows_and_example(case, tmp_path, capsys):
     config = _config_path(case, tmp_path)
@@ -106,6 +107,7 @@ def _matches(frame: pd.DataFrame, expected: dict[str, Any]) -> pd.Series:
     return hit
 
 
+@pytest.mark.slow  # the whole corpus, one load each
 @pytest.mark.parametrize("case", LOADS, ids=[case["id"] for case in LOADS])
 def test_loaded_inputs_give_the_documented_figures(case, tmp_path):
     config = _config_path(case, tmp_path)
@@ -144,6 +146,7 @@ def test_raw_corpus_files_are_not_modified(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in CORPUS.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.slow  # the whole corpus, one load each
 @pytest.mark.parametrize("case_id", ["header_only", "config_unknown_top_level_key", "order_id_shared_by_two_customers"])
 def test_clc_report_refuses_bad_input_with_exit_2_and_publishes_nothing(case_id, tmp_path, capsys):
     case = next(case for case in CASES if case["id"] == case_id)

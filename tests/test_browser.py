@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 from test_security import hostile_report
 
+pytestmark = pytest.mark.slow  # a demo report run and Chromium
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -25,6 +25,8 @@ from clc_lib.summary import customer_summary
 from engine_equivalence import ANALYSES, assert_same, assert_same_analysis
 from engine_equivalence import history_frame as _history_frame
 
+pytestmark = pytest.mark.slow  # starts a Spark session (JVM)
+
 ROOT = project_root()
 DEMO_CONFIG = ROOT / "data" / "raw" / "demo" / "run.yaml"
 CDNOW_CONFIG = ROOT / "docs" / "examples" / "cdnow.yaml"

@@ -14,6 +14,8 @@ from clc_lib.config import RunConfig
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.io import atomic_write, connect, load_run, load_table, read_transactions
 
+from conftest import import_required
+
 MAPPING = {"customer_id": "Customer", "order_id": "Invoice", "timestamp": "Date", "amount": "Value"}
 ROWS = [("00017", "I1", "2024-01-05", 12.5), ("00017", "I2", "2024-02-01", 7.25), ("0042", "I3", "2024-02-03", 100.0)]
 FRAME = pd.DataFrame(ROWS, columns=["Customer", "Invoice", "Date", "Value"])
@@ -144,8 +146,8 @@ def test_bad_sql_query_is_reported(duckdb_file, tmp_path):
 
 
 def test_any_ibis_backend_by_url(tmp_path):
-    sqlite3 = pytest.importorskip("sqlite3")
-    pytest.importorskip("ibis.backends.sqlite")
+    sqlite3 = import_required("sqlite3", "Python's standard library")
+    import_required("ibis.backends.sqlite", "ibis-framework")
     path = tmp_path / "shop.sqlite"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE orders (Customer TEXT, Invoice TEXT, Date TEXT, Value REAL)")
@@ -491,13 +493,60 @@ def test_raw_files_are_not_modified(tmp_path):
     assert before == {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.glob("*.csv")}
 
 
-def test_load_run_none_loads_the_demo():
+@pytest.mark.slow
+def test_load_run_none_loads_the_demo_with_the_counts_of_its_raw_files(demo_config_file):
+    """``load_run(None)`` against a pandas read of the same raw files and the loader's documented rules."""
+    import yaml
+
     from clc_lib.paths import demo_config_path
 
-    if not demo_config_path().is_file():
-        pytest.skip("demo data not generated (run `clc demo-data`)")
+    assert demo_config_path() == demo_config_file
+    config = yaml.safe_load(demo_config_file.read_text(encoding="utf-8"))
+    folder = demo_config_file.parent
+    columns = config["transactions"]["columns"]
+    raw = pd.read_parquet(folder / config["transactions"]["path"])
+    customer = raw[columns["customer_id"]].astype(str)
+    quantity = raw[columns["quantity"]].astype(float)
+    amount = quantity * raw[columns["unit_price"]].astype(float)
+    timestamp = pd.to_datetime(raw[columns["timestamp"]])
+    is_return = (amount < 0) | (quantity < 0) | raw[columns["order_id"]].astype(str).str.startswith("C")
+    after_as_of = timestamp >= pd.Timestamp(config["as_of"]) + pd.Timedelta(days=1)
+    duplicate = pd.Series(False, index=raw.index)
+    duplicate[~after_as_of] = raw[~after_as_of].duplicated(subset=list(columns.values()))
+    kept = ~after_as_of & ~duplicate
+    assert is_return.sum() > 0 and customer.str.startswith("0").any()  # the comparisons below mean something
+
     run = load_run(None)
-    assert run.quality["transactions"].rows_out > 0
+    assert run.as_of == pd.Timestamp(config["as_of"])
+    quality = run.quality["transactions"]
+    assert quality.rows_in == len(raw)
+    assert quality.rule("after_as_of").rows == after_as_of.sum()
+    assert quality.rule("duplicate_rows").rows == duplicate.sum()
+    assert quality.rule("returns").rows == (is_return & kept).sum()
+    assert quality.rule("returns").amount == pytest.approx(amount[is_return & kept].sum(), abs=0.005)
+    assert quality.rule("zero_amount").rows == ((amount == 0) & kept).sum()
+    assert quality.rows_out == kept.sum()
+    assert quality.customers == customer[kept].nunique()
+    assert quality.amount_in == pytest.approx(amount.sum(), abs=0.005)
+    assert quality.amount_out == pytest.approx(amount[kept].sum(), abs=0.005)
+    assert (quality.first_timestamp, quality.last_timestamp) == (timestamp[kept].min(), timestamp[kept].max())
+
+    loaded = run.transactions.to_pandas()
+    assert len(loaded) == kept.sum() and int(loaded["is_return"].sum()) == (is_return & kept).sum()
+    assert set(loaded["customer_id"]) == set(customer[kept])  # ids stay text with their leading zeros
+    per_customer = loaded.groupby("customer_id")["amount"].sum().sort_index()
+    expected_per_customer = amount[kept].groupby(customer[kept]).sum().sort_index()
+    pd.testing.assert_series_equal(per_customer, expected_per_customer, check_names=False, rtol=1e-12)
+
+    for table, id_column in (("customers", "customer_id"), ("events", "customer_id"),
+                             ("campaigns", "customer_id"), ("surveys", "customer_id"), ("spend", None)):
+        path = folder / config[table]["path"]
+        source = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+        table_quality = run.quality[table]
+        assert table_quality.rows_in == table_quality.rows_out == len(source), table
+        if id_column is not None:
+            ids = source[config[table]["columns"][id_column]].dropna().astype(str)
+            assert table_quality.customers == ids.nunique(), table
 
 
 # --- run cache ------------------------------------------------------------------------------------

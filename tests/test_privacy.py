@@ -1,4 +1,8 @@
-"""Privacy rules: salted pseudonyms (reference values from openssl), personal-data columns, redaction."""
+"""Privacy rules: salted pseudonyms (reference values from openssl), personal-data columns, redaction.
+
+Every expected pseudonym below was computed outside Python, e.g.
+``printf '%s' 00017 | openssl dgst -sha256 -hmac test-salt-0123456789abcdef`` (first 12 hex digits).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clc_lib import privacy
 from clc_lib.errors import ConfigError
 from clc_lib.privacy import (
     config_secret_values,
@@ -149,11 +152,6 @@ def test_scrub_local_paths():
     assert scrub_local_paths("/tmp/x", {"/tmp": ""}) == "/tmp/x"  # shared folders are left alone
 
 
-def test_module_lists_its_public_names():
-    for name in privacy.__all__:
-        assert hasattr(privacy, name), name
-
-
 def test_embedded_images_are_left_alone():
     blob = "iVBORw0KGgo" + "A" * 300 + "/root/" + "B" * 300 + "tok9f8e7dQ" + "C" * 50 + "=="
     page = f'<img src="data:image/png;base64,{blob}"> see /root/x.csv and tok9f8e7dQ'
@@ -190,3 +188,169 @@ def test_pseudonymise_examples_replaces_only_the_ids_among_the_examples():
     assert expected in cleaned["evalue"] and cleaned["text"] == "customer c-17"
     assert "c-17'" not in pseudonymise_examples(error, None) and "examples withheld" in pseudonymise_examples(error, None)
     assert pseudonymise_examples(error, {}, salt=salt) == error
+
+
+# --- pseudonyms: format, stability, odd ids -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("customer_id", "expected"), [
+    ("", "C-014620856836"),            # an empty id is an id, not a missing value
+    (" 00017", "C-0d24ebf15887"),      # not stripped: differs from "00017"
+    ("Müller/ø", "C-6f8c4b70624b"),    # hashed as UTF-8
+    ("c-17'x", "C-8709715b8868"),
+    (17.0, "C-eef0dd229a14"),          # a float id is hashed as its text "17.0", not as "17"
+    ("a" * 1000, "C-4ed94cdab82d"),
+])
+def test_pseudonyms_of_odd_ids_match_openssl(customer_id, expected):
+    assert pseudonymise_id(customer_id, salt=SALT.encode()) == expected
+
+
+def test_pseudonyms_are_stable_for_a_salt_differ_across_salts_and_hide_the_id():
+    import hashlib
+    import re
+
+    ids = [f"{i:05d}" for i in range(1_000)] + [f"cust-{i}" for i in range(1_000)]
+    first = [pseudonymise_id(value, salt=SALT.encode()) for value in ids]
+    assert [pseudonymise_id(value, salt=SALT.encode()) for value in ids] == first
+    assert all(re.fullmatch(r"C-[0-9a-f]{12}", pseudonym) for pseudonym in first)
+    assert len(set(first)) == len(ids)  # no two ids share a pseudonym here
+    assert not any(value in pseudonym for value, pseudonym in zip(ids, first, strict=True))
+    other_salt = [pseudonymise_id(value, salt=b"another-salt-0123456789") for value in ids]
+    assert not set(first) & set(other_salt)
+    # An unsalted hash of a guessed id does not lead to its pseudonym.
+    unsalted = {"C-" + hashlib.sha256(value.encode()).hexdigest()[:12] for value in ids}
+    assert not unsalted & set(first)
+    assert hashlib.sha256(b"00017").hexdigest()[:12] == "9fc68c1275e8"  # openssl dgst -sha256, no key
+    assert pseudonymise_id("00017", salt=b"another-salt-0123456789") == "C-0745606e53c1"
+
+
+def test_numpy_ids_and_missing_timestamps():
+    assert pseudonymise_id(np.int64(17), salt=SALT.encode()) == pseudonymise_id("17", salt=SALT.encode())
+    assert pseudonymise_id(pd.NaT, salt=SALT.encode()) is pd.NaT
+    assert np.isnan(pseudonymise_id(np.float64("nan"), salt=SALT.encode()))
+
+
+# --- the salt -------------------------------------------------------------------------------------
+
+
+def test_salt_length_limit_is_sixteen_characters(project, monkeypatch):
+    monkeypatch.setenv("CLC_ID_SALT", "sixteen-chars-16")
+    assert id_salt() == (b"sixteen-chars-16", "CLC_ID_SALT")
+    assert pseudonymise_id("00017") == "C-8e4d616c6279"
+    monkeypatch.setenv("CLC_ID_SALT", "fifteen-chars15")
+    with pytest.raises(ConfigError, match="CLC_ID_SALT has 15 characters; give at least 16"):
+        id_salt()
+
+
+def test_an_empty_salt_variable_falls_back_to_the_installation_salt_file(project, monkeypatch):
+    path = project / "data" / "processed" / "id_salt"
+    path.parent.mkdir(parents=True)
+    path.write_text("file-salt-abcdef0123\n", encoding="utf-8")  # an existing file is used as it is
+    monkeypatch.setenv("CLC_ID_SALT", "")
+    assert id_salt() == (b"file-salt-abcdef0123", "data/processed/id_salt")
+    assert pseudonymise_id("00017") == "C-2c3e4c8ec847"
+    assert path.read_text(encoding="utf-8") == "file-salt-abcdef0123\n"
+
+
+def test_a_too_short_salt_file_is_refused_with_its_name(project):
+    path = project / "data" / "processed" / "id_salt"
+    path.parent.mkdir(parents=True)
+    path.write_text("short \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"data/processed/id_salt holds 5 characters \(at least 16"):
+        id_salt()
+
+
+def test_pseudonymisation_switch_ignores_case_and_spaces(project, monkeypatch):
+    for value, expected in (("", True), (" ON ", True), ("True", True), ("Off", False), (" NO", False)):
+        monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", value)
+        assert pseudonymise_ids_enabled() is expected, value
+
+
+# --- personal-data columns and protected frames --------------------------------------------------
+
+
+def test_personal_data_columns_spelling_variants_and_lookalikes():
+    columns = ["Customer ID", "PERSON-ID", "username", "Tel.", "ZIP", "birthday", "credit_card_number",
+               "email_opt_in", "Tax-ID", "hotel", "zipper", "filename", "telemetry", "customer_segment", 3]
+    assert personal_data_columns(columns) == {
+        "username": "name", "Tel.": "phone number", "ZIP": "postal address", "birthday": "birth date",
+        "credit_card_number": "national or account number", "email_opt_in": "e-mail address",
+        "Tax-ID": "national or account number"}
+
+
+def test_protect_frame_on_a_plain_index_and_a_personal_index_level(project, monkeypatch):
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
+    by_customer = pd.DataFrame({"Customer ID": ["p-9"], "value": [2.5]},
+                               index=pd.Index(["00017"], name="customer_id"))
+    protected = protect_frame(by_customer)
+    assert list(protected.index) == ["C-cdd1db6bdea3"] and protected.index.name == "customer_id"
+    assert protected["Customer ID"].tolist() == ["C-57e751daa353"]  # "p-9" with the customer prefix
+    assert protected["value"].tolist() == [2.5]
+
+    by_email = pd.DataFrame({"n": [1, 2]}, index=pd.MultiIndex.from_tuples(
+        [("a@b.de", 17), ("c@d.de", 18)], names=["email", "customer_id"]))
+    protected = protect_frame(by_email)
+    assert protected.index.names == ["customer_id"]
+    assert list(protected.index) == ["C-e8f7f2a37274", "C-e087509562af"]  # integer ids hashed as "17", "18"
+
+
+def test_protect_frame_follows_the_switch_and_always_returns_a_copy(project, monkeypatch):
+    monkeypatch.setenv("CLC_ID_SALT", SALT)
+    frame = pd.DataFrame({"customer_id": ["00017"], "n": [1]})
+    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "0")
+    internal = protect_frame(frame)
+    assert internal["customer_id"].tolist() == ["00017"] and internal is not frame
+    internal.loc[0, "n"] = 99
+    assert frame.loc[0, "n"] == 1
+    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "1")
+    assert protect_frame(frame)["customer_id"].tolist() == ["C-cdd1db6bdea3"]
+    no_identifiers = pd.DataFrame({"n": [1]})
+    assert protect_frame(no_identifiers) is not no_identifiers
+
+
+# --- values inside text, secrets, paths ----------------------------------------------------------
+
+
+def test_only_international_phone_numbers_and_every_e_mail_address_are_masked():
+    text = "a@x.org, b.c+tag@mail.example.com; call 0170 1234567 or +1 555 0100, ext +12"
+    assert mask_personal_values(text) == ("[e-mail removed], [e-mail removed]; call 0170 1234567 or "
+                                          "[phone number removed], ext +12")
+
+
+def test_redact_masks_the_longest_secret_first_and_only_whole_query_keys():
+    assert redact("a abcdefgh b abcdef", ["abcdef", "abcdefgh"]) == "a *** b ***"
+    assert redact("https://h/x?API_KEY=k3y&monkey=banana#top") == "https://h/x?API_KEY=***&monkey=banana#top"
+    assert redact("https://h/x?q=1;Token=abc#frag") == "https://h/x?q=1;Token=***#frag"
+
+
+def test_config_secret_values_lists_each_set_variable_once(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("a: ${B_VAR}\nb: ${A_VAR}/${B_VAR}\nc: ${EMPTY}\n", encoding="utf-8")
+    assert config_secret_values(config, {"A_VAR": "aaaaaa", "B_VAR": "bbbbbb", "EMPTY": ""}) == ["bbbbbb", "aaaaaa"]
+    assert config_secret_values(None, {"A_VAR": "aaaaaa"}) == []
+
+
+def test_scrub_local_paths_ignores_relative_and_root_prefixes():
+    from pathlib import Path
+
+    text = "data/x.csv /data/x.csv /srv/shop/a.csv /"
+    assert scrub_local_paths(text, {"data": "", "/": "", Path("/srv/shop/"): "shop/"}) == (
+        "data/x.csv /data/x.csv shop/a.csv /")
+
+
+# --- error examples -------------------------------------------------------------------------------
+
+
+def test_numeric_row_labels_equal_to_an_id_are_pseudonymised_too_with_the_default_salt(project, monkeypatch):
+    from clc_lib.errors import DataError
+    from clc_lib.privacy import pseudonymise_examples
+
+    monkeypatch.setenv("CLC_ID_SALT", "0123456789abcdef")
+    first = str(DataError("Bad amounts.", column="amount", n_rows=1, examples=[(17, "x")]))
+    second = str(DataError("Bad ids.", column="customer_id", n_rows=1, examples=[(4, "0042")]))
+    text = f"{first}\nthe customer 17 and 0042 outside the examples\n{second}"
+    cleaned = pseudonymise_examples(text, {"17": "C", "0042": "C"})
+    assert "row C-9ab8a6f4a4b0: 'x'" in cleaned and "row 4: 'C-057c3788ba54'" in cleaned
+    assert "the customer 17 and 0042 outside the examples" in cleaned
+    assert "row 17" not in cleaned and "'0042'" not in cleaned
+    assert pseudonymise_examples("no examples: row 17: '0042'", {"17": "C"}) == "no examples: row 17: '0042'"

@@ -8,7 +8,7 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, import_required
 
 
 def _normalise(requirement: str) -> tuple[str, str, frozenset[str]]:
@@ -108,9 +108,8 @@ def test_the_nbstripout_filter_commits_a_notebook_without_outputs(tmp_path):
     import sys
 
     import nbformat
-    import pytest
 
-    pytest.importorskip("nbstripout")
+    import_required("nbstripout", "the test extras (pip install -e '.[test]')")
     git = shutil.which("git")
 
     def run(*args: str) -> str:

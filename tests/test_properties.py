@@ -28,6 +28,8 @@ from clc_lib.rfm import rfm_table
 from clc_lib.stages import STAGES, classify_stages, stage_history
 from clc_lib.summary import customer_summary
 
+pytestmark = pytest.mark.slow  # each property is checked on many generated data sets
+
 FIRST_DAY = pd.Timestamp("2024-01-01")
 N_DAYS = 150
 CUSTOMERS = ("00017", "0042", "7", "A-1", "b2", "0003")

@@ -150,6 +150,7 @@ def test_safe_names_are_cleaned_into_one_folder_name():
 
 # --- one config per folder ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_configs_never_share_a_folder(project, capsys):
     first = run_report(write_config(project["root"] / "a", "shop A", "report: {keep: 1}\n"),
                        out=project["out"], echo=None)
@@ -188,6 +189,7 @@ def test_a_link_in_place_of_the_config_folder_is_refused(project, capsys):
 
 # --- clean-up touches only leftovers of dead runs ----------------------------------------------------
 
+@pytest.mark.slow
 def test_cleanup_removes_only_folders_of_dead_runs_made_by_the_runner(project, capsys):
     out = project["out"]
     out.mkdir()
@@ -339,6 +341,7 @@ def pseudonym(customer_id: str) -> str:
     return pseudonymise_id(customer_id, salt=SALT.encode("utf-8"))
 
 
+@pytest.mark.slow
 def test_data_check_examples_reach_no_published_file_as_real_ids(failed_check_run):
     result, out = failed_check_run["result"], failed_check_run["out"]
     assert result.status == "failed" and [nb.status for nb in result.notebooks] == ["ok", "failed"]
@@ -348,6 +351,7 @@ def test_data_check_examples_reach_no_published_file_as_real_ids(failed_check_ru
     assert files_seen > 5 and found == []  # also while the run was assembled in the reports folder
 
 
+@pytest.mark.slow
 def test_data_check_examples_are_shown_by_pseudonym_everywhere(failed_check_run):
     run = failed_check_run["result"].path
     first, second = pseudonym("cust-7731"), pseudonym("cust-8842")
@@ -435,6 +439,7 @@ def assert_nothing_published_or_left(project, before: dict[str, str], latest: Pa
     assert list(project["private"].iterdir()) == []  # the private working folder was removed
 
 
+@pytest.mark.slow
 def test_read_only_reports_folder_exits_2_naming_it(project, capsys, monkeypatch):
     config = write_config(project["root"] / "a", "shop")
     first = run_report(config, out=project["out"], echo=None)
@@ -458,6 +463,7 @@ def test_read_only_reports_folder_exits_2_naming_it(project, capsys, monkeypatch
     assert_nothing_published_or_left(project, before, first.path.resolve())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["staging", "latest link"])
 def test_full_reports_folder_while_publishing_exits_2_and_publishes_nothing(project, capsys, monkeypatch, step):
     config = write_config(project["root"] / "a", "shop")

@@ -396,6 +396,7 @@ def test_survey_latest_answer_with_a_complete_follow_up_is_the_one_used():
     assert (summary.n_responses, summary.n_used) == (2, 1)
 
 
+@pytest.mark.slow
 def test_survey_comparison_agrees_with_the_demo_truth():
     """On the demo, 'churned' must be the generator's 'churns later' (no purchase in 365 days after answering)."""
     import json

@@ -138,6 +138,7 @@ def real_runs(tmp_path_factory):
     return {"out": out, "first": first, "second": second, "first_latest": first_latest, "lines": lines}
 
 
+@pytest.mark.slow
 def test_complete_run_is_published_and_latest_points_to_it(real_runs):
     first, out = real_runs["first"], real_runs["out"]
     assert first.status == "complete" and first.exit_code == 0
@@ -149,6 +150,7 @@ def test_complete_run_is_published_and_latest_points_to_it(real_runs):
     assert not list(out.glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_good_report_has_no_code_embedded_images_and_no_cdn_scripts(real_runs):
     page = (real_runs["second"].path / "01_good.html").read_text(encoding="utf-8")
     assert "Readable text for the reader." in page
@@ -160,6 +162,7 @@ def test_good_report_has_no_code_embedded_images_and_no_cdn_scripts(real_runs):
     assert "clc-error-banner" not in page.split("<main>")[1]
 
 
+@pytest.mark.slow
 def test_failing_notebook_is_rendered_marked_and_fails_the_run(real_runs):
     second = real_runs["second"]
     assert second.status == "failed" and second.exit_code == 1
@@ -180,6 +183,7 @@ def test_failing_notebook_is_rendered_marked_and_fails_the_run(real_runs):
     assert any("FAILED  02_failing" in line for line in real_runs["lines"])
 
 
+@pytest.mark.slow
 def test_secrets_tracebacks_and_local_paths_stay_out_of_the_published_run(real_runs):
     run = real_runs["second"].path
     for path in run.rglob("*"):
@@ -199,6 +203,7 @@ def test_secrets_tracebacks_and_local_paths_stay_out_of_the_published_run(real_r
     assert len(errors) == 1 and len(errors[0].traceback) > 1  # analysts keep the full traceback
 
 
+@pytest.mark.slow
 def test_partial_run_is_kept_but_latest_stays_on_the_complete_run(real_runs):
     out, first, second = real_runs["out"], real_runs["first"], real_runs["second"]
     assert second.path.is_dir()
@@ -207,6 +212,7 @@ def test_partial_run_is_kept_but_latest_stays_on_the_complete_run(real_runs):
     assert (first.path / "01_good.html").is_file()
 
 
+@pytest.mark.slow
 def test_index_links_resolve_to_files(real_runs):
     for run in (real_runs["first"], real_runs["second"]):
         links = local_links(run.path / "index.html")
@@ -217,6 +223,7 @@ def test_index_links_resolve_to_files(real_runs):
             assert (run.path / href).resolve().is_file(), href
 
 
+@pytest.mark.slow
 def test_key_figures_show_change_since_previous_complete_run(real_runs):
     second = real_runs["second"]
     assert second.previous_run == real_runs["first"].run_id
@@ -474,6 +481,7 @@ def _wait_until_gone(work: Path, seconds: float = 20) -> list[int]:
     return left
 
 
+@pytest.mark.slow
 def test_killed_run_leaves_latest_intact_and_the_next_run_takes_over(command_project):
     out, first = command_project["out"], command_project["first"]
     before = _published(out)
@@ -505,6 +513,7 @@ def test_killed_run_leaves_latest_intact_and_the_next_run_takes_over(command_pro
     assert {f["change"] for f in figures[1]} == {"unchanged"}
 
 
+@pytest.mark.slow
 def test_terminated_run_stops_its_notebook_and_publishes_nothing(command_project):
     out = command_project["out"]
     latest, before = (out / "latest").resolve(), _published(out)
@@ -517,6 +526,7 @@ def test_terminated_run_stops_its_notebook_and_publishes_nothing(command_project
     assert (out / ".clc-report.lock").read_text(encoding="utf-8") == ""
 
 
+@pytest.mark.slow
 def test_refused_input_exits_2_and_publishes_nothing(command_project, tmp_path, monkeypatch, capsys):
     out = command_project["out"]
     latest, before = (out / "latest").resolve(), _published(out)

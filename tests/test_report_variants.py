@@ -157,6 +157,7 @@ def test_segmentation_and_acquisition_key_figures_agree_on_the_demo(tmp_path, de
     assert acquisition["Customer value for LTV:CAC and payback"]["value"].startswith("gross margin by category")
 
 
+@pytest.mark.slow
 def test_the_demo_pays_back_on_margin_after_more_than_one_month():
     import clc_lib as clc
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # a whole report run, checked in Chromium
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLC = Path(sys.executable).with_name("clc")
 SALT = "test-salt-security-0123456789abcdef"

@@ -114,6 +114,7 @@ def test_predictions_that_cannot_be_evaluated_are_refused_not_nan():
         model.expected_purchases(52.0, x=x, t_x=t_x, T=T)
 
 
+@pytest.mark.slow
 def test_common_purchase_and_dropout_rates_are_the_limit_of_the_fit_with_a_note():
     # Every customer buys at 0.1 and drops out at 0.05 per week (r, alpha, s, beta all huge).
     from clc_lib.clv import simulate_pareto_nbd
