@@ -1336,7 +1336,7 @@ def run_report(
             results = _execute_all(notebooks, work, config_path, run_as_of, source_dir, options, workers, log,
                                    sanitiser, stage_rules=plan.stage_rules, run_cache=cache if cached else None)
             data = _run_data(results, run_as_of, run_config)
-            as_of_label = _safe_label(str(data.get("as_of") or "data-end"))
+            as_of_label = _safe_label(run_as_of)
             # Runs started within the same second (whatever their as_of) get -2, -3... so they keep their order.
             same_second = [int(match.group(2) or 1) for match in
                            (RUN_FOLDER_PATTERN.match(p.name) for p in _run_folders(config_folder))

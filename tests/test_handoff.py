@@ -166,3 +166,29 @@ def test_the_report_notebooks_hand_their_library_parameters_on_before_loading():
         exec(cells[1].source, namespace)  # the defaults work by hand
         assert namespace["pseudonymise_ids"] is True and namespace["run_cache"] is None
 
+
+
+def test_a_notebook_given_the_runners_parameters_reads_the_run_cache(tmp_path, monkeypatch):
+    """The runner resolves as_of once and keys the cache with it: a notebook loading with the parameters
+    it was passed (no --as-of given) gets the cached tables, not the sources."""
+    import pandas as pd
+
+    import clc_lib.io as io_module
+    from clc_lib import report
+
+    pd.DataFrame({"customer_id": ["a", "a", "b"], "order_id": ["1", "2", "3"],
+                  "timestamp": ["2024-01-02", "2024-02-03", "2024-03-05"],
+                  "amount": ["10", "20", "7"]}).to_csv(tmp_path / "tx.csv", index=False)
+    config = tmp_path / "run.yaml"
+    config.write_text("name: shop\nperiod: W\ntransactions: {path: tx.csv}\n", encoding="utf-8")
+    monkeypatch.setattr(report, "SHARED_RESULTS", {})
+    checked = report._check_input(config, None, tmp_path / "cache")
+    assert checked.cached and checked.as_of == "2024-03-05"  # the day of the last transaction
+
+    def sources_must_not_be_read(*args, **kwargs):
+        raise AssertionError("the notebook read the sources although the run cache matches")
+
+    monkeypatch.setattr(io_module, "_load_transactions", sources_must_not_be_read)
+    apply_notebook_parameters(run_cache=str(tmp_path / "cache"))
+    run = io_module.load_run(str(config), as_of=checked.as_of, period="W", stage_rules=None)
+    assert run._results_folder == tmp_path / "cache" / "results" and f"{run.as_of:%Y-%m-%d}" == "2024-03-05"

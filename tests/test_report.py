@@ -155,6 +155,7 @@ def test_complete_run_is_published_and_latest_points_to_it(real_runs):
     assert real_runs["first_latest"] == first.path.resolve()
     for name in ("index.html", "01_good.html", "01_good.ipynb", "run.log", "run.json"):
         assert (first.path / name).is_file(), name
+    assert not (first.path / "key_figures").exists()  # the figures travel in the executed notebook
     assert not list(out.glob(".tmp-*"))
 
 
@@ -167,6 +168,10 @@ def test_good_report_has_no_code_embedded_images_and_no_cdn_scripts(real_runs):
     assert "import(\"https" not in page and "cdnjs" not in page.lower().split("<style")[0]
     assert "mathjax" not in page.lower()
     assert "clc-error-banner" not in page.split("<main>")[1]
+    # The key figures' JSON for the runner stays in the executed notebook; the page shows their HTML.
+    assert "<div>cards</div>" in page and "vnd.clc" not in page and '"key_figures"' not in page
+    executed = (real_runs["second"].path / "01_good.ipynb").read_text(encoding="utf-8")
+    assert KEY_FIGURES_MIME in executed and RUN_DATA_MIME in executed
 
 
 def test_failing_notebook_is_rendered_marked_and_fails_the_run(real_runs):
@@ -321,7 +326,7 @@ def test_no_notebooks_still_writes_an_index(tmp_path, monkeypatch):
     assert result.ok and result.notebooks == []
     index = (result.path / "index.html").read_text(encoding="utf-8")
     assert "No notebooks were found" in index
-    assert result.run_id.endswith("_data-end")
+    assert result.run_id.endswith("_2024-01-31")  # the as_of the input check resolved
 
 
 def test_unknown_only_name_and_bad_options_are_config_errors(quick, tmp_path):
