@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 EXPORTS: dict[str, tuple[str, ...]] = {
     "io": (
         "ENGINE_DEFAULTS", "CSV_DEFAULTS", "RunData", "atomic_write", "connect", "load_run",
-        "load_table", "read_transactions", "RUN_CACHE_ENV_VAR", "save_run_cache",
+        "load_table", "read_transactions", "save_run_cache",
     ),
     "engines": (
         "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description", "cache_table",
@@ -91,7 +91,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "simulate_mbgnbd", "simulate_pareto_nbd", "simulate_gamma_gamma", "simulate_bgbb",
     ),
     "display": (
-        "KEY_FIGURES_ENV_VAR", "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
+        "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
         "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "table_html",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
         "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
@@ -104,10 +104,15 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "recovery_figures",
     ),
     "privacy": (
-        "SALT_ENV_VAR", "PSEUDONYMISE_ENV_VAR", "IDENTIFIER_COLUMNS", "PERSONAL_DATA_COLUMNS",
+        "SALT_ENV_VAR", "IDENTIFIER_COLUMNS", "PERSONAL_DATA_COLUMNS",
         "PERSONAL_DATA_VALUES", "id_salt", "pseudonymise_ids_enabled", "pseudonymise_id",
         "personal_data_columns", "protect_frame", "mask_personal_values", "redact",
         "config_secret_values", "scrub_local_paths", "example_values", "pseudonymise_examples",
+    ),
+    "handoff": (
+        "PARAMETERS", "KEY_FIGURES_MIME", "RUN_DATA_MIME", "CLC_MIME_TYPES", "declared_parameters", "parameters_for",
+        "apply_notebook_parameters", "pseudonymise_ids_setting", "run_cache_folder", "read_key_figures",
+        "read_run_data",
     ),
     "report": (
         "REPORT_DEFAULTS", "NotebookRun", "OutputFolderError", "ReportLockedError", "ReportRun", "report_options",

@@ -21,14 +21,11 @@ number      :func:`format_number`        ``1234.567`` -> ``1,234.57``
 
 Missing values (None, NaN, NaT) format as an en dash.
 
-When the environment variable ``CLC_KEY_FIGURES_FILE`` names a file (``clc report`` sets it for
-each notebook), :func:`show_key_figures` also records the figures there as JSON, and
-:func:`show_quality` records the run's data period and data-quality table, so the report index
-can show them and compare them with the previous run. The file holds one JSON object::
-
-    {"key_figures": [{"label": ..., "value": ..., "kind": ..., "formatted": ..., "currency": ...}],
-     "data": {"as_of": "2024-06-30", "first_timestamp": ..., "last_timestamp": ...,
-              "currency": "EUR", "quality": [{"table": ..., "step": ..., "rows": ...}, ...]}}
+:func:`show_key_figures` shows its cards as HTML and, in the same output, the figures as JSON
+under :data:`clc_lib.handoff.KEY_FIGURES_MIME`; :func:`show_quality` adds the run's data period,
+engine and data-quality table under :data:`clc_lib.handoff.RUN_DATA_MIME`. Jupyter shows the HTML;
+``clc report`` reads the JSON from the executed notebook for the report index, which shows the
+figures and compares them with the previous run (see :mod:`clc_lib.handoff` for the JSON).
 """
 
 from __future__ import annotations
@@ -38,21 +35,19 @@ import html
 import json
 import math
 import numbers
-import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clc_lib.errors import DataError, ModelFitError
+from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
 from clc_lib.privacy import mask_personal_values, protect_frame
 
 __all__ = [
-    "KEY_FIGURES_ENV_VAR",
     "FIGURE_KINDS",
     "format_currency",
     "format_percent",
@@ -78,7 +73,6 @@ __all__ = [
     "show_quality",
 ]
 
-KEY_FIGURES_ENV_VAR = "CLC_KEY_FIGURES_FILE"
 MISSING_TEXT = "\u2013"
 # Money at or above this magnitude is shown in whole units (cents add noise to large totals).
 WHOLE_UNITS_FROM = 10_000
@@ -265,33 +259,23 @@ def key_figures_html(figures: Mapping[str, Any] | Iterable[Sequence[Any]], *, cu
     return f'{_CARD_CSS}<div class="clc-cards">{"".join(cards)}</div>'
 
 
-def _record(update: Mapping[str, Any]) -> None:
-    """Merge ``update`` into the JSON file named by ``CLC_KEY_FIGURES_FILE`` (no-op when unset)."""
-    target = os.environ.get(KEY_FIGURES_ENV_VAR)
-    if not target:
-        return
-    path = Path(target)
-    try:
-        content = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        content = {}
-    if "key_figures" in update:
-        recorded = {entry["label"]: entry for entry in content.get("key_figures", [])}
-        for entry in update["key_figures"]:
-            recorded[entry["label"]] = entry  # a figure shown again replaces the earlier one
-        content["key_figures"] = list(recorded.values())
-    if "data" in update:
-        content["data"] = {**content.get("data", {}), **update["data"]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(content, indent=1, allow_nan=False), encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def _display_html(markup: str) -> None:
     from IPython.display import HTML, display
 
     display(HTML(markup))
+
+
+def _record(markup: str, mime: str, payload: Mapping[str, Any]) -> None:
+    """Show ``markup`` and, in the same output, ``payload`` as JSON under ``mime`` for ``clc report``.
+
+    ``mime`` is one of :data:`clc_lib.handoff.CLC_MIME_TYPES`: Jupyter and the HTML pages show the
+    markup, the runner reads the JSON from the executed notebook.
+    """
+    from IPython.display import display
+
+    # Plain JSON only (no NaN, no numpy scalars): what the runner reads is what was meant.
+    plain = json.loads(json.dumps(payload, allow_nan=False))
+    display({"text/html": markup, mime: plain}, raw=True)
 
 
 def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: str | None = "") -> None:
@@ -312,12 +296,12 @@ def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
 
     Notes
     -----
-    With ``CLC_KEY_FIGURES_FILE`` set, each figure is recorded as ``label``, raw ``value`` (JSON:
-    numbers, ISO dates, null for missing), ``kind``, ``formatted`` and ``currency``.
+    Beside the cards, the output holds each figure as JSON for ``clc report``
+    (:data:`clc_lib.handoff.KEY_FIGURES_MIME`): ``label``, raw ``value`` (numbers, ISO dates, null
+    for missing), ``kind``, ``formatted`` and ``currency``.
     """
     items = _normalise_figures(figures)
-    _display_html(key_figures_html(items, currency=currency))
-    _record({"key_figures": [
+    _record(key_figures_html(items, currency=currency), KEY_FIGURES_MIME, {"key_figures": [
         {"label": label, "value": _json_value(value), "kind": kind,
          "formatted": format_value(value, kind, currency), "currency": currency or ""}
         for label, value, kind in items
@@ -445,8 +429,9 @@ def show_table(
     max_rows
         Rows shown (the first ``max_rows``; a note gives the total). None shows all.
     pseudonymise
-        Show identifiers as pseudonyms; default ``CLC_PSEUDONYMISE_IDS`` (on unless set to 0; the
-        report runner sets it from ``report.pseudonymise_ids`` of the run config).
+        Show identifiers as pseudonyms; default the notebook parameter ``pseudonymise_ids`` (see
+        :func:`clc_lib.handoff.apply_notebook_parameters`; on unless set to False; the report runner
+        passes ``report.pseudonymise_ids`` of the run config).
     """
     _display_html(table_html(df, currency=currency, percent=percent, money=money, counts=counts,
                              caption=caption, max_rows=max_rows, pseudonymise=pseudonymise))
@@ -654,29 +639,28 @@ def show_quality(run: Any) -> None:
     """Show the run's data-quality summary: per table, rows in, each rule's rows and amount, rows out.
 
     ``run`` is what :func:`clc_lib.io.load_run` returns; its ``quality`` report is read only through
-    ``quality.to_frame()``. The amount column is in the run currency. With ``CLC_KEY_FIGURES_FILE``
-    set, the table, the ``as_of`` date and the data period are recorded for the report index.
+    ``quality.to_frame()``. The amount column is in the run currency. The output also holds the
+    table, the run currency, the engine and the data period as JSON for the report index
+    (:data:`clc_lib.handoff.RUN_DATA_MIME`).
     """
     quality = getattr(run, "quality", None)
     currency = getattr(run, "currency", "") or ""
     frame = quality.to_frame() if quality is not None and hasattr(quality, "to_frame") else None
     if frame is None or len(frame) == 0:
-        _display_html('<div class="clc-missing">No data-quality report is available for this run.</div>')
+        markup = '<div class="clc-missing">No data-quality report is available for this run.</div>'
         quality_records: list[dict[str, Any]] = []
     else:
         money = [c for c in ("amount",) if c in frame.columns]
         counts = [c for c in ("rows",) if c in frame.columns]
-        _display_html(table_html(frame, currency=currency, money=money, counts=counts,
-                                 caption="Data quality: rows per table and rule", max_rows=None))
+        markup = table_html(frame, currency=currency, money=money, counts=counts,
+                            caption="Data quality: rows per table and rule", max_rows=None)
         quality_records = [{str(k): _json_value(v) for k, v in record.items()}
                            for record in frame.to_dict(orient="records")]
     engine = _engine_line(run)
     if engine:
-        _display_html(f'<p class="clc-engine">Computed on {html.escape(engine)}.</p>')
-    as_of = getattr(run, "as_of", None)
-    if os.environ.get(KEY_FIGURES_ENV_VAR):
-        _record({"data": {"as_of": None if _is_missing(as_of) else format_date(as_of), "currency": currency,
-                          "quality": quality_records, "engine": engine, **_data_period(run)}})
+        markup += f'<p class="clc-engine">Computed on {html.escape(engine)}.</p>'
+    _record(markup, RUN_DATA_MIME, {"currency": currency, "quality": quality_records, "engine": engine,
+                                    **_data_period(run)})
 
 
 def _engine_line(run: Any) -> str | None:

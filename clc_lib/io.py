@@ -95,13 +95,8 @@ __all__ = [
     "load_run",
     "load_table",
     "read_transactions",
-    "RUN_CACHE_ENV_VAR",
     "save_run_cache",
 ]
-
-#: Environment variable naming a run cache (see :func:`save_run_cache`); ``clc report`` sets it for
-#: the notebooks so that the data are loaded and validated once per run instead of once per notebook.
-RUN_CACHE_ENV_VAR = "CLC_RUN_CACHE"
 
 ENGINE_DEFAULTS: dict[str, Any] = {
     "backend": "duckdb",
@@ -2237,7 +2232,7 @@ def save_run_cache(run: RunData, folder: str | Path, *, config: str | Path, as_o
     The transactions and events are written as Parquet (by DuckDB, streaming), the small tables and
     the data-quality report as one pickle, with a key: the config file (path and SHA-256 of its
     text), the period and the ``as_of`` argument. :func:`load_run` reads the cache instead of the
-    sources when the environment variable :data:`RUN_CACHE_ENV_VAR` names ``folder`` and the key
+    sources when the notebook parameter ``run_cache`` names ``folder`` (see :mod:`clc_lib.handoff`) and the key
     matches; the result is the same data, as a lazily read Parquet table. ``clc report`` writes the
     cache once per run, in a private working folder outside the reports folder that it removes at
     the end, so every notebook sees the same snapshot of the data. Results kept on the run
@@ -2287,7 +2282,9 @@ def _private_folder(folder: Path) -> bool:
 
 
 def _from_run_cache(config: Any, run_config: RunConfig, as_of: Any) -> RunData | None:
-    folder = os.environ.get(RUN_CACHE_ENV_VAR)
+    from clc_lib.handoff import run_cache_folder
+
+    folder = run_cache_folder()
     if not folder or not (Path(folder) / _CACHE_KEY_FILE).is_file():
         return None
     folder = Path(folder)

@@ -14,8 +14,10 @@ The rules, all as data so that they can be read and extended in one place:
   run, so pseudonyms stay stable across runs on the same machine. Set ``CLC_ID_SALT`` to keep them
   stable across machines and re-installations.
 * **The opt-out** for internal runs: ``report: {pseudonymise_ids: false}`` in the run config (the
-  report runner passes it to the notebooks as ``CLC_PSEUDONYMISE_IDS=0``); by hand, set that
-  environment variable before starting Jupyter.
+  report runner passes it to the notebooks as their parameter ``pseudonymise_ids``, which they hand
+  to :func:`clc_lib.handoff.apply_notebook_parameters`); by hand, set that parameter to False.
+  The salt is the only privacy setting read from the environment: it is a secret, and parameters
+  are written into the executed notebooks (see :mod:`clc_lib.handoff`).
 * **Personal data** (:data:`PERSONAL_DATA_COLUMNS`): columns whose names look like names, e-mail
   addresses, phone numbers, postal addresses, birth dates or national / account numbers are dropped
   from every table shown in a report; e-mail addresses and international phone numbers inside
@@ -51,7 +53,6 @@ if TYPE_CHECKING:  # pandas is imported where frames are handled: `clc` error me
 
 __all__ = [
     "SALT_ENV_VAR",
-    "PSEUDONYMISE_ENV_VAR",
     "IDENTIFIER_COLUMNS",
     "PERSONAL_DATA_COLUMNS",
     "PERSONAL_DATA_VALUES",
@@ -69,7 +70,6 @@ __all__ = [
 ]
 
 SALT_ENV_VAR = "CLC_ID_SALT"
-PSEUDONYMISE_ENV_VAR = "CLC_PSEUDONYMISE_IDS"
 SALT_FILE_NAME = "id_salt"  # under data/processed/
 MIN_SALT_CHARS = 16
 # 12 hex digits = 48 bits: among a million customers, two share a pseudonym with probability ~0.2%.
@@ -97,8 +97,6 @@ PERSONAL_DATA_VALUES: dict[str, tuple[str, str]] = {
     "phone number": (r"\+\d[\d ()./-]{5,}\d", "[phone number removed]"),
 }
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 _MASK = "***"
 # scheme://user:password@host  ->  scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)(?P<secret>[^\s@/'\"]+)(?=@)")
@@ -189,13 +187,11 @@ def _create_salt_file(path: Path) -> None:
 
 
 def pseudonymise_ids_enabled() -> bool:
-    """Whether reports show pseudonyms instead of customer ids: ``CLC_PSEUDONYMISE_IDS``, default yes."""
-    value = os.environ.get(PSEUDONYMISE_ENV_VAR, "").strip().lower()
-    if value == "" or value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{PSEUDONYMISE_ENV_VAR} is {value!r}; use 1 (pseudonymous ids, the default) or 0.")
+    """Whether reports show pseudonyms instead of customer ids: the notebook parameter ``pseudonymise_ids``
+    (see :func:`clc_lib.handoff.apply_notebook_parameters`), default yes."""
+    from clc_lib.handoff import pseudonymise_ids_setting
+
+    return pseudonymise_ids_setting()
 
 
 def _is_missing(value: Any) -> bool:

@@ -11,13 +11,16 @@
    :func:`clc_lib.io.load_run` the notebooks call) into the run cache there: a refused input
    stops the run before any notebook starts, and nothing is published;
 3. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
-   time, with ``config`` (path of the run config), ``as_of`` and, where the notebook declares them,
-   the config's ``period`` and ``clv.horizon`` (:func:`notebook_parameters`); secrets stay in
-   environment variables. Each kernel gets ``CLC_KEY_FIGURES_FILE`` (so
-   :func:`clc_lib.display.show_key_figures` records its key figures) and
-   ``CLC_PSEUDONYMISE_IDS`` (``report.pseudonymise_ids``, see :mod:`clc_lib.privacy`);
-   Each notebook writes its executed copy and log in the private folder; the examples of a
-   failing data check are pseudonymised there before anything else reads them;
+   time. Everything a notebook gets from the runner is a papermill parameter the notebook declares
+   (:func:`notebook_parameters`, the contract is :mod:`clc_lib.handoff`): ``config``, the ``as_of``
+   date resolved once in step 2, the config's ``period`` and ``clv.horizon``, the pinned
+   ``stage_rules``, ``pseudonymise_ids`` (``report.pseudonymise_ids``) and ``run_cache``. The
+   kernels inherit the runner's environment and nothing is added to it; from there the notebooks
+   read only secrets (the id salt ``CLC_ID_SALT``, the config's ``${NAME}`` values) and the
+   ``CLC_PROJECT_ROOT`` override. Each notebook writes its executed copy and log in the private
+   folder; the examples of a failing data check are pseudonymised there before anything else reads
+   them. The key figures, data period and data-quality table come back inside the executed
+   notebook, as JSON outputs beside their HTML (:func:`clc_lib.handoff.read_key_figures`);
 4. renders each executed notebook to a self-contained HTML page without code (charts embedded
    as images, no script or font loaded from the network, tracebacks reduced to the error line);
 5. writes ``index.html`` (links, key figures and their change since the previous complete run of
@@ -57,7 +60,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -74,10 +77,10 @@ from clc_lib.pinning import (
     plan_definitions,
 )
 from clc_lib.errors import ClcError, ConfigError
+from clc_lib.handoff import CLC_MIME_TYPES, parameters_for, read_key_figures, read_run_data
 from clc_lib.paths import notebooks_dir as default_notebooks_dir
 from clc_lib.paths import process_running, project_root, reports_dir
 from clc_lib.privacy import (
-    PSEUDONYMISE_ENV_VAR,
     config_secret_values,
     example_values,
     id_salt,
@@ -315,13 +318,13 @@ class _Task:
     source: Path
     executed: Path
     log: Path
-    key_figures_file: Path
     config: Path
-    as_of: str | None
+    as_of: str  # YYYY-MM-DD, resolved by the input check
     cwd: Path
     cell_timeout: float | None
     start_timeout: float
-    environment: dict[str, str] = field(default_factory=dict)  # extra variables for the kernel
+    pseudonymise_ids: bool = True  # report.pseudonymise_ids
+    run_cache: Path | None = None  # the run's cleaned tables; None without a cache
     stage_rules: dict[str, Any] | None = None  # pinned stage thresholds (see clc_lib.pinning)
 
 
@@ -357,48 +360,31 @@ def _stop_children(children: Sequence[subprocess.Popen] | None = None, grace_sec
                 child.kill()
 
 
-def declared_parameters(notebook: Path) -> list[str]:
-    """Names assigned in the notebook's cell tagged ``parameters``, in order (none without such a cell)."""
-    import ast
-
-    import nbformat
-
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            names = []
-            for statement in ast.parse(cell.source).body:
-                targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
-                names += [target.id for target in targets if isinstance(target, ast.Name)]
-            return names
-    return []
-
-
 def notebook_parameters(task: _Task) -> dict[str, Any]:
-    """The parameters a report run passes to one notebook.
+    """The papermill parameters a report run passes to one notebook (see :mod:`clc_lib.handoff`).
 
-    ``config`` and ``as_of`` always; of ``period`` (the config's ``period``) and ``horizon`` (the
-    config's ``clv.horizon``, in ``clv.time_unit``) those the notebook declares, so that the
-    executed notebook shows the values the run used rather than None; ``stage_rules`` (the pinned
-    stage thresholds, see :mod:`clc_lib.pinning`) when the run has them and the notebook
-    declares it.
+    Of ``config``, ``as_of``, ``period`` (the config's ``period``), ``horizon`` (the config's
+    ``clv.horizon``, in ``clv.time_unit``), ``stage_rules`` (the pinned stage thresholds, see
+    :mod:`clc_lib.pinning`), ``pseudonymise_ids`` and ``run_cache``, those the notebook declares
+    (:func:`clc_lib.handoff.parameters_for`), so that the executed notebook shows the values the
+    run used.
     """
     from clc_lib.clv.value import clv_options
 
     run_config = RunConfig.from_yaml(task.config)
-    from_config = {"period": run_config.period, "horizon": clv_options(run_config.clv or None)["horizon"]}
-    if task.stage_rules is not None:
-        from_config["stage_rules"] = task.stage_rules
-    declared = declared_parameters(task.source)
-    return {"config": str(task.config), "as_of": task.as_of,
-            **{name: value for name, value in from_config.items() if name in declared}}
+    horizon = clv_options(run_config.clv or None)["horizon"]
+    return parameters_for(task.source, config=str(task.config), as_of=task.as_of, period=run_config.period,
+                          horizon=horizon, stage_rules=task.stage_rules, pseudonymise_ids=task.pseudonymise_ids,
+                          run_cache=None if task.run_cache is None else str(task.run_cache))
 
 
 def execute_notebook(task: _Task) -> tuple[bool, str | None]:
     """Execute one notebook with papermill in a subprocess; return ``(ok, error)``.
 
     The parameters are those of :func:`notebook_parameters` (papermill writes them into the
-    executed notebook); anything secret reaches the kernel through its environment. The
-    subprocess's output (papermill's log and the cells' output) goes to ``task.log``.
+    executed notebook); the kernel inherits the runner's environment, which holds the secrets, and
+    nothing is added to it. The subprocess's output (papermill's log and the cells' output) goes to
+    ``task.log``.
     """
     parameters = yaml.safe_dump(notebook_parameters(task))
     command = [sys.executable, "-c", _LAUNCHER, str(os.getpid()),
@@ -407,8 +393,7 @@ def execute_notebook(task: _Task) -> tuple[bool, str | None]:
                "--no-progress-bar", "--log-output", "--start-timeout", str(int(task.start_timeout))]
     if task.cell_timeout is not None:
         command += ["--execution-timeout", str(int(task.cell_timeout))]
-    env = {**os.environ, **task.environment, "CLC_KEY_FIGURES_FILE": str(task.key_figures_file),
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(task.log, "w", encoding="utf-8") as log:
         with _children_lock:
             child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -479,11 +464,17 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
     notebook = nbformat.read(executed, as_version=4)
     notebook.metadata["title"] = title
     # Warnings, log lines and tracebacks (code, local paths, values) are for analysts: they stay in
-    # the executed notebook and the log. Stakeholders see the error line at the failing cell.
+    # the executed notebook and the log. Stakeholders see the error line at the failing cell. The
+    # JSON meant for the runner (key figures, data quality) stays in the executed notebook too.
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [output for output in cell.get("outputs", [])
                             if not (output.get("output_type") == "stream" and output.get("name") == "stderr")]
+            for output in cell.outputs:
+                for mime in CLC_MIME_TYPES:
+                    output.get("data", {}).pop(mime, None)
+            cell.outputs = [output for output in cell.outputs
+                            if "data" not in output or output["data"]]
             for output in cell.outputs:
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
@@ -956,12 +947,13 @@ def _safe_label(text: str) -> str:
 
 
 def _run_data(notebooks: list[NotebookRun], as_of: str | None, config: RunConfig) -> dict[str, Any]:
-    """Data period, as_of, currency and quality table from the first notebook that recorded them."""
+    """The run's ``as_of`` (resolved by the input check) with the data period, engine, currency and
+    quality table of the first notebook that showed them."""
     data: dict[str, Any] = {}
     for notebook in notebooks:
         for key, value in notebook.data.items():
             data.setdefault(key, value)
-    data["as_of"] = as_of or config.as_of or data.get("as_of")
+    data["as_of"] = as_of
     data.setdefault("currency", config.currency)
     return data
 
@@ -1104,31 +1096,42 @@ def _example_pseudonymiser(enabled: bool, cache: Path | None) -> Callable[[str],
     return apply
 
 
+class _InputCheck(NamedTuple):
+    """What the runner learns from loading the run's data once (see :func:`_check_input`)."""
+
+    summary: str  # one line for the run log
+    cached: bool  # the cleaned tables are in the run cache (DuckDB runs only)
+    as_of: str  # the run's as_of, YYYY-MM-DD: --as-of, else the config's, else the last transaction's day
+    resolved_rules: tuple[Any, str] | None  # StageRules and as_of; None when they cannot be resolved
+
+
 def _check_input(config_path: Path, as_of: str | None, cache: Path,
-                 stage_rules: dict[str, Any] | None = None) -> tuple[str, bool, tuple[Any, str] | None]:
+                 stage_rules: dict[str, Any] | None = None) -> _InputCheck:
     """Load and validate the run's data once; keep the cleaned tables in ``cache`` for the notebooks.
 
-    ``stage_rules`` are the pinned thresholds passed to :func:`clc_lib.io.load_run` (as to the
-    notebooks). With a cache, the results several notebooks share (:data:`SHARED_RESULTS`) are
-    computed here once and kept in it too. Returns a one-line summary, whether a cache was written
-    (DuckDB runs only) and the run's resolved :class:`~clc_lib.stages.StageRules` with its as_of
-    (``YYYY-MM-DD``), or None when the rules cannot be resolved (the notebooks then show why).
+    ``as_of`` is the ``--as-of`` date or None; the run's as_of is resolved here once and is the one
+    every notebook gets. ``stage_rules`` are the pinned thresholds passed to
+    :func:`clc_lib.io.load_run` (as to the notebooks). With a cache, the results several notebooks
+    share (:data:`SHARED_RESULTS`) are computed here once and kept in it too. The cache is keyed
+    with the resolved as_of, which the notebooks pass to ``load_run``. ``resolved_rules`` is None
+    when the stage rules cannot be resolved (the notebooks then show why).
     Raises the loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError` for a refused input.
     """
     from clc_lib.io import load_run, save_run_cache
 
     run = load_run(config_path, as_of=as_of, stage_rules=stage_rules)
     try:
+        run_as_of = f"{run.as_of:%Y-%m-%d}"
         with _writes_to(cache.parent, "the run cache (this run's cleaned data)", advice=PRIVATE_SPACE_ADVICE):
-            cached = save_run_cache(run, cache, config=config_path, as_of=as_of)
+            cached = save_run_cache(run, cache, config=config_path, as_of=run_as_of)
         summary = repr(run)
         if cached:
             summary += "; " + _compute_shared(run)
         try:
-            resolved = (run.stage_rules(), f"{run.as_of:%Y-%m-%d}")
+            resolved = (run.stage_rules(), run_as_of)
         except Exception:  # noqa: BLE001 - the notebooks that use the stages fail with this error
             resolved = None
-        return summary, cached, resolved
+        return _InputCheck(summary, cached, run_as_of, resolved)
     finally:
         with contextlib.suppress(Exception):
             run.con.disconnect()
@@ -1175,16 +1178,16 @@ def _compute_shared(run: Any) -> str:
     return text + (f"; left to the notebooks: {', '.join(failed)}" if failed else "")
 
 
-def _privacy_settings(options: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
-    """Environment for the kernels and the privacy note of the index.
+def _privacy_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The privacy note of the index: ``pseudonymise_ids`` and where the salt came from.
 
     With pseudonymous ids the salt is resolved here, before notebooks start in parallel, so a
     per-installation salt is created once (and a too short ``CLC_ID_SALT`` stops the run early).
     """
     if not options["pseudonymise_ids"]:
-        return {PSEUDONYMISE_ENV_VAR: "0"}, {"pseudonymise_ids": False, "salt": None}
+        return {"pseudonymise_ids": False, "salt": None}
     _salt, source = id_salt()
-    return {PSEUDONYMISE_ENV_VAR: "1"}, {"pseudonymise_ids": True, "salt": source}
+    return {"pseudonymise_ids": True, "salt": source}
 
 
 def _run_logger(path: Path, echo: Callable[[str], None], sanitiser: _Sanitiser) -> Callable[[str], None]:
@@ -1229,7 +1232,8 @@ def run_report(
         Notebook names to run (see :func:`report_notebooks`); default all. A run of fewer than
         all notebooks is published as ``partial`` and does not move ``latest``.
     as_of
-        Cut-off date ``YYYY-MM-DD`` passed to every notebook; default the config's.
+        Cut-off date ``YYYY-MM-DD``; default the config's, else the day of the last transaction. Resolved
+        once when the input is checked and passed to every notebook.
     jobs
         Notebooks executed at the same time; default the number of CPU cores.
     notebooks_dir
@@ -1295,7 +1299,7 @@ def run_report(
         definitions_file = config_folder / DEFINITIONS_FILE
         plan = plan_definitions(definitions_file, run_config.stages, pin=options["pin_definitions"],
                                 rederive=rederive_definitions)
-        kernel_environment, privacy = _privacy_settings(options)
+        privacy = _privacy_settings(options)
         private = _private_run_folder(out_root, early.append)
         stack.callback(shutil.rmtree, private, ignore_errors=True)
         for message in early:
@@ -1306,16 +1310,11 @@ def run_report(
         if not _inside(source_dir.resolve(), project_root().resolve()):
             sanitiser.add_folder(source_dir, "notebooks")
         # A refused input raises here: nothing is published.
-        checked, cached, resolved_rules = _check_input(config_path, as_of, cache, plan.stage_rules)
-        if cached:
-            from clc_lib.io import RUN_CACHE_ENV_VAR
-
-            kernel_environment[RUN_CACHE_ENV_VAR] = str(cache)
+        checked, cached, run_as_of, resolved_rules = _check_input(config_path, as_of, cache, plan.stage_rules)
         sanitiser.examples = _example_pseudonymiser(privacy["pseudonymise_ids"], cache if cached else None)
         started = dt.datetime.now()
         stamp = started.strftime("%Y%m%d-%H%M%S")
         (work / "logs").mkdir(parents=True)
-        (work / "key_figures").mkdir()
         log = _run_logger(work / "run.log", say, sanitiser)
         staging: Path | None = None
         links: list[tuple[Path, Path]] = []
@@ -1334,10 +1333,10 @@ def run_report(
             log("customer ids are shown as pseudonyms (salt from " + privacy["salt"] + ")"
                 if privacy["pseudonymise_ids"] else "customer ids are shown as they are (report.pseudonymise_ids: false)")
             log(_definitions_log_line(plan))
-            results = _execute_all(notebooks, work, config_path, as_of, source_dir, options, workers, log,
-                                   kernel_environment, sanitiser, stage_rules=plan.stage_rules)
-            data = _run_data(results, as_of, run_config)
-            as_of_label = _safe_label(str(data.get("as_of") or "data-end"))
+            results = _execute_all(notebooks, work, config_path, run_as_of, source_dir, options, workers, log,
+                                   sanitiser, stage_rules=plan.stage_rules, run_cache=cache if cached else None)
+            data = _run_data(results, run_as_of, run_config)
+            as_of_label = _safe_label(run_as_of)
             # Runs started within the same second (whatever their as_of) get -2, -3... so they keep their order.
             same_second = [int(match.group(2) or 1) for match in
                            (RUN_FOLDER_PATTERN.match(p.name) for p in _run_folders(config_folder))
@@ -1452,13 +1451,14 @@ def run_report(
                      notebooks=results, previous_run=manifest["previous_run"])
 
 
-def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str | None, cwd: Path,
-                 options: dict[str, Any], workers: int, log: Callable[[str], None],
-                 environment: dict[str, str], sanitiser: _Sanitiser,
-                 stage_rules: dict[str, Any] | None = None) -> list[NotebookRun]:
+def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str, cwd: Path,
+                 options: dict[str, Any], workers: int, log: Callable[[str], None], sanitiser: _Sanitiser,
+                 stage_rules: dict[str, Any] | None = None, run_cache: Path | None = None) -> list[NotebookRun]:
     """Execute every notebook (``workers`` at a time); a failure does not stop the others.
 
-    ``stage_rules`` (pinned thresholds) go to the notebooks that declare that parameter.
+    ``as_of`` (the resolved date), ``stage_rules`` (pinned thresholds), ``report.pseudonymise_ids``
+    and ``run_cache`` go to the notebooks that declare those parameters (:func:`notebook_parameters`).
+    Each notebook's key figures and run data are read from its executed copy.
 
     On Ctrl-C, SIGTERM or another error of the runner, the running notebooks are stopped first.
     """
@@ -1468,11 +1468,10 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
 
     def run_one(path: Path) -> NotebookRun:
         result = results[path]
-        task = _Task(source=path, executed=work / result.ipynb, log=work / result.log,
-                     key_figures_file=work / "key_figures" / f"{path.stem}.json", config=config_path,
+        task = _Task(source=path, executed=work / result.ipynb, log=work / result.log, config=config_path,
                      as_of=as_of, cwd=cwd, cell_timeout=options["cell_timeout"],
-                     start_timeout=options["start_timeout"], environment=dict(environment),
-                     stage_rules=stage_rules)
+                     start_timeout=options["start_timeout"], pseudonymise_ids=options["pseudonymise_ids"],
+                     run_cache=run_cache, stage_rules=stage_rules)
         log(f"start   {result.name}")
         began = time.perf_counter()
         try:
@@ -1485,9 +1484,8 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
             sanitiser.pseudonymise_file(produced)
         error = sanitiser.examples(error) if error is not None else None
         result.error = sanitiser.text(error) if error is not None else None
-        recorded = _read_recorded(task.key_figures_file)
-        result.key_figures = list(recorded.get("key_figures", []))
-        result.data = dict(recorded.get("data", {}))
+        result.key_figures = read_key_figures(task.executed)
+        result.data = read_run_data(task.executed)
         if ok:
             log(f"done    {result.name}  {result.seconds:.1f} s")
         else:

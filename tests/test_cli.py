@@ -71,12 +71,12 @@ def test_report_with_a_failing_notebook_exits_1(tmp_path, monkeypatch, capsys):
 
     def stand_in(task):
         shutil.copy(task.source, task.executed)
-        task.key_figures_file.write_text(json.dumps({"key_figures": []}))
         return (False, "ValueError: broken") if "broken" in task.source.name else (True, None)
 
     monkeypatch.setattr(report, "execute_notebook", stand_in)
     monkeypatch.setattr(report, "_check_input",
-                        lambda config, as_of, cache, stage_rules=None: ("input check replaced by the test", False, None))
+                        lambda config, as_of, cache, stage_rules=None: ("input check replaced by the test", False,
+                                                                        "2024-01-31", None))
     monkeypatch.setenv("CLC_ID_SALT", "test-salt-0123456789abcdef")
     monkeypatch.setattr(report, "default_notebooks_dir", lambda: notebooks)
     code = cli.main(["report", "--config", str(config), "--out", str(tmp_path / "out"), "--jobs", "1"])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clc_lib import display
+from clc_lib import display, handoff
 from clc_lib.display import (
     format_count,
     format_currency,
@@ -22,6 +22,7 @@ from clc_lib.display import (
     table_html,
 )
 from clc_lib.errors import DataError
+from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
 
 
 @pytest.mark.parametrize(("value", "currency", "expected"), [
@@ -87,29 +88,34 @@ def test_key_figure_kinds_are_inferred_from_a_mapping():
         assert f'<div class="clc-card-value">{text}</div>' in markup
 
 
-def test_show_key_figures_records_json_for_the_report_index(tmp_path, monkeypatch):
-    target = tmp_path / "figures.json"
-    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
-    shown: list[str] = []
-    monkeypatch.setattr(display, "_display_html", shown.append)
+def captured_outputs(monkeypatch) -> list[dict]:
+    """Collect what the display helpers show, as MIME bundles, instead of showing it."""
+    outputs: list[dict] = []
+    monkeypatch.setattr("IPython.display.display", lambda bundle, raw=False: outputs.append(bundle))
+    monkeypatch.setattr(display, "_display_html", lambda markup: outputs.append({"text/html": markup}))
+    return outputs
+
+
+def test_show_key_figures_puts_json_for_the_report_index_beside_the_cards(monkeypatch):
+    outputs = captured_outputs(monkeypatch)
     display.show_key_figures({"Customers": np.int64(1500), "Revenue": (np.float64(2500.0), "currency"),
                               "Median gap": pd.Timedelta(days=3, hours=12), "Unknown": (np.nan, "number")},
                              currency="EUR")
-    display.show_key_figures([("Customers", 1600, "count")], currency="EUR")  # shown again: replaced
-    recorded = json.loads(target.read_text())["key_figures"]
+    assert len(outputs) == 1 and set(outputs[0]) == {"text/html", KEY_FIGURES_MIME}
+    assert '<div class="clc-card-value">2,500.00 EUR</div>' in outputs[0]["text/html"]
+    recorded = outputs[0][KEY_FIGURES_MIME]["key_figures"]
+    json.dumps(recorded, allow_nan=False)  # plain JSON: no numpy scalars, no NaN
     by_label = {entry["label"]: entry for entry in recorded}
     assert list(by_label) == ["Customers", "Revenue", "Median gap", "Unknown"]
-    assert by_label["Customers"] == {"label": "Customers", "value": 1600, "kind": "count",
-                                     "formatted": "1,600", "currency": "EUR"}
+    assert by_label["Customers"] == {"label": "Customers", "value": 1500, "kind": "count",
+                                     "formatted": "1,500", "currency": "EUR"}
     assert by_label["Revenue"]["value"] == 2500.0 and by_label["Revenue"]["formatted"] == "2,500.00 EUR"
     assert by_label["Median gap"]["value"] == 3.5 and by_label["Median gap"]["kind"] == "days"
     assert by_label["Unknown"]["value"] is None and by_label["Unknown"]["formatted"] == "\u2013"
-    assert len(shown) == 2
 
 
-def test_show_key_figures_writes_nothing_without_the_environment_variable(tmp_path, monkeypatch):
-    monkeypatch.delenv(display.KEY_FIGURES_ENV_VAR, raising=False)
-    monkeypatch.setattr(display, "_display_html", lambda markup: None)
+def test_show_key_figures_writes_no_file(tmp_path, monkeypatch):
+    captured_outputs(monkeypatch)
     monkeypatch.chdir(tmp_path)
     display.show_key_figures({"Customers": 3})
     assert list(tmp_path.iterdir()) == []
@@ -167,41 +173,35 @@ class _Run:
     transactions = None  # no data period: the recording skips it
 
 
-def test_show_quality_renders_and_records_the_quality_table(tmp_path, monkeypatch):
-    target = tmp_path / "figures.json"
-    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
-    shown: list[str] = []
-    monkeypatch.setattr(display, "_display_html", shown.append)
+def test_show_quality_renders_the_quality_table_with_its_json(monkeypatch):
+    outputs = captured_outputs(monkeypatch)
     display.show_quality(_Run())
-    assert "10,500" in shown[0] and "1,234.50 EUR" in shown[0] and "&lt;tx&gt;.csv" in shown[0]
-    data = json.loads(target.read_text())["data"]
-    assert data["as_of"] == "2024-06-30" and data["currency"] == "EUR"
+    markup = outputs[0]["text/html"]
+    assert "10,500" in markup and "1,234.50 EUR" in markup and "&lt;tx&gt;.csv" in markup
+    data = outputs[0][RUN_DATA_MIME]
+    assert data["currency"] == "EUR" and "as_of" not in data  # the runner resolves as_of itself
     assert data["quality"][1] == {"table": "transactions", "step": "rows out", "action": "", "rows": 10400,
                                   "amount": None, "description": ""}
 
 
-def test_show_quality_names_the_engine_that_ran(tmp_path, monkeypatch):
+def test_show_quality_names_the_engine_that_ran(monkeypatch):
     import ibis
 
-    target = tmp_path / "figures.json"
-    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
-    shown: list[str] = []
-    monkeypatch.setattr(display, "_display_html", shown.append)
+    outputs = captured_outputs(monkeypatch)
     run = _Run()
     run.con = ibis.duckdb.connect()
     display.show_quality(run)
     import duckdb
 
     expected = f"DuckDB {duckdb.__version__} (embedded)"
-    assert f"Computed on {expected}." in shown[-1]
-    assert json.loads(target.read_text())["data"]["engine"] == expected
+    assert f"Computed on {expected}." in outputs[-1]["text/html"]
+    assert outputs[-1][RUN_DATA_MIME]["engine"] == expected
 
 
 def test_show_quality_without_a_report_says_so(monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(display, "_display_html", shown.append)
+    outputs = captured_outputs(monkeypatch)
     display.show_quality(object())
-    assert "No data-quality report" in shown[0]
+    assert "No data-quality report" in outputs[0]["text/html"] and outputs[0][RUN_DATA_MIME]["quality"] == []
 
 
 SALT = "test-salt-0123456789abcdef"
@@ -209,7 +209,7 @@ SALT = "test-salt-0123456789abcdef"
 
 def test_table_shows_pseudonyms_and_leaves_personal_data_out(monkeypatch):
     monkeypatch.setenv("CLC_ID_SALT", SALT)
-    monkeypatch.delenv("CLC_PSEUDONYMISE_IDS", raising=False)
+    monkeypatch.setattr(handoff, "_settings", handoff._NotebookSettings())
     frame = pd.DataFrame({
         "customer_id": ["00017", "<script>x</script>"],
         "email": ["jane@example.com", "joe@example.org"],
@@ -226,7 +226,7 @@ def test_table_shows_pseudonyms_and_leaves_personal_data_out(monkeypatch):
     assert "call [phone number removed]" in markup and "write to [e-mail removed]" in markup
     assert "10.00 EUR" in markup
     # The opt-out of internal runs shows the ids, still without the personal-data columns.
-    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "0")
+    handoff.apply_notebook_parameters(pseudonymise_ids=False)
     internal = table_html(frame, money=["clv"], currency="EUR")
     assert "<th>00017</th>" in internal and "jane@example.com" not in internal
 

@@ -553,7 +553,8 @@ def test_load_run_none_loads_the_demo_with_the_counts_of_its_raw_files(demo_conf
 
 
 def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path, monkeypatch):
-    from clc_lib.io import RUN_CACHE_ENV_VAR, save_run_cache
+    from clc_lib import handoff
+    from clc_lib.io import save_run_cache
     from clc_lib.summary import customer_summary
 
     data = tmp_path / "data"
@@ -573,7 +574,8 @@ def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path
 
     import clc_lib.io as io_module
 
-    monkeypatch.setenv(RUN_CACHE_ENV_VAR, str(tmp_path / "cache"))
+    monkeypatch.setattr(handoff, "_settings", handoff._NotebookSettings())
+    handoff.apply_notebook_parameters(run_cache=tmp_path / "cache")
     original_load = io_module._load_transactions
 
     def sources_must_not_be_read(*args, **kwargs):
@@ -597,7 +599,8 @@ def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path
 
 
 def test_run_results_are_computed_once_and_shared_through_the_run_cache(tmp_path, monkeypatch):
-    from clc_lib.io import RUN_CACHE_ENV_VAR, save_run_cache
+    from clc_lib import handoff
+    from clc_lib.io import save_run_cache
     from clc_lib.stages import classify_stages, derive_stage_rules
     from clc_lib.summary import customer_summary
 
@@ -624,7 +627,8 @@ def test_run_results_are_computed_once_and_shared_through_the_run_cache(tmp_path
     run.result("after_saving", lambda: "late")
     assert {p.name for p in (tmp_path / "cache" / "results").iterdir()} == {
         "probe.pickle", "summary_W.pickle", "stage_rules.pickle", "stages.pickle", "after_saving.pickle"}
-    monkeypatch.setenv(RUN_CACHE_ENV_VAR, str(tmp_path / "cache"))
+    monkeypatch.setattr(handoff, "_settings", handoff._NotebookSettings())
+    handoff.apply_notebook_parameters(run_cache=tmp_path / "cache")
     cached = load_run(str(config))
     must_not_run = lambda: pytest.fail("computed again although the cache holds it")  # noqa: E731
     assert cached.result("after_saving", must_not_run) == "late"

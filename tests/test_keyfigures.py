@@ -121,14 +121,15 @@ def test_a_run_without_purchases_gives_missing_shares_not_errors(tiny):
     assert np.isnan(_by_key(monetisation_figures(empty))["top_share"])
 
 
-def test_show_key_figures_records_key_figures_by_label(tiny, tmp_path, monkeypatch):
+def test_show_key_figures_records_key_figures_by_label(tiny, monkeypatch):
     from clc_lib import display
 
-    target = tmp_path / "figures.json"
-    monkeypatch.setenv(display.KEY_FIGURES_ENV_VAR, str(target))
-    monkeypatch.setattr(display, "_display_html", lambda markup: None)
+    from clc_lib.handoff import KEY_FIGURES_MIME
+
+    outputs: list[dict] = []
+    monkeypatch.setattr("IPython.display.display", lambda bundle, raw=False: outputs.append(bundle))
     display.show_key_figures(recovery_figures(tiny), currency="EUR")
-    recorded = json.loads(target.read_text())["key_figures"]
+    recorded = outputs[0][KEY_FIGURES_MIME]["key_figures"]
     assert [(r["label"], r["kind"]) for r in recorded][:2] == [("Customers", "count"),
                                                               ("Median days since last purchase", "days")]
     assert recorded[3]["formatted"] == "40.0%" and recorded[2]["formatted"] == "50.00 EUR"

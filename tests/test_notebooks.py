@@ -85,7 +85,7 @@ def test_notebooks_run_with_nbval_on_the_demo_data():
 
 @pytest.mark.parametrize("name", REPORT_NOTEBOOKS)
 def test_every_parameter_is_used_by_the_notebook(name):
-    from clc_lib.report import declared_parameters
+    from clc_lib.handoff import declared_parameters
 
     cells = load(name).cells
     body = "\n".join(cell.source for cell in cells[2:] if cell.cell_type == "code")
@@ -111,11 +111,13 @@ def test_the_runner_passes_the_configs_period_and_horizon_to_the_notebooks_that_
 
     def passed(name: str) -> dict:
         task = _Task(source=NOTEBOOKS_DIR / f"{name}.ipynb", executed=tmp_path / "x.ipynb", log=tmp_path / "x.log",
-                     key_figures_file=tmp_path / "k.json", config=config, as_of="2024-06-30", cwd=tmp_path,
-                     cell_timeout=None, start_timeout=60)
+                     config=config, as_of="2024-06-30", cwd=tmp_path, cell_timeout=None, start_timeout=60,
+                     pseudonymise_ids=False, run_cache=tmp_path / "cache")
         return notebook_parameters(task)
 
-    assert passed("01_segmentation") == {"config": str(config), "as_of": "2024-06-30", "period": "W"}
+    common = {"config": str(config), "as_of": "2024-06-30", "period": "W", "stage_rules": None,
+              "pseudonymise_ids": False, "run_cache": str(tmp_path / "cache")}
+    assert passed("01_segmentation") == common
     for name in ("02_acquisition", "03_monetisation", "05_recovery"):
-        assert passed(name) == {"config": str(config), "as_of": "2024-06-30", "period": "W", "horizon": 12}
-    assert "horizon" not in passed("04_retention")
+        assert passed(name) == {**common, "horizon": 12}
+    assert passed("04_retention") == common

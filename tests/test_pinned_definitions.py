@@ -9,17 +9,17 @@ only the notebook execution is replaced by a stand-in that records what the note
 from __future__ import annotations
 
 import json
-import shutil
 
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from clc_lib import report
 from clc_lib.pinning import DEFINITIONS_FILE, read_definitions
 from clc_lib.errors import ConfigError
+from clc_lib.handoff import KEY_FIGURES_MIME
 from clc_lib.io import load_run
 from clc_lib.report import run_report
 from clc_lib.stages import derive_stage_rules
@@ -82,12 +82,15 @@ def shop(tmp_path, monkeypatch):
         passed.append(parameters)
         run = load_run(parameters["config"], as_of=parameters["as_of"], stage_rules=parameters.get("stage_rules"))
         churn_days = run.stage_rules().thresholds["churn_days"]
-        shutil.copy(task.source, task.executed)
+        executed = nbformat.read(task.source, as_version=4)
+        executed.cells.append(new_code_cell("clc.show_key_figures(...)", outputs=[new_output("display_data", data={
+            "text/html": "<div>cards</div>", KEY_FIGURES_MIME: {"key_figures": [
+                {"label": "Churn threshold", "value": churn_days, "kind": "days",
+                 "formatted": f"{churn_days:.0f} days"},
+                {"label": "Currency", "value": "EUR", "kind": "text", "formatted": "EUR"},
+            ]}})]))
+        nbformat.write(executed, task.executed)
         task.log.write_text("executed by the test stand-in\n")
-        task.key_figures_file.write_text(json.dumps({"key_figures": [
-            {"label": "Churn threshold", "value": churn_days, "kind": "days", "formatted": f"{churn_days:.0f} days"},
-            {"label": "Currency", "value": "EUR", "kind": "text", "formatted": "EUR"},
-        ]}))
         return True, None
 
     monkeypatch.setattr(report, "execute_notebook", stand_in)
@@ -121,7 +124,7 @@ def test_later_runs_keep_the_thresholds_of_the_first_run(shop):
     assert pinned["as_of"] == EARLY and pinned["run_id"] == first.run_id
     assert manifest(first)["definitions"]["mode"] == "first"
     assert manifest(first)["definitions"]["pinned_by_this_run"] is True
-    assert "stage_rules" not in shop["passed"][0]  # the first run derives them in the notebook too
+    assert shop["passed"][0]["stage_rules"] is None  # the first run derives them in the notebook too
 
     second = shop["run"](LATE)
     used = manifest(second)["definitions"]
@@ -152,7 +155,7 @@ def test_rederive_on_request_rewrites_the_pin_and_the_index_flags_the_change(sho
     assert used["mode"] == "rederived" and used["thresholds"]["churn_days"] == late_churn != early_churn
     assert used["thresholds"] == {name: round(value) for name, value in
                                   derive_stage_rules(load_run(shop["config"]).transactions, LATE).thresholds.items()}
-    assert "stage_rules" not in shop["passed"][1]
+    assert shop["passed"][1]["stage_rules"] is None
     pinned = read_definitions(shop["folder"] / DEFINITIONS_FILE)
     assert pinned.as_of == LATE and pinned.run_id == second.run_id
     assert pinned.thresholds["churn_days"].value == late_churn
@@ -248,13 +251,15 @@ def test_load_run_uses_given_thresholds_without_a_run_cache(shop):
 
 
 def test_the_run_cache_is_not_shared_across_different_thresholds(shop, monkeypatch):
-    from clc_lib.io import RUN_CACHE_ENV_VAR, save_run_cache
+    from clc_lib import handoff
+    from clc_lib.io import save_run_cache
 
     cache = shop["tmp"] / "private-cache"
     run = load_run(shop["config"], as_of=LATE, stage_rules={"churn_days": 300})
     assert save_run_cache(run, cache, config=shop["config"], as_of=LATE)
     assert run.stage_rules().thresholds["churn_days"] == 300
-    monkeypatch.setenv(RUN_CACHE_ENV_VAR, str(cache))
+    monkeypatch.setattr(handoff, "_settings", handoff._NotebookSettings())
+    handoff.apply_notebook_parameters(run_cache=cache)
     same = load_run(shop["config"], as_of=LATE, stage_rules={"churn_days": 300})
     assert same._results_folder is not None and same.stage_rules().thresholds["churn_days"] == 300
     other = load_run(shop["config"], as_of=LATE, stage_rules={"churn_days": 250})
@@ -268,7 +273,7 @@ def test_stage_rules_go_only_to_notebooks_that_declare_them(tmp_path):
 
     def parameters(notebook, stage_rules):
         task = report._Task(source=notebook, executed=tmp_path / "x.ipynb", log=tmp_path / "x.log",
-                            key_figures_file=tmp_path / "k.json", config=config, as_of="2024-06-30", cwd=tmp_path,
+                            config=config, as_of="2024-06-30", cwd=tmp_path,
                             cell_timeout=None, start_timeout=60, stage_rules=stage_rules)
         return report.notebook_parameters(task)
 
@@ -276,7 +281,7 @@ def test_stage_rules_go_only_to_notebooks_that_declare_them(tmp_path):
     silent = write_notebook(tmp_path / "b.ipynb", declares_stage_rules=False)
     assert parameters(declaring, pinned) == {"config": str(config), "as_of": "2024-06-30", "stage_rules": pinned}
     assert "stage_rules" not in parameters(silent, pinned)
-    assert "stage_rules" not in parameters(declaring, None)
+    assert parameters(declaring, None)["stage_rules"] is None  # the run derives them: the notebook's default
 
 
 def test_a_run_that_fails_to_publish_leaves_the_pin_as_it_was(shop, monkeypatch):

@@ -33,7 +33,6 @@ def project(tmp_path, monkeypatch):
     """A throwaway project root (the per-installation salt lives in its data/processed/)."""
     monkeypatch.setenv("CLC_PROJECT_ROOT", str(tmp_path))
     monkeypatch.delenv("CLC_ID_SALT", raising=False)
-    monkeypatch.delenv("CLC_PSEUDONYMISE_IDS", raising=False)
     return tmp_path
 
 
@@ -72,14 +71,16 @@ def test_missing_salt_creates_one_private_stable_salt_per_installation(project):
     assert list(path.parent.glob(".*tmp")) == []
 
 
-def test_pseudonymisation_switch(project, monkeypatch):
-    assert pseudonymise_ids_enabled()
-    for value, expected in (("0", False), ("false", False), ("1", True), ("yes", True)):
-        monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", value)
-        assert pseudonymise_ids_enabled() is expected
-    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "maybe")
-    with pytest.raises(ConfigError, match="CLC_PSEUDONYMISE_IDS"):
-        pseudonymise_ids_enabled()
+def test_pseudonymisation_switch_is_the_notebook_parameter(project, monkeypatch):
+    from clc_lib import handoff
+
+    monkeypatch.setattr(handoff, "_settings", handoff._NotebookSettings())
+    assert pseudonymise_ids_enabled() is True
+    handoff.apply_notebook_parameters(pseudonymise_ids=False)
+    assert pseudonymise_ids_enabled() is False
+    frame = pd.DataFrame({"customer_id": ["00017"], "n": [1]})
+    assert protect_frame(frame)["customer_id"].tolist() == ["00017"]
+    assert protect_frame(frame, pseudonymise=True)["customer_id"].tolist() != ["00017"]
 
 
 def test_personal_data_columns_by_name():

@@ -253,12 +253,10 @@ def test_private_leftovers_of_dead_runs_are_removed_at_the_next_start(project):
 # --- the private run cache ---------------------------------------------------------------------------
 
 def test_run_cache_is_private_and_outside_the_reports_folder(project, monkeypatch):
-    from clc_lib.io import RUN_CACHE_ENV_VAR
-
     seen = {}
 
     def inspecting(task):
-        cache = Path(task.environment[RUN_CACHE_ENV_VAR])
+        cache = task.run_cache
         seen["cache"] = cache
         seen["modes"] = {str(p.relative_to(cache)): stat.S_IMODE(p.stat().st_mode) for p in cache.rglob("*")}
         seen["folder_mode"] = stat.S_IMODE(cache.stat().st_mode)
@@ -283,13 +281,15 @@ def test_run_cache_is_private_and_outside_the_reports_folder(project, monkeypatc
 
 
 def test_a_run_cache_others_can_write_to_is_not_read(project, tmp_path, monkeypatch):
-    from clc_lib.io import RUN_CACHE_ENV_VAR, load_run, save_run_cache
+    from clc_lib import handoff
+    from clc_lib.io import load_run, save_run_cache
 
     config = write_config(project["root"] / "a", "shop")
     cache = tmp_path / "shared-cache"
     assert save_run_cache(load_run(config), cache, config=config)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
-    monkeypatch.setenv(RUN_CACHE_ENV_VAR, str(cache))
+    monkeypatch.setattr(handoff, "_settings", handoff._NotebookSettings())
+    handoff.apply_notebook_parameters(run_cache=cache)
     assert load_run(config)._results_folder == cache / "results"  # private: used
     cache.chmod(0o777)
     assert load_run(config)._results_folder is None  # writable by others: loaded from the sources

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,30 +20,33 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from clc_lib import cli, report
 from clc_lib.errors import ConfigError
+from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
 from clc_lib.report import ReportLockedError, run_report
 
 # A 1x1 PNG: the good notebook shows it the way matplotlib's inline backend shows a chart.
 PNG_1X1 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
-# The good notebook records its key figures the way clc_lib.display.show_key_figures does (a JSON
-# file named by CLC_KEY_FIGURES_FILE), without importing the library, so kernels start quickly.
-GOOD_CODE = f'''import json, os
+# The good notebook shows its key figures and data quality the way clc_lib.display.show_key_figures and
+# show_quality do (HTML with JSON for the runner in the same output), without importing the library,
+# so kernels start quickly.
+GOOD_CODE = f'''import os
 from IPython.display import display, Markdown
 code_marker_not_for_readers = int(as_of[-2:])  # customers = day of the month of as_of
 figures = [{{"label": "Customers", "value": code_marker_not_for_readers, "kind": "count",
             "formatted": str(code_marker_not_for_readers), "currency": "EUR"}},
            {{"label": "Repeat rate", "value": 0.25, "kind": "percent", "formatted": "25.0%", "currency": "EUR"}}]
-with open(os.environ["CLC_KEY_FIGURES_FILE"], "w") as handle:
-    json.dump({{"key_figures": figures, "data": {{"as_of": as_of, "currency": "EUR",
-               "first_timestamp": "2023-01-01T00:00:00", "last_timestamp": as_of + "T00:00:00",
-               "quality": [{{"table": "transactions", "step": "rows in", "action": "", "rows": 1200,
-                            "amount": 5000.0, "description": "tx.csv"}}]}}}}, handle)
+display({{"text/html": "<div>cards</div>", "{KEY_FIGURES_MIME}": {{"key_figures": figures}}}}, raw=True)
+display({{"text/html": "<table></table>", "{RUN_DATA_MIME}": {{"currency": "EUR",
+         "first_timestamp": "2023-01-01T00:00:00", "last_timestamp": as_of + "T00:00:00",
+         "quality": [{{"table": "transactions", "step": "rows in", "action": "", "rows": 1200,
+                      "amount": 5000.0, "description": "tx.csv"}}]}}}}, raw=True)
 display({{"image/png": "{PNG_1X1}"}}, raw=True)
-display(Markdown("Readable text for the reader."))'''
+display(Markdown("Readable text for the reader."))
+print("figures shown", flush=True)'''
 
 # The failing notebook leaks a secret (from the environment, as the config's ${CLC_TEST_SECRET})
 # into its output and its error message: the published run must show it masked.
@@ -90,22 +92,29 @@ def local_links(index: Path) -> list[str]:
     return [h for h in parser.hrefs if not h.startswith(("http:", "https:", "#"))]
 
 
+def write_executed(task, figures: list[dict]) -> None:
+    """The executed notebook as papermill leaves it: the source with a key-figures output appended."""
+    notebook = nbformat.read(task.source, as_version=4)
+    notebook.cells.append(new_code_cell("clc.show_key_figures(...)", outputs=[new_output(
+        "display_data", data={"text/html": "<div>cards</div>", KEY_FIGURES_MIME: {"key_figures": figures}})]))
+    nbformat.write(notebook, task.executed)
+
+
 def fake_execute(task) -> tuple[bool, str | None]:
-    """Stand-in for papermill: copy the notebook and record the figures the good notebook records
+    """Stand-in for papermill: write the executed notebook with the figures the good notebook shows
     for as_of 2024-01-10 (10 customers, repeat rate 25%)."""
-    shutil.copy(task.source, task.executed)
-    task.log.write_text("executed by the test stand-in\n")
-    task.key_figures_file.write_text(json.dumps({"key_figures": [
+    write_executed(task, [
         {"label": "Customers", "value": 10, "kind": "count", "formatted": "10", "currency": "EUR"},
         {"label": "Repeat rate", "value": 0.25, "kind": "percent", "formatted": "25.0%", "currency": "EUR"},
-    ]}))
+    ])
+    task.log.write_text("executed by the test stand-in\n")
     return True, None
 
 
 def skip_input_check(config_path, as_of, cache, stage_rules=None):
-    """Stand-in for the runner's data check (the configs here name no real data): no run cache, no
-    resolved stage rules."""
-    return "input check replaced by the test", False, None
+    """Stand-in for the runner's data check (the configs here name no real data): no run cache, the
+    as_of asked for (else 2024-01-31), no resolved stage rules."""
+    return "input check replaced by the test", False, as_of or "2024-01-31", None
 
 
 SALT = "test-salt-0123456789abcdef"
@@ -147,6 +156,7 @@ def test_complete_run_is_published_and_latest_points_to_it(real_runs):
     assert real_runs["first_latest"] == first.path.resolve()
     for name in ("index.html", "01_good.html", "01_good.ipynb", "run.log", "run.json"):
         assert (first.path / name).is_file(), name
+    assert not (first.path / "key_figures").exists()  # the figures travel in the executed notebook
     assert not list(out.glob(".tmp-*"))
 
 
@@ -160,6 +170,10 @@ def test_good_report_has_no_code_embedded_images_and_no_cdn_scripts(real_runs):
     assert "import(\"https" not in page and "cdnjs" not in page.lower().split("<style")[0]
     assert "mathjax" not in page.lower()
     assert "clc-error-banner" not in page.split("<main>")[1]
+    # The key figures' JSON for the runner stays in the executed notebook; the page shows their HTML.
+    assert "<div>cards</div>" in page and "vnd.clc" not in page and '"key_figures"' not in page
+    executed = (real_runs["second"].path / "01_good.ipynb").read_text(encoding="utf-8")
+    assert KEY_FIGURES_MIME in executed and RUN_DATA_MIME in executed
 
 
 @pytest.mark.slow
@@ -319,7 +333,7 @@ def test_no_notebooks_still_writes_an_index(tmp_path, monkeypatch):
     assert result.ok and result.notebooks == []
     index = (result.path / "index.html").read_text(encoding="utf-8")
     assert "No notebooks were found" in index
-    assert result.run_id.endswith("_data-end")
+    assert result.run_id.endswith("_2024-01-31")  # the as_of the input check resolved
 
 
 def test_unknown_only_name_and_bad_options_are_config_errors(quick, tmp_path):
@@ -338,7 +352,7 @@ def test_unknown_only_name_and_bad_options_are_config_errors(quick, tmp_path):
         run_report(tmp_path / "missing.yaml", notebooks_dir=quick["notebooks"])
 
 
-def test_kernels_get_the_privacy_switch_by_environment(quick, monkeypatch):
+def test_kernels_get_the_privacy_switch_as_a_parameter(quick, monkeypatch):
     tasks = []
 
     def recording(task):
@@ -348,18 +362,18 @@ def test_kernels_get_the_privacy_switch_by_environment(quick, monkeypatch):
     monkeypatch.setattr(report, "execute_notebook", recording)
     internal = write_config(quick["config"].parent, extra="report: {pseudonymise_ids: false}\n")
     result = run_report(internal, out=quick["out"], notebooks_dir=quick["notebooks"], echo=None)
-    assert tasks[-1].environment == {"CLC_PSEUDONYMISE_IDS": "0"}
+    assert tasks[-1].pseudonymise_ids is False
     assert json.loads((result.path / "run.json").read_text())["privacy"] == {"pseudonymise_ids": False, "salt": None}
     assert "Internal run: customer ids are shown as they are" in (result.path / "index.html").read_text()
     result = run_report(write_config(quick["config"].parent), out=quick["out"], notebooks_dir=quick["notebooks"],
                         echo=None)
-    assert tasks[-1].environment == {"CLC_PSEUDONYMISE_IDS": "1"}
+    assert tasks[-1].pseudonymise_ids is True
     assert json.loads((result.path / "run.json").read_text())["privacy"] == {"pseudonymise_ids": True,
                                                                            "salt": "CLC_ID_SALT"}
     assert "Customers are shown by pseudonym" in (result.path / "index.html").read_text()
 
 
-def test_papermill_gets_the_config_path_as_of_and_the_configs_values_of_declared_parameters(tmp_path, monkeypatch):
+def test_papermill_gets_the_declared_parameters_and_the_kernel_only_the_runners_environment(tmp_path, monkeypatch):
     import yaml
 
     launched = []
@@ -373,23 +387,27 @@ def test_papermill_gets_the_config_path_as_of_and_the_configs_values_of_declared
 
     monkeypatch.setattr(report.subprocess, "Popen", FinishedProcess)
     monkeypatch.setenv("CLC_TEST_SECRET", TEST_SECRET)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     notebook = write_notebook(tmp_path / "01.ipynb", "Segments", "x = 1")
     declared = nbformat.read(notebook, as_version=4)
-    declared.cells[1].source += '\nperiod: str | None = None  # "M" or "W"; None = the config\'s period'
+    declared.cells[1].source += ('\nperiod: str | None = None  # "M" or "W"; None = the config\'s period'
+                                 '\npseudonymise_ids: bool = True  # pseudonyms\nrun_cache: str | None = None  # cache')
     nbformat.write(declared, notebook)
     config = write_config(tmp_path, "period: W\nclv: {horizon: 26}\n")
     task = report._Task(source=notebook, executed=tmp_path / "out.ipynb", log=tmp_path / "01.log",
-                        key_figures_file=tmp_path / "kf.json", config=config, as_of="2024-01-10",
-                        cwd=tmp_path, cell_timeout=None, start_timeout=60,
-                        environment={"CLC_PSEUDONYMISE_IDS": "1"})
+                        config=config, as_of="2024-01-10", cwd=tmp_path, cell_timeout=None, start_timeout=60,
+                        pseudonymise_ids=False, run_cache=tmp_path / "cache",
+                        stage_rules={"churn_days": 200, "sources": {}})
     assert report.execute_notebook(task) == (True, None)
     command, env = launched[0]
     parameters = yaml.safe_load(command[command.index("-y") + 1])
-    # period is declared, so it gets the config's value; horizon is not declared, so it is not passed.
-    assert parameters == {"config": str(config), "as_of": "2024-01-10", "period": "W"}
+    # Declared parameters get the run's values; horizon and stage_rules are not declared, so not passed.
+    assert parameters == {"config": str(config), "as_of": "2024-01-10", "period": "W", "pseudonymise_ids": False,
+                          "run_cache": str(tmp_path / "cache")}
     assert not any(TEST_SECRET in part for part in command)
-    assert env["CLC_TEST_SECRET"] == TEST_SECRET and env["CLC_PSEUDONYMISE_IDS"] == "1"  # by environment only
-    assert env["CLC_KEY_FIGURES_FILE"] == str(tmp_path / "kf.json")
+    assert env["CLC_TEST_SECRET"] == TEST_SECRET  # secrets by environment only
+    # The kernel's environment is the runner's: the runner adds nothing but unbuffered output.
+    assert {name: value for name, value in env.items() if os.environ.get(name) != value} == {"PYTHONUNBUFFERED": "1"}
 
 
 def test_report_notebooks_selects_by_number_stem_or_topic(tmp_path):
@@ -411,7 +429,7 @@ c1,o2,2024-01-05 11:00:00,35.50
 c2,o3,2024-01-03 09:30:00,12.00
 c3,o4,2024-01-08 16:45:00,80.00
 """
-# The notebook sleeps (after recording its figures) when CLC_TEST_SLOW is set, so that a run can be
+# The notebook sleeps (after showing its figures) when CLC_TEST_SLOW is set, so that a run can be
 # stopped while a notebook is mid-way.
 SLOW_CODE = GOOD_CODE + '''
 if os.environ.get("CLC_TEST_SLOW"):
@@ -454,7 +472,8 @@ def _start_and_stop_mid_run(project, stop_signal: int) -> tuple[subprocess.Popen
     work = None
     while time.monotonic() < deadline and process.poll() is None:
         work = next(iter(project["private"].glob("run-*/work")), None)
-        if work is not None and (work / "key_figures" / "01_good.json").is_file():
+        log = None if work is None else work / "logs" / "01_good.log"
+        if log is not None and log.is_file() and "figures shown" in log.read_text(errors="replace"):
             break  # the kernel runs the notebook and is now sleeping in its last cell
         time.sleep(0.2)
     assert process.poll() is None and work is not None, "the run did not reach its notebook"

@@ -127,7 +127,6 @@ def hostile_report(base: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     config = write_hostile_business(folder / "data", secret)
     env = {**os.environ, "CLC_ID_SALT": SALT, "CLC_TEST_SECRET": secret, "MPLBACKEND": "Agg"}
-    env.pop("CLC_PSEUDONYMISE_IDS", None)
     out = folder / "reports"
     completed = run_clc("report", "--config", str(config), "--out", str(out), env=env)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -212,7 +211,6 @@ def test_secret_and_local_paths_never_reach_the_run_folder(hostile):
 def test_same_config_and_as_of_give_the_same_figures_and_pseudonyms(hostile):
     """Re-run the recovery report (key figures, CLV model fits, the win-back list) on the same input."""
     env = {**os.environ, "CLC_ID_SALT": SALT, "CLC_TEST_SECRET": hostile["secret"], "MPLBACKEND": "Agg"}
-    env.pop("CLC_PSEUDONYMISE_IDS", None)
     completed = run_clc("report", "--config", hostile["config"], "--out", hostile["out"], "--only", "05",
                         "--as-of", "2024-12-31", env=env)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
