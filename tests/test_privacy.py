@@ -261,10 +261,21 @@ def test_a_too_short_salt_file_is_refused_with_its_name(project):
         id_salt()
 
 
-def test_pseudonymisation_switch_ignores_case_and_spaces(project, monkeypatch):
-    for value, expected in (("", True), (" ON ", True), ("True", True), ("Off", False), (" NO", False)):
-        monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", value)
-        assert pseudonymise_ids_enabled() is expected, value
+def test_pseudonymisation_follows_the_notebook_parameter_and_refuses_anything_but_a_bool(project):
+    from clc_lib.errors import ConfigError
+    from clc_lib.handoff import apply_notebook_parameters
+
+    try:
+        assert pseudonymise_ids_enabled() is True  # the default, before any notebook parameter
+        apply_notebook_parameters(pseudonymise_ids=False)
+        assert pseudonymise_ids_enabled() is False
+        for value in ("Off", "", 0, None):
+            with pytest.raises(ConfigError, match="pseudonymise_ids"):
+                apply_notebook_parameters(pseudonymise_ids=value)
+        assert pseudonymise_ids_enabled() is False  # a refused value changes nothing
+    finally:
+        apply_notebook_parameters(pseudonymise_ids=True)
+    assert pseudonymise_ids_enabled() is True
 
 
 # --- personal-data columns and protected frames --------------------------------------------------
@@ -297,13 +308,17 @@ def test_protect_frame_on_a_plain_index_and_a_personal_index_level(project, monk
 
 def test_protect_frame_follows_the_switch_and_always_returns_a_copy(project, monkeypatch):
     monkeypatch.setenv("CLC_ID_SALT", SALT)
+    from clc_lib.handoff import apply_notebook_parameters
+
     frame = pd.DataFrame({"customer_id": ["00017"], "n": [1]})
-    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "0")
-    internal = protect_frame(frame)
+    try:
+        apply_notebook_parameters(pseudonymise_ids=False)
+        internal = protect_frame(frame)
+    finally:
+        apply_notebook_parameters(pseudonymise_ids=True)
     assert internal["customer_id"].tolist() == ["00017"] and internal is not frame
     internal.loc[0, "n"] = 99
     assert frame.loc[0, "n"] == 1
-    monkeypatch.setenv("CLC_PSEUDONYMISE_IDS", "1")
     assert protect_frame(frame)["customer_id"].tolist() == ["C-cdd1db6bdea3"]
     no_identifiers = pd.DataFrame({"n": [1]})
     assert protect_frame(no_identifiers) is not no_identifiers
