@@ -34,9 +34,11 @@ from typing import Any
 
 import yaml
 
+from clc_lib.contract import CONTRACTS
 from clc_lib.errors import ConfigError
 
-TABLE_NAMES = ("transactions", "customers", "spend", "events", "campaigns", "surveys")
+#: The tables a run config may name: those of the table registry, :data:`clc_lib.contract.CONTRACTS`.
+TABLE_NAMES = tuple(CONTRACTS)
 OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report", "margin")
 SCALAR_KEYS = ("name", "as_of", "period", "currency")
 TOP_LEVEL_KEYS = (*SCALAR_KEYS, *TABLE_NAMES, *OPTION_SECTIONS)
@@ -241,7 +243,7 @@ class RunConfig:
         for name in TABLE_NAMES:
             if raw.get(name) is None:
                 continue
-            tables[name] = _parse_table_spec(name, raw[name], base, where)
+            tables[name] = parse_table_spec(name, raw[name], base, where)
         period = str(raw.get("period", "M")).upper()
         if period not in PERIODS:
             raise ConfigError(f"'period' in the {where} is {raw.get('period')!r}; use one of {', '.join(PERIODS)}.")
@@ -314,7 +316,8 @@ def _named_loader(path: Path):
     return loader
 
 
-def _parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
+def parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
+    """The :class:`TableSpec` of table ``name`` from its config entry (a path, a mapping or a DataFrame)."""
     if isinstance(raw, str):
         raw = {"path": raw}
     if not isinstance(raw, Mapping):

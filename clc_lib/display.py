@@ -549,7 +549,7 @@ def _data_period(run: Any) -> dict[str, Any]:
 def show_quality(run: Any) -> None:
     """Show the run's data-quality summary: per table, rows in, each rule's rows and amount, rows out.
 
-    ``run`` is what :func:`clc_lib.io.load_run` returns; its ``quality`` report is read only through
+    ``run`` is what :func:`clc_lib.run.load_run` returns; its ``quality`` report is read only through
     ``quality.to_frame()``. The amount column is in the run currency. With ``CLC_KEY_FIGURES_FILE``
     set, the table, the ``as_of`` date and the data period are recorded for the report index.
     """

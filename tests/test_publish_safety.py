@@ -251,7 +251,7 @@ def test_private_leftovers_of_dead_runs_are_removed_at_the_next_start(project):
 # --- the private run cache ---------------------------------------------------------------------------
 
 def test_run_cache_is_private_and_outside_the_reports_folder(project, monkeypatch):
-    from clc_lib.io import RUN_CACHE_ENV_VAR
+    from clc_lib.run import RUN_CACHE_ENV_VAR
 
     seen = {}
 
@@ -281,7 +281,7 @@ def test_run_cache_is_private_and_outside_the_reports_folder(project, monkeypatc
 
 
 def test_a_run_cache_others_can_write_to_is_not_read(project, tmp_path, monkeypatch):
-    from clc_lib.io import RUN_CACHE_ENV_VAR, load_run, save_run_cache
+    from clc_lib.run import RUN_CACHE_ENV_VAR, load_run, save_run_cache
 
     config = write_config(project["root"] / "a", "shop")
     cache = tmp_path / "shared-cache"
