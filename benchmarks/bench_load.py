@@ -1,4 +1,4 @@
-"""Benchmark: load + validate N transactions (default 1M) with ``clc_lib.io.load_run``.
+"""Benchmark: load + validate N transactions (default 1M) with ``clc_lib.run.load_run``.
 
 Usage::
 
@@ -66,7 +66,7 @@ def generate(rows: int, fmt: str) -> Path:
 def measure(path: Path, threads: int | None, memory_limit: str | None) -> dict:
     """Load + validate in this process; return wall time, peak RSS and the report's row counts."""
     start = time.perf_counter()
-    import clc_lib.io as clc_io
+    import clc_lib.run as clc_run
 
     import_seconds = time.perf_counter() - start
     engine = {"threads": threads, "memory_limit": memory_limit}
@@ -81,7 +81,7 @@ def measure(path: Path, threads: int | None, memory_limit: str | None) -> dict:
         "engine": {k: v for k, v in engine.items() if v},
     }
     start = time.perf_counter()
-    run = clc_io.load_run(config)
+    run = clc_run.load_run(config)
     load_seconds = time.perf_counter() - start
     start = time.perf_counter()
     per_customer = run.transactions.group_by("customer_id").aggregate(n=run.transactions.count()).count().execute()

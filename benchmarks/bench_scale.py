@@ -271,7 +271,7 @@ def run_step(name: str, folder: Path, as_of: str, memory_limit: str) -> dict[str
     actions: dict[str, Callable[[], Any]] = {}
 
     def load():
-        from clc_lib.io import load_run
+        from clc_lib.run import load_run
 
         run = load_run(folder / "run.yaml")
         quality = run.quality["transactions"]

@@ -17,14 +17,14 @@ __version__ = "0.1.0"
 
 #: Public names by module (each module's ``__all__``; tests/test_api.py keeps the two in step).
 EXPORTS: dict[str, tuple[str, ...]] = {
-    "io": (
-        "ENGINE_DEFAULTS", "CSV_DEFAULTS", "RunData", "atomic_write", "connect", "load_run",
-        "load_table", "read_transactions", "save_run_cache",
-    ),
     "engines": (
-        "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description", "cache_table",
-        "connect_spark", "connect_url",
+        "ENGINE_DEFAULTS", "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description",
+        "cache_table", "connect_spark", "connect_url", "connect",
     ),
+    "files": ("atomic_write",),
+    "sources": ("CSV_DEFAULTS",),
+    "loading": ("load_table", "read_transactions"),
+    "run": ("RunData", "load_run", "save_run_cache"),
     "quality": (
         "QUALITY_DEFAULTS", "QUALITY_RULES", "QualityRule", "RuleResult", "TableQuality",
         "DataQualityReport", "quality_options", "VALUE_CHECKS", "TABLE_KEYS", "TABLE_COUNTS",

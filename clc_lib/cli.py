@@ -65,7 +65,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from clc_lib.io import load_run
+    from clc_lib.run import load_run
 
     run = load_run(args.config, as_of=args.as_of)
     print(run.quality.render_text())
@@ -74,7 +74,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from clc_lib.errors import ConfigError
-    from clc_lib.io import load_run
+    from clc_lib.run import load_run
     from clc_lib.scoring import score_customers, write_scores
 
     if Path(args.out).suffix.lower() not in (".parquet", ".csv"):

@@ -34,10 +34,12 @@ from typing import Any
 
 import yaml
 
+from clc_lib.contract import CONTRACTS
 from clc_lib.errors import ConfigError
-from clc_lib.periods import PERIODS, Period  # noqa: F401  (the loader, clc_lib.io, takes PERIODS from here)
+from clc_lib.periods import Period
 
-TABLE_NAMES = ("transactions", "customers", "spend", "events", "campaigns", "surveys")
+#: The tables a run config may name: those of the table registry, :data:`clc_lib.contract.CONTRACTS`.
+TABLE_NAMES = tuple(CONTRACTS)
 OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report", "margin")
 SCALAR_KEYS = ("name", "as_of", "period", "currency")
 TOP_LEVEL_KEYS = (*SCALAR_KEYS, *TABLE_NAMES, *OPTION_SECTIONS)
@@ -241,7 +243,7 @@ class RunConfig:
         for name in TABLE_NAMES:
             if raw.get(name) is None:
                 continue
-            tables[name] = _parse_table_spec(name, raw[name], base, where)
+            tables[name] = parse_table_spec(name, raw[name], base, where)
         period = Period.parse(raw.get("period", "M"), what=f"'period' in the {where}").code
         as_of = parse_as_of(raw.get("as_of"), what=f"'as_of' in the {where}")
         sections = {}
@@ -312,7 +314,8 @@ def _named_loader(path: Path):
     return loader
 
 
-def _parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
+def parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
+    """The :class:`TableSpec` of table ``name`` from its config entry (a path, a mapping or a DataFrame)."""
     if isinstance(raw, str):
         raw = {"path": raw}
     if not isinstance(raw, Mapping):

@@ -1,8 +1,15 @@
-"""The data contract as data: for each input table, its columns, types, units and whether they are required.
+"""The table registry: for each input table, its columns, types, units and how the run treats it.
 
-The loaders in :mod:`clc_lib.io` read these definitions to map, parse and validate a source, and
-``docs/data-contract.md`` describes the same tables for people. Types are the logical types of the
-*output* of the loader:
+Each :class:`TableContract` says which columns a table has (and which are required), its main date
+column, whether it is small (loaded into pandas) or stays on the engine, whether its rows after the
+as_of day are excluded, and the allowed values of its columns. :data:`CONTRACTS` is the list of
+tables: the run config's table names (:data:`clc_lib.config.TABLE_NAMES`), the loader
+(:mod:`clc_lib.sources`, :mod:`clc_lib.parsing`, :mod:`clc_lib.loading`) and the run
+(:mod:`clc_lib.run`) all read it, so a new table needs its entry here and a field of
+:class:`clc_lib.run.RunData`. ``docs/data-contract.md`` describes the same tables for people.
+This module imports nothing of ``clc``: it is the first step of the flow config -> sources ->
+parsing -> quality rules -> run -> analyses. Types are the logical types of the *output* of the
+loader:
 
 ``string``
     Text. Identifier columns are always read as text, never as numbers ("00017" stays "00017");
@@ -25,6 +32,7 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["ColumnSpec", "TableContract", "CONTRACTS", "contract_for"]
 
@@ -81,6 +89,19 @@ class TableContract:
         (``amount`` = ``quantity`` x ``unit_price``).
     keep_extra_columns
         Pass unmapped source columns through unchanged (customer attributes such as country).
+    date_column
+        The table's main date column: the date range in the report and, with
+        ``excludes_after_as_of``, the column the as_of cut reads.
+    small
+        Loaded into a pandas DataFrame on the client (``RunData.customers`` ...); otherwise the
+        table stays an Ibis table on the engine (transactions, events).
+    excludes_after_as_of
+        Rows dated after the as_of day are excluded and counted (the ``after_as_of`` rule of
+        :mod:`clc_lib.quality`); False for tables of attributes, whose rows are all kept.
+    value_checks
+        Column -> allowed values, checked on load; a violation is always an error. Each check has
+        ``allowed`` (a tuple of values, compared ignoring case) or ``min`` and ``max`` (None = no
+        bound), plus ``label`` (the allowed values for the message) and ``hint``.
     """
 
     name: str
@@ -88,11 +109,25 @@ class TableContract:
     description: str = ""
     derivable_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
     keep_extra_columns: bool = False
+    date_column: str | None = None
+    small: bool = False
+    excludes_after_as_of: bool = False
+    value_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for column in self.columns:
             if column.dtype not in COLUMN_TYPES:
                 raise ValueError(f"{self.name}.{column.name}: unknown type {column.dtype!r}")
+        dtypes = {column.name: column.dtype for column in self.columns}
+        if self.date_column is not None and dtypes.get(self.date_column) != "timestamp":
+            raise ValueError(f"{self.name}: date_column {self.date_column!r} is not a timestamp column")
+        if self.excludes_after_as_of and self.date_column is None:
+            raise ValueError(f"{self.name}: excludes_after_as_of needs a date_column")
+        for name, check in self.value_checks.items():
+            if name not in dtypes:
+                raise ValueError(f"{self.name}: value check of the unknown column {name!r}")
+            if ("allowed" in check) == ("min" in check or "max" in check):
+                raise ValueError(f"{self.name}.{name}: a value check has either 'allowed' or 'min'/'max'")
 
     def column(self, name: str) -> ColumnSpec:
         return {c.name: c for c in self.columns}[name]
@@ -151,6 +186,8 @@ TRANSACTIONS = TableContract(
         _col("currency", "string", "Currency code of the line (ISO 4217)."),
     ),
     derivable_from={"amount": ("quantity", "unit_price")},
+    date_column="timestamp",
+    excludes_after_as_of=True,
 )
 
 CUSTOMERS = TableContract(
@@ -163,6 +200,8 @@ CUSTOMERS = TableContract(
         _col("acquisition_channel", "string", "Channel that acquired the customer."),
     ),
     keep_extra_columns=True,
+    date_column="first_seen",
+    small=True,
 )
 
 SPEND = TableContract(
@@ -173,6 +212,11 @@ SPEND = TableContract(
         _col("channel", "string", "Acquisition channel, as in customers.acquisition_channel.", required=True),
         _col("spend", "float64", "Spend in the period.", required=True, unit="run currency"),
     ),
+    date_column="period_start",
+    small=True,
+    excludes_after_as_of=True,
+    value_checks={"spend": {"min": 0, "max": None, "label": "0 or more",
+                            "hint": "Spend cannot be negative; record refunds in the period they reduce."}},
 )
 
 EVENTS = TableContract(
@@ -186,6 +230,8 @@ EVENTS = TableContract(
         _col("event_type", "string", "visit, signup, product_view, add_to_cart, email_open, ...", required=True),
         _col("channel", "string", "Channel of the event."),
     ),
+    date_column="timestamp",
+    excludes_after_as_of=True,
 )
 
 CAMPAIGNS = TableContract(
@@ -199,6 +245,11 @@ CAMPAIGNS = TableContract(
              unit="treatment | control"),
         _col("campaign_type", "string", "Kind of campaign, e.g. 'win_back'."),
     ),
+    date_column="sent_at",
+    small=True,
+    excludes_after_as_of=True,
+    value_checks={"group": {"allowed": ("treatment", "control"), "label": "{treatment, control}",
+                            "hint": "Rename the groups to 'treatment' and 'control' (case is ignored)."}},
 )
 
 SURVEYS = TableContract(
@@ -211,8 +262,14 @@ SURVEYS = TableContract(
         _col("reason", "string", "Chosen reason."),
         _col("comment", "string", "Free text."),
     ),
+    date_column="responded_at",
+    small=True,
+    excludes_after_as_of=True,
+    value_checks={"score": {"min": 0, "max": 10, "label": "0-10",
+                            "hint": "Scores are on the 0-10 NPS scale; rescale other scales before loading."}},
 )
 
+#: Every input table, transactions first (the order of the run config's tables and of loading).
 CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (TRANSACTIONS, CUSTOMERS, SPEND, EVENTS, CAMPAIGNS, SURVEYS)
 }

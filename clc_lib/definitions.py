@@ -229,7 +229,7 @@ def run_terms(run: Any, keys: Iterable[str] | None = None, **parameters: Any) ->
     Parameters
     ----------
     run
-        A :class:`~clc_lib.io.RunData` (``run.stage_rules()``, ``run.config.clv``, ``run.currency``).
+        A :class:`~clc_lib.run.RunData` (``run.stage_rules()``, ``run.config.clv``, ``run.currency``).
     keys
         Terms to resolve, in order; None = every term whose placeholders the run and ``parameters``
         fill (terms needing a report parameter such as ``window_days`` are left out unless given).
@@ -294,7 +294,7 @@ def members(run: Any, key: str) -> pd.Index:
     Parameters
     ----------
     run
-        A :class:`~clc_lib.io.RunData`; uses ``run.summary()``, ``run.stages()`` and, for prospects,
+        A :class:`~clc_lib.run.RunData`; uses ``run.summary()``, ``run.stages()`` and, for prospects,
         ``run.customers``.
     key
         One of :data:`POPULATION_TERMS`.

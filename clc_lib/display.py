@@ -638,7 +638,7 @@ def _data_period(run: Any) -> dict[str, Any]:
 def show_quality(run: Any) -> None:
     """Show the run's data-quality summary: per table, rows in, each rule's rows and amount, rows out.
 
-    ``run`` is what :func:`clc_lib.io.load_run` returns; its ``quality`` report is read only through
+    ``run`` is what :func:`clc_lib.run.load_run` returns; its ``quality`` report is read only through
     ``quality.to_frame()``. The amount column is in the run currency. The output also holds the
     table, the run currency, the engine and the data period as JSON for the report index
     (:data:`clc_lib.handoff.RUN_DATA_MIME`).

@@ -4,7 +4,7 @@ Every transaction-level step of ``clc`` is an Ibis expression, so it runs unchan
 backend. A few things cannot be written once for all backends; this module holds them, one class
 per kind of engine (see ``docs/engines.md``):
 
-* **connecting**: an embedded DuckDB (the default, started in :mod:`clc_lib.io`), a Spark session
+* **connecting** (:func:`connect`): an embedded DuckDB (the default), a Spark session
   (``engine: {backend: spark, master: ..., settings: {...}}``) or any Ibis connection URL
   (``engine: {url: "postgres://analyst:${PGPASSWORD}@db/shop"}``, secrets from the environment);
 * **caching** a cleaned table in the engine (a DuckDB temporary table, a cached Spark temporary
@@ -16,10 +16,14 @@ per kind of engine (see ``docs/engines.md``):
 * a one-line **description** of the engine for reports (:func:`engine_description`).
 
 Only small per-customer or per-period results come back to the client.
+
+In the flow config -> sources -> parsing -> quality rules -> run -> analyses, the engine is started
+first (:func:`connect`, called by :func:`clc_lib.run.load_run`): every later step runs on it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,10 +33,12 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from clc_lib.config import check_no_literal_secret, expand_env
+from clc_lib.config import RunConfig, check_no_literal_secret, expand_env, load_config, merge_options
 from clc_lib.errors import ConfigError
+from clc_lib.paths import processed_dir
 
 __all__ = [
+    "ENGINE_DEFAULTS",
     "SPARK_DEFAULT_SETTINGS",
     "Engine",
     "engine_for",
@@ -41,12 +47,29 @@ __all__ = [
     "cache_table",
     "connect_spark",
     "connect_url",
+    "connect",
 ]
 
 #: Spark settings applied before the run config's ``engine.settings`` (which win).
 SPARK_DEFAULT_SETTINGS: Mapping[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
+}
+
+#: The ``engine:`` section of a run config, with its defaults (see :func:`connect`).
+ENGINE_DEFAULTS: dict[str, Any] = {
+    "backend": "duckdb",
+    "database": None,  # path of a DuckDB database file (relative to the config); None = in memory
+    "memory_limit": None,  # e.g. "4GB"; None = DuckDB's default (80% of RAM)
+    "threads": None,  # None = all cores
+    "temp_directory": None,  # where DuckDB spills; None = data/processed/duckdb_tmp
+    "cache": True,  # keep the cleaned events as an engine table (transactions always are)
+    "materialize": False,  # also write the cleaned transactions as Parquet under data/processed/<run>/
+    # Spark (backend: spark) and other databases (backend: url); see docs/engines.md.
+    "master": None,  # Spark master URL: local[2], spark://host:7077, yarn, k8s://...; None = local[*]
+    "app_name": "clc",  # Spark application name
+    "settings": {},  # Spark configuration, e.g. {spark.sql.shuffle.partitions: 64}
+    "url": None,  # Ibis connection URL of a database engine; passwords as ${ENV_VAR}
 }
 
 # strptime directive -> (Spark/Java pattern letters, PostgreSQL template pattern, shape regex).
@@ -224,7 +247,7 @@ class Engine:
     # -- caching ------------------------------------------------------------------------------------
     def cache(self, expr: ir.Table, prefix: str) -> ir.Table:
         """Compute ``expr`` once into a temporary table of the session; later queries read it."""
-        return self.con.create_table(_unique_name(prefix), expr, temp=True)
+        return self.con.create_table(unique_table_name(prefix), expr, temp=True)
 
     def drop(self, table: ir.Table) -> None:
         """Drop a temporary table made by :meth:`cache` (it would also end with the session)."""
@@ -267,15 +290,16 @@ class Engine:
     # -- sources ------------------------------------------------------------------------------------
     def table_from_memory(self, prefix: str, data: Any) -> ir.Table:
         """A temporary engine table holding a pandas DataFrame or Arrow table (small tables)."""
-        return self.con.create_table(_unique_name(prefix), data, temp=True)
+        return self.con.create_table(unique_table_name(prefix), data, temp=True)
 
     def read_parquet(self, paths: list[str], table_name: str, file_column: str | None) -> ir.Table:
-        raise ConfigError(self._no_files_message())
+        raise ConfigError(self.no_files_message())
 
     def read_csv(self, paths: str | list[str], **options: Any) -> ir.Table:
-        raise ConfigError(self._no_files_message())
+        raise ConfigError(self.no_files_message())
 
-    def _no_files_message(self) -> str:
+    def no_files_message(self) -> str:
+        """Why this engine cannot read a file source, and what to do instead."""
         return (f"The {self.description()} engine does not read files. Load the file into a table of that "
                 "database and name it with `table:` (or `sql:`) and `connection: engine`, or run on "
                 "DuckDB or Spark (docs/engines.md).")
@@ -305,7 +329,7 @@ class DuckDBEngine(Engine):
     label = "DuckDB"
 
     def cache(self, expr: ir.Table, prefix: str) -> ir.Table:
-        name = _unique_name(prefix)
+        name = unique_table_name(prefix)
         self.con._run_pre_execute_hooks(expr)  # registers the in-memory tables that expr reads
         self.con.raw_sql(f'CREATE TEMP TABLE "{name}" AS {ibis.to_sql(expr, dialect=self.con.name)}')
         return self.con.table(name, database=("temp", "main"))
@@ -325,7 +349,7 @@ class DuckDBEngine(Engine):
         return ibis.struct({c: table[c] for c in columns}).hash()
 
     def table_from_memory(self, prefix: str, data: Any) -> ir.Table:
-        name = _unique_name(prefix)
+        name = unique_table_name(prefix)
         view = f"{name}_src"
         self.con.con.register(view, data)
         try:
@@ -366,7 +390,7 @@ class SparkEngine(Engine):
 
     def cache(self, expr: ir.Table, prefix: str) -> ir.Table:
         # Spark fills the cache on the first query that reads it; the view name refers to it.
-        name = _unique_name(prefix)
+        name = unique_table_name(prefix)
         self.con._run_pre_execute_hooks(expr)  # registers the in-memory tables that expr reads
         frame = self.session.sql(self.con.compile(expr)).cache()
         frame.createOrReplaceTempView(name)
@@ -387,7 +411,7 @@ class SparkEngine(Engine):
         import pyarrow as pa
 
         frame = data.to_pandas() if isinstance(data, pa.Table) else data
-        name = _unique_name(prefix)
+        name = unique_table_name(prefix)
         self.session.createDataFrame(frame).createOrReplaceTempView(name)
         return self.con.table(name)
 
@@ -536,7 +560,8 @@ def engine_description(con: Any) -> str:
     return engine_for(con).description()
 
 
-def _unique_name(prefix: str) -> str:
+def unique_table_name(prefix: str) -> str:
+    """A new table name ``clc_<prefix>_<random>`` for a temporary or cached table."""
     import uuid
 
     return f"clc_{prefix}_{uuid.uuid4().hex[:10]}"
@@ -603,3 +628,70 @@ def _without_secrets(message: str, expanded: str, original: str) -> str:
     """The first line of a driver message, with the expanded URL replaced by the one in the config."""
     first = message.strip().splitlines()[0] if message.strip() else ""
     return first.replace(expanded, str(original))
+
+
+def engine_options(config: RunConfig | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``engine:`` section merged into :data:`ENGINE_DEFAULTS` (unknown keys are refused)."""
+    overrides = config.engine if isinstance(config, RunConfig) else (config or {})
+    return merge_options("engine", ENGINE_DEFAULTS, overrides)
+
+
+def connect_duckdb(engine: Mapping[str, Any], base_dir: Path):
+    """Start an embedded DuckDB from the ``engine:`` options (a ``database`` file is relative to ``base_dir``)."""
+    database = engine["database"]
+    if database:
+        database = Path(os.path.expanduser(str(database)))
+        database = str(database if database.is_absolute() else base_dir / database)
+    temp_directory = engine["temp_directory"] or processed_dir() / "duckdb_tmp"
+    # jemalloc's background threads hand memory freed after a query back to the operating system;
+    # without them a notebook's process keeps its largest query's memory until it exits.
+    settings = {"temp_directory": str(temp_directory), "allocator_background_threads": True}
+    if engine["memory_limit"]:
+        settings["memory_limit"] = str(engine["memory_limit"])
+    if engine["threads"]:
+        settings["threads"] = int(engine["threads"])
+    try:
+        con = ibis.duckdb.connect(database or ":memory:", **settings)
+    except Exception as exc:  # duckdb raises its own error types for bad settings
+        raise ConfigError(f"Could not start DuckDB with engine options {dict(engine)}: {exc}") from None
+    try:
+        con.raw_sql("SET enable_progress_bar = false")
+    except Exception:  # inside Jupyter, DuckDB 2 may refuse progress-bar settings without ipywidgets
+        pass
+    con.raw_sql("SET TimeZone = 'UTC'")  # time-zone-aware sources become UTC wall-clock time
+    return con
+
+
+# Engine name -> factory(engine options, config folder) -> ibis backend. Other engines register here.
+ENGINES = {"duckdb": connect_duckdb, "spark": connect_spark, "url": connect_url}
+
+
+def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
+    """Start the compute engine named in the ``engine:`` section and return the Ibis backend.
+
+    Parameters
+    ----------
+    config
+        A run config (object, mapping or path) or ``None`` for the defaults (in-memory DuckDB).
+        The section reads ``backend`` (``duckdb``), ``database`` (file, relative to the config),
+        ``memory_limit`` (e.g. ``"4GB"``), ``threads`` and ``temp_directory`` (where DuckDB spills
+        to disk; default ``data/processed/duckdb_tmp``). ``backend: spark`` starts or joins a Spark
+        session (``master``, ``app_name``, ``settings``); ``url:`` (or ``backend: url``) connects to
+        any database Ibis supports, e.g. ``postgres://analyst:${PGPASSWORD}@db/shop``. See
+        ``docs/engines.md``.
+    """
+    if config is None:
+        engine, base_dir = engine_options(None), Path.cwd()
+    elif isinstance(config, RunConfig):
+        engine, base_dir = engine_options(config), config.base_dir
+    elif isinstance(config, Mapping) and "transactions" not in config:
+        engine, base_dir = engine_options(config), Path.cwd()  # the engine section itself
+    else:
+        run_config = load_config(config)
+        engine, base_dir = engine_options(run_config), run_config.base_dir
+    if engine["url"] and engine["backend"] == ENGINE_DEFAULTS["backend"]:
+        engine = {**engine, "backend": "url"}  # `engine: {url: ...}` alone names a database engine
+    factory = ENGINES.get(str(engine["backend"]))
+    if factory is None:
+        raise ConfigError(f"engine.backend is {engine['backend']!r}; available: {', '.join(ENGINES)}.")
+    return factory(engine, base_dir)

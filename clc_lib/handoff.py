@@ -132,7 +132,7 @@ def apply_notebook_parameters(*, pseudonymise_ids: bool = True, run_cache: str |
         Tables show ``customer_id`` and ``person_id`` as pseudonyms (:mod:`clc_lib.privacy`); False
         only for internal readers.
     run_cache
-        Folder of the run's cleaned tables, written by ``clc report``; :func:`clc_lib.io.load_run`
+        Folder of the run's cleaned tables, written by ``clc report``; :func:`clc_lib.run.load_run`
         reads them from there when it is asked for the same config, period, stage thresholds and
         as_of. None loads the data from the sources.
 

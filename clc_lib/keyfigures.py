@@ -86,7 +86,7 @@ def segmentation_figures(run: Any) -> list[KeyFigure]:
     Parameters
     ----------
     run
-        A :class:`~clc_lib.io.RunData`.
+        A :class:`~clc_lib.run.RunData`.
 
     Returns
     -------
@@ -112,7 +112,7 @@ def acquisition_figures(run: Any, *, repeat_window_days: int = 90) -> list[KeyFi
     Parameters
     ----------
     run
-        A :class:`~clc_lib.io.RunData`.
+        A :class:`~clc_lib.run.RunData`.
     repeat_window_days
         Window after the first purchase for the repeat rate, in days (the report parameter).
 
@@ -144,7 +144,7 @@ def monetisation_figures(run: Any, *, top_share: float = 0.2) -> list[KeyFigure]
     Parameters
     ----------
     run
-        A :class:`~clc_lib.io.RunData`.
+        A :class:`~clc_lib.run.RunData`.
     top_share
         Share of customers counted as the top for the concentration figure (0-1).
 
@@ -177,7 +177,7 @@ def retention_figures(run: Any) -> list[KeyFigure]:
     Parameters
     ----------
     run
-        A :class:`~clc_lib.io.RunData`.
+        A :class:`~clc_lib.run.RunData`.
 
     Returns
     -------
@@ -210,7 +210,7 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
     Parameters
     ----------
     run
-        A :class:`~clc_lib.io.RunData`.
+        A :class:`~clc_lib.run.RunData`.
 
     Returns
     -------

@@ -195,7 +195,7 @@ class DefinitionsPlan:
     pinned
         The definitions read from ``definitions.json`` (``pinned`` mode only).
     stage_rules
-        What the runner passes to :func:`clc_lib.io.load_run` and the notebooks: the pinned
+        What the runner passes to :func:`clc_lib.run.load_run` and the notebooks: the pinned
         thresholds that were derived from data and are not fixed by the config now, with their
         sources; None when everything is derived from this run's data.
     fixed

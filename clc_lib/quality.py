@@ -42,6 +42,7 @@ from typing import Any
 import pandas as pd
 
 from clc_lib.config import merge_options
+from clc_lib.contract import CONTRACTS
 from clc_lib.errors import ConfigError
 
 __all__ = [
@@ -78,14 +79,10 @@ QUALITY_DEFAULTS: dict[str, Any] = {
 
 SHARED_ORDER_ID_ACTIONS = ("error", "keep")
 
-# Allowed values of columns of the optional tables; a violation is always an error.
+#: Allowed values of columns of the optional tables, by table; a violation is always an error. Each
+#: table's checks are the ``value_checks`` of its contract (:mod:`clc_lib.contract`), gathered here.
 VALUE_CHECKS: dict[str, dict[str, dict[str, Any]]] = {
-    "campaigns": {"group": {"allowed": ("treatment", "control"), "label": "{treatment, control}",
-                            "hint": "Rename the groups to 'treatment' and 'control' (case is ignored)."}},
-    "surveys": {"score": {"min": 0, "max": 10, "label": "0-10",
-                          "hint": "Scores are on the 0-10 NPS scale; rescale other scales before loading."}},
-    "spend": {"spend": {"min": 0, "max": None, "label": "0 or more",
-                        "hint": "Spend cannot be negative; record refunds in the period they reduce."}},
+    name: contract.value_checks for name, contract in CONTRACTS.items() if contract.value_checks
 }
 
 # Columns that identify one row of an optional table: the reports join on them, so a repeat is always an

@@ -8,7 +8,7 @@
    another config owns (``.clc-config.json``); removes what dead runs left behind, and only that;
 2. makes the run's private working folder (:func:`private_runs_root`, mode 700, outside the
    reports folder) and loads and validates the run's data once (the same
-   :func:`clc_lib.io.load_run` the notebooks call) into the run cache there: a refused input
+   :func:`clc_lib.run.load_run` the notebooks call) into the run cache there: a refused input
    stops the run before any notebook starts, and nothing is published;
 3. executes each notebook of ``notebooks/`` with papermill in its own process, up to ``jobs`` at a
    time. Everything a notebook gets from the runner is a papermill parameter the notebook declares
@@ -681,7 +681,7 @@ def _mark_definition_changes(notebooks: list[NotebookRun], definitions: dict[str
 
 
 def _write_definitions(path: Path, definitions: PinnedDefinitions | bytes) -> None:
-    from clc_lib.io import atomic_write
+    from clc_lib.files import atomic_write
 
     with atomic_write(path, mode=0o644) as temporary:
         if isinstance(definitions, bytes):
@@ -796,7 +796,7 @@ def _check_config_folder(config_folder: Path, identity: dict[str, str]) -> bool:
 
 
 def _record_config_identity(config_folder: Path, identity: dict[str, str]) -> None:
-    from clc_lib.io import atomic_write
+    from clc_lib.files import atomic_write
 
     with atomic_write(config_folder / CONFIG_IDENTITY_FILE, mode=0o644) as temporary:
         temporary.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
@@ -1072,7 +1072,7 @@ def _example_pseudonymiser(enabled: bool, cache: Path | None) -> Callable[[str],
         return lambda text: text
     if cache is None:
         return lambda text: pseudonymise_examples(text, None)
-    from clc_lib.io import run_cache_identifiers
+    from clc_lib.run import run_cache_identifiers
 
     salt = id_salt()[0]
     known: dict[str, str | None] = {}
@@ -1111,13 +1111,13 @@ def _check_input(config_path: Path, as_of: str | None, cache: Path,
 
     ``as_of`` is the ``--as-of`` date or None; the run's as_of is resolved here once and is the one
     every notebook gets. ``stage_rules`` are the pinned thresholds passed to
-    :func:`clc_lib.io.load_run` (as to the notebooks). With a cache, the results several notebooks
-    share (:data:`SHARED_RESULTS`) are computed here once and kept in it too. The cache is keyed
+    :func:`clc_lib.run.load_run` (as to the notebooks). With a cache, the results several notebooks
+    share (:data:`clc_lib.run.SHARED_RESULTS`) are computed here once and kept in it too. The cache is keyed
     with the resolved as_of, which the notebooks pass to ``load_run``. ``resolved_rules`` is None
     when the stage rules cannot be resolved (the notebooks then show why).
     Raises the loader's :class:`~clc_lib.errors.DataError` or :class:`ConfigError` for a refused input.
     """
-    from clc_lib.io import load_run, save_run_cache
+    from clc_lib.run import compute_shared_results, load_run, save_run_cache
 
     run = load_run(config_path, as_of=as_of, stage_rules=stage_rules)
     try:
@@ -1126,7 +1126,7 @@ def _check_input(config_path: Path, as_of: str | None, cache: Path,
             cached = save_run_cache(run, cache, config=config_path, as_of=run_as_of)
         summary = repr(run)
         if cached:
-            summary += "; " + _compute_shared(run)
+            summary += "; " + compute_shared_results(run)
         try:
             resolved = (run.stage_rules(), run_as_of)
         except Exception:  # noqa: BLE001 - the notebooks that use the stages fail with this error
@@ -1135,47 +1135,6 @@ def _check_input(config_path: Path, as_of: str | None, cache: Path,
     finally:
         with contextlib.suppress(Exception):
             run.con.disconnect()
-
-
-def _shared_customer_value(run: Any) -> Any:
-    from clc_lib.clv import predict_run_value
-
-    return predict_run_value(run)
-
-
-#: Results that several notebooks use, computed once per run before the notebooks start.
-SHARED_RESULTS: dict[str, Callable[[Any], Any]] = {
-    "customer summary": lambda run: run.summary(),
-    "stage rules": lambda run: run.stage_rules(),
-    "stages": lambda run: run.stages(),
-    "customer value": _shared_customer_value,
-}
-
-
-def _compute_shared(run: Any) -> str:
-    """Compute :data:`SHARED_RESULTS` into the run cache; say what was computed and how long it took.
-
-    A result that fails here is left to the notebooks, which compute it themselves and show the
-    error where it belongs.
-    """
-    import warnings
-
-    done, failed = [], []
-    started = time.perf_counter()
-    # Warnings of the fits belong on the pages (the results carry them as notes) and in the notebook
-    # logs, not on the runner's console, which a scheduler mails.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for name, compute in SHARED_RESULTS.items():
-            try:
-                compute(run)
-                done.append(name)
-            except Exception as error:  # noqa: BLE001 - reported, and raised again in the notebook that needs it
-                failed.append(f"{name} ({type(error).__name__})")
-    text = f"computed once for every notebook in {time.perf_counter() - started:.1f} s: {', '.join(done) or 'nothing'}"
-    notes = len({str(warning.message) for warning in caught})
-    text += f"; {notes} model note(s), shown on the pages that use these results" if notes else ""
-    return text + (f"; left to the notebooks: {', '.join(failed)}" if failed else "")
 
 
 def _privacy_settings(options: dict[str, Any]) -> dict[str, Any]:

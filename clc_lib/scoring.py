@@ -78,7 +78,7 @@ def score_customers(run: Any, *, extra: Sequence[ScoreProvider] = ()) -> pd.Data
     Parameters
     ----------
     run
-        A ``RunData`` from :func:`clc_lib.io.load_run` (uses ``transactions``, ``as_of`` and the
+        A ``RunData`` from :func:`clc_lib.run.load_run` (uses ``transactions``, ``as_of`` and the
         config's ``stages:`` and ``rfm:`` sections).
     extra
         More column providers for this call only, run after :data:`SCORE_PROVIDERS`.
@@ -160,13 +160,13 @@ def escape_formula_text(frame: pd.DataFrame) -> pd.DataFrame:
 def write_scores(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write the scoring table to ``.parquet`` or ``.csv`` atomically and return the path.
 
-    The file is written with :func:`clc_lib.io.atomic_write` (a temporary name in the same folder,
+    The file is written with :func:`clc_lib.files.atomic_write` (a temporary name in the same folder,
     moved into place with :func:`os.replace`), so readers never see a half-written file and a
     replaced file keeps its permissions. ``customer_id`` is written as a column; Categorical
     columns are written as text in CSV. In CSV, text that a spreadsheet would run as a formula is
     escaped (see :func:`escape_formula_text`); Parquet keeps every value as it is.
     """
-    from clc_lib.io import atomic_write
+    from clc_lib.files import atomic_write
 
     target = Path(path)
     writer = _WRITERS.get(target.suffix.lower())

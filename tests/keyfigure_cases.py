@@ -62,8 +62,8 @@ def events_frame() -> pd.DataFrame:
 
 
 def load_tiny_run():
-    """The tiny shop as a :class:`clc_lib.io.RunData` (loaded and validated like any run)."""
-    from clc_lib.io import load_run
+    """The tiny shop as a :class:`clc_lib.run.RunData` (loaded and validated like any run)."""
+    from clc_lib.run import load_run
 
     return load_run({
         "name": "tiny", "as_of": AS_OF, "period": "M", "currency": "EUR", "stages": dict(RULES),

@@ -19,7 +19,7 @@ import yaml
 
 from clc_lib import errors
 from clc_lib.cli import main as clc_main
-from clc_lib.io import load_run
+from clc_lib.run import load_run
 
 CORPUS = Path(__file__).resolve().parent / "data" / "bad"
 MANIFEST = yaml.safe_load((CORPUS / "MANIFEST.yaml").read_text(encoding="utf-8"))

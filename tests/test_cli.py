@@ -50,9 +50,9 @@ def test_data_error_message_is_printed_in_full(monkeypatch, capsys):
         raise DataError("Amounts do not parse as numbers.", source="tx.csv", column="amount", n_rows=3,
                         examples=[(2, "12,5x")], hint="Set csv.decimal in the run config.")
 
-    import clc_lib.io
+    import clc_lib.run
 
-    monkeypatch.setattr(clc_lib.io, "load_run", failing_load)
+    monkeypatch.setattr(clc_lib.run, "load_run", failing_load)
     assert cli.main(["check", "--config", "run.yaml"]) == 2
     err = capsys.readouterr().err
     for part in ("clc check: error", "Amounts do not parse", "tx.csv", "amount", "row 2: '12,5x'", "csv.decimal"):
@@ -124,9 +124,9 @@ def test_error_messages_have_credentials_masked(tmp_path, monkeypatch, capsys):
         raise DataError("Could not connect to postgres://bi:hunter2-long-secret@db/shop (token hunter2-long-secret)",
                         source="table 'tx'")
 
-    import clc_lib.io
+    import clc_lib.run
 
-    monkeypatch.setattr(clc_lib.io, "load_run", failing_load)
+    monkeypatch.setattr(clc_lib.run, "load_run", failing_load)
     assert cli.main(["check", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "hunter2" not in err

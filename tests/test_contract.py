@@ -71,3 +71,52 @@ def test_the_contract_page_documents_every_column():
         assert f"### {contract.name}" in page, contract.name
         for column in contract.columns:
             assert f"| {column.name} | {column.dtype} |" in page, f"{contract.name}.{column.name}"
+
+
+def test_the_registry_config_table_names_and_run_data_fields_agree():
+    import dataclasses
+
+    from clc_lib.run import OPTIONAL_TABLES, SMALL_TABLES, RunData
+
+    assert TABLE_NAMES == tuple(CONTRACTS)
+    assert OPTIONAL_TABLES == tuple(name for name in CONTRACTS if name != "transactions")
+    fields = {field.name: field for field in dataclasses.fields(RunData)}
+    for name, contract in CONTRACTS.items():
+        assert name in fields, f"RunData has no field for the table {name!r}"
+        if name != "transactions":
+            assert fields[name].default is None, f"RunData.{name} is optional: it defaults to None"
+        # Small tables are pandas frames on the run; the others stay engine (Ibis) tables.
+        assert ("pd.DataFrame" in str(fields[name].type)) == contract.small, name
+    assert SMALL_TABLES == ("customers", "spend", "campaigns", "surveys")
+
+
+def test_the_registry_says_how_each_table_is_treated():
+    dated = {name: contract.date_column for name, contract in CONTRACTS.items()}
+    assert dated == {"transactions": "timestamp", "customers": "first_seen", "spend": "period_start",
+                     "events": "timestamp", "campaigns": "sent_at", "surveys": "responded_at"}
+    # Customers are attributes: every row is kept whatever its first_seen.
+    assert [name for name, c in CONTRACTS.items() if not c.excludes_after_as_of] == ["customers"]
+    assert {name: tuple(c.value_checks) for name, c in CONTRACTS.items() if c.value_checks} == {
+        "spend": ("spend",), "campaigns": ("group",), "surveys": ("score",)}
+    from clc_lib.quality import VALUE_CHECKS
+
+    assert VALUE_CHECKS["surveys"]["score"]["max"] == 10 and VALUE_CHECKS["spend"]["spend"]["min"] == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"date_column": "channel"}, "not a timestamp column"),
+        ({"date_column": "when"}, "not a timestamp column"),
+        ({"excludes_after_as_of": True}, "needs a date_column"),
+        ({"value_checks": {"score": {"min": 0}}}, "unknown column 'score'"),
+        ({"value_checks": {"channel": {"allowed": ("a",), "min": 0}}}, "either 'allowed' or 'min'/'max'"),
+        ({"value_checks": {"channel": {"label": "any"}}}, "either 'allowed' or 'min'/'max'"),
+    ],
+)
+def test_a_contract_entry_that_contradicts_its_columns_is_refused(extra, message):
+    from clc_lib.contract import ColumnSpec, TableContract
+
+    columns = (ColumnSpec("when_seen", "timestamp"), ColumnSpec("channel", "string"))
+    with pytest.raises(ValueError, match=message):
+        TableContract(name="visits", columns=columns, **extra)

@@ -26,7 +26,7 @@ def tiny():
 @pytest.fixture(scope="module")
 def demo():
     from clc_lib import project_root
-    from clc_lib.io import load_run
+    from clc_lib.run import load_run
 
     return load_run(project_root() / DEMO_DIR / "run.yaml")
 

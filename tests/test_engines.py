@@ -16,15 +16,17 @@ from clc_lib.engines import (
     DuckDBEngine,
     Engine,
     cache_table,
+    connect,
     engine_description,
     engine_for,
     engine_of,
+    engine_options,
     strptime_shape,
     strptime_to_java,
     strptime_to_postgres,
 )
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.io import connect, engine_options, load_run
+from clc_lib.run import load_run
 
 
 @pytest.fixture()
@@ -183,7 +185,7 @@ def test_engine_connection_names_missing_tables():
 
 
 def test_materialize_is_refused_off_duckdb():
-    from clc_lib.io import _store
+    from clc_lib.loading import store_table
 
     class _FakeSpark:
         name = "pyspark"
@@ -192,4 +194,4 @@ def test_materialize_is_refused_off_duckdb():
     fake._clc_engine = Engine(fake)
     fake._clc_engine.description = lambda: "Spark 4.0.5 local[2]"
     with pytest.raises(ConfigError, match="materialize"):
-        _store(None, fake, {"materialize": True}, "run", "transactions")
+        store_table(None, fake, {"materialize": True}, "run", "transactions")

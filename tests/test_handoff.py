@@ -173,7 +173,7 @@ def test_a_notebook_given_the_runners_parameters_reads_the_run_cache(tmp_path, m
     it was passed (no --as-of given) gets the cached tables, not the sources."""
     import pandas as pd
 
-    import clc_lib.io as io_module
+    import clc_lib.run as run_module
     from clc_lib import report
 
     pd.DataFrame({"customer_id": ["a", "a", "b"], "order_id": ["1", "2", "3"],
@@ -181,14 +181,14 @@ def test_a_notebook_given_the_runners_parameters_reads_the_run_cache(tmp_path, m
                   "amount": ["10", "20", "7"]}).to_csv(tmp_path / "tx.csv", index=False)
     config = tmp_path / "run.yaml"
     config.write_text("name: shop\nperiod: W\ntransactions: {path: tx.csv}\n", encoding="utf-8")
-    monkeypatch.setattr(report, "SHARED_RESULTS", {})
+    monkeypatch.setattr(run_module, "SHARED_RESULTS", {})
     checked = report._check_input(config, None, tmp_path / "cache")
     assert checked.cached and checked.as_of == "2024-03-05"  # the day of the last transaction
 
     def sources_must_not_be_read(*args, **kwargs):
         raise AssertionError("the notebook read the sources although the run cache matches")
 
-    monkeypatch.setattr(io_module, "_load_transactions", sources_must_not_be_read)
+    monkeypatch.setattr(run_module, "load_transactions", sources_must_not_be_read)
     apply_notebook_parameters(run_cache=str(tmp_path / "cache"))
-    run = io_module.load_run(str(config), as_of=checked.as_of, period="W", stage_rules=None)
+    run = run_module.load_run(str(config), as_of=checked.as_of, period="W", stage_rules=None)
     assert run._results_folder == tmp_path / "cache" / "results" and f"{run.as_of:%Y-%m-%d}" == "2024-03-05"

@@ -25,7 +25,8 @@ matplotlib.use("Agg")
 from clc_lib import cli  # noqa: E402
 from clc_lib.config import MAX_CONFIG_BYTES, RunConfig  # noqa: E402
 from clc_lib.errors import ConfigError, DataError  # noqa: E402
-from clc_lib.io import atomic_write, load_run, remove_abandoned_temporaries  # noqa: E402
+from clc_lib.files import atomic_write, remove_abandoned_temporaries  # noqa: E402
+from clc_lib.run import load_run  # noqa: E402
 from clc_lib.scoring import escape_formula_text, write_scores  # noqa: E402
 
 TRANSACTIONS = """customer_id,order_id,timestamp,amount

@@ -12,7 +12,10 @@ import pytest
 
 from clc_lib.config import RunConfig
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.io import atomic_write, connect, load_run, load_table, read_transactions
+from clc_lib.engines import connect
+from clc_lib.files import atomic_write
+from clc_lib.loading import load_table, read_transactions
+from clc_lib.run import load_run
 
 from conftest import import_required
 
@@ -554,7 +557,7 @@ def test_load_run_none_loads_the_demo_with_the_counts_of_its_raw_files(demo_conf
 
 def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path, monkeypatch):
     from clc_lib import handoff
-    from clc_lib.io import save_run_cache
+    from clc_lib.run import save_run_cache
     from clc_lib.summary import customer_summary
 
     data = tmp_path / "data"
@@ -572,18 +575,18 @@ def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path
     fresh = load_run(config, as_of="2024-02-29")
     assert save_run_cache(fresh, tmp_path / "cache", config=config, as_of="2024-02-29")
 
-    import clc_lib.io as io_module
+    import clc_lib.run as io_module
 
     monkeypatch.setattr(handoff, "_settings", handoff._NotebookSettings())
     handoff.apply_notebook_parameters(run_cache=tmp_path / "cache")
-    original_load = io_module._load_transactions
+    original_load = io_module.load_transactions
 
     def sources_must_not_be_read(*args, **kwargs):
         raise AssertionError("the sources were read although the cache matches")
 
-    monkeypatch.setattr(io_module, "_load_transactions", sources_must_not_be_read)
+    monkeypatch.setattr(io_module, "load_transactions", sources_must_not_be_read)
     cached = load_run(str(config), as_of="2024-02-29")
-    monkeypatch.setattr(io_module, "_load_transactions", original_load)
+    monkeypatch.setattr(io_module, "load_transactions", original_load)
     pd.testing.assert_frame_equal(customer_summary(cached.transactions, cached.as_of),
                                   customer_summary(fresh.transactions, fresh.as_of))
     pd.testing.assert_frame_equal(cached.customers, fresh.customers)
@@ -600,7 +603,7 @@ def test_run_cache_gives_the_same_run_and_is_ignored_for_another_config(tmp_path
 
 def test_run_results_are_computed_once_and_shared_through_the_run_cache(tmp_path, monkeypatch):
     from clc_lib import handoff
-    from clc_lib.io import save_run_cache
+    from clc_lib.run import save_run_cache
     from clc_lib.stages import classify_stages, derive_stage_rules
     from clc_lib.summary import customer_summary
 

@@ -1,4 +1,4 @@
-"""Optional tables in the loader (`clc_lib.io._load_other`): the as_of cut and campaigns without a group."""
+"""Optional tables in the loader (`clc_lib.loading.load_other_table`): the as_of cut and campaigns without a group."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from clc_lib.errors import DataError
-from clc_lib.io import load_run
+from clc_lib.run import load_run
 
 
 def _write(folder: Path, name: str, text: str) -> Path:

@@ -17,10 +17,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from clc_lib import report
+from clc_lib import run as run_module
 from clc_lib.pinning import DEFINITIONS_FILE, read_definitions
 from clc_lib.errors import ConfigError
 from clc_lib.handoff import KEY_FIGURES_MIME
-from clc_lib.io import load_run
+from clc_lib.run import load_run
 from clc_lib.report import run_report
 from clc_lib.stages import derive_stage_rules
 
@@ -94,7 +95,7 @@ def shop(tmp_path, monkeypatch):
         return True, None
 
     monkeypatch.setattr(report, "execute_notebook", stand_in)
-    monkeypatch.setattr(report, "SHARED_RESULTS", {"stage rules": lambda run: run.stage_rules()})
+    monkeypatch.setattr(run_module, "SHARED_RESULTS", {"stage rules": lambda run: run.stage_rules()})
     monkeypatch.setenv("CLC_ID_SALT", SALT)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "reports"
@@ -252,7 +253,7 @@ def test_load_run_uses_given_thresholds_without_a_run_cache(shop):
 
 def test_the_run_cache_is_not_shared_across_different_thresholds(shop, monkeypatch):
     from clc_lib import handoff
-    from clc_lib.io import save_run_cache
+    from clc_lib.run import save_run_cache
 
     cache = shop["tmp"] / "private-cache"
     run = load_run(shop["config"], as_of=LATE, stage_rules={"churn_days": 300})

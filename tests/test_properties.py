@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from clc_lib.cohorts import cohort_matrix
 from clc_lib.errors import DataError
-from clc_lib.io import load_run
+from clc_lib.run import load_run
 from clc_lib.rfm import rfm_table
 from clc_lib.stages import STAGES, classify_stages, stage_history
 from clc_lib.summary import customer_summary

@@ -282,7 +282,7 @@ def test_run_cache_is_private_and_outside_the_reports_folder(project, monkeypatc
 
 def test_a_run_cache_others_can_write_to_is_not_read(project, tmp_path, monkeypatch):
     from clc_lib import handoff
-    from clc_lib.io import load_run, save_run_cache
+    from clc_lib.run import load_run, save_run_cache
 
     config = write_config(project["root"] / "a", "shop")
     cache = tmp_path / "shared-cache"

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.io import connect, load_table
+from clc_lib.engines import connect
+from clc_lib.loading import load_table
 from clc_lib.quality import QUALITY_DEFAULTS, QUALITY_RULES, DataQualityReport, quality_options
 
 

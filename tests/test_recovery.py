@@ -402,7 +402,7 @@ def test_survey_comparison_agrees_with_the_demo_truth():
     import json
 
     from clc_lib.demo import generate_demo, write_demo_data
-    from clc_lib.io import load_run
+    from clc_lib.run import load_run
     from clc_lib.paths import project_root
 
     config = project_root() / "data" / "raw" / "demo" / "run.yaml"

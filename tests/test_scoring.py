@@ -72,7 +72,7 @@ def test_write_scores_refuses_unknown_format(scores, tmp_path):
 @pytest.mark.slow
 def test_demo_scores_carry_the_clv_columns_of_the_configured_horizon():
     from clc_lib.clv import predict_customer_value
-    from clc_lib.io import load_run
+    from clc_lib.run import load_run
     from clc_lib.paths import demo_config_path
 
     demo = load_run(demo_config_path())

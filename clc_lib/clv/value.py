@@ -255,7 +255,7 @@ def predict_run_value(run, summary: pd.DataFrame | None = None, *, horizon: floa
     Parameters
     ----------
     run
-        A ``RunData`` (:func:`clc_lib.io.load_run`); its config's ``clv:`` section gives the model,
+        A ``RunData`` (:func:`clc_lib.run.load_run`); its config's ``clv:`` section gives the model,
         time unit, horizon, discount rate and margin (defaults in :data:`CLV_OPTIONS`).
     summary
         The customer summary in the configured time unit. When omitted, the run's own summary
