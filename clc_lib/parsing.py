@@ -230,6 +230,14 @@ class Parser:
         columns: dict[str, Any] = {}
         bad_flags: dict[str, Any] = {}
         missing_flags: dict[str, Any] = {}
+        # Blanks are stripped once, in a projection of their own: an engine computes an expression
+        # again at every place it is used, and each text value is used by several checks below.
+        text_columns = sorted({c for c in self.mapping.values() if raw[c].type().is_string()})
+        source_text = {}
+        if ROW_COLUMN in raw.columns:  # the error path: keep the source text of parsed columns for examples
+            source_text = {f"__raw_{name}": raw[column].cast("string") for name, column in self.mapping.items()
+                           if self.contract.column(name).dtype in ("timestamp", "float64")}
+        raw = raw.mutate(**{column: _strip_blanks(raw[column]) for column in text_columns}, **source_text)
         for name, source_column in self.mapping.items():
             spec = self.contract.column(name)
             value = raw[source_column]
@@ -263,9 +271,7 @@ class Parser:
             used = set(self.mapping.values())
             extras = {c: raw[c] for c in self.source.columns if c not in used and c not in columns}
         internals = {c: raw[c] for c in (ROW_COLUMN, FILE_COLUMN, FIELDS_OK_COLUMN) if c in raw.columns}
-        if ROW_COLUMN in raw.columns:  # the error path: keep the source text of parsed columns for examples
-            internals.update({f"__raw_{name}": raw[column].cast("string") for name, column in self.mapping.items()
-                              if self.contract.column(name).dtype in ("timestamp", "float64")})
+        internals.update({name: raw[name] for name in source_text})
         flags = {f"__bad_{k}": v.fill_null(False) for k, v in bad_flags.items()}
         flags.update({f"__missing_{k}": v.fill_null(True) for k, v in missing_flags.items()})
         table = raw.select(**columns, **extras, **internals, **flags)
@@ -279,7 +285,7 @@ class Parser:
         if value_type.is_date():
             parsed = value.cast(dt.Timestamp())
             return parsed, None, parsed.isnull()
-        text = _strip_blanks(value.cast("string") if not value_type.is_string() else value)
+        text = value if value_type.is_string() else value.cast("string")  # strings come stripped
         parsed = _parse_timestamp_text(text, self.date_formats.get(name, _ISO))
         present = text.notnull() & (text != "")
         return parsed, present & parsed.isnull(), ~present
@@ -294,7 +300,7 @@ class Parser:
                 parsed = ibis.ifelse(parsed.isnan() | infinite, ibis.null("float64"), parsed)
                 return parsed, infinite, parsed.isnull() & ~infinite
             return parsed, None, parsed.isnull()
-        text = _strip_blanks(value.cast("string"))
+        text = value if value_type.is_string() else value.cast("string")  # strings come stripped
         # "NaN" is a missing value: engines would read it as a number that turns every sum into NaN.
         text = ibis.ifelse(text.upper() == "NAN", ibis.null("string"), text)
         decimal, thousands = self.number_formats.get(name, (".", None))
@@ -326,12 +332,20 @@ def _trim(text: str) -> str:
 
 
 def _strip_blanks(text):
-    """``text`` without leading and trailing blanks: spaces, non-breaking spaces, tabs, line breaks."""
-    return _trim(_trim(text).strip())
+    """``text`` without leading and trailing blanks: spaces, non-breaking spaces, tabs, line breaks.
+
+    The engine's plain ``TRIM`` removes spaces (DuckDB: every Unicode space); tabs and line breaks
+    are control characters (code points below 32), rare at the edges of a value, so the slower
+    character-set trim runs only for values that have one at either edge.
+    """
+    trimmed = _trim(text)
+    control_at_edge = (trimmed.ascii_str() < 32) | (trimmed.right(1).ascii_str() < 32)
+    return ibis.ifelse(control_at_edge, _trim(trimmed.strip()), trimmed)
 
 
 def _clean_text(value, *, missing_tokens: bool = False):
-    """Identifiers and labels as text: numbers without a spurious '.0', blanks stripped, '' -> NULL.
+    """Identifiers and labels as text (strings come with their blanks stripped, see :meth:`Parser.parse`): numbers
+    without a spurious '.0', '' -> NULL.
 
     With ``missing_tokens`` (identifier columns) the :data:`MISSING_TOKENS` such as ``NaN`` and ``NULL``
     are NULL too, so that they are never taken for a customer.
@@ -341,7 +355,7 @@ def _clean_text(value, *, missing_tokens: bool = False):
         value = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
     elif not value_type.is_string():
         value = value.cast("string")
-    text = _strip_blanks(value).nullif("")
+    text = value.nullif("")
     return _without_missing_tokens(text) if missing_tokens else text
 
 
