@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -23,8 +22,8 @@ def test_cdnow_transactions_only_run_renders_every_report(cdnow_dir, tmp_path):
         assert f'href="{name}.html"' in index
     # the optional tables are absent: each report says so instead of failing
     assert "not configured" in (run.path / "05_recovery.html").read_text(encoding="utf-8")
-    figures = json.loads((run.path / "key_figures" / "01_segmentation.json").read_text())
-    customers = next(f for f in figures["key_figures"] if f["label"] == "Customers acquired")
+    segmentation = next(n for n in run.notebooks if n.name == "01_segmentation")
+    customers = next(f for f in segmentation.key_figures if f["label"] == "Customers acquired")
     assert customers["value"] == 23_570
     # The runner computed the results the notebooks share once; none was left to the notebooks.
     log = (run.path / "run.log").read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from clc_lib.definitions import TERMS
 from clc_lib.paths import project_root
 from clc_lib.report import run_report
 
@@ -148,7 +149,7 @@ def test_segmentation_and_acquisition_key_figures_agree_on_the_demo(tmp_path, de
     figures = {notebook.name: {figure["label"]: figure for figure in notebook.key_figures}
                for notebook in run.notebooks}
     segmentation, acquisition = figures["01_segmentation"], figures["02_acquisition"]
-    for label in ("Customers acquired", "Came back at least once"):
+    for label in (TERMS["acquired_customer"].label, TERMS["repeat_customer"].label):
         assert segmentation[label]["value"] == acquisition[label]["value"], label
         assert segmentation[label]["formatted"] == acquisition[label]["formatted"], label
     truth = json.loads((DEMO_DIR / "truth.json").read_text())
