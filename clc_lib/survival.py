@@ -25,7 +25,7 @@ from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 from clc_lib.cohorts import spell_edges
 from clc_lib.errors import ConfigError, DataError, ModelFitError
 from clc_lib.periods import resolve_as_of
-from clc_lib.summary import fetch, purchase_rows_by_day
+from clc_lib.summary import check_transactions, fetch, net_purchase_days, rows_up_to
 
 __all__ = [
     "customer_lifetimes",
@@ -414,7 +414,10 @@ def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
     """Days from the first purchase day to the second, censored at ``as_of`` for one-time buyers.
 
     Purchases on the same calendar day form one purchase day, so a second basket on the day of the
-    first purchase is not a second purchase. Returns are not purchases.
+    first purchase is not a second purchase. Returns are not purchases, and a later purchase day
+    that its returns cancel (:func:`clc_lib.summary.net_purchase_days`) is no second purchase: the
+    second purchase is the first repeat purchase day of the customer summary (its ``x > 0`` makes a
+    repeat customer), the one :func:`clc_lib.acquisition.repeat_rate` counts.
 
     Parameters
     ----------
@@ -430,11 +433,14 @@ def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
         ``duration_days`` (float, days; ``as_of - first_purchase`` when censored) and
         ``second_purchase_made`` (bool, the event indicator).
     """
+    check_transactions(transactions)
     as_of = resolve_as_of(as_of, transactions)
-    rows = purchase_rows_by_day(transactions, as_of)
-    # The second purchase day is the earliest day of a row that follows an earlier day.
-    per_customer = _per_customer_days(rows.group_by("customer_id").aggregate(
-        first_purchase=rows.day.min(), second_purchase=rows.day.min(where=rows.previous_day < rows.day))).sort_index()
+    days = net_purchase_days(rows_up_to(transactions, as_of))
+    firsts = days.group_by("customer_id").aggregate(first_day=days.day.min())
+    days = days.join(firsts, days.customer_id == firsts.customer_id)
+    per_customer = _per_customer_days(days.group_by("customer_id").aggregate(
+        first_purchase=days.first_day.min(),
+        second_purchase=days.day.min(where=days.counted & (days.day > days.first_day)))).sort_index()
     second = per_customer["second_purchase"]
     made = second.notna().to_numpy()
     end = second.where(made, as_of)

@@ -241,6 +241,26 @@ def test_time_to_second_purchase_counts_purchase_days_and_censors():
     assert result.loc["Z", "duration_days"] == 28.0
 
 
+def test_a_second_purchase_day_cancelled_by_its_returns_is_no_second_purchase():
+    from clc_lib.summary import customer_summary
+
+    transactions = _transactions([
+        ("V", "2024-01-01 10:00", 20.0, False),
+        ("V", "2024-01-08 10:00", 30.0, False),   # second purchase day ...
+        ("V", "2024-01-09 10:00", -30.0, True),   # ... fully returned: cancelled
+        ("V", "2024-01-20 10:00", 15.0, False),   # the second purchase, 19 days after the first
+        ("W", "2024-01-02 10:00", 20.0, False),
+        ("W", "2024-01-05 10:00", 40.0, False),   # only later day, fully returned: no second purchase
+        ("W", "2024-01-06 10:00", -40.0, True),
+    ])
+    result = time_to_second_purchase(transactions, "2024-01-31")
+    assert result.loc["V", "second_purchase"] == pd.Timestamp("2024-01-20")
+    assert result.loc["V", "duration_days"] == 19.0
+    assert not result.loc["W", "second_purchase_made"] and result.loc["W", "duration_days"] == 29.0
+    summary = customer_summary(transactions, "2024-01-31")
+    assert result["second_purchase_made"].tolist() == (summary["x"] > 0).tolist()  # the summary's repeat customers
+
+
 def test_compare_survival_bundles_curves_medians_rmst_and_logrank():
     frame = pd.DataFrame({"duration_days": DURATIONS + [4.0, 6.0], "churned": EVENTS + [1, 1],
                           "channel": ["a"] * 5 + ["b"] * 2})
