@@ -2,9 +2,10 @@
 
 Customers of a non-contractual business never announce that they have left, so "churn" is an
 operational event defined from purchases (here, as in :mod:`clc_lib.definitions`, a customer
-churns when their days without a purchase pass the churn threshold), and customers whose story is still open at ``as_of`` are
-*right-censored*: we know only that the event had not happened by then. The estimators here
-(wrapping :mod:`statsmodels.duration`) use the censored customers correctly instead of dropping them.
+churns when their days without a purchase pass the churn threshold), and customers whose story is
+still open at ``as_of`` are *right-censored*: we know only that the event had not happened by
+then. The estimators here (wrapping :mod:`statsmodels.duration`) use the censored customers
+correctly instead of dropping them.
 
 Time is measured in **days** throughout. Purchases are non-return rows; several purchases on one
 calendar day form one purchase day. ``as_of`` is the cut-off date and the whole day is included.
