@@ -14,7 +14,11 @@ Conventions used throughout (see ``docs/acquisition.md``):
   the ``channel`` of the first order (when transactions have a ``channel`` column),
   else ``"unknown"``. When neither source exists at all, every customer gets ``"all"``.
 * A **purchase day** is a calendar day with at least one purchase; several orders on one day are
-  one purchase day (a same-day second order is not a repeat purchase).
+  one purchase day (a same-day second order is not a repeat purchase). A repeat purchase day is
+  one after the first purchase day that counts by the customer summary's rule
+  (:func:`clc_lib.summary.net_purchase_days`): a purchase day whose returns bring its net value to
+  zero or less is cancelled and is no repeat, so "came back" and the repeat rate agree with the
+  repeat customers (``x > 0``) of :func:`clc_lib.summary.customer_summary`.
 * Time since acquisition is measured in calendar days between purchase days; a **month** is
   30.4375 days (365.25 / 12, :data:`clc_lib.periods.DAYS_PER_MONTH`).
 """
@@ -31,7 +35,15 @@ import pyarrow as pa
 from clc_lib.cohorts import mark_complete_periods
 from clc_lib.errors import ConfigError, DataError, ModelFitError
 from clc_lib.periods import DAYS_PER_MONTH, Period, resolve_as_of
-from clc_lib.summary import fetch, purchase_rows, ratio_or_nan, require_columns, to_datetime_ns
+from clc_lib.summary import (
+    fetch,
+    net_purchase_days,
+    purchase_rows,
+    ratio_or_nan,
+    require_columns,
+    rows_up_to,
+    to_datetime_ns,
+)
 
 __all__ = [
     "ENGAGED_EVENT_TYPES",
@@ -102,28 +114,26 @@ def _acquisition_expr(transactions: ibis.Table, customers: pd.DataFrame | None, 
     The first order is the order holding the customer's earliest purchase line (ties: smallest
     ``order_id``); its value is the sum of its purchase lines and its channel the smallest
     ``channel`` value among them. With ``second_day`` the table also has ``second_purchase_day``,
-    the earliest purchase day after the first one. Built from aggregates and equality joins (no
-    window functions) so that it scales on DuckDB and Spark. Returns the expression and whether
-    any channel information exists.
+    the customer's first *counted* purchase day after the first one (the customer summary's repeat
+    rule, :func:`clc_lib.summary.net_purchase_days`: a purchase day cancelled by its returns does
+    not count). Built from aggregates and equality joins (plus the one window that books returns
+    against purchase days for ``second_day``) so that it scales on DuckDB and Spark. Returns the
+    expression and whether any channel information exists.
     """
     purchases = purchase_rows(transactions)
     has_order_channel = "channel" in purchases.columns
     firsts = purchases.group_by("customer_id").aggregate(first_ts=purchases.timestamp.min())
+    at_first = purchases.join(firsts, [purchases.customer_id == firsts.customer_id,
+                                       purchases.timestamp == firsts.first_ts])
+    first_ids = at_first.group_by("customer_id").aggregate(first_purchase=at_first.first_ts.min(),
+                                                           first_order_id=at_first.order_id.min())
     if second_day:
-        # Every purchase row with its customer's first timestamp: one aggregate over them gives the
-        # first order id and the second purchase day (a join on the timestamp too would need a
-        # second pass over the rows for the second day).
-        rows = purchases.join(firsts, purchases.customer_id == firsts.customer_id)
-        first_ids = rows.group_by("customer_id").aggregate(
-            first_purchase=rows.first_ts.min(),
-            first_order_id=rows.order_id.min(where=rows.timestamp == rows.first_ts),
-            second_purchase_day=rows.timestamp.min(where=rows.timestamp.date() > rows.first_ts.date()).date(),
-        )
-    else:
-        at_first = purchases.join(firsts, [purchases.customer_id == firsts.customer_id,
-                                           purchases.timestamp == firsts.first_ts])
-        first_ids = at_first.group_by("customer_id").aggregate(first_purchase=at_first.first_ts.min(),
-                                                               first_order_id=at_first.order_id.min())
+        days = net_purchase_days(transactions)
+        later = days.join(firsts, days.customer_id == firsts.customer_id)
+        later = later.filter(later.counted & (later.day > later.first_ts.date()))
+        repeats = later.group_by("customer_id").aggregate(second_purchase_day=later.day.min())
+        first_ids = first_ids.left_join(repeats, first_ids.customer_id == repeats.customer_id).select(
+            first_ids, repeats.second_purchase_day)
     lines = purchases.join(first_ids, [purchases.customer_id == first_ids.customer_id,
                                        purchases.order_id == first_ids.first_order_id])
     acquired = lines.group_by("customer_id").aggregate(
@@ -188,7 +198,10 @@ def customer_acquisition(transactions: ibis.Table, customers: pd.DataFrame | Non
     pandas.DataFrame
         Index ``customer_id`` (customers with at least one purchase; return-only customers are not
         acquired). Columns ``first_purchase`` (timestamp), ``first_purchase_day``,
-        ``second_purchase_day`` (date of the second distinct purchase day, NaT with one),
+        ``second_purchase_day`` (date of the first counted purchase day after the first one, NaT
+        without one: the day the customer became a repeat customer in the sense of
+        :func:`clc_lib.summary.customer_summary`'s ``x``, so a later purchase day whose returns
+        cancel it is skipped),
         ``cohort`` (start of the period of the first purchase), ``first_order_id``,
         ``first_order_value`` (gross value of the first order's purchase lines, run currency),
         ``channel`` and ``channel_source`` (``customers``, ``first_order``, ``unknown`` or ``none``;
@@ -527,7 +540,7 @@ def acquisition_overview(transactions: ibis.Table, customers: pd.DataFrame | Non
     """The key acquisition figures, all on one base: the customers with a first purchase.
 
     Customers whose only rows are returns were never acquired and are in none of the figures, as
-    in :func:`new_customers` and :func:`repeat_rate`.
+    in :func:`new_customers` and :func:`repeat_rate`. Rows after the ``as_of`` day are left out.
 
     Parameters
     ----------
@@ -545,10 +558,13 @@ def acquisition_overview(transactions: ibis.Table, customers: pd.DataFrame | Non
     pandas.Series
         ``customers_acquired`` (count; equals the sum of :func:`new_customers`),
         ``first_purchase`` (timestamp of the earliest first purchase), ``came_back_share``
-        (share of acquired customers with a second purchase day, 0-1), ``repeat_customers``
-        (acquired customers in cohorts whose repeat window has elapsed) and ``repeat_rate``
-        (their share with a second purchase day within ``window_days``, 0-1).
+        (share of acquired customers with a counted repeat purchase day, 0-1: the repeat customers
+        of :mod:`clc_lib.definitions`), ``customers_in_complete_cohorts`` (acquired customers in
+        cohorts whose repeat window has elapsed, the base of the repeat rate) and ``repeat_rate``
+        (their share with a counted repeat purchase day within ``window_days``, 0-1).
     """
+    as_of = resolve_as_of(as_of)
+    transactions = rows_up_to(transactions, as_of)
     acquired = customer_acquisition(transactions, customers)
     repeat = repeat_rate(transactions, customers, window_days=window_days, as_of=as_of, by=())
     n_acquired = len(acquired)
@@ -556,7 +572,7 @@ def acquisition_overview(transactions: ibis.Table, customers: pd.DataFrame | Non
         "customers_acquired": n_acquired,
         "first_purchase": acquired["first_purchase"].min() if n_acquired else pd.NaT,
         "came_back_share": acquired["second_purchase_day"].notna().mean() if n_acquired else np.nan,
-        "repeat_customers": int(repeat["customers"].iloc[0]),
+        "customers_in_complete_cohorts": int(repeat["customers"].iloc[0]),
         "repeat_rate": float(repeat["repeat_rate"].iloc[0]),
     }, dtype=object)
 
@@ -568,9 +584,12 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
                 require_complete: bool = False) -> pd.DataFrame:
     """Share of acquired customers with a second purchase day within ``window_days`` of their first.
 
-    A customer repeats when their second distinct purchase day falls within ``window_days``
-    calendar days after the first purchase day (a second order on the same day does not count;
-    returns do not count). **Censoring:** a cohort counts only when the window of its last
+    A customer repeats when their first counted repeat purchase day falls within ``window_days``
+    calendar days after the first purchase day: a second order on the same day does not count,
+    returns are no purchases, and a later purchase day whose returns cancel it (net value zero
+    or less, :func:`clc_lib.summary.net_purchase_days`) is no repeat, as for the repeat customers
+    (``x > 0``) of :func:`clc_lib.summary.customer_summary`. Rows after the ``as_of`` day are left
+    out. **Censoring:** a cohort counts only when the window of its last
     possible member has fully elapsed: ``last day of the cohort period + window_days <= as_of``
     (the whole ``as_of`` day is in the data). Younger cohorts are returned with
     ``window_complete = False`` and a NaN rate, and are left out of totals over cohorts.
@@ -614,7 +633,7 @@ def repeat_rate(transactions: ibis.Table, customers: pd.DataFrame | None = None,
         raise ConfigError(f"repeat_rate groups by 'cohort' and/or 'channel', not {unknown}.")
     if window_days <= 0:
         raise ConfigError(f"window_days is {window_days}; give a positive number of days.")
-    acquired, _ = _acquisition_expr(transactions, customers, second_day=True)
+    acquired, _ = _acquisition_expr(rows_up_to(transactions, as_of), customers, second_day=True)
     gap_days = acquired.second_purchase_day.delta(acquired.first_purchase_day, unit="day")
     repeated = acquired.second_purchase_day.notnull() & (gap_days <= window_days)
     cells = (acquired.mutate(cohort=acquired.first_purchase.truncate(period.truncate_unit),

@@ -150,14 +150,19 @@ TERMS: Mapping[str, Term] = dict([
           "Per period: customers whose days without a purchase pass {churn_days} ({churn_days_name}) during "
           "the period, as a share of the customers not yet churned when it starts.",
           thresholds=("churn_days",)),
+    _term("buyer_dropoff_rate", "Buyer drop-off rate", "share per period (0-1)",
+          "Per period: customers who bought in the previous period but not in this one, as a share of the "
+          "previous period's buyers; high whenever customers buy less often than once a period, so not a "
+          "churn rate."),
     _term("reactivation_rate", "Reactivation rate, last full period", "share per period (0-1)",
           "Customers without a purchase for more than {reactivation_gap_days} days ({reactivation_gap_days_name}) "
           "at the start of the last full period who bought during it, as a share of them.",
           thresholds=("reactivation_gap_days",)),
     _term("repeat_within_window", "Second purchase within {window_days} days (complete cohorts)",
           "share of acquired customers (0-1)",
-          "Acquired customers with a second purchase day within {window_days} days of the first, counting only "
-          "cohorts whose {window_days}-day window has ended by the as-of date."),
+          "Acquired customers with a second purchase day within {window_days} days of the first (a purchase "
+          "day cancelled by its returns does not count), counting only cohorts whose {window_days}-day window "
+          "has ended by the as-of date."),
     _term("retention_one_period", "Customers buying again one period after their first",
           "share of customers (0-1)",
           "Share of customers with a purchase in the period after the period of their first purchase, "

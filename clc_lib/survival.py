@@ -1,9 +1,11 @@
-"""Survival analysis of customers: time to lapse, time to second purchase, Kaplan-Meier, log-rank, Cox.
+"""Survival analysis of customers: time to churn, time to second purchase, Kaplan-Meier, log-rank, Cox.
 
 Customers of a non-contractual business never announce that they have left, so "churn" is an
-operational event defined from purchases, and customers whose story is still open at ``as_of`` are
-*right-censored*: we know only that the event had not happened by then. The estimators here
-(wrapping :mod:`statsmodels.duration`) use the censored customers correctly instead of dropping them.
+operational event defined from purchases (here, as in :mod:`clc_lib.definitions`, a customer
+churns when their days without a purchase pass the churn threshold), and customers whose story is
+still open at ``as_of`` are *right-censored*: we know only that the event had not happened by
+then. The estimators here (wrapping :mod:`statsmodels.duration`) use the censored customers
+correctly instead of dropping them.
 
 Time is measured in **days** throughout. Purchases are non-return rows; several purchases on one
 calendar day form one purchase day. ``as_of`` is the cut-off date and the whole day is included.
@@ -24,7 +26,7 @@ from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 from clc_lib.cohorts import spell_edges
 from clc_lib.errors import ConfigError, DataError, ModelFitError
 from clc_lib.periods import resolve_as_of
-from clc_lib.summary import fetch, purchase_rows_by_day
+from clc_lib.summary import check_transactions, fetch, net_purchase_days, rows_up_to
 
 __all__ = [
     "customer_lifetimes",
@@ -67,36 +69,39 @@ NON_ATTRIBUTE_COLUMNS = ("customer_id", "first_seen")
 # --------------------------------------------------------------------------------------------------
 
 def customer_lifetimes(data: ir.Table | pd.DataFrame, as_of=None, churn_days: int = 180) -> pd.DataFrame:
-    """Time from first purchase to lapse, per customer, with honest right-censoring.
+    """Time from first purchase to churn, per customer, with honest right-censoring.
 
-    A customer *lapses* on the first day on which more than ``churn_days`` days have passed since
-    their last purchase day (recency > ``churn_days``, as for the ``churned`` lifecycle stage), that
-    is on last purchase day + ``churn_days`` + 1 when no purchase comes first. That day is the event
-    time: the first day on which the lapse can be observed. Customers whose lapse day is after
-    ``as_of`` (recency at ``as_of`` <= ``churn_days``) are censored at ``as_of - first purchase``.
-    Nobody can lapse within ``churn_days`` of the first purchase, so survival is 1 until then.
+    A customer *churns* on the first day on which more than ``churn_days`` days have passed since
+    their last purchase day (recency > ``churn_days``, the rule of the ``churned`` lifecycle stage
+    and of the churned customers of :mod:`clc_lib.definitions`), that is on last purchase day +
+    ``churn_days`` + 1 when no purchase comes first. That day is the event time: the first day on
+    which the churn can be observed. Customers whose churn day is after ``as_of`` (recency at
+    ``as_of`` <= ``churn_days``) are censored at ``as_of - first purchase``. Nobody can churn
+    within ``churn_days`` of the first purchase, so survival is 1 until then. (Customers who are
+    lapsed at ``as_of``, in the at-risk or dormant stage, have not churned and are censored.)
 
     Parameters
     ----------
     data
         Either the contract's transactions table (Ibis) -- the event is then the customer's **first**
-        lapse, even if they came back later -- or a customer summary (pandas, index or column
-        ``customer_id``, datetime columns ``first_purchase`` and ``last_purchase``, as from
-        ``clc.customer_summary``). A summary knows only the last purchase, so the event is the
-        **final** lapse: a customer who lapsed and came back counts as not lapsed. Customers with
-        returns only (no purchase, ``orders`` = 0) have no lifetime and are not in the result.
+        churn, the end of their first spell, even if they came back later -- or a customer summary
+        (pandas, index or column ``customer_id``, datetime columns ``first_purchase`` and
+        ``last_purchase``, as from ``clc.customer_summary``). A summary knows only the last
+        purchase, so the event is being churned at ``as_of``: a customer who churned and came back
+        counts as not churned. Customers with returns only (no purchase, ``orders`` = 0) have no
+        lifetime and are not in the result.
     as_of
         Cut-off date (the whole day is included); ``None`` = the last transaction date (transactions)
         or the latest ``last_purchase`` (summary).
     churn_days
-        Days without a purchase after which a customer counts as lapsed.
+        Days without a purchase after which a customer has churned (the churn threshold).
 
     Returns
     -------
     pandas.DataFrame
         Index ``customer_id``; columns ``first_purchase``, ``last_purchase`` (last purchase day of the
-        first active spell, or the last purchase for a summary), ``lapse_day`` (NaT when censored),
-        ``duration_days`` (float, days) and ``lapsed`` (bool, True = event observed, False = censored).
+        first spell, or the last purchase for a summary), ``churn_day`` (NaT when censored),
+        ``duration_days`` (float, days) and ``churned`` (bool, True = event observed, False = censored).
     """
     churn_days = _positive_days(churn_days, "churn_days")
     if isinstance(data, pd.DataFrame):
@@ -109,15 +114,15 @@ def customer_lifetimes(data: ir.Table | pd.DataFrame, as_of=None, churn_days: in
         spans = _per_customer_days(edges.group_by("customer_id").aggregate(
             first_purchase=edges.day.min(), last_purchase=edges.day.min(where=edges.ends_spell)))
     spans = spans.sort_index()
-    lapse_day = spans["last_purchase"].dt.normalize() + pd.Timedelta(days=churn_days + 1)
-    lapsed = lapse_day <= as_of
-    end = lapse_day.where(lapsed, as_of)
+    churn_day = spans["last_purchase"].dt.normalize() + pd.Timedelta(days=churn_days + 1)
+    churned = churn_day <= as_of
+    end = churn_day.where(churned, as_of)
     result = pd.DataFrame({
         "first_purchase": spans["first_purchase"],
         "last_purchase": spans["last_purchase"],
-        "lapse_day": lapse_day.where(lapsed),
+        "churn_day": churn_day.where(churned),
         "duration_days": (end - spans["first_purchase"].dt.normalize()).dt.days.astype(float),
-        "lapsed": lapsed.to_numpy(dtype=bool),
+        "churned": churned.to_numpy(dtype=bool),
     })
     result.index.name = "customer_id"
     result.attrs.update(as_of=as_of, churn_days=churn_days)
@@ -279,7 +284,7 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
     columns
         Attributes to consider; ``None`` = every attribute of the table.
     event_col
-        Boolean column of ``frame`` counting as the event (e.g. ``"lapsed"``) for pooling levels.
+        Boolean column of ``frame`` counting as the event (e.g. ``"churned"``) for pooling levels.
     rules
         Overrides of :data:`ATTRIBUTE_RULES`.
 
@@ -410,7 +415,10 @@ def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
     """Days from the first purchase day to the second, censored at ``as_of`` for one-time buyers.
 
     Purchases on the same calendar day form one purchase day, so a second basket on the day of the
-    first purchase is not a second purchase. Returns are not purchases.
+    first purchase is not a second purchase. Returns are not purchases, and a later purchase day
+    that its returns cancel (:func:`clc_lib.summary.net_purchase_days`) is no second purchase: the
+    second purchase is the first repeat purchase day of the customer summary (its ``x > 0`` makes a
+    repeat customer), the one :func:`clc_lib.acquisition.repeat_rate` counts.
 
     Parameters
     ----------
@@ -426,11 +434,14 @@ def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
         ``duration_days`` (float, days; ``as_of - first_purchase`` when censored) and
         ``second_purchase_made`` (bool, the event indicator).
     """
+    check_transactions(transactions)
     as_of = resolve_as_of(as_of, transactions)
-    rows = purchase_rows_by_day(transactions, as_of)
-    # The second purchase day is the earliest day of a row that follows an earlier day.
-    per_customer = _per_customer_days(rows.group_by("customer_id").aggregate(
-        first_purchase=rows.day.min(), second_purchase=rows.day.min(where=rows.previous_day < rows.day))).sort_index()
+    days = net_purchase_days(rows_up_to(transactions, as_of))
+    firsts = days.group_by("customer_id").aggregate(first_day=days.day.min())
+    days = days.join(firsts, days.customer_id == firsts.customer_id)
+    per_customer = _per_customer_days(days.group_by("customer_id").aggregate(
+        first_purchase=days.first_day.min(),
+        second_purchase=days.day.min(where=days.counted & (days.day > days.first_day)))).sort_index()
     second = per_customer["second_purchase"]
     made = second.notna().to_numpy()
     end = second.where(made, as_of)
@@ -679,7 +690,7 @@ class SurvivalComparison:
     tau_days: float
 
 
-def compare_survival(frame: pd.DataFrame, *, duration_col: str = "duration_days", event_col: str = "lapsed",
+def compare_survival(frame: pd.DataFrame, *, duration_col: str = "duration_days", event_col: str = "churned",
                      by: str | None = None, tau_days: float = 365.0, alpha: float = 0.05) -> SurvivalComparison:
     """Compare time to an event across groups of customers (one call for a report section).
 
@@ -843,10 +854,10 @@ def cox_drivers(
     ties: str = "efron",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Hazard ratios of the event (e.g. lapse) by customer attributes, from a Cox model.
+    """Hazard ratios of the event (e.g. churn) by customer attributes, from a Cox model.
 
     A hazard ratio above 1 means customers with that attribute (level, or one more unit) have the
-    event sooner -- e.g. lapse faster -- than the reference, holding the other covariates fixed.
+    event sooner -- e.g. churn sooner -- than the reference, holding the other covariates fixed.
     See :class:`CoxModel` for the coding of categorical covariates and the reference levels.
 
     Parameters

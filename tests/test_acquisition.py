@@ -148,7 +148,7 @@ def test_acquisition_key_figures_leave_out_customers_who_only_returned(transacti
     assert overview["first_purchase"] == pd.Timestamp("2024-01-05 10:00")
     assert overview["came_back_share"] == pytest.approx(3 / 5)  # 00017, 5 and 6 bought again
     # cohorts Jan-Mar have a 90-day window that has elapsed by June 30: the same five customers
-    assert overview["repeat_customers"] == 5
+    assert overview["customers_in_complete_cohorts"] == 5
     assert overview["repeat_rate"] == pytest.approx(2 / 5)  # 00017 (36 days) and 6 (15 days); 5 took 105
 
 
@@ -493,3 +493,64 @@ def test_lines_without_a_margin_rate_are_a_data_error(transactions):
     assert error.value.column == "channel" and error.value.n_rows == 6  # store 3, email 2, no channel 1
     with pytest.raises(DataError, match="no category column"):
         acq.apply_margin(transactions, {"by": "category", "rates": {"books": 0.3}})
+
+
+# ------------------------------------------------------------------- repeat purchases cancelled by returns
+
+# customer, order, timestamp, amount, is_return, channel
+RETURNED_ROWS = [
+    ("7", "F1", "2024-01-10 10:00", 20.0, False, "web"),
+    ("7", "F2", "2024-01-20 10:00", 30.0, False, "web"),    # second purchase day ...
+    ("7", "F2R", "2024-01-22 10:00", -30.0, True, "web"),   # ... fully returned: cancelled, no repeat
+    ("7", "F3", "2024-06-01 10:00", 10.0, False, "web"),    # the repeat purchase day, 143 days after the first
+    ("8", "G1", "2024-01-12 10:00", 20.0, False, "web"),
+    ("8", "G2", "2024-02-01 10:00", 30.0, False, "web"),    # second purchase day, 20 days later ...
+    ("8", "G2R", "2024-02-03 10:00", -10.0, True, "web"),   # ... partly returned (net 20): still a repeat
+    ("9", "H1", "2024-01-15 10:00", 20.0, False, "store"),
+    ("9", "H2", "2024-01-25 10:00", 40.0, False, "store"),  # second and last purchase day ...
+    ("9", "H2R", "2024-01-26 10:00", -40.0, True, "store"),  # ... fully returned: never came back
+    ("10", "K1", "2024-01-18 10:00", 15.0, False, "web"),
+    ("10", "K1R", "2024-01-18 18:00", -15.0, True, "web"),  # the first purchase day is cancelled ...
+    ("10", "K2", "2024-02-05 10:00", 25.0, False, "web"),   # ... the second still counts as a repeat (18 days)
+]
+
+
+@pytest.fixture
+def returned_transactions() -> ibis.Table:
+    frame = pd.DataFrame(RETURNED_ROWS, columns=["customer_id", "order_id", "timestamp", "amount", "is_return",
+                                                 "channel"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    return ibis.memtable(frame)
+
+
+def test_a_second_purchase_day_cancelled_by_its_returns_is_no_repeat(returned_transactions):
+    table = acq.customer_acquisition(returned_transactions)
+    assert table.loc["7", "second_purchase_day"] == pd.Timestamp("2024-06-01")  # 20 Jan was cancelled
+    assert table.loc["8", "second_purchase_day"] == pd.Timestamp("2024-02-01")
+    assert pd.isna(table.loc["9", "second_purchase_day"])
+    assert table.loc["10", "second_purchase_day"] == pd.Timestamp("2024-02-05")
+
+    rate = acq.repeat_rate(returned_transactions, window_days=90, as_of=AS_OF, by=())
+    # all four in the January cohort (window elapsed on 30 Apr); 8 (20 days) and 10 (18 days) repeat
+    # within 90 days, 7 only after 143 days, 9 never
+    assert rate[["customers", "repeaters"]].iloc[0].tolist() == [4, 2]
+    assert rate["repeat_rate"].iloc[0] == pytest.approx(2 / 4)
+
+
+def test_came_back_share_is_the_share_of_repeat_customers_of_the_summary(returned_transactions):
+    from clc_lib.summary import customer_summary
+
+    overview = acq.acquisition_overview(returned_transactions, as_of=AS_OF, window_days=90)
+    assert overview["came_back_share"] == pytest.approx(3 / 4)  # 7, 8 and 10; 9's only repeat was returned
+    assert overview["customers_in_complete_cohorts"] == 4
+    assert overview["repeat_rate"] == pytest.approx(2 / 4)
+    summary = customer_summary(returned_transactions, AS_OF)
+    repeat_customers = summary[summary["purchase_days"] > 0]["x"] > 0
+    assert repeat_customers.to_dict() == {"10": True, "7": True, "8": True, "9": False}
+    assert overview["came_back_share"] == pytest.approx(repeat_customers.mean())
+
+
+def test_acquisition_figures_leave_out_rows_after_as_of(returned_transactions):
+    overview = acq.acquisition_overview(returned_transactions, as_of="2024-03-31", window_days=30)
+    # 7's repeat on 1 Jun is after the cut-off: as of 31 Mar only 8 and 10 have come back
+    assert overview["came_back_share"] == pytest.approx(2 / 4)

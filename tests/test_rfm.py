@@ -95,11 +95,11 @@ CLASSIC_OTHER = {
     "524", "525", "541", "542", "551", "552",
 }
 RF_GRID = {  # rows R = 5..1, columns F = 1..5 (the published 10-cell grid)
-    5: ["New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"],
-    4: ["Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Loyal Customers"],
-    3: ["About To Sleep", "About To Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"],
-    2: ["Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose"],
-    1: ["Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose"],
+    5: ["First-Time Buyers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"],
+    4: ["Promising", "Potential Loyalists", "Potential Loyalists", "Loyalists", "Loyalists"],
+    3: ["About To Sleep", "About To Sleep", "Need Attention", "Loyalists", "Loyalists"],
+    2: ["Hibernating", "Hibernating", "Slipping Regulars", "Slipping Regulars", "Can't Lose"],
+    1: ["Hibernating", "Hibernating", "Slipping Regulars", "Slipping Regulars", "Can't Lose"],
 }
 
 
@@ -163,11 +163,11 @@ def test_segment_profiles_by_hand():
 def test_attribute_profiles_split_each_segment_over_the_levels_by_hand():
     frame = pd.DataFrame({
         "segment": pd.Categorical(["Champions", "Champions", "Lost", "Lost", "Lost", "Lost"],
-                                  categories=["Champions", "At Risk", "Lost"]),
+                                  categories=["Champions", "Slipping Regulars", "Lost"]),
         "country": ["FR", "unknown", "DE", "DE", "FR", "other"],
     }, index=pd.Index(list("abcdef"), name="customer_id"))
     profile = attribute_profiles(frame, "country")
-    # levels by size (DE 2, FR 2 -> by name), then other and unknown; empty At Risk is left out
+    # levels by size (DE 2, FR 2 -> by name), then other and unknown; empty Slipping Regulars is left out
     assert list(profile.columns) == ["customers", "DE", "FR", "other", "unknown"]
     assert list(profile.index) == ["Champions", "Lost"] and profile.index.name == "segment"
     assert profile["customers"].tolist() == [2, 4]
@@ -231,7 +231,7 @@ def test_rfm_table_uses_run_options_and_migration_between_period_ends():
     table = rfm_table(frame, {"segment_map": "rf_grid"})
     assert {"r_score", "segment", "net_revenue"} <= set(table.columns) and len(table) == 4
     # best of 4 customers: 3 of 4 strictly worse -> R = F = 1 + floor(5 * 3/4) = 4 -> R4 F4 in the grid
-    assert table.loc["c000", "segment"] == "Loyal Customers"
+    assert table.loc["c000", "segment"] == "Loyalists"
 
     transactions = pd.DataFrame({
         "customer_id": ["a", "a", "b", "c"], "order_id": ["1", "2", "3", "4"],
@@ -248,3 +248,30 @@ def test_rfm_table_uses_run_options_and_migration_between_period_ends():
     given = customer_summary(ibis.memtable(transactions), "2024-02-20")
     pd.testing.assert_frame_equal(
         rfm_migration(ibis.memtable(transactions), "2024-02-20", period="M", summary=given), migration)
+
+
+def _name_key(name: str) -> str:
+    """A name as readers compare it: case, underscores, hyphens and spacing ignored."""
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def test_no_segment_name_is_a_lifecycle_stage_or_a_defined_population():
+    from clc_lib.definitions import TERMS
+    from clc_lib.stages import STAGES
+
+    taken = set()
+    for stage in STAGES:  # "at_risk" reads "at risk", "At-risk", "At risk customers"
+        taken |= {_name_key(stage), _name_key(f"{stage} customers")}
+    taken |= {_name_key(term.label) for term in TERMS.values() if term.stages}  # "Loyal customers", ...
+    assert {"at risk", "at risk customers", "loyal customers", "new customers", "lapsed customers"} <= taken
+    for preset, spec in rfm_segment_maps().items():
+        names = [rule["segment"] for rule in spec["segments"]] + [spec["other"]]
+        clashes = [name for name in names if _name_key(name) in taken]
+        assert not clashes, f"{preset}: {clashes}"
+
+
+def test_the_renamed_segments_keep_their_published_cells():
+    classic = {rule["segment"]: rule for rule in rfm_segment_maps()["classic"]["segments"]}
+    assert (classic["Slipping Regulars"]["r"], classic["Slipping Regulars"]["f"], classic["Slipping Regulars"]["m"]) \
+        == ([1, 2], [2, 5], [2, 5])
+    assert classic["Loyalists"]["r"] == [2, 5] and classic["First-Time Buyers"]["f"] == [1, 1]

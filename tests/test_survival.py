@@ -122,11 +122,11 @@ def test_cox_recovers_known_hazard_ratio_from_simulated_exponential_data():
     censor_time = rng.uniform(0, 180, n)
     frame = pd.DataFrame({
         "days": np.minimum(event_time, censor_time).round(1),
-        "lapsed": event_time <= censor_time,
+        "churned": event_time <= censor_time,
         "channel": channel,
         "noise": rng.normal(size=n),
     })
-    table = cox_drivers(frame, "days", "lapsed", ["channel", "noise"])
+    table = cox_drivers(frame, "days", "churned", ["channel", "noise"])
     web = table[(table["covariate"] == "channel") & (table["level"] == "web")].iloc[0]
     assert web["reference"] == "store"  # the most frequent level is the default reference
     assert web["lower"] < 2.0 < web["upper"]
@@ -136,7 +136,7 @@ def test_cox_recovers_known_hazard_ratio_from_simulated_exponential_data():
     # same numbers as statsmodels PHReg on the same dummy coding
     design = pd.DataFrame({"app": (channel == "app") * 1.0, "web": (channel == "web") * 1.0,
                            "noise": frame["noise"]})
-    direct = PHReg(frame["days"], design, status=frame["lapsed"].astype(int), ties="efron").fit()
+    direct = PHReg(frame["days"], design, status=frame["churned"].astype(int), ties="efron").fit()
     np.testing.assert_allclose(table["coef"], direct.params, rtol=1e-6)
     np.testing.assert_allclose(table["p_value"], direct.pvalues, rtol=1e-6)
 
@@ -177,26 +177,26 @@ def lifetimes_transactions():
         ("A", "2024-06-01 10:00", 10.0, False),   # back after 133 days: a second spell
         ("B", "2024-03-01 10:00", 10.0, False),
         ("C", "2024-05-01 10:00", 10.0, False),
-        ("D", "2024-04-01 10:00", 10.0, False),   # recency 90 at as_of: not lapsed (needs > 90)
-        ("E", "2024-03-31 10:00", 10.0, False),   # recency 91: lapses on the as_of day itself
+        ("D", "2024-04-01 10:00", 10.0, False),   # recency 90 at as_of: not churned (needs > 90)
+        ("E", "2024-03-31 10:00", 10.0, False),   # recency 91: churns on the as_of day itself
         ("F", "2024-02-01 10:00", -10.0, True),   # returns only: no lifetime
     ])
 
 
-def test_customer_lifetimes_from_transactions_use_first_lapse(lifetimes_transactions):
+def test_customer_lifetimes_from_transactions_use_first_churn(lifetimes_transactions):
     lifetimes = customer_lifetimes(lifetimes_transactions, "2024-06-30", churn_days=90)
     assert lifetimes.index.tolist() == ["A", "B", "C", "D", "E"]
-    # lapse day = last purchase day of the first spell + 91 days
+    # churn day = last purchase day of the first spell + 91 days
     expected = {"A": (110.0, True), "B": (91.0, True), "C": (60.0, False), "D": (90.0, False),
                 "E": (91.0, True)}
-    for customer, (days, lapsed) in expected.items():
+    for customer, (days, churned) in expected.items():
         assert lifetimes.loc[customer, "duration_days"] == days
-        assert lifetimes.loc[customer, "lapsed"] == lapsed
-    assert lifetimes.loc["A", "lapse_day"] == pd.Timestamp("2024-04-20")
-    assert pd.isna(lifetimes.loc["C", "lapse_day"])
+        assert lifetimes.loc[customer, "churned"] == churned
+    assert lifetimes.loc["A", "churn_day"] == pd.Timestamp("2024-04-20")
+    assert pd.isna(lifetimes.loc["C", "churn_day"])
 
 
-def test_customer_lifetimes_from_summary_use_final_lapse():
+def test_customer_lifetimes_from_summary_use_churned_at_as_of():
     summary = pd.DataFrame({
         "first_purchase": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-02-01"]),
         "last_purchase": pd.to_datetime(["2024-06-01", "2024-03-01", None]),
@@ -205,8 +205,21 @@ def test_customer_lifetimes_from_summary_use_final_lapse():
     summary.loc["F", "first_purchase"] = pd.NaT
     lifetimes = customer_lifetimes(summary, "2024-06-30", churn_days=90)
     assert lifetimes.index.tolist() == ["A", "B"]
-    assert lifetimes.loc["A", "duration_days"] == 181.0 and not lifetimes.loc["A", "lapsed"]
-    assert lifetimes.loc["B", "duration_days"] == 91.0 and lifetimes.loc["B", "lapsed"]
+    assert lifetimes.loc["A", "duration_days"] == 181.0 and not lifetimes.loc["A", "churned"]
+    assert lifetimes.loc["B", "duration_days"] == 91.0 and lifetimes.loc["B", "churned"]
+
+
+def test_the_survival_event_is_churn_as_the_definitions_and_stages_define_it(lifetimes_transactions):
+    from clc_lib.summary import customer_summary
+
+    summary = customer_summary(lifetimes_transactions, "2024-06-30")
+    at_as_of = customer_lifetimes(summary[summary["orders"] > 0], "2024-06-30", churn_days=90)
+    # churned at as_of: more than 90 days without a purchase (B 121 days, E 91); A came back, D has exactly 90
+    assert at_as_of.index[at_as_of["churned"]].tolist() == ["B", "E"]
+    customers = summary[summary["orders"] > 0]
+    assert at_as_of["churned"].tolist() == (customers["recency_days"] > 90).tolist()
+    # the default event of the comparison is this column
+    assert compare_survival(at_as_of).summary["events"].sum() == 2
 
 
 def test_time_to_second_purchase_counts_purchase_days_and_censors():
@@ -228,13 +241,33 @@ def test_time_to_second_purchase_counts_purchase_days_and_censors():
     assert result.loc["Z", "duration_days"] == 28.0
 
 
+def test_a_second_purchase_day_cancelled_by_its_returns_is_no_second_purchase():
+    from clc_lib.summary import customer_summary
+
+    transactions = _transactions([
+        ("V", "2024-01-01 10:00", 20.0, False),
+        ("V", "2024-01-08 10:00", 30.0, False),   # second purchase day ...
+        ("V", "2024-01-09 10:00", -30.0, True),   # ... fully returned: cancelled
+        ("V", "2024-01-20 10:00", 15.0, False),   # the second purchase, 19 days after the first
+        ("W", "2024-01-02 10:00", 20.0, False),
+        ("W", "2024-01-05 10:00", 40.0, False),   # only later day, fully returned: no second purchase
+        ("W", "2024-01-06 10:00", -40.0, True),
+    ])
+    result = time_to_second_purchase(transactions, "2024-01-31")
+    assert result.loc["V", "second_purchase"] == pd.Timestamp("2024-01-20")
+    assert result.loc["V", "duration_days"] == 19.0
+    assert not result.loc["W", "second_purchase_made"] and result.loc["W", "duration_days"] == 29.0
+    summary = customer_summary(transactions, "2024-01-31")
+    assert result["second_purchase_made"].tolist() == (summary["x"] > 0).tolist()  # the summary's repeat customers
+
+
 def test_compare_survival_bundles_curves_medians_rmst_and_logrank():
-    frame = pd.DataFrame({"duration_days": DURATIONS + [4.0, 6.0], "lapsed": EVENTS + [1, 1],
+    frame = pd.DataFrame({"duration_days": DURATIONS + [4.0, 6.0], "churned": EVENTS + [1, 1],
                           "channel": ["a"] * 5 + ["b"] * 2})
     comparison = compare_survival(frame, by="channel", tau_days=4)
     a_row = comparison.summary.set_index("group").loc["a"]
     assert a_row["median_days"] == 3.0 and a_row["rmst_days"] == pytest.approx(2.7)
-    expected_p = logrank_test(frame["duration_days"], frame["lapsed"], frame["channel"])["p_value"]
+    expected_p = logrank_test(frame["duration_days"], frame["churned"], frame["channel"])["p_value"]
     assert comparison.logrank_p == pytest.approx(expected_p)
     single = compare_survival(frame, by="not_a_column")
     assert single.logrank_p is None and single.curves["group"].nunique() == 1
@@ -251,7 +284,7 @@ def test_with_customer_attributes_keeps_every_customer():
 
 
 def test_logrank_p_value_is_the_chi_square_tail_even_far_below_double_precision():
-    # Two groups that lapse at very different times: survdiff's 1 - cdf underflows to 0.0.
+    # Two groups that churn at very different times: survdiff's 1 - cdf underflows to 0.0.
     durations = np.r_[np.full(300, 10.0), np.full(300, 400.0)]
     events = np.ones(600, dtype=bool)
     groups = np.r_[["fast"] * 300, ["slow"] * 300]
@@ -287,8 +320,8 @@ def _panel_customers(n=200):
 
 def test_customer_attributes_encode_categorical_and_numeric_and_leave_out_unusable():
     customers, ids = _panel_customers()
-    frame = pd.DataFrame({"lapsed": [i % 2 == 0 for i in range(len(ids))]}, index=pd.Index(ids, name="customer_id"))
-    prepared = customer_attributes(frame, customers, event_col="lapsed")
+    frame = pd.DataFrame({"churned": [i % 2 == 0 for i in range(len(ids))]}, index=pd.Index(ids, name="customer_id"))
+    prepared = customer_attributes(frame, customers, event_col="churned")
     assert prepared.categorical == ["age_band", "income", "region"]
     assert prepared.numeric == ["household_size"]
     # age_band: 10 customers of 75+ are below 30 and pooled; the 20 without a value are 'unknown' (also rare).
@@ -316,9 +349,9 @@ def test_customer_attributes_feed_the_cox_model_and_survival_by_group():
     customers, ids = _panel_customers()
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"duration_days": rng.exponential(100, len(ids)).round() + 1,
-                          "lapsed": rng.random(len(ids)) < 0.7}, index=pd.Index(ids, name="customer_id"))
-    prepared = customer_attributes(frame, customers, event_col="lapsed")
-    drivers = cox_drivers(prepared.frame, "duration_days", "lapsed", prepared.covariates)
+                          "churned": rng.random(len(ids)) < 0.7}, index=pd.Index(ids, name="customer_id"))
+    prepared = customer_attributes(frame, customers, event_col="churned")
+    drivers = cox_drivers(prepared.frame, "duration_days", "churned", prepared.covariates)
     assert set(drivers["covariate"]) == set(prepared.covariates)
     assert np.isfinite(drivers["hazard_ratio"]).all()
     for column in prepared.groups.values():
@@ -326,7 +359,7 @@ def test_customer_attributes_feed_the_cox_model_and_survival_by_group():
 
 
 def test_customer_attributes_without_any_usable_attribute_or_table():
-    frame = pd.DataFrame({"lapsed": [True, False]}, index=pd.Index(["1", "2"], name="customer_id"))
+    frame = pd.DataFrame({"churned": [True, False]}, index=pd.Index(["1", "2"], name="customer_id"))
     none = customer_attributes(frame, None)
     assert none.covariates == [] and none.groups == {} and "No customers table" in none.notes[0]
     only_ids = customer_attributes(frame, pd.DataFrame({"customer_id": ["1", "2"],

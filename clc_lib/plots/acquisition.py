@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from clc_lib.definitions import TERMS
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.plots.theme import (
     format_count_axis,
@@ -133,7 +134,7 @@ def plot_repeat_rate(data: pd.DataFrame, *, window_days: int | None = None, ax: 
         ax.text(0.5, 0.5, "No cohort has a complete repeat window yet", ha="center", va="center",
                 transform=ax.transAxes)
         return label_axes(ax, f"Customers with a second purchase{window}, by cohort",
-                          "Acquisition cohort (period start)", "Repeat rate (% of cohort)")
+                          "Acquisition cohort (period start)", _repeat_rate_label(window_days))
     series = complete.groupby("channel", sort=True) if "channel" in complete.columns else [("all", complete)]
     for color, (channel, rows) in zip(palette_colors(complete.get("channel", pd.Series(["all"])).nunique()), series):
         ax.plot(rows["cohort"], rows["repeat_rate"], marker="o", label=str(channel), color=color)
@@ -141,7 +142,14 @@ def plot_repeat_rate(data: pd.DataFrame, *, window_days: int | None = None, ax: 
         ax.legend(title="Acquisition channel", fontsize="small")
     format_percent_axis(ax)
     return label_axes(ax, f"Customers with a second purchase{window}, by cohort", "Acquisition cohort (period start)",
-                      "Repeat rate (% of cohort)")
+                      _repeat_rate_label(window_days))
+
+
+def _repeat_rate_label(window_days: int | None) -> str:
+    """Axis label of the repeat rate: the defined term with the window, else a plain description."""
+    if not window_days:
+        return "Customers with a second purchase (% of cohort)"
+    return f"{TERMS['repeat_within_window'].label.format(window_days=window_days)} (% of cohort)"
 
 
 def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, currency: str = "",

@@ -24,7 +24,7 @@ from clc_lib.plots.theme import (
 __all__ = ["plot_clv_tracking", "plot_clv_holdout_by_frequency", "plot_clv_matrix", "plot_clv_distribution"]
 
 MATRIX_TITLES = {
-    "p_alive": ("Probability of being active", "P(alive)"),
+    "p_alive": ("Probability of still buying (alive)", "P(alive)"),
     "expected_purchases": ("Expected repeat purchase days", "purchase days"),
 }
 
@@ -126,7 +126,7 @@ def plot_clv_distribution(data: pd.DataFrame, *, column: str = "clv", currency: 
     unit = _time_unit_words(data.attrs.get("time_unit", ""))
     over = f" over {horizon:g} {unit}" if horizon is not None and column in ("clv", "expected_purchases") else ""
     names = {"clv": "Customer lifetime value", "expected_spend": "Expected spend per purchase day",
-             "expected_purchases": "Expected repeat purchase days", "p_alive": "Probability of being active"}
+             "expected_purchases": "Expected repeat purchase days", "p_alive": "Probability of still buying (alive)"}
     unit_label = f" ({currency})" if money and currency else (" (currency)" if money else "")
     label_axes(ax, f"{names.get(column, column)}{over}", f"{names.get(column, column)}{unit_label}",
                "Customers (count)")

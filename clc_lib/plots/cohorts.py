@@ -1,4 +1,4 @@
-"""Charts of cohorts: the cohort triangle, the retention curve and the churn rate per period.
+"""Charts of cohorts: the cohort triangle, the retention curve, and the churn or buyer drop-off rate per period.
 
 Each function takes the output of the matching :mod:`clc_lib.cohorts` function as ``data=``, draws on
 ``ax=`` (a new figure when None) and returns the Axes.
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from clc_lib.definitions import TERMS
 from clc_lib.periods import PERIODS
 from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, require_columns
 
@@ -89,14 +90,26 @@ def plot_retention_curve(data: pd.DataFrame, ax: plt.Axes | None = None, *, hue:
 
 
 def plot_churn_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
-    """Churn rate per period (:func:`clc_lib.cohorts.churn_rate_over_time` output)."""
+    """Churn rate or buyer drop-off rate per period (:func:`clc_lib.cohorts.churn_rate_over_time` output).
+
+    With ``attrs["inactivity_days"]`` the rate is the churn rate of :mod:`clc_lib.definitions`
+    (customers passing that many days without a purchase, as a share of those not yet churned);
+    without it, the buyer drop-off rate (last period's buyers who did not buy in this one). The
+    title and axis name the one drawn with its label from :data:`~clc_lib.definitions.TERMS`.
+    """
     require_columns(data, ["period_start", "churn_rate"], "the churn rate chart")
     ax = get_ax(ax)
     ax.plot(pd.to_datetime(data["period_start"]), data["churn_rate"], marker="o")
     format_percent_axis(ax)
     ax.set_ylim(bottom=0)
     days = data.attrs.get("inactivity_days")
-    default = (f"Churn rate per period (no purchase for more than {days} days)" if days
-               else "Churn rate per period (bought last period, not this one)")
-    label_axes(ax, title or default, "Period", "Churned customers (% of those at risk)")
+    if days:
+        label = TERMS["churn_rate"].label
+        default = f"{label} per period: customers passing {days} days without a purchase"
+        ylabel = f"{label} (% of customers not yet churned)"
+    else:
+        label = TERMS["buyer_dropoff_rate"].label
+        default = f"{label} per period: bought in the previous period, not in this one"
+        ylabel = f"{label} (% of the previous period's buyers)"
+    label_axes(ax, title or default, "Period", ylabel)
     return ax

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from clc_lib.definitions import TERMS
 from clc_lib.errors import DataError
 from clc_lib.monetisation import concentration_values, gini, lorenz_curve, top_share
 from clc_lib.plots.theme import (
@@ -39,13 +40,13 @@ __all__ = [
 
 # metric -> (label, kind of axis) for plot_revenue_over_time
 REVENUE_METRICS: dict[str, tuple[str, str]] = {
-    "net_revenue": ("Net revenue", "currency"),
-    "gross_revenue": ("Gross revenue", "currency"),
-    "returns": ("Returns", "currency"),
-    "orders": ("Orders", "count"),
-    "active_customers": ("Active customers", "count"),
+    "net_revenue": (TERMS["net_revenue"].label, "currency"),
+    "gross_revenue": (TERMS["gross_revenue"].label, "currency"),
+    "returns": (TERMS["returns"].label, "currency"),
+    "orders": (TERMS["orders"].label, "count"),
+    "active_customers": ("Customers buying in the period", "count"),
     "aov": ("Average order value", "currency"),
-    "arpu": ("Net revenue per active customer (ARPU)", "currency"),
+    "arpu": ("Net revenue per customer buying in the period (ARPU)", "currency"),
     "return_rate": ("Returns as share of gross revenue", "percent"),
 }
 # matrix kind -> (title, colour-bar label) for plot_cross_sell
@@ -109,7 +110,8 @@ def plot_revenue_by(data: pd.DataFrame, *, by: str, currency: str = "", ax: plt.
                     xytext=(3, 0), textcoords="offset points", va="center", fontsize="small")
     format_currency_axis(ax, currency, axis="x")
     name = by.replace("_", " ")
-    return label_axes(ax, f"Net revenue by {name}", money_label("Net revenue", currency), name.capitalize())
+    net_revenue = TERMS["net_revenue"].label
+    return label_axes(ax, f"{net_revenue} by {name}", money_label(net_revenue, currency), name.capitalize())
 
 
 def plot_lorenz(data, *, negative: str = "raise", ax: plt.Axes | None = None) -> plt.Axes:

@@ -1,4 +1,4 @@
-"""Charts of recovery: lapsed customers, reactivation, campaign uplift and survey scores.
+"""Charts of recovery: active, lapsed and churned customers, reactivation, campaign uplift and survey scores.
 
 Each function takes the output of the matching :mod:`clc_lib.recovery` function as ``data=``, draws
 on ``ax=`` (a new figure when None) and returns the Axes.
@@ -11,38 +11,51 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from clc_lib.definitions import TERMS
 from clc_lib.plots.theme import format_count_axis, format_percent_axis, get_ax, label_axes, require_columns
 
 __all__ = ["plot_lapsed_counts", "plot_reactivation_rate", "plot_campaign_uplift", "plot_survey_scores"]
 
 
 def plot_lapsed_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
-    """Active, lapsed and churned customers at each period end (:func:`lapsed_counts_over_time`)."""
+    """Active, lapsed and churned customers at each period end (:func:`lapsed_counts_over_time`).
+
+    The bands are labelled with the terms of :mod:`clc_lib.definitions`; they match them when
+    ``lapse_days`` is the at-risk threshold and ``churn_days`` the churn threshold of the run.
+    """
     require_columns(data, ["period_end", "active", "lapsed", "churned"], "the lapsed-customers chart")
     ax = get_ax(ax)
     dates = pd.to_datetime(data["period_end"])
-    ax.stackplot(dates, data["active"], data["lapsed"], data["churned"], labels=["active", "lapsed", "churned"],
-                 alpha=0.85)
+    labels = [TERMS[key].label for key in ("active_customer", "lapsed_customer", "churned_customer")]
+    ax.stackplot(dates, data["active"], data["lapsed"], data["churned"], labels=labels, alpha=0.85)
     format_count_axis(ax)
     lapse, churn = data.attrs.get("lapse_days"), data.attrs.get("churn_days")
-    detail = f"\n(lapsed: > {lapse} days without purchase, churned: > {churn} days)" if lapse and churn else ""
-    label_axes(ax, title or f"Customers by days since last purchase{detail}", "Period end", "Customers")
+    detail = (f"\n(lapsed: more than {lapse} days without a purchase, churned: more than {churn} days)"
+              if lapse and churn else "")
+    label_axes(ax, title or f"Customers by days since last purchase{detail}", "Period end",
+               TERMS["customer"].label)
     ax.legend(loc="upper left")
     return ax
 
 
 def plot_reactivation_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *,
                            title: str | None = None) -> plt.Axes:
-    """Share of lapsed customers who bought again, per period (``reactivation(...).rates``)."""
+    """Reactivation rate per period (``reactivation(...).rates``).
+
+    The base is the customers whose last purchase is more than ``attrs["lapse_days"]`` days old at
+    the start of the period (the reactivation gap), as for the reactivation rate of
+    :mod:`clc_lib.definitions`; they are not the lapsed customers defined there (at-risk and
+    dormant stages), so the chart does not call them lapsed.
+    """
     require_columns(data, ["period_start", "reactivation_rate"], "the reactivation chart")
     ax = get_ax(ax)
     ax.plot(pd.to_datetime(data["period_start"]), data["reactivation_rate"], marker="o")
     format_percent_axis(ax, decimals=1)
     ax.set_ylim(bottom=0)
-    lapse = data.attrs.get("lapse_days")
-    detail = f"\n(lapsed: > {lapse} days without purchase)" if lapse else ""
-    label_axes(ax, title or f"Reactivation rate of lapsed customers{detail}", "Period",
-               "Lapsed customers buying again (%)")
+    gap = data.attrs.get("lapse_days")
+    base = f"customers without a purchase for more than {gap} days" if gap else "customers without a recent purchase"
+    label_axes(ax, title or f"Reactivation rate per period\n({base} at its start who bought during it)", "Period",
+               f"Reactivation rate (% of {base})")
     return ax
 
 
