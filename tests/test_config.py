@@ -267,3 +267,21 @@ def test_a_config_survives_pickling_and_deep_copies(tmp_path):
         assert copied.margin["rate"] == 0.4 and copied.stages.churn_days == 200.0
         with pytest.raises(TypeError):
             copied.margin["rate"] = 0.5
+
+
+def test_the_settings_are_the_bottom_layer_and_import_no_analysis():
+    import ast
+
+    import clc_lib.settings
+
+    tree = ast.parse(Path(clc_lib.settings.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                and node.module.startswith("clc_lib")}
+    assert imported == {"clc_lib.errors", "clc_lib.periods"}
+
+
+def test_the_clv_model_names_of_the_settings_are_the_purchase_models():
+    from clc_lib.clv.value import PURCHASE_MODELS
+    from clc_lib.settings import CLV_MODEL_NAMES
+
+    assert tuple(PURCHASE_MODELS) == CLV_MODEL_NAMES
