@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 EXPORTS: dict[str, tuple[str, ...]] = {
     "settings": (
         "CLV_MODEL_NAMES", "ENGINE_DEFAULTS", "MARGIN_COLUMNS", "MARGIN_DEFAULTS", "QUALITY_ACTIONS",
-        "QUALITY_DEFAULTS", "STAGE_THRESHOLDS", "ReadOnlyMapping", "ClvSettings", "ReportSettings", "RfmSettings", "StageDerivation",
-        "StageSettings", "engine_settings", "margin_settings", "plain", "quality_settings", "read_only", "suggest",
+        "QUALITY_DEFAULTS", "STAGE_THRESHOLDS", "ReadOnlyMapping", "ClvSettings", "ReportSettings", "RfmSettings",
+        "StageDerivation", "StageSettings", "engine_settings", "margin_settings", "plain", "quality_settings", "read_only", "suggest",
     ),
     "engines": (
         "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description",

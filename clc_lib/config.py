@@ -72,7 +72,7 @@ class _RunConfigLoader(yaml.SafeLoader):
     stand for billions of values (an "alias bomb").
     """
 
-    # Dates stay text, checked where they are used (parse_as_of, quality.min_date): YAML's own date
+    # Dates stay text, checked by parse_as_of and the quality settings (min_date): YAML's own date
     # conversion fails with a bare ValueError on a date such as 2024-06-31.
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]

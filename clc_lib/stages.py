@@ -329,7 +329,8 @@ def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules, days: ir.
     if isinstance(rules, StageRules):
         return rules
     if rules is not None and not isinstance(rules, Mapping | StageSettings):
-        raise ConfigError(f"rules must be a StageRules, StageSettings or a mapping of stage options, got {type(rules).__name__}.")
+        raise ConfigError(f"rules must be a StageRules, StageSettings or a mapping of stage options, "
+                          f"got {type(rules).__name__}.")
     if days is None:
         return derive_stage_rules(transactions, as_of, rules=rules)
     return _derive_rules(days, StageSettings.coerce(rules), as_of)
@@ -945,7 +946,8 @@ def _window_revenue(transactions: ir.Table, as_of: pd.Timestamp, window_start: p
 
 def stage_metrics(transactions: ir.Table, stages: pd.DataFrame, *, history: ir.Table | None = None,
                   as_of: str | pd.Timestamp | None = None, revenue_window_days: int = 365,
-                  period: str = "M", rules: StageRules | StageSettings | Mapping[str, Any] | None = None) -> pd.DataFrame:
+                  period: str = "M",
+                  rules: StageRules | StageSettings | Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Size, value and movement of each stage.
 
     Parameters

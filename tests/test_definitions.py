@@ -34,7 +34,8 @@ def demo():
 
 def _stub_run(**thresholds):
     rules = SimpleNamespace(thresholds={**RULES, **thresholds})
-    return SimpleNamespace(stage_rules=lambda: rules, config=SimpleNamespace(clv=ClvSettings(horizon=26, time_unit="W")),
+    return SimpleNamespace(stage_rules=lambda: rules,
+                           config=SimpleNamespace(clv=ClvSettings(horizon=26, time_unit="W")),
                            currency="EUR")
 
 
