@@ -17,8 +17,13 @@ __version__ = "0.1.0"
 
 #: Public names by module (each module's ``__all__``; tests/test_api.py keeps the two in step).
 EXPORTS: dict[str, tuple[str, ...]] = {
+    "settings": (
+        "CLV_MODEL_NAMES", "ENGINE_DEFAULTS", "MARGIN_COLUMNS", "MARGIN_DEFAULTS", "QUALITY_ACTIONS",
+        "QUALITY_DEFAULTS", "STAGE_THRESHOLDS", "ReadOnlyMapping", "ClvSettings", "ReportSettings", "RfmSettings",
+        "StageDerivation", "StageSettings", "engine_settings", "margin_settings", "plain", "quality_settings", "read_only", "suggest",
+    ),
     "engines": (
-        "ENGINE_DEFAULTS", "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description",
+        "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description",
         "cache_table", "connect_spark", "connect_url", "connect",
     ),
     "files": ("atomic_write",),
@@ -26,8 +31,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "loading": ("load_table", "read_transactions"),
     "run": ("RunData", "load_run", "save_run_cache"),
     "quality": (
-        "QUALITY_DEFAULTS", "QUALITY_RULES", "QualityRule", "RuleResult", "TableQuality",
-        "DataQualityReport", "quality_options", "VALUE_CHECKS", "TABLE_KEYS", "TABLE_COUNTS",
+        "QUALITY_RULES", "QualityRule", "RuleResult", "TableQuality",
+        "DataQualityReport", "VALUE_CHECKS", "TABLE_KEYS", "TABLE_COUNTS",
     ),
     "demo": (
         "DEMO_CATEGORIES", "DEMO_CHANNELS", "DemoData", "generate_demo", "write_demo_data",
@@ -45,7 +50,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "stage_counts", "transition_matrix", "stage_flows", "stage_metrics", "stage_backtest",
     ),
     "rfm": (
-        "RFM_OPTIONS", "rfm_segment_maps", "rfm_options", "rfm_scores", "rfm_segments",
+        "rfm_segment_maps", "rfm_scores", "rfm_segments",
         "segment_profiles", "attribute_profiles", "segment_migration", "rfm_table", "rfm_migration",
     ),
     "scoring": (
@@ -66,7 +71,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "ENGAGED_EVENT_TYPES", "LEAD_EVENT_TYPES", "BLENDED_CAC_LABEL",
         "PAID_CAC_LABEL", "customer_acquisition", "acquisition_overview", "new_customers", "funnel",
         "first_order_value", "cac_by_channel", "repeat_rate", "cumulative_revenue_per_customer",
-        "ltv_from_revenue_curve", "ltv_cac", "payback_period", "MARGIN_OPTIONS", "margin_options",
+        "ltv_from_revenue_curve", "ltv_cac", "payback_period",
         "margin_basis", "apply_margin",
     ),
     "monetisation": (
@@ -84,7 +89,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "clv": (
         "BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel", "GammaGammaModel",
         "BetaGeoBetaBinomModel", "FrequencySpendCorrelationWarning", "CustomerValueModel",
-        "CLV_OPTIONS", "clv_options", "PURCHASE_MODELS", "predict_customer_value", "predict_run_value",
+        "PURCHASE_MODELS", "predict_customer_value", "predict_run_value",
         "per_step_discount_rate", "calibration_holdout_split", "holdout_period", "HoldoutPeriod",
         "HOLDOUT_MAX_SHARE", "ShortHistoryError", "holdout_by_frequency", "holdout_errors",
         "cumulative_tracking", "frequency_recency_matrix", "compare_models", "simulate_bgnbd",
@@ -115,7 +120,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "read_run_data",
     ),
     "report": (
-        "REPORT_DEFAULTS", "NotebookRun", "OutputFolderError", "ReportLockedError", "ReportRun", "report_options",
+        "NotebookRun", "OutputFolderError", "ReportLockedError", "ReportRun",
         "report_notebooks", "private_runs_root", "run_folder_name", "run_report",
     ),
 }

@@ -35,6 +35,7 @@ import pyarrow as pa
 from clc_lib.cohorts import mark_complete_periods
 from clc_lib.errors import ConfigError, DataError, ModelFitError
 from clc_lib.periods import DAYS_PER_MONTH, Period, resolve_as_of
+from clc_lib.settings import margin_settings
 from clc_lib.summary import (
     fetch,
     net_purchase_days,
@@ -61,8 +62,6 @@ __all__ = [
     "ltv_from_revenue_curve",
     "ltv_cac",
     "payback_period",
-    "MARGIN_OPTIONS",
-    "margin_options",
     "margin_basis",
     "apply_margin",
 ]
@@ -75,14 +74,6 @@ LEAD_EVENT_TYPES: tuple[str, ...] = ("signup",)
 BLENDED_CAC_LABEL = "all channels (blended)"
 PAID_CAC_LABEL = "paid channels"
 
-#: Defaults of the run config's ``margin:`` section: the gross margin that turns net revenue into
-#: customer value for LTV:CAC and payback. Without a rate those figures are on revenue.
-MARGIN_OPTIONS = {
-    "rate": None,   # gross margin as a share of net revenue, in (0, 1]; with `by`, the rate of unlisted values
-    "by": None,     # "category" or "channel": a transaction column whose values have their own rate
-    "rates": {},    # value of `by` -> gross margin rate in (0, 1]
-}
-MARGIN_COLUMNS = ("category", "channel")
 
 UNKNOWN_CHANNEL = "unknown"
 NO_CHANNEL_INFO = "all"
@@ -680,44 +671,9 @@ def _no_complete_cohort(cohorts: pd.Series, *, window_days: int, as_of: pd.Times
 
 # ------------------------------------------------------------------------------ revenue curves, payback
 
-def _check_rate(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ConfigError(f"{where} is {value!r}; give the gross margin as a share in (0, 1], e.g. 0.4 for 40 %.")
-    return float(value)
-
-
-def margin_options(overrides=None) -> dict:
-    """The run config's ``margin:`` section merged over :data:`MARGIN_OPTIONS` and checked.
-
-    ``{rate: 0.4}`` applies 40 % to all net revenue; ``{by: category, rates: {apparel: 0.55,
-    books: 0.3}, rate: 0.4}`` applies a rate per category (``channel``: per order channel) and
-    ``rate`` to values not listed. ``{}`` (the default) means no margin: figures on revenue.
-    Unknown keys, rates outside (0, 1], a ``by`` other than category or channel, or ``rates``
-    without ``by`` are a :class:`ConfigError`.
-    """
-    from clc_lib.config import merge_options
-
-    options = merge_options("margin", MARGIN_OPTIONS, overrides)
-    if options["rate"] is not None:
-        options["rate"] = _check_rate(options["rate"], "margin.rate")
-    rates = options["rates"] or {}
-    if not isinstance(rates, Mapping):
-        raise ConfigError("margin.rates must map values of margin.by to rates, e.g. {apparel: 0.55}.")
-    if options["by"] is None:
-        if rates:
-            raise ConfigError("margin.rates is given without margin.by; set by: category or by: channel.")
-    elif options["by"] not in MARGIN_COLUMNS:
-        raise ConfigError(f"margin.by is {options['by']!r}; use one of {', '.join(MARGIN_COLUMNS)}.")
-    elif not rates:
-        raise ConfigError(f"margin.by is {options['by']!r} but margin.rates is empty; list a rate per "
-                          f"{options['by']}, e.g. rates: {{apparel: 0.55}}.")
-    options["rates"] = {str(key): _check_rate(value, f"margin.rates.{key}") for key, value in rates.items()}
-    return options
-
-
 def margin_basis(options: Mapping | None) -> str:
     """One line saying what customer value is measured in, for the page: margin rates or revenue."""
-    options = margin_options(options)
+    options = margin_settings(options)
     if options["by"] is not None:
         listed = ", ".join(f"{key} {value:.0%}" for key, value in sorted(options["rates"].items()))
         other = f"; other {options['by']} values {options['rate']:.0%}" if options["rate"] is not None else ""
@@ -743,7 +699,7 @@ def apply_margin(transactions: ibis.Table, options: Mapping | None) -> ibis.Tabl
     transactions
         Ibis transactions table (data contract); with ``by`` it needs that column.
     options
-        The ``margin:`` section (see :func:`margin_options`). Without a rate the table is returned
+        The ``margin:`` section (see :func:`clc_lib.settings.margin_settings`). Without a rate the table is returned
         unchanged (values stay revenue).
 
     Raises
@@ -753,7 +709,7 @@ def apply_margin(transactions: ibis.Table, options: Mapping | None) -> ibis.Tabl
         none) without a rate and no default ``rate`` is set: the message gives the number of
         lines and examples.
     """
-    options = margin_options(options)
+    options = margin_settings(options)
     if options["by"] is None:
         if options["rate"] is None:
             return transactions
@@ -803,7 +759,7 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
     max_months
         Number of months to compute.
     margin
-        The run config's ``margin:`` section (:func:`margin_options`). With a rate the curve also
+        The run config's ``margin:`` section (:func:`clc_lib.settings.margin_settings`). With a rate the curve also
         has ``cumulative_margin_per_customer`` (each line's net amount times its rate), which
         :func:`ltv_from_revenue_curve`, :func:`payback_period` and the payback chart then use.
     min_months
@@ -831,7 +787,7 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
         raise ConfigError(f"max_months is {max_months}; give at least 1.")
     if not 1 <= min_months <= max_months:
         raise ConfigError(f"min_months is {min_months}; give 1 to max_months ({max_months}).")
-    margin = margin_options(margin)
+    margin = margin_settings(margin)
     with_margin = margin["rate"] is not None or margin["by"] is not None
     if with_margin:
         valued = apply_margin(transactions.mutate(__revenue=transactions.amount), margin)

@@ -19,6 +19,7 @@ modules are imported inside each command, so ``clc --help`` is fast.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import sys
 import threading
@@ -40,8 +41,8 @@ def _raise_terminated(_signum: int, _frame: object) -> None:
     raise _Terminated()
 
 
-def _as_of_argument(text: str) -> str:
-    """``--as-of`` as ``YYYY-MM-DD``; a bad date is an argument error (usage line, exit 2)."""
+def _as_of_argument(text: str) -> dt.date:
+    """``--as-of`` as a date; a bad date is an argument error (usage line, exit 2)."""
     from clc_lib.config import parse_as_of
     from clc_lib.errors import ConfigError
 

@@ -37,6 +37,17 @@ import yaml
 from clc_lib.contract import CONTRACTS
 from clc_lib.errors import ConfigError
 from clc_lib.periods import Period
+from clc_lib.settings import (
+    ClvSettings,
+    ReportSettings,
+    RfmSettings,
+    StageSettings,
+    engine_settings,
+    margin_settings,
+    quality_settings,
+    read_only,
+    suggest,
+)
 
 #: The tables a run config may name: those of the table registry, :data:`clc_lib.contract.CONTRACTS`.
 TABLE_NAMES = tuple(CONTRACTS)
@@ -61,7 +72,7 @@ class _RunConfigLoader(yaml.SafeLoader):
     stand for billions of values (an "alias bomb").
     """
 
-    # Dates stay text, checked where they are used (parse_as_of, quality.min_date): YAML's own date
+    # Dates stay text, checked by parse_as_of and the quality settings (min_date): YAML's own date
     # conversion fails with a bare ValueError on a date such as 2024-06-31.
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -78,8 +89,8 @@ class _RunConfigLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def parse_as_of(value: Any, *, what: str = "as_of") -> str | None:
-    """Check an as_of date and return it as ``YYYY-MM-DD`` (None stays None).
+def parse_as_of(value: Any, *, what: str = "as_of") -> dt.date | None:
+    """Check an as_of date and return the day (None and empty text stay None).
 
     Parameters
     ----------
@@ -113,26 +124,21 @@ def parse_as_of(value: Any, *, what: str = "as_of") -> str | None:
     if not first <= day <= last:
         raise ConfigError(f"{what} is {day.isoformat()}, outside the dates clc can compute with "
                           f"({first.isoformat()} to {last.isoformat()}).")
-    return day.isoformat()
+    return day
 
-
-def _suggest(key: str, allowed: tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, allowed, n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def merge_options(section: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict:
     """Merge user ``overrides`` into a copy of ``defaults``, refusing unknown keys.
 
-    Nested mappings merge key by key; every key must exist in ``defaults``.
+    Nested mappings merge key by key; every key must exist in ``defaults``. The option sections of
+    a run config are validated by :mod:`clc_lib.settings`; this serves a table's ``csv:`` options.
     """
     merged = copy.deepcopy(dict(defaults))
     for key, value in (overrides or {}).items():
         if key not in merged:
             raise ConfigError(
-                f"Unknown option '{key}' in section '{section}'.{_suggest(key, tuple(merged))} "
+                f"Unknown option '{key}' in section '{section}'.{suggest(key, tuple(merged))} "
                 f"Known options: {', '.join(sorted(merged))}."
             )
         if isinstance(merged[key], Mapping) and isinstance(value, Mapping) and merged[key]:
@@ -164,21 +170,28 @@ def check_no_literal_secret(url: str, *, what: str) -> None:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class TableSpec:
-    """Where one table comes from and how its columns map onto the data contract."""
+    """Where one table comes from and how its columns map onto the data contract (frozen).
+
+    ``columns`` (contract name -> source column), ``csv`` and ``options`` are read-only mappings.
+    """
 
     name: str
     path: str | None = None
     format: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)
-    csv: dict[str, Any] = field(default_factory=dict)
+    columns: Mapping[str, str] = field(default_factory=dict)
+    csv: Mapping[str, Any] = field(default_factory=dict)
     connection: str | None = None
     table: str | None = None
     sql: str | None = None
     data: Any = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
+
+    def __post_init__(self) -> None:
+        for name in ("columns", "csv", "options"):
+            object.__setattr__(self, name, read_only(dict(getattr(self, name) or {})))
 
     @property
     def resolved_path(self) -> Path | None:
@@ -198,23 +211,78 @@ class TableSpec:
         return f"table {self.table!r}"
 
 
-@dataclass
+#: Section of a run config -> what validates it into its settings (see :mod:`clc_lib.settings`).
+SECTION_SETTINGS = {
+    "engine": engine_settings,
+    "quality": quality_settings,
+    "stages": StageSettings.from_mapping,
+    "rfm": RfmSettings.from_mapping,
+    "clv": ClvSettings.from_mapping,
+    "report": ReportSettings.from_mapping,
+    "margin": margin_settings,
+}
+_SETTINGS_TYPES = {"stages": StageSettings, "rfm": RfmSettings, "clv": ClvSettings, "report": ReportSettings}
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """A parsed, validated run config."""
+    """A parsed, validated run config; frozen, so one instance can be shared (:func:`load_config`).
+
+    Attributes
+    ----------
+    name
+        Name of the run (report folders).
+    as_of
+        The cut-off day, or None: the day of the last transaction, resolved by :func:`clc_lib.run.load_run`.
+    period
+        The reporting :class:`~clc_lib.periods.Period` (months or weeks).
+    currency
+        Currency code of the amounts (text, may be empty).
+    tables
+        Table name -> :class:`TableSpec` (read-only).
+    engine, quality, margin
+        The sections as validated read-only mappings (:mod:`clc_lib.settings`).
+    stages, rfm, clv, report
+        The sections as :class:`~clc_lib.settings.StageSettings`, :class:`~clc_lib.settings.RfmSettings`,
+        :class:`~clc_lib.settings.ClvSettings` and :class:`~clc_lib.settings.ReportSettings`.
+    source
+        The YAML file read, or None for a config built in Python.
+
+    Every section is validated on construction (also by :func:`dataclasses.replace`): an unknown
+    key, a wrong type or an out-of-range value is a :class:`~clc_lib.errors.ConfigError` naming the
+    file and the key.
+    """
 
     name: str = "run"
-    as_of: str | None = None
-    period: str = "M"
+    as_of: dt.date | None = None
+    period: Period = field(default_factory=lambda: Period.parse("M"))
     currency: str = ""
-    tables: dict[str, TableSpec] = field(default_factory=dict)
-    engine: dict[str, Any] = field(default_factory=dict)
-    quality: dict[str, Any] = field(default_factory=dict)
-    stages: dict[str, Any] = field(default_factory=dict)
-    rfm: dict[str, Any] = field(default_factory=dict)
-    clv: dict[str, Any] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=dict)
-    margin: dict[str, Any] = field(default_factory=dict)
+    tables: Mapping[str, TableSpec] = field(default_factory=dict)
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    quality: Mapping[str, Any] = field(default_factory=dict)
+    stages: StageSettings = field(default_factory=StageSettings)
+    rfm: RfmSettings = field(default_factory=RfmSettings)
+    clv: ClvSettings = field(default_factory=ClvSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    margin: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+
+    def __post_init__(self) -> None:
+        where = f"run config {self.source}" if self.source else "run config"
+        object.__setattr__(self, "period", Period.parse(self.period, what=f"'period' in the {where}"))
+        object.__setattr__(self, "as_of", parse_as_of(self.as_of, what=f"'as_of' in the {where}"))
+        object.__setattr__(self, "tables", read_only(dict(self.tables)))
+        for section, validate in SECTION_SETTINGS.items():
+            value = getattr(self, section)
+            settings_type = _SETTINGS_TYPES.get(section)
+            if settings_type is not None and isinstance(value, settings_type):
+                continue
+            try:
+                object.__setattr__(self, section, validate(value, where=where))
+            except ConfigError as exc:
+                if where in str(exc):
+                    raise
+                raise ConfigError(f"{exc} (in the {where})") from None
 
     @property
     def base_dir(self) -> Path:
@@ -233,7 +301,7 @@ class RunConfig:
         for key in raw:
             if key not in TOP_LEVEL_KEYS:
                 raise ConfigError(
-                    f"Unknown key '{key}' in the {where}.{_suggest(str(key), TOP_LEVEL_KEYS)} "
+                    f"Unknown key '{key}' in the {where}.{suggest(str(key), TOP_LEVEL_KEYS)} "
                     f"Known keys: {', '.join(TOP_LEVEL_KEYS)}."
                 )
         if "transactions" not in raw:
@@ -244,18 +312,11 @@ class RunConfig:
             if raw.get(name) is None:
                 continue
             tables[name] = parse_table_spec(name, raw[name], base, where)
-        period = Period.parse(raw.get("period", "M"), what=f"'period' in the {where}").code
-        as_of = parse_as_of(raw.get("as_of"), what=f"'as_of' in the {where}")
-        sections = {}
-        for section in OPTION_SECTIONS:
-            value = raw.get(section) or {}
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"'{section}' in the {where} must be a mapping of options.")
-            sections[section] = dict(value)
+        sections = {section: raw.get(section) for section in OPTION_SECTIONS}
         return cls(
             name=str(raw.get("name") or (source.stem if source else "run")),
-            as_of=as_of,
-            period=period,
+            as_of=raw.get("as_of"),
+            period=raw.get("period", "M"),
             currency=str(raw.get("currency") or ""),
             tables=tables,
             source=source,
@@ -278,15 +339,21 @@ class RunConfig:
             raise ConfigError(f"The run config {path} does not exist.")
         if not path.is_file():
             raise ConfigError(f"The run config {path} is not a regular file; give the YAML file of the run.")
-        size = path.stat().st_size
+        stat = path.stat()
+        size = stat.st_size
+        key = (path, size, stat.st_mtime_ns)
+        cached = _LOADED_CONFIGS.get(key)
+        if cached is not None:
+            return cached
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(f"The run config {path} is {size:,} bytes; a run config is a short YAML file "
                               f"(at most {MAX_CONFIG_BYTES:,} bytes). Check that --config names the config, "
                               "not a data file.")
         try:
-            text = path.read_bytes().decode("utf-8-sig")
+            data = _read_config_bytes(path)
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            line = path.read_bytes()[:exc.start].count(b"\n") + 1
+            line = data[:exc.start].count(b"\n") + 1
             raise ConfigError(f"The run config {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on "
                               f"line {line}). Save it as UTF-8 (the data files may keep their own encoding, "
                               "set with csv: {encoding: ...}).") from None
@@ -300,7 +367,19 @@ class RunConfig:
             raise ConfigError(f"The run config {path} has a value that cannot be read: {exc}.") from None
         except RecursionError:
             raise ConfigError(f"The run config {path} nests its values too deeply to be a run config.") from None
-        return cls.from_dict(raw or {}, source=path)
+        config = cls.from_dict(raw or {}, source=path)
+        _LOADED_CONFIGS.clear()  # one file at a time is the usual case; keep the cache small
+        _LOADED_CONFIGS[key] = config
+        return config
+
+
+#: The config last read from a file, by (resolved path, size, modification time in ns).
+_LOADED_CONFIGS: dict[tuple[Path, int, int], RunConfig] = {}
+
+
+def _read_config_bytes(path: Path) -> bytes:
+    """The bytes of a run config file (the one place a run config is read from disk)."""
+    return path.read_bytes()
 
 
 def _named_loader(path: Path):
@@ -324,7 +403,7 @@ def parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
     for key in raw:
         if key not in TABLE_SPEC_KEYS:
             raise ConfigError(
-                f"Unknown key '{key}' under '{name}' in the {where}.{_suggest(str(key), TABLE_SPEC_KEYS)} "
+                f"Unknown key '{key}' under '{name}' in the {where}.{suggest(str(key), TABLE_SPEC_KEYS)} "
                 f"Known keys: {', '.join(TABLE_SPEC_KEYS)}."
             )
     sources = [k for k in ("path", "data", "table", "sql") if raw.get(k) is not None]
@@ -340,6 +419,9 @@ def parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
     columns = raw.get("columns") or {}
     if not isinstance(columns, Mapping) or not all(isinstance(v, str) for v in columns.values()):
         raise ConfigError(f"'columns' under '{name}' in the {where} must map contract names to source column names.")
+    for key in ("csv", "options"):
+        if raw.get(key) is not None and not isinstance(raw[key], Mapping):
+            raise ConfigError(f"'{key}' under '{name}' in the {where} must be a mapping of options.")
     return TableSpec(
         name=name,
         path=None if raw.get("path") is None else str(raw["path"]),
@@ -356,7 +438,11 @@ def parse_table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
 
 
 def load_config(config: str | Path | Mapping[str, Any] | RunConfig | None = None) -> RunConfig:
-    """Return a :class:`RunConfig` from a path, a mapping, an existing config or ``None`` (the demo)."""
+    """Return a :class:`RunConfig` from a path, a mapping, an existing config or ``None`` (the demo).
+
+    A file is read once per process: while its resolved path, size and modification time stay the
+    same, every call returns the same (frozen) config.
+    """
     if isinstance(config, RunConfig):
         return config
     if config is None:

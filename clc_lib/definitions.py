@@ -212,18 +212,16 @@ def term(key: str) -> Term:
 
 def _run_values(run: Any, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Threshold values, their names, currency and CLV horizon of ``run``, plus report ``parameters``."""
-    from clc_lib.clv.value import clv_options
-
     thresholds = run.stage_rules().thresholds
     values: dict[str, Any] = {}
     for name, value in thresholds.items():
         number = float(value)
         values[name] = int(number) if number.is_integer() else number
         values[f"{name}_name"] = THRESHOLD_NAMES.get(name, name)
-    clv = clv_options(run.config.clv or None)
-    values["clv_horizon"] = float(clv["horizon"])
-    values["clv_time_unit"] = clv["time_unit"]
-    values["clv_time_unit_words"] = _TIME_UNIT_WORDS.get(clv["time_unit"], clv["time_unit"])
+    clv = run.config.clv
+    values["clv_horizon"] = float(clv.horizon)
+    values["clv_time_unit"] = clv.time_unit
+    values["clv_time_unit_words"] = _TIME_UNIT_WORDS.get(clv.time_unit, clv.time_unit)
     values["currency"] = run.currency or "the run currency"
     return {**values, **(parameters or {})}
 

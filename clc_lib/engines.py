@@ -33,12 +33,12 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from clc_lib.config import RunConfig, check_no_literal_secret, expand_env, load_config, merge_options
+from clc_lib.config import RunConfig, check_no_literal_secret, expand_env, load_config
 from clc_lib.errors import ConfigError
 from clc_lib.paths import processed_dir
+from clc_lib.settings import ENGINE_DEFAULTS, engine_settings
 
 __all__ = [
-    "ENGINE_DEFAULTS",
     "SPARK_DEFAULT_SETTINGS",
     "Engine",
     "engine_for",
@@ -54,22 +54,6 @@ __all__ = [
 SPARK_DEFAULT_SETTINGS: Mapping[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
-}
-
-#: The ``engine:`` section of a run config, with its defaults (see :func:`connect`).
-ENGINE_DEFAULTS: dict[str, Any] = {
-    "backend": "duckdb",
-    "database": None,  # path of a DuckDB database file (relative to the config); None = in memory
-    "memory_limit": None,  # e.g. "4GB"; None = DuckDB's default (80% of RAM)
-    "threads": None,  # None = all cores
-    "temp_directory": None,  # where DuckDB spills; None = data/processed/duckdb_tmp
-    "cache": True,  # keep the cleaned events as an engine table (transactions always are)
-    "materialize": False,  # also write the cleaned transactions as Parquet under data/processed/<run>/
-    # Spark (backend: spark) and other databases (backend: url); see docs/engines.md.
-    "master": None,  # Spark master URL: local[2], spark://host:7077, yarn, k8s://...; None = local[*]
-    "app_name": "clc",  # Spark application name
-    "settings": {},  # Spark configuration, e.g. {spark.sql.shuffle.partitions: 64}
-    "url": None,  # Ibis connection URL of a database engine; passwords as ${ENV_VAR}
 }
 
 # strptime directive -> (Spark/Java pattern letters, PostgreSQL template pattern, shape regex).
@@ -630,12 +614,6 @@ def _without_secrets(message: str, expanded: str, original: str) -> str:
     return first.replace(expanded, str(original))
 
 
-def engine_options(config: RunConfig | Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The ``engine:`` section merged into :data:`ENGINE_DEFAULTS` (unknown keys are refused)."""
-    overrides = config.engine if isinstance(config, RunConfig) else (config or {})
-    return merge_options("engine", ENGINE_DEFAULTS, overrides)
-
-
 def connect_duckdb(engine: Mapping[str, Any], base_dir: Path):
     """Start an embedded DuckDB from the ``engine:`` options (a ``database`` file is relative to ``base_dir``)."""
     database = engine["database"]
@@ -681,14 +659,14 @@ def connect(config: RunConfig | Mapping[str, Any] | str | Path | None = None):
         ``docs/engines.md``.
     """
     if config is None:
-        engine, base_dir = engine_options(None), Path.cwd()
+        engine, base_dir = engine_settings(None), Path.cwd()
     elif isinstance(config, RunConfig):
-        engine, base_dir = engine_options(config), config.base_dir
+        engine, base_dir = config.engine, config.base_dir
     elif isinstance(config, Mapping) and "transactions" not in config:
-        engine, base_dir = engine_options(config), Path.cwd()  # the engine section itself
+        engine, base_dir = engine_settings(config), Path.cwd()  # the engine section itself
     else:
         run_config = load_config(config)
-        engine, base_dir = engine_options(run_config), run_config.base_dir
+        engine, base_dir = run_config.engine, run_config.base_dir
     if engine["url"] and engine["backend"] == ENGINE_DEFAULTS["backend"]:
         engine = {**engine, "backend": "url"}  # `engine: {url: ...}` alone names a database engine
     factory = ENGINES.get(str(engine["backend"]))

@@ -44,7 +44,7 @@ import pandas as pd
 
 from clc_lib.config import TableSpec, parse_as_of, parse_table_spec
 from clc_lib.contract import CONTRACTS
-from clc_lib.engines import connect, engine_for, engine_options, unique_table_name
+from clc_lib.engines import connect, engine_for, unique_table_name
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.files import atomic_write
 from clc_lib.parsing import Parser, unparseable_message
@@ -57,8 +57,8 @@ from clc_lib.quality import (
     RuleResult,
     TableQuality,
     min_date_of,
-    quality_options,
 )
+from clc_lib.settings import engine_settings, quality_settings
 from clc_lib.sources import (
     FIELDS_OK_COLUMN,
     FILE_COLUMN,
@@ -665,9 +665,9 @@ def load_table(spec: TableSpec | Mapping[str, Any] | str | Path | pd.DataFrame, 
         raise ConfigError(f"No data contract for table {name!r}; known: {', '.join(CONTRACTS)}.")
     table_spec = _spec_from(spec, name)
     con = con if con is not None else connect(None)
-    options = quality_options(quality)
+    options = quality_settings(quality)
     as_of_value = as_of_timestamp(as_of)
-    engine = engine_options(None)
+    engine = engine_settings(None)
     loader = load_transactions if name == "transactions" else load_other_table
     loaded = loader(table_spec, con, options, as_of_value, engine, "tables")
     return (loaded.table, loaded.quality) if return_report else loaded.table

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from clc_lib.errors import ConfigError
+from clc_lib.settings import StageSettings, plain
 from clc_lib.stages import THRESHOLDS, config_fixed_thresholds
 
 __all__ = [
@@ -69,9 +70,10 @@ MODE_REDERIVED = "rederived"  # --rederive-definitions: derived from this run's 
 MODE_DERIVED = "derived"  # report.pin_definitions: false: derived from this run's data, nothing pinned
 
 
-def stages_fingerprint(stages: Mapping[str, Any] | None) -> str:
+def stages_fingerprint(stages: StageSettings | Mapping[str, Any] | None) -> str:
     """SHA-256 of the config's ``stages:`` section as written (keys sorted): changes when the section does."""
-    text = json.dumps(dict(stages or {}), sort_keys=True, default=str)
+    written = stages.written if isinstance(stages, StageSettings) else (stages or {})
+    text = json.dumps(plain(written), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -255,7 +257,7 @@ class DefinitionsPlan:
                                  changes=history), changes
 
 
-def plan_definitions(definitions_file: Path, stages: Mapping[str, Any] | None, *, pin: bool,
+def plan_definitions(definitions_file: Path, stages: StageSettings | Mapping[str, Any] | None, *, pin: bool,
                      rederive: bool) -> DefinitionsPlan:
     """Decide where this run's thresholds come from (see :class:`DefinitionsPlan`).
 

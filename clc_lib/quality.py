@@ -28,8 +28,8 @@ a period after it is a warning in the summary.
 
 Example
 -------
->>> from clc_lib.quality import quality_options
->>> quality_options({"duplicate_rows": "keep"})["duplicate_rows"]
+>>> from clc_lib.settings import quality_settings
+>>> quality_settings({"duplicate_rows": "keep"})["duplicate_rows"]
 'keep'
 """
 
@@ -41,41 +41,19 @@ from typing import Any
 
 import pandas as pd
 
-from clc_lib.config import merge_options
 from clc_lib.contract import CONTRACTS
-from clc_lib.errors import ConfigError
 
 __all__ = [
-    "QUALITY_DEFAULTS",
     "QUALITY_RULES",
     "QualityRule",
     "RuleResult",
     "TableQuality",
     "DataQualityReport",
-    "quality_options",
     "VALUE_CHECKS",
     "TABLE_KEYS",
     "TABLE_COUNTS",
 ]
 
-QUALITY_DEFAULTS: dict[str, Any] = {
-    "unparseable_values": "error",
-    "missing_values": "error",
-    "missing_customer_id": "drop",
-    "above_max_amount": "error",
-    "max_line_amount": 1e7,
-    "zero_amount": "keep",
-    "returns": "keep",
-    "cancellation_prefixes": ["C"],
-    "duplicate_rows": "drop",
-    "duplicates_without_order_id": "keep",
-    # Checks on the kept rows, after the rules (always errors; see docs/data-quality.md):
-    "min_date": "1970-01-02",  # earlier timestamps are placeholders (1900-01-01, Unix time 0); null = no check
-    "shared_order_ids": "error",  # an order id used by two customers: error, or keep (orders are per customer)
-    # An as_of this many days after the last transaction is refused (a typo such as 2204 for 2024 would
-    # make nearly every customer churned); null allows any as_of.
-    "max_days_after_last_transaction": 365,
-}
 
 SHARED_ORDER_ID_ACTIONS = ("error", "keep")
 
@@ -211,47 +189,6 @@ DUPLICATE_RULE_NAME = "duplicate_rows"
 DUPLICATE_ACTIONS = ("drop", "keep", "error")
 DUPLICATES_WITHOUT_ORDER_ID_ACTIONS = ("keep", "drop")
 
-_ACTION_OPTIONS = {rule.option: rule.actions for rule in QUALITY_RULES if rule.option is not None}
-_ACTION_OPTIONS["duplicate_rows"] = DUPLICATE_ACTIONS
-_ACTION_OPTIONS["duplicates_without_order_id"] = DUPLICATES_WITHOUT_ORDER_ID_ACTIONS
-_ACTION_OPTIONS["shared_order_ids"] = SHARED_ORDER_ID_ACTIONS
-
-
-def quality_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Merge the ``quality:`` section of a run config into :data:`QUALITY_DEFAULTS` and check it.
-
-    Raises
-    ------
-    ConfigError
-        Unknown option, an action the rule does not allow, or a bad limit.
-    """
-    options = merge_options("quality", QUALITY_DEFAULTS, overrides)
-    for key, allowed in _ACTION_OPTIONS.items():
-        if options[key] not in allowed:
-            raise ConfigError(
-                f"quality.{key} is {options[key]!r}; use one of {', '.join(allowed)}."
-            )
-    try:
-        limit = float(options["max_line_amount"])
-    except (TypeError, ValueError):
-        limit = float("nan")
-    if not limit > 0:
-        raise ConfigError(f"quality.max_line_amount is {options['max_line_amount']!r}; use a positive number.")
-    options["max_line_amount"] = limit
-    prefixes = options["cancellation_prefixes"]
-    if isinstance(prefixes, str):
-        prefixes = [prefixes]
-    if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) and p for p in prefixes):
-        raise ConfigError("quality.cancellation_prefixes must be a list of non-empty strings, e.g. ['C'].")
-    options["cancellation_prefixes"] = list(prefixes)
-    allowance = options["max_days_after_last_transaction"]
-    if allowance is not None and (isinstance(allowance, bool) or not isinstance(allowance, int) or allowance < 0):
-        raise ConfigError(f"quality.max_days_after_last_transaction is {allowance!r}; give a whole number of days "
-                          "(0 or more), or null to allow any as_of.")
-    if min_date_of(options) is None and options["min_date"] is not None:
-        raise ConfigError(f"quality.min_date is {options['min_date']!r}; give a date such as 1970-01-02, "
-                          "or null to switch the check off.")
-    return options
 
 
 def min_date_of(options: Mapping[str, Any]) -> pd.Timestamp | None:

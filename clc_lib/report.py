@@ -64,7 +64,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from clc_lib.config import RunConfig, merge_options
+from clc_lib.config import RunConfig, load_config, parse_as_of
 from clc_lib.pinning import (
     DEFINITIONS_FILE,
     MODE_DERIVED,
@@ -88,27 +88,18 @@ from clc_lib.privacy import (
     redact,
     scrub_local_paths,
 )
+from clc_lib.settings import ReportSettings
 
 __all__ = [
-    "REPORT_DEFAULTS",
     "NotebookRun",
     "OutputFolderError",
     "ReportLockedError",
     "ReportRun",
-    "report_options",
     "report_notebooks",
     "private_runs_root",
     "run_folder_name",
     "run_report",
 ]
-
-REPORT_DEFAULTS: dict[str, Any] = {
-    "keep": 10,  # run folders kept per config (complete and failed); older ones are deleted
-    "cell_timeout": None,  # seconds a notebook cell may run before it fails; None = no limit
-    "start_timeout": 120,  # seconds to wait for a notebook kernel to start
-    "pseudonymise_ids": True,  # customer ids shown as salted pseudonyms; false only for internal runs
-    "pin_definitions": True,  # keep the stage thresholds of the first run (definitions.json); false = derive every run
-}
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_HTML_TEMPLATE = "clc_report"
@@ -191,26 +182,6 @@ class ReportRun:
     def exit_code(self) -> int:
         """0 when every notebook ran (complete or partial run), 1 otherwise (the run is still published)."""
         return 0 if self.ok else 1
-
-
-def report_options(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``report:`` options of a run config merged over :data:`REPORT_DEFAULTS`."""
-    options = merge_options("report", REPORT_DEFAULTS, overrides)
-    keep = options["keep"]
-    if not isinstance(options["pseudonymise_ids"], bool):
-        raise ConfigError(f"report.pseudonymise_ids is {options['pseudonymise_ids']!r}; write true (the "
-                          "default: stakeholders see pseudonyms) or false (internal runs: real ids).")
-    if not isinstance(options["pin_definitions"], bool):
-        raise ConfigError(f"report.pin_definitions is {options['pin_definitions']!r}; write true (the default: "
-                          "stage thresholds stay those of the first run) or false (derived from each run's data).")
-    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-        raise ConfigError(f"report.keep is {keep!r}; give the number of runs to keep, 1 or more (default 10).")
-    for key in ("cell_timeout", "start_timeout"):
-        value = options[key]
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
-            raise ConfigError(f"report.{key} is {value!r}; give a number of seconds above 0"
-                              + (" or leave it empty for no limit." if key == "cell_timeout" else "."))
-    return options
 
 
 def report_notebooks(folder: Path | str | None = None, only: Sequence[str] | None = None) -> list[Path]:
@@ -369,11 +340,9 @@ def notebook_parameters(task: _Task) -> dict[str, Any]:
     (:func:`clc_lib.handoff.parameters_for`), so that the executed notebook shows the values the
     run used.
     """
-    from clc_lib.clv.value import clv_options
-
-    run_config = RunConfig.from_yaml(task.config)
-    horizon = clv_options(run_config.clv or None)["horizon"]
-    return parameters_for(task.source, config=str(task.config), as_of=task.as_of, period=run_config.period,
+    run_config = load_config(task.config)
+    horizon = run_config.clv.horizon
+    return parameters_for(task.source, config=str(task.config), as_of=task.as_of, period=run_config.period.code,
                           horizon=horizon, stage_rules=task.stage_rules, pseudonymise_ids=task.pseudonymise_ids,
                           run_cache=None if task.run_cache is None else str(task.run_cache))
 
@@ -1137,13 +1106,13 @@ def _check_input(config_path: Path, as_of: str | None, cache: Path,
             run.con.disconnect()
 
 
-def _privacy_settings(options: dict[str, Any]) -> dict[str, Any]:
+def _privacy_settings(options: ReportSettings) -> dict[str, Any]:
     """The privacy note of the index: ``pseudonymise_ids`` and where the salt came from.
 
     With pseudonymous ids the salt is resolved here, before notebooks start in parallel, so a
     per-installation salt is created once (and a too short ``CLC_ID_SALT`` stops the run early).
     """
-    if not options["pseudonymise_ids"]:
+    if not options.pseudonymise_ids:
         return {"pseudonymise_ids": False, "salt": None}
     _salt, source = id_salt()
     return {"pseudonymise_ids": True, "salt": source}
@@ -1228,13 +1197,10 @@ def run_report(
         Another run is writing to the same output folder.
     """
     if as_of is not None:
-        try:
-            as_of = dt.date.fromisoformat(str(as_of)).isoformat()
-        except ValueError:
-            raise ConfigError(f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD.") from None
+        as_of = parse_as_of(as_of, what="--as-of").isoformat()
     run_config = RunConfig.from_yaml(config)
     config_path = run_config.source
-    options = report_options(run_config.report)
+    options = run_config.report
     source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = report_notebooks(source_dir, only)
     partial = len(notebooks) < len(report_notebooks(source_dir))
@@ -1256,7 +1222,7 @@ def run_report(
         _remove_leftovers(out_root, early.append)
         owner_recorded = _check_config_folder(config_folder, identity)
         definitions_file = config_folder / DEFINITIONS_FILE
-        plan = plan_definitions(definitions_file, run_config.stages, pin=options["pin_definitions"],
+        plan = plan_definitions(definitions_file, run_config.stages, pin=options.pin_definitions,
                                 rederive=rederive_definitions)
         privacy = _privacy_settings(options)
         private = _private_run_folder(out_root, early.append)
@@ -1336,7 +1302,7 @@ def run_report(
             log(f"run {status}: {sum(r.ok for r in results)}/{len(results)} notebooks ran; "
                 f"published to {target}")
             latest = target.name if status == STATUS_COMPLETE else _latest_run(config_folder)
-            pruned = _prune_plan(config_folder, options["keep"], target.name, latest,
+            pruned = _prune_plan(config_folder, options.keep, target.name, latest,
                                  new_run_complete=status == STATUS_COMPLETE)
             notes = []
             if status == STATUS_COMPLETE:
@@ -1349,7 +1315,7 @@ def run_report(
                 notes.append(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")
             if new_definitions is not None:
                 notes.append(f"stage thresholds pinned in {definitions_file} for the next runs")
-            notes += [f"removed old run {name} (report.keep = {options['keep']})" for name in pruned]
+            notes += [f"removed old run {name} (report.keep = {options.keep})" for name in pruned]
             for note in notes:
                 log(note, quiet=True)
             log.close()  # type: ignore[attr-defined]
@@ -1411,7 +1377,7 @@ def run_report(
 
 
 def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str, cwd: Path,
-                 options: dict[str, Any], workers: int, log: Callable[[str], None], sanitiser: _Sanitiser,
+                 options: ReportSettings, workers: int, log: Callable[[str], None], sanitiser: _Sanitiser,
                  stage_rules: dict[str, Any] | None = None, run_cache: Path | None = None) -> list[NotebookRun]:
     """Execute every notebook (``workers`` at a time); a failure does not stop the others.
 
@@ -1428,8 +1394,8 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
     def run_one(path: Path) -> NotebookRun:
         result = results[path]
         task = _Task(source=path, executed=work / result.ipynb, log=work / result.log, config=config_path,
-                     as_of=as_of, cwd=cwd, cell_timeout=options["cell_timeout"],
-                     start_timeout=options["start_timeout"], pseudonymise_ids=options["pseudonymise_ids"],
+                     as_of=as_of, cwd=cwd, cell_timeout=options.cell_timeout,
+                     start_timeout=options.start_timeout, pseudonymise_ids=options.pseudonymise_ids,
                      run_cache=run_cache, stage_rules=stage_rules)
         log(f"start   {result.name}")
         began = time.perf_counter()

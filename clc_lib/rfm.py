@@ -26,15 +26,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clc_lib.config import merge_options
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.periods import Period, resolve_as_of
+from clc_lib.settings import RfmSettings
 from clc_lib.summary import customer_summary
 
 __all__ = [
-    "RFM_OPTIONS",
     "rfm_segment_maps",
-    "rfm_options",
     "rfm_scores",
     "rfm_segments",
     "segment_profiles",
@@ -44,15 +42,6 @@ __all__ = [
     "rfm_migration",
 ]
 
-#: Options of the run config's ``rfm:`` section and their defaults.
-RFM_OPTIONS: Mapping[str, Any] = {
-    "bins": 5,
-    "edges": None,            # {recency: [...], frequency: [...], monetary: [...]} inner cut points
-    "segment_map": "classic",  # a preset name or a list of {segment, r, f, m}
-    "recency": "recency_days",
-    "frequency": "purchase_days",
-    "monetary": "net_revenue",
-}
 SCORE_COLUMNS = {"r": "r_score", "f": "f_score", "m": "m_score"}
 NEW_ROW = "(new)"
 GONE_COLUMN = "(gone)"
@@ -66,11 +55,6 @@ def _presets() -> dict[str, Any]:
 def rfm_segment_maps() -> dict[str, dict[str, Any]]:
     """The packaged segment-map presets (``classic``, ``rf_grid``) as a new dict."""
     return copy.deepcopy(_presets())
-
-
-def rfm_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """RFM options: :data:`RFM_OPTIONS` merged with the run config's ``rfm:`` section."""
-    return merge_options("rfm", RFM_OPTIONS, overrides)
 
 
 def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, hint: str) -> None:
@@ -353,7 +337,7 @@ def segment_migration(segments_before: pd.DataFrame | pd.Series, segments_after:
     return table
 
 
-def rfm_table(summary: pd.DataFrame, options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def rfm_table(summary: pd.DataFrame, options: RfmSettings | Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The summary with RFM scores and segment, using the run config's ``rfm:`` options.
 
     Parameters
@@ -361,23 +345,24 @@ def rfm_table(summary: pd.DataFrame, options: Mapping[str, Any] | None = None) -
     summary
         Output of :func:`clc_lib.summary.customer_summary`.
     options
-        The ``rfm:`` section of the run config (``bins``, ``edges``, ``segment_map``, column names);
-        missing keys take :data:`RFM_OPTIONS`.
+        The run's ``rfm:`` settings (``run.config.rfm``), or a mapping of some of its keys (``bins``,
+        ``edges``, ``segment_map``, column names) validated by :meth:`RfmSettings.from_mapping`;
+        missing keys take the defaults of :class:`~clc_lib.settings.RfmSettings`.
 
     Returns
     -------
     pandas.DataFrame
         ``summary`` plus ``r_score``, ``f_score``, ``m_score``, ``rfm_code`` and ``segment``.
     """
-    chosen = rfm_options(options)
-    scores = rfm_scores(summary, bins=chosen["bins"], edges=chosen["edges"], recency=chosen["recency"],
-                        frequency=chosen["frequency"], monetary=chosen["monetary"])
-    segmented = rfm_segments(scores, chosen["segment_map"])
+    chosen = RfmSettings.coerce(options)
+    scores = rfm_scores(summary, bins=chosen.bins, edges=chosen.edges, recency=chosen.recency,
+                        frequency=chosen.frequency, monetary=chosen.monetary)
+    segmented = rfm_segments(scores, chosen.segment_map)
     added = [c for c in segmented.columns if c not in summary.columns]
     return summary.join(segmented[added])
 
 
-def rfm_migration(transactions, as_of, *, period: str = "M", options: Mapping[str, Any] | None = None,
+def rfm_migration(transactions, as_of, *, period: str = "M", options: RfmSettings | Mapping[str, Any] | None = None,
                   normalize: bool = False, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Segment migration from the end of the previous period to ``as_of``.
 

@@ -30,12 +30,13 @@ import pandas as pd
 
 from clc_lib.config import RunConfig, TableSpec, load_config
 from clc_lib.contract import CONTRACTS
-from clc_lib.engines import connect, connect_duckdb, engine_for, engine_options, unique_table_name
+from clc_lib.engines import connect, connect_duckdb, engine_for, unique_table_name
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.files import atomic_write
 from clc_lib.periods import Period
 from clc_lib.loading import as_of_timestamp, drop_temp_table, load_other_table, load_transactions
-from clc_lib.quality import TABLE_COUNTS, TABLE_KEYS, DataQualityReport, RuleResult, TableQuality, quality_options
+from clc_lib.quality import TABLE_COUNTS, TABLE_KEYS, DataQualityReport, RuleResult, TableQuality
+from clc_lib.settings import engine_settings, plain
 from clc_lib.sources import Source, execute_query, temp_table_from_memory
 
 __all__ = [
@@ -121,10 +122,9 @@ class RunData:
 
         ``t_x`` and ``T`` are in the run's model time unit (``clv: time_unit``, weeks by default).
         """
-        from clc_lib.clv.value import clv_options
         from clc_lib.summary import customer_summary
 
-        unit = clv_options(self.config.clv or None)["time_unit"]
+        unit = self.config.clv.time_unit
         return self.result(f"summary_{unit}", lambda: customer_summary(self.transactions, self.as_of, time_unit=unit))
 
     def stage_rules(self):
@@ -227,7 +227,7 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
     """
     run_config = load_config(config)
     if period is not None:
-        run_config = dataclasses.replace(run_config, period=Period.parse(period, what="period").code)
+        run_config = dataclasses.replace(run_config, period=Period.parse(period, what="period"))
     if stage_rules is not None:
         from clc_lib.stages import override_thresholds
 
@@ -235,14 +235,14 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
     cached = _from_run_cache(config, run_config, as_of)
     if cached is not None:
         return cached
-    engine = engine_options(run_config)
-    options = quality_options(run_config.quality)
+    engine = run_config.engine
+    options = run_config.quality
     as_of_value = as_of_timestamp(as_of if as_of is not None else run_config.as_of)
     con = connect(run_config)
     loaded = load_transactions(run_config.tables["transactions"], con, options, as_of_value, engine,
                                 run_config.name)
     if as_of_value is not None:
-        _check_as_of_after_data(loaded.quality, as_of_value, run_config.period, options)
+        _check_as_of_after_data(loaded.quality, as_of_value, run_config.period.code, options)
     report = DataQualityReport(as_of=loaded.as_of, currency=run_config.currency)
     report.add(loaded.quality)
     others: dict[str, Any] = {}
@@ -257,7 +257,7 @@ def load_run(config: RunConfig | Mapping[str, Any] | str | Path | None = None, *
         if name in SMALL_TABLES:
             _check_small_table(others[name], table.quality, con, loaded.table)
     return RunData(config=run_config, con=con, transactions=loaded.table, as_of=loaded.as_of,
-                   currency=run_config.currency, period=run_config.period, quality=report, **others)
+                   currency=run_config.currency, period=run_config.period.code, quality=report, **others)
 
 
 def _check_small_table(frame: pd.DataFrame, quality: TableQuality, con, transactions) -> None:
@@ -367,7 +367,7 @@ def _run_cache_key(config: Any, run_config: RunConfig, as_of: Any) -> dict[str, 
         return None
     path = Path(config).expanduser().resolve()
     return {"config": str(path), "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "period": run_config.period, "stages": json.loads(json.dumps(run_config.stages or {}, default=str)),
+            "period": run_config.period.code, "stages": json.loads(json.dumps(plain(run_config.stages), default=str)),
             "as_of": None if as_of is None else str(as_of)}
 
 
@@ -443,7 +443,7 @@ def _from_run_cache(config: Any, run_config: RunConfig, as_of: Any) -> RunData |
     tables = {name: con.read_parquet(str(folder / f"{name}.parquet"), table_name=unique_table_name(name))
               for name in _CACHED_ENGINE_TABLES if (folder / f"{name}.parquet").is_file()}
     return RunData(config=run_config, con=con, transactions=tables["transactions"], as_of=frames["as_of"],
-                   currency=run_config.currency, period=run_config.period, quality=frames["quality"],
+                   currency=run_config.currency, period=run_config.period.code, quality=frames["quality"],
                    events=tables.get("events"), _results_folder=folder / _CACHE_RESULTS_FOLDER,
                    **{name: frames[name] for name in SMALL_TABLES})
 
@@ -503,4 +503,4 @@ def _small_table_engine(spec: TableSpec, con, run_config: RunConfig):
     """
     if spec.path is None or engine_for(con).reads_files:
         return con
-    return connect_duckdb(engine_options(None), run_config.base_dir)
+    return connect_duckdb(engine_settings(None), run_config.base_dir)

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.rfm import rfm_options, rfm_scores, rfm_segments
+from clc_lib.rfm import rfm_scores, rfm_segments
 from clc_lib.stages import classify_stages
 from clc_lib.summary import customer_summary
 
@@ -33,27 +33,26 @@ def _summary_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _stage_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
-    options = getattr(run.config, "stages", None) or None
-    stages = classify_stages(run.transactions, run.as_of, rules=options)
+    stages = classify_stages(run.transactions, run.as_of, rules=run.config.stages)
     return stages[["stage", "days_since_reactivation"]]
 
 
 def _rfm_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
-    options = rfm_options(getattr(run.config, "rfm", None) or None)
-    rfm = rfm_scores(scores, bins=options["bins"], edges=options["edges"], recency=options["recency"],
-                     frequency=options["frequency"], monetary=options["monetary"])
-    segmented = rfm_segments(rfm, options["segment_map"])
+    options = run.config.rfm
+    rfm = rfm_scores(scores, bins=options.bins, edges=options.edges, recency=options.recency,
+                     frequency=options.frequency, monetary=options.monetary)
+    segmented = rfm_segments(rfm, options.segment_map)
     return segmented[["r_score", "f_score", "m_score", "rfm_code", "segment"]].rename(
         columns={"segment": "rfm_segment"})
 
 
 def _clv_columns(run: Any, scores: pd.DataFrame) -> pd.DataFrame:
-    from clc_lib.clv import clv_options, predict_run_value
+    from clc_lib.clv import predict_run_value
 
-    options = clv_options(getattr(run.config, "clv", None) or None)
-    if not options["enabled"]:
+    options = run.config.clv
+    if not options.enabled:
         return pd.DataFrame(index=scores.index)
-    predictions = predict_run_value(run, scores if options["time_unit"] == "W" else None)
+    predictions = predict_run_value(run, scores if options.time_unit == "W" else None)
     return predictions[["p_alive", "expected_purchases", "expected_spend", "clv"]]
 
 
@@ -90,7 +89,7 @@ def score_customers(run: Any, *, extra: Sequence[ScoreProvider] = ()) -> pd.Data
         (``t_x``/``T`` in weeks), ``stage``, ``days_since_reactivation``, ``r_score``,
         ``f_score``, ``m_score``, ``rfm_code``, ``rfm_segment``, the model columns ``p_alive``,
         ``expected_purchases`` and ``clv`` over the ``clv:`` horizon (``expected_spend`` per purchase
-        day; see :data:`clc_lib.clv.CLV_OPTIONS`), then provider columns.
+        day; see :class:`clc_lib.settings.ClvSettings`), then provider columns.
         Customers whose only rows are returns stay in the table with no stage and segment "Other".
         ``attrs`` holds ``as_of`` and ``currency``.
     """

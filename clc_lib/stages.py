@@ -36,9 +36,9 @@ import pandas as pd
 import yaml
 
 from clc_lib.cohorts import mark_complete_periods
-from clc_lib.config import merge_options
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.periods import Period, resolve_as_of
+from clc_lib.settings import STAGE_THRESHOLDS, StageSettings
 from clc_lib.summary import (
     check_transactions,
     daily_purchase_values,
@@ -73,10 +73,7 @@ STAGES: tuple[str, ...] = (
 #: Stages of people who never bought (from the events table).
 PROSPECT_STAGES: tuple[str, ...] = ("aware", "engaged")
 
-THRESHOLDS: tuple[str, ...] = (
-    "new_window_days", "at_risk_days", "dormant_days", "churn_days", "loyal_min_purchase_days",
-    "reactivation_gap_days", "reactivated_window_days",
-)
+THRESHOLDS: tuple[str, ...] = STAGE_THRESHOLDS
 #: Features a rule condition may use (all computed per person and snapshot date).
 RULE_FEATURES: tuple[str, ...] = ("recency_days", "tenure_days", "purchase_days", "days_since_reactivation")
 
@@ -200,34 +197,23 @@ def _compile_precedence(precedence: Sequence[tuple[str, str]], thresholds: Mappi
     return compiled
 
 
-def _options(rules: Mapping[str, Any] | None) -> dict[str, Any]:
-    options = merge_options("stages", stage_rule_defaults(), rules)
-    sources = options["sources"]
-    if not isinstance(sources, Mapping) or any(name not in THRESHOLDS for name in sources):
-        unknown = sorted(set(sources) - set(THRESHOLDS)) if isinstance(sources, Mapping) else sources
-        raise ConfigError(f"stages.sources names {unknown!r}; give threshold -> text for thresholds among "
-                          f"{', '.join(THRESHOLDS)}.")
-    return options
-
-
-def _to_rules(options: Mapping[str, Any], derived: Mapping[str, float], sources: Mapping[str, str]) -> StageRules:
+def _to_rules(options: StageSettings, derived: Mapping[str, float], sources: Mapping[str, str]) -> StageRules:
     thresholds = {}
     all_sources = dict(sources)
     for name in THRESHOLDS:
-        if options[name] is not None:
-            thresholds[name] = float(options[name])
-            all_sources[name] = str(options["sources"].get(name) or "run config")
+        fixed = options.threshold(name)
+        if fixed is not None:
+            thresholds[name] = float(fixed)
+            all_sources[name] = str(options.sources.get(name) or "run config")
         else:
             thresholds[name] = float(derived[name])
-    precedence = tuple((str(r["stage"]), str(r["when"])) for r in options["precedence"])
-    next_stage = {k: tuple([v] if isinstance(v, str) else v) for k, v in options["next_stage"].items()}
-    return StageRules(thresholds=thresholds, precedence=precedence,
-                      engaged_event_types=tuple(options["engaged_event_types"]),
-                      next_stage=next_stage, sources=all_sources)
+    return StageRules(thresholds=thresholds, precedence=options.precedence,
+                      engaged_event_types=options.engaged_event_types,
+                      next_stage=dict(options.next_stage), sources=all_sources)
 
 
 def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp, *,
-                       rules: Mapping[str, Any] | None = None) -> StageRules:
+                       rules: StageSettings | Mapping[str, Any] | None = None) -> StageRules:
     """Stage thresholds derived from the data up to ``as_of`` (and overrides from ``rules``).
 
     Parameters
@@ -237,7 +223,9 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
     as_of
         Cut-off date; only purchase days on or before it are used.
     rules
-        Overrides as in the run config's ``stages:`` section (any key of ``stage_rules.yaml``).
+        The run's stage settings (``run.config.stages``), or overrides as in the run config's
+        ``stages:`` section (any key of ``stage_rules.yaml``), validated by
+        :meth:`~clc_lib.settings.StageSettings.from_mapping`.
 
     Returns
     -------
@@ -253,46 +241,47 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
     if isinstance(rules, StageRules):
         return rules
     check_transactions(transactions)
-    options = _options(rules)
+    options = StageSettings.coerce(rules)
     as_of = resolve_as_of(as_of)
     return _derive_rules(_ordered_purchase_days(rows_up_to(transactions, as_of)), options, as_of)
 
 
-def _derive_rules(days: ir.Table, options: Mapping[str, Any], as_of: Any = None) -> StageRules:
+def _derive_rules(days: ir.Table, options: StageSettings, as_of: Any = None) -> StageRules:
     """:func:`derive_stage_rules` from the output of :func:`_ordered_purchase_days` (one query);
     ``as_of`` only names the cut-off in the sources."""
-    derive = options["derive"]
-    loyal_q = float(derive["loyal_purchase_days_quantile"])
+    derive = options.derive
+    loyal_q = float(derive.loyal_purchase_days_quantile)
     gaps, purchase_days = _day_histograms(days)
-    stats = {name: _quantile_of_counts(gaps, float(derive[key])) for name, key in _GAP_QUANTILE_KEYS.items()}
+    stats = {name: _quantile_of_counts(gaps, float(getattr(derive, key))) for name, key in _GAP_QUANTILE_KEYS.items()}
     stats["loyal"] = _quantile_of_counts(purchase_days, loyal_q)
 
     n_gaps = int(gaps.sum())
     data_up_to = f"derived from the data up to {pd.Timestamp(as_of):%Y-%m-%d} as " if as_of is not None else ""
     derived: dict[str, float] = {}
     sources: dict[str, str] = {}
-    if n_gaps >= int(derive["min_gaps"]):
+    if n_gaps >= int(derive.min_gaps):
         previous = 0.0
         for name, key in _GAP_QUANTILE_KEYS.items():
             value = max(float(round(stats[name])), previous + 1.0)
             derived[name] = value
             previous = value
-            sources[name] = (f"{data_up_to}the {float(derive[key]):.0%} quantile of {n_gaps:,} gaps "
+            sources[name] = (f"{data_up_to}the {float(getattr(derive, key)):.0%} quantile of {n_gaps:,} gaps "
                              "between purchase days")
     else:
         for name in _GAP_QUANTILE_KEYS:
-            derived[name] = float(derive["fallback"][name])
-            sources[name] = f"fallback (only {n_gaps:,} gaps between purchase days, fewer than {derive['min_gaps']})"
-    floor = float(derive["loyal_min_purchase_days_floor"])
-    if n_gaps >= int(derive["min_gaps"]) and not pd.isna(stats["loyal"]):
+            derived[name] = float(derive.fallback[name])
+            sources[name] = f"fallback (only {n_gaps:,} gaps between purchase days, fewer than {derive.min_gaps})"
+    floor = float(derive.loyal_min_purchase_days_floor)
+    if n_gaps >= int(derive.min_gaps) and not pd.isna(stats["loyal"]):
         derived["loyal_min_purchase_days"] = max(floor, float(math.ceil(stats["loyal"])))
         sources["loyal_min_purchase_days"] = (f"{data_up_to}the {loyal_q:.0%} quantile of purchase days per "
                                               f"customer (at least {floor:g})")
     else:
-        derived["loyal_min_purchase_days"] = float(derive["fallback"]["loyal_min_purchase_days"])
+        derived["loyal_min_purchase_days"] = float(derive.fallback["loyal_min_purchase_days"])
         sources["loyal_min_purchase_days"] = "fallback"
     for name, base in _ALIASES.items():
-        base_value = options[base] if options[base] is not None else derived[base]
+        fixed = options.threshold(base)
+        base_value = fixed if fixed is not None else derived[base]
         derived[name] = float(base_value)
         sources[name] = f"= {base}"
     return _to_rules(options, derived, sources)
@@ -339,20 +328,22 @@ def _resolve_rules(transactions: ir.Table, as_of: pd.Timestamp, rules, days: ir.
     output of :func:`_ordered_purchase_days` for those rows) unless already resolved."""
     if isinstance(rules, StageRules):
         return rules
-    if rules is not None and not isinstance(rules, Mapping):
-        raise ConfigError(f"rules must be a StageRules or a mapping of stage options, got {type(rules).__name__}.")
+    if rules is not None and not isinstance(rules, Mapping | StageSettings):
+        raise ConfigError(f"rules must be a StageRules, StageSettings or a mapping of stage options, "
+                          f"got {type(rules).__name__}.")
     if days is None:
         return derive_stage_rules(transactions, as_of, rules=rules)
-    return _derive_rules(days, _options(rules), as_of)
+    return _derive_rules(days, StageSettings.coerce(rules), as_of)
 
 
-def override_thresholds(stages: Mapping[str, Any] | None, thresholds: Mapping[str, Any]) -> dict[str, Any]:
+def override_thresholds(stages: StageSettings | Mapping[str, Any] | None,
+                        thresholds: Mapping[str, Any]) -> StageSettings:
     """A ``stages:`` section with ``thresholds`` fixed in it, e.g. thresholds pinned by an earlier run.
 
     Parameters
     ----------
     stages
-        The run config's ``stages:`` section (None for none).
+        The run config's stage settings (``run_config.stages``), a ``stages:`` section, or None.
     thresholds
         Threshold name -> value (days; ``loyal_min_purchase_days`` counts purchase days), and
         optionally ``sources``: threshold name -> text shown as that threshold's source in the
@@ -360,8 +351,8 @@ def override_thresholds(stages: Mapping[str, Any] | None, thresholds: Mapping[st
 
     Returns
     -------
-    dict
-        A new ``stages:`` section: the given values replace the section's, the rest is kept.
+    StageSettings
+        New settings: the given values replace the section's, the rest is kept.
 
     Raises
     ------
@@ -371,7 +362,7 @@ def override_thresholds(stages: Mapping[str, Any] | None, thresholds: Mapping[st
     """
     if not isinstance(thresholds, Mapping):
         raise ConfigError(f"stage_rules must map threshold names to days, got {type(thresholds).__name__}.")
-    section = dict(stages or {})
+    section = dict(stages.written if isinstance(stages, StageSettings) else (stages or {}))
     sources = dict(section.get("sources") or {})
     for name, value in thresholds.items():
         if name == "sources":
@@ -387,18 +378,18 @@ def override_thresholds(stages: Mapping[str, Any] | None, thresholds: Mapping[st
         section[name] = float(value)
     if sources:
         section["sources"] = sources
-    return section
+    return StageSettings.from_mapping(section)
 
 
-def config_fixed_thresholds(stages: Mapping[str, Any] | None) -> dict[str, float]:
+def config_fixed_thresholds(stages: StageSettings | Mapping[str, Any] | None) -> dict[str, float]:
     """The thresholds a ``stages:`` section fixes, with their values; the others are derived from the data.
 
     A threshold that reuses another one (``new_window_days``, ``reactivated_window_days``: ``at_risk_days``;
     ``reactivation_gap_days``: ``dormant_days``) and is not given itself counts as fixed when the one it
     reuses is.
     """
-    options = _options(stages)
-    fixed = {name: float(options[name]) for name in THRESHOLDS if options[name] is not None}
+    options = StageSettings.coerce(stages)
+    fixed = {name: float(options.threshold(name)) for name in THRESHOLDS if options.threshold(name) is not None}
     for name, base in _ALIASES.items():
         if name not in fixed and base in fixed:
             fixed[name] = fixed[base]
@@ -498,7 +489,7 @@ def _as_stage_categorical(values: pd.Series) -> pd.Categorical:
 
 
 def classify_stages(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp, *,
-                    rules: StageRules | Mapping[str, Any] | None = None,
+                    rules: StageRules | StageSettings | Mapping[str, Any] | None = None,
                     events: ir.Table | None = None) -> pd.DataFrame:
     """The lifecycle stage of every known person as of a date.
 
@@ -700,7 +691,7 @@ def _data_bounds(transactions: ir.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def stage_history(transactions: ir.Table, *, period: str = "M",
-                  rules: StageRules | Mapping[str, Any] | None = None,
+                  rules: StageRules | StageSettings | Mapping[str, Any] | None = None,
                   start: str | dt.date | None = None, end: str | dt.date | None = None,
                   events: ir.Table | None = None) -> ir.Table:
     """The stage of every person at every period end, as an Ibis table (it stays in the engine).
@@ -955,7 +946,8 @@ def _window_revenue(transactions: ir.Table, as_of: pd.Timestamp, window_start: p
 
 def stage_metrics(transactions: ir.Table, stages: pd.DataFrame, *, history: ir.Table | None = None,
                   as_of: str | pd.Timestamp | None = None, revenue_window_days: int = 365,
-                  period: str = "M", rules: StageRules | Mapping[str, Any] | None = None) -> pd.DataFrame:
+                  period: str = "M",
+                  rules: StageRules | StageSettings | Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Size, value and movement of each stage.
 
     Parameters
@@ -1061,7 +1053,7 @@ def _movement_metrics(history: ir.Table, rules: StageRules) -> pd.DataFrame:
 
 
 def stage_backtest(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp | None = None, *,
-                   window_days: int = 90, rules: StageRules | Mapping[str, Any] | None = None,
+                   window_days: int = 90, rules: StageRules | StageSettings | Mapping[str, Any] | None = None,
                    events: ir.Table | None = None,
                    data_end: str | dt.date | pd.Timestamp | None = None) -> pd.DataFrame:
     """Classify at a past date with data up to it only, then measure who bought afterwards.
@@ -1099,7 +1091,7 @@ def stage_backtest(transactions: ir.Table, as_of: str | dt.date | pd.Timestamp |
             f"after the end of the data ({last_day.date()}); choose an earlier as_of or a shorter window."
         )
     known = rows_up_to(transactions, as_of_ts)
-    if rules is None or isinstance(rules, Mapping):
+    if rules is None or isinstance(rules, Mapping | StageSettings):
         # Thresholds and stages both come from the ordered purchase days up to as_of: order them once.
         with _ordered_purchase_days(known).cache() as days:
             stages = _classify(known, as_of_ts, rules, events, days)

@@ -9,6 +9,7 @@ import pytest
 
 from clc_lib import acquisition as acq
 from clc_lib.errors import ConfigError, DataError, ModelFitError
+from clc_lib.settings import margin_settings
 
 # customer, order, timestamp, amount, is_return, channel
 ROWS = [
@@ -437,8 +438,8 @@ def test_ltv_horizon_in_weeks():
 
 # ------------------------------------------------------------------------------------- gross margin
 
-def test_margin_options_are_checked():
-    assert acq.margin_options(None) == {"rate": None, "by": None, "rates": {}}
+def test_margin_settings_are_checked():
+    assert margin_settings(None) == {"rate": None, "by": None, "rates": {}}
     assert acq.margin_basis({}).startswith("net revenue (no gross margin configured")
     assert acq.margin_basis({"rate": 0.4}) == "gross margin at 40% of net revenue"
     assert acq.margin_basis({"by": "category", "rates": {"books": 0.3}, "rate": 0.4}) == \
@@ -448,14 +449,16 @@ def test_margin_options_are_checked():
                          ({"rates": {"web": 0.5}}, "without margin.by"), ({"by": "channel"}, "rates is empty"),
                          ({"by": "channel", "rates": {"web": 0}}, "margin.rates.web"), ({"rte": 0.4}, "rate")]:
         with pytest.raises(ConfigError, match=message):
-            acq.margin_options(bad)
+            margin_settings(bad)
 
 
 def test_the_run_config_carries_a_margin_section():
     from clc_lib.config import RunConfig
 
     config = RunConfig.from_dict({"transactions": {"data": make_frame()}, "margin": {"rate": 0.4}})
-    assert acq.margin_options(config.margin)["rate"] == 0.4
+    assert config.margin["rate"] == 0.4
+    with pytest.raises(ConfigError, match="margin.rate"):
+        RunConfig.from_dict({"transactions": {"data": make_frame()}, "margin": {"rate": 40}})
 
 
 def test_payback_on_margin_is_later_than_on_revenue(transactions):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -96,7 +97,7 @@ def test_arguments_parse(tmp_path):
     parser = cli.build_parser()
     args = parser.parse_args(["report", "--config", "r.yaml", "--only", "01", "02", "--only", "05",
                               "--as-of", "2024-06-30", "--jobs", "2", "--out", str(tmp_path)])
-    assert args.only == ["01", "02", "05"] and args.jobs == 2 and args.as_of == "2024-06-30"
+    assert args.only == ["01", "02", "05"] and args.jobs == 2 and args.as_of == dt.date(2024, 6, 30)
     assert args.out == tmp_path
     args = parser.parse_args(["demo-data", "--seed", "7"])
     assert args.seed == 7 and args.out is None

@@ -12,6 +12,7 @@ import pytest
 from clc_lib.definitions import POPULATION_TERMS, TERMS, Term, glossary_frame, members, run_terms, share_of_customers
 from clc_lib.errors import ConfigError
 from clc_lib.keyfigures import KeyFigure
+from clc_lib.settings import ClvSettings
 from clc_lib.stages import STAGES
 from keyfigure_cases import RULES, load_tiny_run
 
@@ -33,7 +34,8 @@ def demo():
 
 def _stub_run(**thresholds):
     rules = SimpleNamespace(thresholds={**RULES, **thresholds})
-    return SimpleNamespace(stage_rules=lambda: rules, config=SimpleNamespace(clv={"horizon": 26, "time_unit": "W"}),
+    return SimpleNamespace(stage_rules=lambda: rules,
+                           config=SimpleNamespace(clv=ClvSettings(horizon=26, time_unit="W")),
                            currency="EUR")
 
 

@@ -9,6 +9,7 @@ user's loader would.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -337,7 +338,8 @@ def test_customer_truth_matches_the_data():
 def test_run_yaml_is_a_valid_config_whose_mappings_name_existing_columns(demo_dir):
     raw = yaml.safe_load((demo_dir / "run.yaml").read_text())
     config = RunConfig.from_yaml(demo_dir / "run.yaml")
-    assert (config.name, config.currency, config.period, config.as_of) == ("demo", "EUR", "M", "2024-12-31")
+    assert (config.name, config.currency, config.period.code, config.as_of) == ("demo", "EUR", "M",
+                                                                                 dt.date(2024, 12, 31))
     assert set(config.tables) == {"transactions", "customers", "spend", "events", "campaigns", "surveys"}
     assert set(raw["transactions"]["columns"]) == {"customer_id", "order_id", "timestamp", "quantity",
                                                    "unit_price", "product_id", "category", "channel"}
@@ -351,10 +353,10 @@ def test_run_yaml_is_a_valid_config_whose_mappings_name_existing_columns(demo_di
 
 
 def test_run_yaml_gives_the_demo_business_a_gross_margin_per_category(demo_dir, files):
-    from clc_lib.acquisition import margin_basis, margin_options
+    from clc_lib.acquisition import margin_basis
 
     config = RunConfig.from_yaml(demo_dir / "run.yaml")
-    options = margin_options(config.margin)
+    options = config.margin
     assert options["by"] == "category" and options["rate"] is None
     assert options["rates"] == {"Apparel": 0.45, "Footwear": 0.4, "Accessories": 0.5, "Home": 0.4,
                                 "Beauty": 0.4, "Electronics": 0.15, "Sports": 0.35}

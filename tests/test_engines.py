@@ -20,13 +20,13 @@ from clc_lib.engines import (
     engine_description,
     engine_for,
     engine_of,
-    engine_options,
     strptime_shape,
     strptime_to_java,
     strptime_to_postgres,
 )
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.run import load_run
+from clc_lib.settings import engine_settings
 
 
 @pytest.fixture()
@@ -137,12 +137,12 @@ def test_portable_parsing_of_the_base_engine_on_duckdb(con):
 
 
 def test_engine_options_take_spark_and_url_settings():
-    options = engine_options({"backend": "spark", "master": "spark://host:7077",
-                              "settings": {"spark.executor.memory": "8g"}})
+    options = engine_settings({"backend": "spark", "master": "spark://host:7077",
+                               "settings": {"spark.executor.memory": "8g"}})
     assert options["master"] == "spark://host:7077"
     assert options["settings"] == {"spark.executor.memory": "8g"}
     with pytest.raises(ConfigError, match="Unknown option 'mastr'"):
-        engine_options({"mastr": "local[2]"})
+        engine_settings({"mastr": "local[2]"})
 
 
 def test_url_engine_refuses_a_literal_password():

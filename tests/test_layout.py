@@ -28,7 +28,8 @@ OVERSIZED_MODULES = {
 
 # The loader: what turns sources into cleaned tables, and what it may import from clc_lib.
 LOADER_MODULES = ("sources", "parsing", "loading")
-BELOW_THE_LOADER = {"config", "contract", "engines", "errors", "files", "paths", "quality", *LOADER_MODULES}
+BELOW_THE_LOADER = {"config", "contract", "engines", "errors", "files", "paths", "quality", "settings",
+                    *LOADER_MODULES}
 ANALYSIS_MODULES = ("summary", "stages", "clv", "cohorts", "rfm", "survival", "acquisition", "monetisation",
                     "recovery", "scoring", "display", "plots", "report")
 

@@ -23,6 +23,7 @@ from clc_lib.errors import ConfigError
 from clc_lib.handoff import KEY_FIGURES_MIME
 from clc_lib.run import load_run
 from clc_lib.report import run_report
+from clc_lib.settings import ReportSettings
 from clc_lib.stages import derive_stage_rules
 
 SALT = "test-salt-0123456789abcdef"
@@ -188,7 +189,7 @@ def test_pin_definitions_false_derives_every_run_and_writes_no_file(shop):
     assert "derived from this run's data" in (second.path / "index.html").read_text(encoding="utf-8")
     assert manifest(second)["definition_changes"][0]["run"] == first.run_id
     with pytest.raises(ConfigError, match="report.pin_definitions"):
-        report.report_options({"pin_definitions": "yes"})
+        ReportSettings.from_mapping({"pin_definitions": "yes"})
 
 
 def test_fixed_values_of_a_changed_stages_section_win_and_the_change_is_recorded(shop):

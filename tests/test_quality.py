@@ -8,7 +8,8 @@ import pytest
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.engines import connect
 from clc_lib.loading import load_table
-from clc_lib.quality import QUALITY_DEFAULTS, QUALITY_RULES, DataQualityReport, quality_options
+from clc_lib.quality import QUALITY_RULES, DataQualityReport
+from clc_lib.settings import QUALITY_ACTIONS, QUALITY_DEFAULTS, quality_settings
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +41,19 @@ LEDGER = _frame([
 
 
 def test_defaults_are_data_and_every_rule_option_exists():
-    options = quality_options(None)
+    options = quality_settings(None)
     assert options == {**QUALITY_DEFAULTS, "max_line_amount": 1e7}
     for rule in QUALITY_RULES:
         if rule.option is not None:
             assert options[rule.option] in rule.actions
+            assert QUALITY_ACTIONS[rule.option] == rule.actions, rule.option
     assert [r.name for r in QUALITY_RULES] == ["unparseable_values", "missing_values", "missing_customer_id",
                                                "after_as_of", "above_max_amount", "zero_amount", "returns"]
 
 
 def test_unknown_option_is_refused_with_a_suggestion():
     with pytest.raises(ConfigError, match=r"Unknown option 'duplicate_row'.*Did you mean 'duplicate_rows'"):
-        quality_options({"duplicate_row": "keep"})
+        quality_settings({"duplicate_row": "keep"})
 
 
 @pytest.mark.parametrize(("key", "value", "pattern"), [
@@ -62,7 +64,7 @@ def test_unknown_option_is_refused_with_a_suggestion():
 ])
 def test_bad_option_values_are_refused(key, value, pattern):
     with pytest.raises(ConfigError, match=pattern):
-        quality_options({key: value})
+        quality_settings({key: value})
 
 
 def test_default_rules_on_the_ledger(con):

@@ -26,6 +26,7 @@ from clc_lib import cli, report
 from clc_lib.errors import ConfigError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
 from clc_lib.report import ReportLockedError, run_report
+from clc_lib.settings import ReportSettings
 
 # A 1x1 PNG: the good notebook shows it the way matplotlib's inline backend shows a chart.
 PNG_1X1 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
@@ -343,9 +344,10 @@ def test_unknown_only_name_and_bad_options_are_config_errors(quick, tmp_path):
         run_report(write_config(tmp_path, extra="report: {kep: 3}\n"), out=quick["out"],
                    notebooks_dir=quick["notebooks"])
     with pytest.raises(ConfigError, match="report.keep"):
-        report.report_options({"keep": 0})
+        run_report(write_config(tmp_path, extra="report: {keep: 0}\n"), out=quick["out"],
+                   notebooks_dir=quick["notebooks"])
     with pytest.raises(ConfigError, match="report.pseudonymise_ids"):
-        report.report_options({"pseudonymise_ids": "no"})
+        ReportSettings.from_mapping({"pseudonymise_ids": "no"})
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         run_report(quick["config"], as_of="12/01/2024", notebooks_dir=quick["notebooks"])
     with pytest.raises(ConfigError, match="does not exist"):

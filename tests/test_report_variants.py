@@ -163,7 +163,7 @@ def test_the_demo_pays_back_on_margin_after_more_than_one_month():
     import clc_lib as clc
 
     run = clc.load_run(DEMO_DIR / "run.yaml")
-    margin = clc.margin_options(run.config.margin)
+    margin = run.config.margin
     curve = clc.cumulative_revenue_per_customer(run.transactions, run.customers, as_of=run.as_of, margin=margin)
     cac = clc.cac_by_channel(run.spend, clc.new_customers(run.transactions, run.customers, period="M",
                                                           as_of=run.as_of), by_period=False)

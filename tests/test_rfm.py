@@ -11,13 +11,13 @@ import pytest
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.rfm import (
     attribute_profiles,
-    rfm_options,
     rfm_scores,
     rfm_segment_maps,
     rfm_segments,
     segment_migration,
     segment_profiles,
 )
+from clc_lib.settings import RfmSettings
 
 
 def summary_frame(recency, frequency, monetary, ids=None) -> pd.DataFrame:
@@ -143,10 +143,10 @@ def test_preset_refuses_scores_on_another_scale():
         rfm_segments(scores, "classic")
 
 
-def test_options_merge_with_run_config():
-    assert rfm_options({"bins": 4})["bins"] == 4 and rfm_options(None)["segment_map"] == "classic"
-    with pytest.raises(ConfigError, match="Unknown option"):
-        rfm_options({"binz": 4})
+def test_a_mapping_of_options_is_validated_into_settings():
+    assert RfmSettings.coerce({"bins": 4}).bins == 4 and RfmSettings.coerce(None).segment_map == "classic"
+    with pytest.raises(ConfigError, match="Unknown option 'binz' in section 'rfm'"):
+        RfmSettings.coerce({"binz": 4})
 
 
 def test_segment_profiles_by_hand():

@@ -10,13 +10,15 @@ import pytest
 
 from clc_lib.errors import ConfigError
 from clc_lib.scoring import score_customers, write_scores
+from clc_lib.settings import ClvSettings, RfmSettings, StageSettings
 from test_stages import AS_OF, RULES, build_transactions
 
 
 @pytest.fixture(scope="module")
 def run():
     # a dozen hand-built customers cannot identify the CLV models: their columns are switched off here
-    config = SimpleNamespace(stages=dict(RULES), rfm={"segment_map": "rf_grid"}, clv={"enabled": False})
+    config = SimpleNamespace(stages=StageSettings.from_mapping(RULES), rfm=RfmSettings(segment_map="rf_grid"),
+                             clv=ClvSettings(enabled=False))
     return SimpleNamespace(config=config, transactions=ibis.memtable(build_transactions()),
                            as_of=pd.Timestamp(AS_OF), currency="EUR", events=None)
 

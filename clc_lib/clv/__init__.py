@@ -34,10 +34,8 @@ from clc_lib.clv.simulate import (
     simulate_pareto_nbd,
 )
 from clc_lib.clv.value import (
-    CLV_OPTIONS,
     PURCHASE_MODELS,
     CustomerValueModel,
-    clv_options,
     per_step_discount_rate,
     predict_customer_value,
     predict_run_value,
@@ -51,8 +49,6 @@ __all__ = [
     "BetaGeoBetaBinomModel",
     "FrequencySpendCorrelationWarning",
     "CustomerValueModel",
-    "CLV_OPTIONS",
-    "clv_options",
     "PURCHASE_MODELS",
     "predict_customer_value",
     "predict_run_value",

@@ -18,6 +18,9 @@ value of existing customers over the horizon, the first purchase excluded.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
+
 import pandas as pd
 
 from clc_lib.clv._base import PurchaseModel, as_summary_frame
@@ -26,32 +29,13 @@ from clc_lib.clv.gamma_gamma import GammaGammaModel
 from clc_lib.clv.pareto_nbd import ParetoNBDModel
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.periods import DAYS_PER_YEAR, TimeUnit
+from clc_lib.settings import ClvSettings
 
-__all__ = ["CLV_OPTIONS", "PURCHASE_MODELS", "CustomerValueModel", "clv_options", "predict_customer_value",
+__all__ = ["PURCHASE_MODELS", "CustomerValueModel", "predict_customer_value",
            "predict_run_value", "per_step_discount_rate"]
 
-#: Defaults of the run config's ``clv:`` section (used by ``clc score`` and the reports).
-CLV_OPTIONS = {
-    "enabled": True,             # add model columns to `clc score`; false for data too small to fit
-    "model": "bgnbd",            # bgnbd, mbgnbd or pareto_nbd (see PURCHASE_MODELS)
-    "time_unit": "W",            # unit of x, t_x, T and of the horizon: D, W or M (30.4375 days)
-    "horizon": 52,               # forecast horizon in time units (52 weeks = one year)
-    "annual_discount_rate": 0.0,  # e.g. 0.10; converted to the time unit explicitly
-    "margin": 1.0,               # share of revenue kept; 1.0 gives revenue CLV
-    "penalizer": 0.0,            # L2 penalty on the purchase model's log-parameters
-}
-
-
-def clv_options(overrides=None) -> dict:
-    """The ``clv:`` options of a run config merged over :data:`CLV_OPTIONS` (unknown keys refused)."""
-    from clc_lib.config import merge_options
-
-    options = merge_options("clv", CLV_OPTIONS, overrides)
-    if options["model"] not in PURCHASE_MODELS:
-        raise ConfigError(f"clv.model is {options['model']!r}; use one of {', '.join(PURCHASE_MODELS)}.")
-    return options
-
-#: Purchase models by the name used in the run config (``clv: {model: ...}``).
+#: Purchase models by the name used in the run config (``clv: {model: ...}``); the names are
+#: :data:`clc_lib.settings.CLV_MODEL_NAMES`.
 PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
     "bgnbd": BetaGeoModel,
     "mbgnbd": ModifiedBetaGeoModel,
@@ -110,14 +94,15 @@ class CustomerValueModel:
         self.spend_penalizer = spend_penalizer
 
     @classmethod
-    def from_options(cls, options: dict | None = None) -> CustomerValueModel:
+    def from_options(cls, options: ClvSettings | Mapping[str, Any] | None = None) -> CustomerValueModel:
         """The unfitted model that a run config's ``clv:`` section describes (model, time unit, penalizer).
 
-        ``options`` is that section (or :func:`clv_options` of it); the reports validate this model
-        on a holdout, so that what is checked is what scores the customers.
+        ``options`` is the run's settings (``run.config.clv``) or a mapping of ``clv:`` keys,
+        validated by :meth:`ClvSettings.from_mapping`; the reports validate this model on a
+        holdout, so that what is checked is what scores the customers.
         """
-        options = clv_options(options)
-        return cls(options["model"], time_unit=options["time_unit"], penalizer=options["penalizer"])
+        options = ClvSettings.coerce(options)
+        return cls(options.model, time_unit=options.time_unit, penalizer=options.penalizer)
 
     @staticmethod
     def _with_purchases(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -256,7 +241,7 @@ def predict_run_value(run, summary: pd.DataFrame | None = None, *, horizon: floa
     ----------
     run
         A ``RunData`` (:func:`clc_lib.run.load_run`); its config's ``clv:`` section gives the model,
-        time unit, horizon, discount rate and margin (defaults in :data:`CLV_OPTIONS`).
+        time unit, horizon, discount rate and margin (defaults in :class:`~clc_lib.settings.ClvSettings`).
     summary
         The customer summary in the configured time unit. When omitted, the run's own summary
         (``run.summary()``) is used and the fitted result is kept on the run (``run.result``), so
@@ -269,14 +254,14 @@ def predict_run_value(run, summary: pd.DataFrame | None = None, *, horizon: floa
     pandas.DataFrame
         As :func:`predict_customer_value`; ``attrs`` records the options used.
     """
-    options = clv_options(getattr(run.config, "clv", None) or None)
-    horizon = options["horizon"] if horizon is None else horizon
+    options = run.config.clv
+    horizon = options.horizon if horizon is None else horizon
 
     def predict(frame: pd.DataFrame) -> pd.DataFrame:
         return predict_customer_value(
-            frame, horizon=horizon, time_unit=options["time_unit"], model=options["model"],
-            annual_discount_rate=options["annual_discount_rate"] or None, margin=options["margin"],
-            penalizer=options["penalizer"])
+            frame, horizon=horizon, time_unit=options.time_unit, model=options.model,
+            annual_discount_rate=options.annual_discount_rate or None, margin=options.margin,
+            penalizer=options.penalizer)
 
     if summary is not None:
         return predict(summary)
