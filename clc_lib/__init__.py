@@ -114,9 +114,9 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "apply_notebook_parameters", "pseudonymise_ids_setting", "run_cache_folder", "read_key_figures",
         "read_run_data",
     ),
+    "publishing": ("OutputFolderError", "ReportLockedError", "private_runs_root", "run_folder_name"),
     "report": (
-        "REPORT_DEFAULTS", "NotebookRun", "OutputFolderError", "ReportLockedError", "ReportRun", "report_options",
-        "report_notebooks", "private_runs_root", "run_folder_name", "run_report",
+        "REPORT_DEFAULTS", "NotebookRun", "ReportRun", "report_options", "report_notebooks", "run_report",
     ),
 }
 
