@@ -41,8 +41,11 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "stages": (
         "STAGES", "PROSPECT_STAGES", "StageRules", "stage_rule_defaults", "derive_stage_rules",
-        "classify_stages", "stage_shares", "mark_advocates", "growth_accounting", "stage_history",
-        "stage_counts", "transition_matrix", "stage_flows", "stage_metrics", "stage_backtest",
+        "classify_stages", "stage_shares", "mark_advocates",
+    ),
+    "stage_history": (
+        "growth_accounting", "stage_history", "stage_counts", "transition_matrix", "stage_flows", "stage_metrics",
+        "stage_backtest",
     ),
     "rfm": (
         "RFM_OPTIONS", "rfm_segment_maps", "rfm_options", "rfm_scores", "rfm_segments",
