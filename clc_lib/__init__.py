@@ -79,11 +79,11 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "aov_by_order_number", "aov_by_tenure",
     ),
     "recovery": (
-        "RECOVERY_DEFAULTS", "WINBACK_STAGES", "NPS_BANDS", "lapsed_counts_over_time",
-        "ReactivationResult", "reactivation", "time_to_return", "winback_candidates", "campaign_uplift",
-        "campaign_response", "has_control_groups", "holdout_size", "SurveySummary", "survey_summary",
-        "SURVEY_STATUSES",
+        "RECOVERY_DEFAULTS", "WINBACK_STAGES", "lapsed_counts_over_time", "ReactivationResult", "reactivation",
+        "time_to_return", "winback_candidates",
     ),
+    "campaigns": ("campaign_uplift", "campaign_response", "has_control_groups", "holdout_size"),
+    "surveys": ("NPS_BANDS", "SurveySummary", "survey_summary", "SURVEY_STATUSES"),
     "clv": (
         "BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel", "GammaGammaModel",
         "BetaGeoBetaBinomModel", "FrequencySpendCorrelationWarning", "CustomerValueModel",
