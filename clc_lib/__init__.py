@@ -29,9 +29,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "QUALITY_DEFAULTS", "QUALITY_RULES", "QualityRule", "RuleResult", "TableQuality",
         "DataQualityReport", "quality_options", "VALUE_CHECKS", "TABLE_KEYS", "TABLE_COUNTS",
     ),
-    "demo": (
-        "DEMO_CATEGORIES", "DEMO_CHANNELS", "DemoData", "generate_demo", "write_demo_data",
-    ),
+    "demo_model": ("DEMO_CATEGORIES", "DEMO_CHANNELS"),
+    "demo": ("DemoData", "generate_demo", "write_demo_data"),
     "periods": (
         "DAYS_PER_YEAR", "DAYS_PER_MONTH", "Period", "PERIODS", "TimeUnit", "TIME_UNITS", "TIME_UNIT_DAYS",
         "resolve_as_of",

@@ -119,7 +119,7 @@ def _plain_number(value: float) -> float | int:
 
 
 def run_definitions(plan: DefinitionsPlan, resolved: tuple[Any, str] | None, run_id: str, config_name: str, *,
-                     publishes_pin: bool) -> tuple[dict[str, Any] | None, PinnedDefinitions | None]:
+                    publishes_pin: bool) -> tuple[dict[str, Any] | None, PinnedDefinitions | None]:
     """The definitions this run used, as run.json records them, and the ``definitions.json`` to write
     (None: keep the file as it is).
 
@@ -149,7 +149,7 @@ def run_definitions(plan: DefinitionsPlan, resolved: tuple[Any, str] | None, run
 
 
 def mark_definition_changes(notebooks: list[NotebookRun], definitions: dict[str, Any] | None,
-                             config_folder: Path) -> list[dict[str, Any]]:
+                            config_folder: Path) -> list[dict[str, Any]]:
     """Compare this run's definitions with those of each run the reports are compared with.
 
     Every numeric key figure whose change is measured against a run with other thresholds gets

@@ -169,7 +169,7 @@ def temporary_symlink(link: Path, target: str) -> Path:
 
 
 def prune_plan(config_folder: Path, keep: int, new_run: str, latest: str | None,
-                new_run_complete: bool = True) -> list[str]:
+               new_run_complete: bool = True) -> list[str]:
     """The run folders to delete once ``new_run`` is published: the oldest beyond ``keep``.
 
     Never ``latest`` nor the newest complete run, so partial and failed runs cannot push

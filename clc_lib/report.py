@@ -579,7 +579,7 @@ def run_report(
             previous = previous_complete_run(config_folder)
             add_changes(results, previous_runs_by_report(config_folder, [r.name for r in results]))
             definitions, new_definitions = run_definitions(plan, resolved_rules, run_id, str(run_config.name),
-                                                            publishes_pin=status != STATUS_FAILED)
+                                                           publishes_pin=status != STATUS_FAILED)
             definition_changes = mark_definition_changes(results, definitions, config_folder)
             finished = dt.datetime.now()
             manifest = {
@@ -599,7 +599,7 @@ def run_report(
                 f"published to {target}")
             latest = target.name if status == STATUS_COMPLETE else latest_run(config_folder)
             pruned = prune_plan(config_folder, options["keep"], target.name, latest,
-                                 new_run_complete=status == STATUS_COMPLETE)
+                                new_run_complete=status == STATUS_COMPLETE)
             notes = []
             if status == STATUS_COMPLETE:
                 notes.append(f"{out_root / LATEST_NAME} now points to this run")

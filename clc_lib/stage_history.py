@@ -272,7 +272,7 @@ def _state_by_spans(per_bucket: ir.Table, people: ir.Table | None, snapshots: li
     # People in the events table: the snapshots from their first event's one up to their first
     # purchase bucket (or the end), without purchase state.
     buyers = states.group_by("customer_id").aggregate(first_idx=states.from_idx.min(),
-                                                       first_day=states.first_day.min())
+                                                      first_day=states.first_day.min())
     people = people.inner_join(index, people.event_entry == index.snapshot).select(
         people.customer_id, people.first_engaged_day, event_idx=index.idx)
     joined = people.left_join(buyers, people.customer_id == buyers.customer_id)
