@@ -48,7 +48,7 @@ system-deps:
 		echo "The tests need system packages and there is no sudo; as root run: apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; \
 	fi
 
-$(DEMO): $(STAMP) clc_lib/demo.py
+$(DEMO): $(STAMP) clc_lib/demo.py clc_lib/demo_model.py
 	$(BIN)/clc demo-data
 
 demo-data: $(DEMO)

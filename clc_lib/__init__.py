@@ -34,9 +34,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "QUALITY_RULES", "QualityRule", "RuleResult", "TableQuality",
         "DataQualityReport", "VALUE_CHECKS", "TABLE_KEYS", "TABLE_COUNTS",
     ),
-    "demo": (
-        "DEMO_CATEGORIES", "DEMO_CHANNELS", "DemoData", "generate_demo", "write_demo_data",
-    ),
+    "demo_model": ("DEMO_CATEGORIES", "DEMO_CHANNELS"),
+    "demo": ("DemoData", "generate_demo", "write_demo_data"),
     "periods": (
         "DAYS_PER_YEAR", "DAYS_PER_MONTH", "Period", "PERIODS", "TimeUnit", "TIME_UNITS", "TIME_UNIT_DAYS",
         "resolve_as_of",
@@ -46,8 +45,11 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "stages": (
         "STAGES", "PROSPECT_STAGES", "StageRules", "stage_rule_defaults", "derive_stage_rules",
-        "classify_stages", "stage_shares", "mark_advocates", "growth_accounting", "stage_history",
-        "stage_counts", "transition_matrix", "stage_flows", "stage_metrics", "stage_backtest",
+        "classify_stages", "stage_shares", "mark_advocates",
+    ),
+    "stage_history": (
+        "growth_accounting", "stage_history", "stage_counts", "transition_matrix", "stage_flows", "stage_metrics",
+        "stage_backtest",
     ),
     "rfm": (
         "rfm_segment_maps", "rfm_scores", "rfm_segments",
@@ -81,11 +83,11 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "aov_by_order_number", "aov_by_tenure",
     ),
     "recovery": (
-        "RECOVERY_DEFAULTS", "WINBACK_STAGES", "NPS_BANDS", "lapsed_counts_over_time",
-        "ReactivationResult", "reactivation", "time_to_return", "winback_candidates", "campaign_uplift",
-        "campaign_response", "has_control_groups", "holdout_size", "SurveySummary", "survey_summary",
-        "SURVEY_STATUSES",
+        "RECOVERY_DEFAULTS", "WINBACK_STAGES", "lapsed_counts_over_time", "ReactivationResult", "reactivation",
+        "time_to_return", "winback_candidates",
     ),
+    "campaigns": ("campaign_uplift", "campaign_response", "has_control_groups", "holdout_size"),
+    "surveys": ("NPS_BANDS", "SurveySummary", "survey_summary", "SURVEY_STATUSES"),
     "clv": (
         "BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel", "GammaGammaModel",
         "BetaGeoBetaBinomModel", "FrequencySpendCorrelationWarning", "CustomerValueModel",
@@ -119,9 +121,9 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "apply_notebook_parameters", "pseudonymise_ids_setting", "run_cache_folder", "read_key_figures",
         "read_run_data",
     ),
+    "publishing": ("OutputFolderError", "ReportLockedError", "private_runs_root", "run_folder_name"),
     "report": (
-        "NotebookRun", "OutputFolderError", "ReportLockedError", "ReportRun",
-        "report_notebooks", "private_runs_root", "run_folder_name", "run_report",
+        "NotebookRun", "ReportRun", "report_notebooks", "run_report",
     ),
 }
 

@@ -60,7 +60,8 @@ def _tracking(run):
 
 
 def _stage_metrics(run):
-    from clc_lib.stages import classify_stages, derive_stage_rules, stage_metrics
+    from clc_lib.stage_history import stage_metrics
+    from clc_lib.stages import classify_stages, derive_stage_rules
 
     rules = derive_stage_rules(run.transactions, run.as_of)
     stages = classify_stages(run.transactions, run.as_of, rules=rules)

@@ -23,7 +23,8 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize, proportions_ztest
 
 from clc_lib.config import RunConfig
-from clc_lib.demo import DEMO_CHANNELS, generate_demo, write_demo_data
+from clc_lib.demo import generate_demo, write_demo_data
+from clc_lib.demo_model import DEMO_CHANNELS
 from clc_lib.errors import ConfigError
 
 DATA_FILES = ("transactions.parquet", "customers.csv", "spend.csv", "events.parquet", "campaigns.csv",

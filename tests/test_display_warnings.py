@@ -186,7 +186,7 @@ def test_a_failing_cell_still_shows_its_notes(executed):
 
 
 def test_the_rendered_page_shows_the_notes_and_no_warning_text(executed, tmp_path):
-    from clc_lib.report import render_html
+    from clc_lib.rendering import render_html
 
     executed_path = tmp_path / "warnings.ipynb"
     nbformat.write(executed, executed_path)

@@ -19,7 +19,8 @@ from clc_lib.config import load_config
 from clc_lib.engines import cache_table, engine_description
 from clc_lib.run import load_run
 from clc_lib.paths import project_root
-from clc_lib.stages import classify_stages, derive_stage_rules, stage_counts, stage_history
+from clc_lib.stage_history import stage_counts, stage_history
+from clc_lib.stages import classify_stages, derive_stage_rules
 from clc_lib.summary import customer_summary
 
 from engine_equivalence import ANALYSES, assert_same, assert_same_analysis

@@ -121,7 +121,7 @@ clc.show_quality(Run())'''
 def test_key_figures_and_run_data_round_trip_through_an_executed_notebook(tmp_path):
     from nbclient import NotebookClient
 
-    from clc_lib.report import render_html
+    from clc_lib.rendering import render_html
 
     code = ROUND_TRIP_CODE
     source = notebook_declaring(tmp_path / "01.ipynb", "config = None  # run config", code)

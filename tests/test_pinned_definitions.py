@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from clc_lib import report
+from clc_lib import publishing, report
 from clc_lib import run as run_module
 from clc_lib.pinning import DEFINITIONS_FILE, read_definitions
 from clc_lib.errors import ConfigError
@@ -301,7 +301,7 @@ def test_a_run_that_fails_to_publish_leaves_the_pin_as_it_was(shop, monkeypatch)
         return rename(source, target)
 
     monkeypatch.setattr(report.os, "rename", disk_full_on_publish)
-    with pytest.raises(report.OutputFolderError, match="disk is full"):
+    with pytest.raises(publishing.OutputFolderError, match="disk is full"):
         shop["run"](LATE, rederive_definitions=True)
     assert definitions_file.read_bytes() == pinned
 

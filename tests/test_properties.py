@@ -25,7 +25,8 @@ from clc_lib.cohorts import cohort_matrix
 from clc_lib.errors import DataError
 from clc_lib.run import load_run
 from clc_lib.rfm import rfm_table
-from clc_lib.stages import STAGES, classify_stages, stage_history
+from clc_lib.stage_history import stage_history
+from clc_lib.stages import STAGES, classify_stages
 from clc_lib.summary import customer_summary
 
 pytestmark = pytest.mark.slow  # each property is checked on many generated data sets

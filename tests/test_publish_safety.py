@@ -23,7 +23,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from clc_lib import cli, report
+from clc_lib import cli, publishing, rendering, report
 from clc_lib.privacy import pseudonymise_id
 from clc_lib.report import run_report
 
@@ -143,9 +143,9 @@ def test_name_latest_does_not_write_into_another_configs_run(project, capsys):
 
 
 def test_safe_names_are_cleaned_into_one_folder_name():
-    assert report.run_folder_name("shop A") == "shop-A"
-    assert report.run_folder_name("retail.eu_2") == "retail.eu_2"
-    assert report.run_folder_name("latest-eu") == "latest-eu"
+    assert publishing.run_folder_name("shop A") == "shop-A"
+    assert publishing.run_folder_name("retail.eu_2") == "retail.eu_2"
+    assert publishing.run_folder_name("latest-eu") == "latest-eu"
 
 
 # --- one config per folder ------------------------------------------------------------------------
@@ -324,13 +324,13 @@ def failed_check_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLC_ID_SALT", SALT)
         patch.setenv("XDG_CACHE_HOME", str(root / "private"))
-        copy_folder = report._Sanitiser.copy_folder
+        copy_folder = rendering.Sanitiser.copy_folder
 
         def copy_and_search(self, source, target):
             copy_folder(self, source, target)
             snapshots.append((len(published_files(out)), leaks(out, forbidden)))
 
-        patch.setattr(report._Sanitiser, "copy_folder", copy_and_search)
+        patch.setattr(rendering.Sanitiser, "copy_folder", copy_and_search)
         lines: list[str] = []
         result = run_report(config, out=out, jobs=1, notebooks_dir=notebooks, echo=lines.append)
     return {"result": result, "out": out, "snapshots": snapshots, "forbidden": forbidden, "lines": lines,
@@ -372,11 +372,11 @@ def test_data_check_examples_are_shown_by_pseudonym_everywhere(failed_check_run)
 
 
 def test_examples_are_withheld_when_ids_cannot_be_looked_up():
-    withhold = report._example_pseudonymiser(True, None)
+    withhold = rendering.example_pseudonymiser(True, None)
     text = "DataError: bad\n  e.g.     row 2: 'cust-7731'"
     assert withhold(text) == "DataError: bad\n  e.g.     [examples withheld from the published run: they may hold " \
                              "customer ids]"
-    assert report._example_pseudonymiser(False, None)(text) == text  # internal runs show real ids
+    assert rendering.example_pseudonymiser(False, None)(text) == text  # internal runs show real ids
 
 
 # --- full or read-only folders -----------------------------------------------------------------------

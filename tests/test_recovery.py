@@ -16,19 +16,16 @@ from statsmodels.stats.proportion import (
 )
 
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.campaigns import campaign_response, campaign_uplift, has_control_groups, holdout_size
 from clc_lib.recovery import (
     RECOVERY_DEFAULTS,
     _in_order,
-    campaign_response,
-    campaign_uplift,
-    has_control_groups,
-    holdout_size,
     lapsed_counts_over_time,
     reactivation,
-    survey_summary,
     time_to_return,
     winback_candidates,
 )
+from clc_lib.surveys import survey_summary
 
 
 def _transactions(rows):

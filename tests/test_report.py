@@ -22,10 +22,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from clc_lib import cli, report
+from clc_lib import cli, index, publishing, report
 from clc_lib.errors import ConfigError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
-from clc_lib.report import ReportLockedError, run_report
+from clc_lib.publishing import ReportLockedError
+from clc_lib.report import run_report
 from clc_lib.settings import ReportSettings
 
 # A 1x1 PNG: the good notebook shows it the way matplotlib's inline backend shows a chart.
@@ -268,7 +269,7 @@ def test_key_figures_show_change_since_previous_complete_run(real_runs):
     ],
 )
 def test_format_change(kind, current, previous, expected):
-    assert report._format_change(kind, current, previous, "EUR") == expected
+    assert index._format_change(kind, current, previous, "EUR") == expected
 
 
 # --- checks with the execution step replaced ----------------------------------------------------
@@ -304,7 +305,7 @@ def test_failure_while_rendering_leaves_previous_run_intact(quick, monkeypatch):
 
 def test_second_run_on_same_output_is_refused(quick):
     quick["out"].mkdir()
-    with report._output_lock(quick["out"]):
+    with publishing.output_lock(quick["out"]):
         with pytest.raises(ReportLockedError, match="Another report run is writing to") as info:
             run_report(quick["config"], out=quick["out"], notebooks_dir=quick["notebooks"], echo=None)
     assert f"pid {__import__('os').getpid()}" in str(info.value)

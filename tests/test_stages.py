@@ -8,12 +8,8 @@ import pandas as pd
 import pytest
 
 from clc_lib.errors import ConfigError
-from clc_lib.stages import (
-    STAGES,
-    classify_stages,
-    derive_stage_rules,
+from clc_lib.stage_history import (
     growth_accounting,
-    mark_advocates,
     stage_backtest,
     stage_counts,
     stage_flows,
@@ -21,6 +17,7 @@ from clc_lib.stages import (
     stage_metrics,
     transition_matrix,
 )
+from clc_lib.stages import STAGES, classify_stages, derive_stage_rules, mark_advocates
 
 # Fixed thresholds so that the expected stages can be worked out by hand.
 RULES = {

@@ -1,7 +1,8 @@
 """Charts of recovery: active, lapsed and churned customers, reactivation, campaign uplift and survey scores.
 
-Each function takes the output of the matching :mod:`clc_lib.recovery` function as ``data=``, draws
-on ``ax=`` (a new figure when None) and returns the Axes.
+Each function takes the output of the matching function of :mod:`clc_lib.recovery`,
+:mod:`clc_lib.campaigns` or :mod:`clc_lib.surveys` as ``data=``, draws on ``ax=`` (a new figure when
+None) and returns the Axes.
 """
 
 from __future__ import annotations

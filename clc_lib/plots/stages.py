@@ -74,7 +74,7 @@ def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: 
     Parameters
     ----------
     data
-        Output of :func:`clc_lib.stages.stage_counts` (``period_end``, ``stage``, ``customers``).
+        Output of :func:`clc_lib.stage_history.stage_counts` (``period_end``, ``stage``, ``customers``).
     share
         Plot each stage's share of all people at the snapshot instead of counts.
     """
@@ -97,7 +97,7 @@ def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: 
 def plot_transition_matrix(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """Heatmap of stage-to-stage transitions (rows: from, columns: to).
 
-    ``data`` is :func:`clc_lib.stages.transition_matrix`; with row shares the cells are annotated
+    ``data`` is :func:`clc_lib.stage_history.transition_matrix`; with row shares the cells are annotated
     as percentages, with counts as whole numbers. Stages without any customer are left out.
     """
     ax = get_ax(ax, figsize=(8.0, 6.5))
@@ -126,7 +126,7 @@ def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_e
     Parameters
     ----------
     data
-        Output of :func:`clc_lib.stages.stage_flows`.
+        Output of :func:`clc_lib.stage_history.stage_flows`.
     period_end
         Snapshot to draw (the later of the two); default the latest one.
     """
@@ -179,7 +179,7 @@ def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_e
 
 def plot_stage_metrics(data: pd.DataFrame, metric: str = "revenue_share", ax: plt.Axes | None = None, *,
                        currency: str = "") -> plt.Axes:
-    """Bar chart of one column of :func:`clc_lib.stages.stage_metrics` per stage (empty stages left out)."""
+    """Bar chart of one column of :func:`clc_lib.stage_history.stage_metrics` per stage (empty stages left out)."""
     if metric not in _METRIC_AXES:
         from clc_lib.errors import ConfigError
 

@@ -8,8 +8,7 @@ import pytest
 from test_stages import RULES, build_transactions
 
 from clc_lib.plots import stages as plots
-from clc_lib.stages import (
-    classify_stages,
+from clc_lib.stage_history import (
     stage_backtest,
     stage_counts,
     stage_flows,
@@ -17,6 +16,7 @@ from clc_lib.stages import (
     stage_metrics,
     transition_matrix,
 )
+from clc_lib.stages import classify_stages
 
 from .axes_checks import assert_labelled
 

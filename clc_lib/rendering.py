@@ -1,0 +1,207 @@
+"""What readers get: notebooks rendered to HTML pages without code, and every file of a run folder
+sanitised (credentials masked, local folders made relative, ids among error examples pseudonymised).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clc_lib.config import RunConfig
+from clc_lib.handoff import CLC_MIME_TYPES
+from clc_lib.paths import project_root
+from clc_lib.privacy import (
+    config_secret_values,
+    example_values,
+    id_salt,
+    pseudonymise_examples,
+    redact,
+    scrub_local_paths,
+)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+NOTEBOOK_HTML_TEMPLATE = "clc_report"
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+def display_path(path: Path) -> str:
+    """A path as stakeholders may see it: relative to the project, never an absolute local path."""
+    from clc_lib.paths import project_root
+
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return Path(path).name
+
+
+def render_html(executed: Path, target: Path, *, title: str, error: str | None, run_label: str) -> None:
+    """Render an executed notebook to ``target`` without code; an error shows in a banner at the top.
+
+    A notebook that never started (no executed file) gets a page with the error alone.
+    """
+    context = {"title": title, "error": error, "run_label": run_label, "index_href": "index.html",
+               "css": (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")}
+    if not executed.is_file():
+        target.write_text(render_template("error_page.html.j2", page=context), encoding="utf-8")
+        return
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.metadata["title"] = title
+    # Warnings, log lines and tracebacks (code, local paths, values) are for analysts: they stay in
+    # the executed notebook and the log. Stakeholders see the error line at the failing cell. The
+    # JSON meant for the runner (key figures, data quality) stays in the executed notebook too.
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [output for output in cell.get("outputs", [])
+                            if not (output.get("output_type") == "stream" and output.get("name") == "stderr")]
+            for output in cell.outputs:
+                for mime in CLC_MIME_TYPES:
+                    output.get("data", {}).pop(mime, None)
+            cell.outputs = [output for output in cell.outputs
+                            if "data" not in output or output["data"]]
+            for output in cell.outputs:
+                if output.get("output_type") == "error":
+                    output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+    exporter = HTMLExporter(
+        template_name=NOTEBOOK_HTML_TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(notebook, resources={"clc": context})
+    target.write_text(body, encoding="utf-8")
+
+
+def _jinja_environment():
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Render one of the runner's page templates (``templates/``) with the report stylesheet."""
+    environment = _jinja_environment()
+    css = (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+    return environment.get_template(name).render(css=css, **context)
+
+
+# --- secrets, local paths, ids among examples -------------------------------------------------
+
+SANITISED_SUFFIXES = (".html", ".ipynb", ".log", ".json")
+
+
+def inside(folder: Path, root: Path) -> bool:
+    """Whether ``folder`` is ``root`` or lies under it (both paths taken as given)."""
+    try:
+        folder.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class Sanitiser:
+    """Masks credentials, replaces absolute local folders and pseudonymises the ids among the examples
+    of error messages in everything a run folder holds."""
+
+    secrets: list[str]
+    folders: dict[str, str]
+    examples: Callable[[str], str] = lambda text: text
+
+    @classmethod
+    def for_run(cls, run_config: RunConfig, out_root: Path) -> Sanitiser:
+        """Secrets: the values of the ``${NAME}`` variables the config uses. Folders: the project
+        (paths inside it become project-relative), and outside it the config folder, the table
+        folders and the reports folder (made relative), the home folder (``~``) and Python's prefix."""
+        roots = {Path(os.path.abspath(project_root())), project_root().resolve()}
+        folders = {str(root): "" for root in roots}
+        candidates = [(run_config.base_dir, ""), (out_root, ""), (Path.home(), "~"), (Path(sys.prefix), "python")]
+        candidates += [(spec.resolved_path.parent, "") for spec in run_config.tables.values()
+                       if spec.resolved_path is not None]
+        for folder, replacement in candidates:
+            for form in {Path(os.path.abspath(folder)), Path(folder).resolve()}:
+                if not any(inside(form, root) for root in roots):  # inside: project-relative is clearer
+                    folders.setdefault(str(form), replacement)
+        return cls(secrets=config_secret_values(run_config.source), folders=folders)
+
+    def add_folder(self, folder: Path, replacement: str) -> None:
+        """Also replace ``folder`` (both its absolute and resolved forms) by ``replacement``."""
+        for form in {Path(os.path.abspath(folder)), Path(folder).resolve()}:
+            self.folders[str(form)] = replacement
+
+    def text(self, text: str) -> str:
+        return self.examples(scrub_local_paths(redact(text, self.secrets), self.folders))
+
+    def console(self, text: str) -> str:
+        """What the person at the console sees: secrets masked, local paths kept."""
+        return redact(text, self.secrets)
+
+    def pseudonymise_file(self, path: Path) -> None:
+        """Pseudonymise the examples of error messages in a working file in place (before it is rendered)."""
+        if not path.is_file():
+            return
+        original = path.read_text(encoding="utf-8", errors="surrogateescape")
+        cleaned = self.examples(original)
+        if cleaned != original:
+            path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
+
+    def copy_folder(self, source: Path, target: Path) -> None:
+        """Copy a run's working folder to ``target`` (which exists), every text file sanitised."""
+        for path in sorted(source.rglob("*")):
+            destination = target / path.relative_to(source)
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                destination.mkdir(exist_ok=True)
+            elif path.suffix in SANITISED_SUFFIXES:
+                original = path.read_text(encoding="utf-8", errors="surrogateescape")
+                destination.write_text(self.text(original), encoding="utf-8", errors="surrogateescape")
+            else:
+                shutil.copyfile(path, destination)
+
+
+def example_pseudonymiser(enabled: bool, cache: Path | None) -> Callable[[str], str]:
+    """Pseudonymise the customer and person ids among the examples of error messages (see
+    :func:`clc_lib.privacy.pseudonymise_examples`).
+
+    Which example values are ids is looked up in the run cache. Without a cache (Spark, databases)
+    or when the lookup fails, the examples are withheld instead: hiding too much is the safe side.
+    """
+    if not enabled:
+        return lambda text: text
+    if cache is None:
+        return lambda text: pseudonymise_examples(text, None)
+    from clc_lib.run import run_cache_identifiers
+
+    salt = id_salt()[0]
+    known: dict[str, str | None] = {}
+    lock = threading.Lock()
+
+    def apply(text: str) -> str:
+        values = example_values(text)
+        if not values:
+            return text
+        with lock:
+            unknown = values - known.keys()
+            if unknown:
+                try:
+                    found = run_cache_identifiers(cache, unknown)
+                except Exception:  # noqa: BLE001 - no lookup, no examples
+                    return pseudonymise_examples(text, None)
+                known.update({value: found.get(value) for value in unknown})
+            identifiers = {value: known[value] for value in values if known[value]}
+        return pseudonymise_examples(text, identifiers, salt=salt)
+
+    return apply
