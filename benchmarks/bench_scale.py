@@ -318,7 +318,7 @@ def run_step(name: str, folder: Path, as_of: str, memory_limit: str) -> dict[str
         detail["stages"] = {str(k): int(v) for k, v in result["stage"].value_counts(sort=False).items()}
 
     def stage_history():
-        from clc_lib.stages import stage_counts, stage_history, transition_matrix
+        from clc_lib.stage_history import stage_counts, stage_history, transition_matrix
 
         history = stage_history(_engine(folder, memory_limit), period="M")
         counts = stage_counts(history)

@@ -14,7 +14,7 @@ The data are generated once per size with DuckDB (deterministic, hash-based) int
 3. ``lifetimes.utils.summary_data_from_transaction_data`` (pandas, ``freq="D"``) on the
    purchases, already in memory (reading them is not timed);
 4. ``clc_lib.stages.classify_stages`` as of the last day;
-5. ``clc_lib.stages.stage_history`` over every month, materialised through ``stage_counts`` and
+5. ``clc_lib.stage_history.stage_history`` over every month, materialised through ``stage_counts`` and
    ``transition_matrix``.
 
 Targets: summary within 1.5x of the SQL floor and at least 7x faster than lifetimes; stage
@@ -38,12 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DATA_DIR, HAND_WRITTEN_SUMMARY, describe_machine, generate
 
-from clc_lib.stages import (
-    classify_stages,
-    stage_counts,
-    stage_history,
-    transition_matrix,
-)
+from clc_lib.stage_history import stage_counts, stage_history, transition_matrix
+from clc_lib.stages import classify_stages
 from clc_lib.summary import customer_summary
 
 

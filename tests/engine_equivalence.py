@@ -69,12 +69,12 @@ def _stage_metrics(run):
 
 
 def _analyses():
-    from clc_lib import acquisition, clv, cohorts, monetisation, recovery, rfm, stages, summary, survival
+    from clc_lib import acquisition, clv, cohorts, monetisation, recovery, rfm, stage_history, summary, survival
 
     return {
-        "growth_accounting": lambda run: stages.growth_accounting(run.transactions, "M"),
+        "growth_accounting": lambda run: stage_history.growth_accounting(run.transactions, "M"),
         "stage_metrics": _stage_metrics,
-        "stage_backtest": lambda run: stages.stage_backtest(run.transactions, window_days=90, data_end=run.as_of),
+        "stage_backtest": lambda run: stage_history.stage_backtest(run.transactions, window_days=90, data_end=run.as_of),
         "rfm_migration": lambda run: rfm.rfm_migration(run.transactions, run.as_of, period="M"),
         "model_inputs": lambda run: summary.model_inputs(run.transactions, run.as_of),
         "customer_period_panel": lambda run: summary.customer_period_panel(run.transactions, "M"),
