@@ -51,7 +51,8 @@ def test_recency_bands_are_the_defined_active_lapsed_and_churned_customers(monke
     counts.attrs.update(lapse_days=117, churn_days=292)
     ax = plot_lapsed_counts(counts)
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert legend == [TERMS[k].label for k in ("active_customer", "lapsed_customer", "churned_customer")]
+    # listed top-down as the bands are stacked: churned on top
+    assert legend == [TERMS[k].label for k in ("churned_customer", "lapsed_customer", "active_customer")]
     assert ax.get_ylabel() == TERMS["customer"].label
     _relabelled(monkeypatch, "lapsed_customer", "Quiet customers")
     legend = [text.get_text() for text in plot_lapsed_counts(counts).get_legend().get_texts()]
