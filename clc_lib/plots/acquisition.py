@@ -21,9 +21,11 @@ from clc_lib.plots.theme import (
     incomplete_period_label,
     incomplete_periods,
     label_axes,
+    label_bars,
     legend_outside,
     money_label,
     palette_colors,
+    rate_axis_from_zero,
     require_columns_and_rows,
     set_period_ticks,
 )
@@ -80,11 +82,8 @@ def plot_funnel(data: pd.DataFrame, *, by: str = "channel", ax: plt.Axes | None 
     positions = np.arange(len(groups))
     width = 0.8 / len(FUNNEL_STAGES)
     for i, (color, (stage, label)) in enumerate(zip(palette_colors(len(FUNNEL_STAGES)), FUNNEL_STAGES.items())):
-        ax.bar(positions + (i - 1) * width, groups[stage].to_numpy(), width=width, label=label, color=color)
-    for x, converted, rate in zip(positions, groups["converted"], groups["conversion_rate"]):
-        if pd.notna(rate):
-            ax.annotate(f"{rate:.1%}", (x + width, converted), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize="small")
+        bars = ax.bar(positions + (i - 1) * width, groups[stage].to_numpy(), width=width, label=label, color=color)
+    label_bars(ax, bars, [f"{rate:.1%}" if pd.notna(rate) else "" for rate in groups["conversion_rate"]])
     ax.set_xticks(positions)
     ax.set_xticklabels(groups[by].astype(str), rotation=30, ha="right")
     legend_outside(ax, title="Stage reached", fontsize="small")
@@ -144,7 +143,7 @@ def plot_repeat_rate(data: pd.DataFrame, *, window_days: int | None = None, ax: 
     if "channel" in complete.columns:
         legend_outside(ax, title="Acquisition channel", fontsize="small")
     set_period_ticks(ax, pd.to_datetime(complete["cohort"]))
-    ax.set_ylim(bottom=0)
+    rate_axis_from_zero(ax, complete["repeat_rate"])
     format_percent_axis(ax)
     return label_axes(ax, f"Customers with a second purchase{window}, by cohort", "Acquisition cohort (period start)",
                       _repeat_rate_label(window_days))

@@ -18,6 +18,7 @@ from clc_lib.plots.theme import (
     get_ax,
     label_axes,
     legend_outside,
+    rate_axis_from_zero,
     require_columns,
     set_period_ticks,
 )
@@ -123,7 +124,7 @@ def plot_churn_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: st
     ax.plot(dates, data["churn_rate"], marker="o")
     set_period_ticks(ax, dates)
     format_percent_axis(ax)
-    ax.set_ylim(bottom=0)
+    rate_axis_from_zero(ax, data["churn_rate"])
     days = data.attrs.get("inactivity_days")
     if days:
         label = TERMS["churn_rate"].label

@@ -29,6 +29,7 @@ from clc_lib.plots.theme import (
     palette_colors,
     require_columns_and_rows,
     segment_color,
+    segment_group_legend,
     set_period_ticks,
     stage_color,
 )
@@ -120,11 +121,13 @@ def plot_revenue_by(data: pd.DataFrame, *, by: str, currency: str = "", ax: plt.
         colors = [segment_color(label) for label in labels]
     else:
         colors = [palette_colors(1)[0]] * len(labels)
-    ax.barh(labels, values, color=colors)
-    for y, (value, revenue_share, customer_share) in enumerate(zip(values, data["revenue_share"].to_numpy()[::-1],
-                                                                   data["customer_share"].to_numpy()[::-1])):
-        ax.annotate(f"{revenue_share:.0%} of revenue, {customer_share:.0%} of customers", (max(value, 0), y),
-                    xytext=(3, 0), textcoords="offset points", va="center", fontsize="small")
+    bars = ax.barh(labels, values, color=colors)
+    ax.set_xlim(left=min(0.0, float(np.nanmin(values))))
+    label_bars(ax, bars, [f"{revenue_share:.0%} of revenue, {customer_share:.0%} of customers"
+                          for revenue_share, customer_share in zip(data["revenue_share"].to_numpy()[::-1],
+                                                                   data["customer_share"].to_numpy()[::-1])])
+    if by == "segment":
+        segment_group_legend(ax, labels)
     format_currency_axis(ax, currency, axis="x")
     name = by.replace("_", " ")
     net_revenue = TERMS["net_revenue"].label
@@ -188,7 +191,7 @@ def _plot_aov(data: pd.DataFrame, x: str, title: str, xlabel: str, currency: str
     bars = ax.bar(labels, data["aov"].fillna(0), color=palette_colors(1)[0], label="Mean")
     if "median_order_value" in data.columns:
         ax.plot(labels, data["median_order_value"], "D", color="0.2", label="Median")
-    label_bars(ax, bars, [f"{orders:,} orders" if pd.notna(value) else ""
+    label_bars(ax, bars, [f"{orders:,}\norders" if pd.notna(value) else ""
                           for value, orders in zip(data["aov"], data["orders"])], fontsize="x-small")
     legend_outside(ax, fontsize="small")
     format_currency_axis(ax, currency)

@@ -21,6 +21,7 @@ from clc_lib.plots.theme import (
     get_ax,
     label_axes,
     legend_outside,
+    rate_axis_from_zero,
     require_columns,
     set_period_ticks,
 )
@@ -70,7 +71,7 @@ def plot_reactivation_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *,
     ax.plot(dates, data["reactivation_rate"], marker="o")
     set_period_ticks(ax, dates)
     format_percent_axis(ax)
-    ax.set_ylim(bottom=0)
+    rate_axis_from_zero(ax, data["reactivation_rate"])
     gap = data.attrs.get("lapse_days")
     base = f"customers without a purchase for more than {gap} days" if gap else "customers without a recent purchase"
     label_axes(ax, title or f"Reactivation rate per period\n({base} at its start who bought during it)", "Period",
@@ -96,6 +97,7 @@ def plot_campaign_uplift(data: pd.DataFrame, ax: plt.Axes | None = None, *, titl
         labels = [f"{c}\nuplift {100 * u:+.1f} pts" if pd.notna(u) else c
                   for c, u in zip(labels, data["uplift"], strict=True)]
     ax.set_yticks(positions, labels)
+    ax.set_ylim(-0.6, len(data) - 0.4)
     format_percent_axis(ax, axis="x")
     ax.set_xlim(left=0)
     window = data.attrs.get("window_days")

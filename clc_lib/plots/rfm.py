@@ -10,7 +10,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.plots.theme import SEGMENT_GROUPS, format_count_axis, get_ax, label_axes, label_bars, legend_outside, segment_color
+from clc_lib.plots.theme import (
+    SEGMENT_GROUPS,
+    format_count_axis,
+    get_ax,
+    label_axes,
+    label_bars,
+    segment_color,
+    segment_group_legend,
+)
 
 __all__ = ["plot_rfm_heatmap", "plot_segment_sizes"]
 
@@ -59,27 +67,24 @@ def plot_segment_sizes(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Ax
 
     ``data`` is :func:`clc_lib.rfm.segment_profiles`. Each bar has its segment's colour
     (:data:`~clc_lib.plots.theme.SEGMENT_COLORS`: the colour of its group, as segments outnumber the
-    colours a reader tells apart) and its name on the axis; the legend names the groups.
+    colours a reader tells apart) and its name on the axis; the legend names the groups. Bars run
+    from the best group (top) to the segments outside the groups, by size within a group.
     """
     ax = get_ax(ax)
-    frame = data[data["customers"] > 0].iloc[::-1]
+    frame = data[data["customers"] > 0]
+    # best group on top, each group's segments by size, so that a colour's bars sit together
+    rank = {segment: i for i, members in enumerate(SEGMENT_GROUPS.values()) for segment in members}
+    order = sorted(range(len(frame)), key=lambda i: (rank.get(str(frame.index[i]), len(rank)),
+                                                     -float(frame["customers"].iloc[i])))
+    frame = frame.iloc[order[::-1]]
     names = frame.index.astype(str)
     bars = ax.barh(names, frame["customers"], color=[segment_color(n) for n in names])
     labels = [f"{c:.0%} of customers, {r:.0%} of revenue"
               for c, r in zip(frame["customer_share"], frame["revenue_share"].fillna(0))]
-    ax.set_xlim(0, float(frame["customers"].max()) * 1.6 if len(frame) else 1)
+    ax.set_xlim(0, float(frame["customers"].max()) * 1.05 if len(frame) else 1)
     label_bars(ax, bars, labels, fontsize=8)
-    _legend_of_segment_groups(ax, names)
+    segment_group_legend(ax, names)
     label_axes(ax, "Customers per RFM segment", "Customers", "RFM segment")
     format_count_axis(ax, axis="x")
     return ax
 
-
-def _legend_of_segment_groups(ax: plt.Axes, names) -> None:
-    """Legend beside the chart naming the colour of each segment group drawn (none for other segments only)."""
-    from matplotlib.patches import Patch
-
-    present = set(map(str, names))
-    handles = [Patch(color=segment_color(segments[0]), label=group)
-               for group, segments in SEGMENT_GROUPS.items() if present.intersection(segments)]
-    legend_outside(ax, title="Segment group", handles=handles, fontsize="small")

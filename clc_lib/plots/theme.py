@@ -6,6 +6,7 @@ the marking of incomplete periods and the wording of errors about wrong input.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.colors as mcolors
@@ -125,14 +126,35 @@ def get_ax(ax: plt.Axes | None = None, figsize: tuple[float, float] | None = Non
     return new_ax
 
 
+#: Longest title line and axis label line (characters) before the text wraps onto another line.
+TITLE_WIDTH = 80
+AXIS_LABEL_WIDTH = 55
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.fill(line, width) if len(line) > width else line for line in text.split("\n"))
+
+
 def label_axes(ax: plt.Axes, title: str, xlabel: str | None = None, ylabel: str | None = None) -> plt.Axes:
-    """Set the title and axis labels (units belong in the labels, e.g. "Revenue (EUR)")."""
-    ax.set_title(title)
+    """Set the title and axis labels (units belong in the labels, e.g. "Revenue (EUR)").
+
+    Lines longer than :data:`TITLE_WIDTH` (title) or :data:`AXIS_LABEL_WIDTH` (axis labels)
+    characters wrap, so that a long label neither shrinks the image nor runs past the chart.
+    """
+    ax.set_title(_wrap(title, TITLE_WIDTH))
     if xlabel is not None:
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(_wrap(xlabel, TITLE_WIDTH))
     if ylabel is not None:
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(_wrap(ylabel, AXIS_LABEL_WIDTH))
     return ax
+
+
+def rate_axis_from_zero(ax: plt.Axes, values, axis: str = "y") -> None:
+    """Start a rate axis at zero with a little room above the highest value (so no point is cut)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    top = float(finite.max()) * 1.08 if finite.size and finite.max() > 0 else 1.0
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(0, top)
 
 
 def _axis(ax: plt.Axes, axis: str):
@@ -149,9 +171,13 @@ def format_currency_axis(ax: plt.Axes, currency: str = "", axis: str = "y") -> p
             return f"{value / 1e6:,.1f}M{suffix}"
         if magnitude >= 1e4:
             return f"{value / 1e3:,.0f}k{suffix}"
-        return f"{value:,.0f}{suffix}" if magnitude >= 100 or value == 0 else f"{value:,.2f}{suffix}"
+        whole = magnitude >= 100 or float(value).is_integer()
+        return f"{value:,.0f}{suffix}" if whole else f"{value:,.2f}{suffix}"
 
     _axis(ax, axis).set_major_formatter(mticker.FuncFormatter(fmt))
+    if axis == "x" and currency:
+        # labels with a currency are wide: fewer of them so that they never touch
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=5))
     return ax
 
 
@@ -378,6 +404,18 @@ def legend_outside(ax: plt.Axes, title: str | None = None, *, handles: list | No
               borderaxespad=0.0, **kwargs)
 
 
+def segment_group_legend(ax: plt.Axes, segments: Sequence[str]) -> None:
+    """Legend beside the chart naming the colour of each group of :data:`SEGMENT_GROUPS` among ``segments``."""
+    from matplotlib.patches import Patch
+
+    present = set(map(str, segments))
+    handles = [Patch(color=SEGMENT_GROUP_COLORS[group], label=group)
+               for group, members in SEGMENT_GROUPS.items() if present.intersection(members)]
+    if present - set(SEGMENT_COLORS):
+        handles.append(Patch(color=OTHER_SEGMENT_COLOR, label="other segments"))
+    legend_outside(ax, title="Segment group", handles=handles, fontsize="small")
+
+
 def _relative_luminance(color) -> float:
     red, green, blue = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in mcolors.to_rgb(color))
     return 0.2126 * red + 0.7152 * green + 0.0722 * blue
@@ -390,13 +428,56 @@ def _text_color_on(background, light_text: str = "white") -> str:
     return light_text if on_light >= (luminance + 0.05) / 0.05 else "black"
 
 
+def _place_bar_label(text, bar, renderer, horizontal: bool, inside_color: str) -> bool:
+    """Put ``text`` inside the end of ``bar`` when it fits there (returns True), else just beyond the end."""
+    if horizontal:
+        text.xyann = (3, 0)
+        text.set_ha("left")
+    else:
+        text.xyann = (0, 3)
+        text.set_va("bottom")
+    text.set_color("0.15")
+    text.set_bbox({"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 0.5})
+    box, bar_box = text.get_window_extent(renderer), bar.get_window_extent(renderer)
+    fits = (box.width + 8 < bar_box.width) if horizontal else (box.height + 6 < bar_box.height
+                                                               and box.width + 2 < bar_box.width)
+    if fits:
+        if horizontal:
+            text.xyann = (-3, 0)
+            text.set_ha("right")
+        else:
+            text.xyann = (0, -3)
+            text.set_va("top")
+        text.set_color(_text_color_on(bar.get_facecolor(), inside_color))
+        text.set_bbox(None)
+    return fits
+
+
+def _room_for_labels(ax: plt.Axes, outside: list, renderer, horizontal: bool) -> None:
+    """Widen the value axis (away from zero) so that labels beyond the bar ends stay inside the Axes."""
+    axes_box = ax.get_window_extent(renderer)
+    low, high = ax.get_xlim() if horizontal else ax.get_ylim()
+    length = axes_box.width if horizontal else axes_box.height
+    needed = high
+    for text in outside:
+        box = text.get_window_extent(renderer)
+        end = text.xy[0] if horizontal else text.xy[1]
+        extent = (box.width if horizontal else box.height) + 6
+        if extent < length and end > 0:
+            # the label's end sits at (end - low) / (new_high - low) * length + extent <= length
+            needed = max(needed, low + (end - low) * length / (length - extent))
+    if needed > high:
+        (ax.set_xlim if horizontal else ax.set_ylim)(low, needed)
+
+
 def label_bars(ax: plt.Axes, bars, labels: Sequence[str], *, fontsize: str | float = "small",
                inside_color: str = "white") -> list:
     """Write ``labels`` at the end of ``bars`` without letting two labels overlap.
 
     A label goes inside the bar, in ``inside_color`` or black (whichever contrasts more), when the bar
-    is long enough to hold it, else just beyond its end. Labels that would still overlap an earlier
-    one are left out (the axis keeps the value readable). Set the axis limits before calling: the
+    is long enough to hold it, else just beyond its end; the value axis is widened so that labels
+    beyond the bars stay inside the plotting area. Labels that would still overlap an earlier one
+    are left out (the axis keeps the value readable). Set the axis limits before calling: the
     placement is measured at the limits of the call.
 
     Parameters
@@ -404,9 +485,13 @@ def label_bars(ax: plt.Axes, bars, labels: Sequence[str], *, fontsize: str | flo
     ax
         Axes holding ``bars``.
     bars
-        The container returned by ``ax.bar`` or ``ax.barh``.
+        The container returned by ``ax.bar`` or ``ax.barh`` (positive bars).
     labels
         One text per bar ("" for none).
+    fontsize
+        Size of the labels.
+    inside_color
+        Colour of labels inside dark bars.
 
     Returns
     -------
@@ -416,29 +501,21 @@ def label_bars(ax: plt.Axes, bars, labels: Sequence[str], *, fontsize: str | flo
     ax.get_xlim(), ax.get_ylim()  # settle pending autoscaling: the boxes below depend on the limits
     renderer = ax.figure.canvas.get_renderer()
     horizontal = getattr(bars, "orientation", "vertical") == "horizontal"
-    kept, boxes = [], []
+    placed = []
     for bar, label in zip(bars.patches, labels, strict=True):
         if not label:
             continue
         x, y, width, height = bar.get_x(), bar.get_y(), bar.get_width(), bar.get_height()
-        if horizontal:
-            anchor, offset, align = (x + width, y + height / 2), (3, 0), {"ha": "left", "va": "center"}
-        else:
-            anchor, offset, align = (x + width / 2, y + height), (0, 3), {"ha": "center", "va": "bottom"}
-        text = ax.annotate(label, anchor, xytext=offset, textcoords="offset points", fontsize=fontsize, **align)
+        anchor = (x + width, y + height / 2) if horizontal else (x + width / 2, y + height)
+        text = ax.annotate(label, anchor, xytext=(0, 0), textcoords="offset points", fontsize=fontsize,
+                           va="center" if horizontal else "bottom", ha="left" if horizontal else "center")
+        inside = _place_bar_label(text, bar, renderer, horizontal, inside_color)
+        placed.append((text, bar, inside))
+    _room_for_labels(ax, [text for text, _, inside in placed if not inside], renderer, horizontal)
+    kept, boxes = [], []
+    for text, bar, _ in placed:
+        _place_bar_label(text, bar, renderer, horizontal, inside_color)  # bars are shorter on a wider axis
         box = text.get_window_extent(renderer)
-        bar_box = bar.get_window_extent(renderer)
-        fits = (box.width + 8 < bar_box.width) if horizontal else (box.height + 6 < bar_box.height
-                                                                   and box.width + 2 < bar_box.width)
-        if fits:
-            if horizontal:
-                text.xyann = (-3, 0)
-                text.set_ha("right")
-            else:
-                text.xyann = (0, -3)
-                text.set_va("top")
-            text.set_color(_text_color_on(bar.get_facecolor(), inside_color))
-            box = text.get_window_extent(renderer)
         if any(box.overlaps(other) for other in boxes):
             text.remove()
             continue

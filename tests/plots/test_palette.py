@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import matplotlib
 import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
@@ -45,9 +48,9 @@ def test_every_stage_and_preset_segment_has_a_colour():
     assert set(theme.STAGE_COLORS) == set(STAGES)
     import yaml
 
-    from clc_lib import rfm
+    import clc_lib
 
-    presets = yaml.safe_load(open(rfm.__file__.replace("rfm.py", "rfm_segments.yaml")))
+    presets = yaml.safe_load((Path(clc_lib.__file__).parent / "rfm_segments.yaml").read_text())
     for name, preset in presets.items():
         for row in preset["segments"]:
             assert row["segment"] in theme.SEGMENT_COLORS, (name, row["segment"])
@@ -87,7 +90,7 @@ def test_stage_flows_draw_each_stage_block_in_its_colour():
         "customers": [10, 20, 30, 40, 50],
     })
     ax = plot_stage_flows(flows)
-    blocks = [p for p in ax.patches if isinstance(p, __import__("matplotlib").patches.Rectangle)]
+    blocks = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)]
     checked = set()
     for text in ax.texts:
         stage = text.get_text().split(" (")[0]

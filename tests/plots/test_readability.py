@@ -169,7 +169,7 @@ def test_hazard_ratio_ticks_cover_the_whole_axis():
 def test_ratio_ticks_get_finer_for_narrow_ranges():
     assert ratio_ticks(0.3, 30) == [0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
     assert ratio_ticks(0.8, 2.2, min_ticks=3) == [1.0, 1.5, 2.0]
-    assert ratio_ticks(0.8, 2.2) == [0.8, 1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0]
+    assert ratio_ticks(0.8, 2.2) == [0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.7, 2.0]
     assert len(ratio_ticks(0.9, 1.35)) >= 4
     with pytest.raises(ValueError):
         ratio_ticks(0, 2)
@@ -231,3 +231,22 @@ def test_theme_renders_saved_charts_at_twice_the_pixels():
     finally:
         matplotlib.rcdefaults()
         matplotlib.use("Agg")
+
+
+def test_rate_axis_leaves_room_above_the_highest_point():
+    data = pd.DataFrame({"period_start": pd.date_range("2024-01-01", periods=4, freq="MS"),
+                         "churn_rate": [0.74, 0.77, 0.75, 0.76]})
+    bottom, top = plot_churn_rate(data).get_ylim()
+    assert bottom == 0 and top >= 0.77 * 1.05
+
+
+def test_long_titles_and_axis_labels_wrap():
+    _, ax = plt.subplots()
+    title = "Customers not yet churned (more than 292 days without a purchase) by acquisition_channel, 95% CI"
+    ylabel = "Reactivation rate (% of customers without a purchase for more than 197 days)"
+    theme.label_axes(ax, title + "\nlog-rank p < 1e-16", "Period", ylabel)
+    assert all(len(line) <= theme.TITLE_WIDTH for line in ax.get_title().split("\n"))
+    assert ax.get_title().split("\n")[-1] == "log-rank p < 1e-16"
+    assert all(len(line) <= theme.AXIS_LABEL_WIDTH for line in ax.get_ylabel().split("\n"))
+    assert " ".join(ax.get_ylabel().split()) == ylabel
+    assert ax.get_xlabel() == "Period"
