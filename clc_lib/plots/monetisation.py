@@ -96,7 +96,7 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
         format_currency_axis(ax, currency)
         ylabel = money_label(label, currency)
     elif kind == "percent":
-        format_percent_axis(ax, decimals=1)
+        format_percent_axis(ax)
         ylabel = f"{label} (%)"
     else:
         format_count_axis(ax)
