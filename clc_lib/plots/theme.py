@@ -241,13 +241,6 @@ def money_label(label: str, currency: str) -> str:
     return f"{label} ({currency})" if currency else label
 
 
-def period_labels(dates: pd.Series | pd.Index) -> list[str]:
-    """Label each period start: "Jan 2024" when all are firsts of the month, else "08 Jan 2024"."""
-    dates = pd.DatetimeIndex(dates)
-    monthly = bool((dates.day == 1).all())
-    return list(dates.strftime("%b %Y" if monthly else "%d %b %Y"))
-
-
 def infer_period(dates: pd.Series | pd.Index) -> str | None:
     """``"M"`` for dates a month apart, ``"W"`` for dates a week apart, else None (irregular or one date)."""
     dates = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(dates).dropna())).sort_values()
@@ -354,25 +347,6 @@ def set_period_ticks(ax: plt.Axes, dates: pd.Series | pd.Index, positions: Seque
         ticks = list(np.asarray(positions)[order][chosen])
     ax.set_xticks(ticks, labels, rotation=0, ha="center")
     ax.xaxis.set_minor_locator(mticker.NullLocator())
-
-
-def thin_ticks(ax: plt.Axes, positions: np.ndarray, labels: list[str]) -> None:
-    """Put every k-th label on the x axis (rotated) so that at most :data:`MAX_PERIOD_TICKS` show.
-
-    For axes of periods use :func:`set_period_ticks`, which aligns the ticks on the calendar.
-
-    Parameters
-    ----------
-    ax
-        Axes whose x ticks are set.
-    positions
-        x position of every label (e.g. the bar positions ``0, 1, ...``).
-    labels
-        One label per position.
-    """
-    step = max(1, int(np.ceil(len(labels) / MAX_PERIOD_TICKS)))
-    ax.set_xticks(positions[::step])
-    ax.set_xticklabels(labels[::step], rotation=45, ha="right")
 
 
 def legend_outside(ax: plt.Axes, title: str | None = None, *, handles: list | None = None, reverse: bool = False,
