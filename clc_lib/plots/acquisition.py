@@ -21,11 +21,13 @@ from clc_lib.plots.theme import (
     incomplete_period_label,
     incomplete_periods,
     label_axes,
+    label_bars,
+    legend_outside,
     money_label,
     palette_colors,
-    period_labels,
+    rate_axis_from_zero,
     require_columns_and_rows,
-    thin_ticks,
+    set_period_ticks,
 )
 
 __all__ = [
@@ -64,8 +66,9 @@ def plot_new_customers(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt
         bottom += table[channel].to_numpy()
     if incomplete.any():
         ax.bar([], [], color="white", edgecolor="grey", hatch="//", label=incomplete_period_label(data))
-    thin_ticks(ax, positions, period_labels(table.index))
-    ax.legend(title="Acquisition channel", fontsize="small", ncols=2)
+    set_period_ticks(ax, table.index, positions)
+    ax.set_xlim(-0.6, len(table) - 0.4)
+    legend_outside(ax, title="Acquisition channel", fontsize="small")
     format_count_axis(ax)
     return label_axes(ax, "New customers per period by acquisition channel", "Period of first purchase",
                       "New customers (count)")
@@ -79,14 +82,11 @@ def plot_funnel(data: pd.DataFrame, *, by: str = "channel", ax: plt.Axes | None 
     positions = np.arange(len(groups))
     width = 0.8 / len(FUNNEL_STAGES)
     for i, (color, (stage, label)) in enumerate(zip(palette_colors(len(FUNNEL_STAGES)), FUNNEL_STAGES.items())):
-        ax.bar(positions + (i - 1) * width, groups[stage].to_numpy(), width=width, label=label, color=color)
-    for x, converted, rate in zip(positions, groups["converted"], groups["conversion_rate"]):
-        if pd.notna(rate):
-            ax.annotate(f"{rate:.1%}", (x + width, converted), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize="small")
+        bars = ax.bar(positions + (i - 1) * width, groups[stage].to_numpy(), width=width, label=label, color=color)
+    label_bars(ax, bars, [f"{rate:.1%}" if pd.notna(rate) else "" for rate in groups["conversion_rate"]])
     ax.set_xticks(positions)
     ax.set_xticklabels(groups[by].astype(str), rotation=30, ha="right")
-    ax.legend(title="Stage reached", fontsize="small")
+    legend_outside(ax, title="Stage reached", fontsize="small")
     format_count_axis(ax)
     name = by.replace("_", " ")
     return label_axes(ax, f"Pre-purchase funnel by {name} (label: converted / aware)", f"First-touch {name}",
@@ -107,7 +107,9 @@ def plot_cac(data: pd.DataFrame, *, currency: str = "", ax: plt.Axes | None = No
                                           paid.groupby("channel", sort=True)):
             style = "--" if channel in ALL_ROWS else "-"
             ax.plot(rows["period_start"], rows["cac"], style, marker="o", label=str(channel), color=color)
-        ax.legend(title="Channel", fontsize="small")
+        set_period_ticks(ax, pd.to_datetime(paid["period_start"]))
+        legend_outside(ax, title="Channel", fontsize="small")
+        ax.set_ylim(bottom=0)
         xlabel = "Month"
     else:
         paid = paid.sort_values("cac")
@@ -139,7 +141,9 @@ def plot_repeat_rate(data: pd.DataFrame, *, window_days: int | None = None, ax: 
     for color, (channel, rows) in zip(palette_colors(complete.get("channel", pd.Series(["all"])).nunique()), series):
         ax.plot(rows["cohort"], rows["repeat_rate"], marker="o", label=str(channel), color=color)
     if "channel" in complete.columns:
-        ax.legend(title="Acquisition channel", fontsize="small")
+        legend_outside(ax, title="Acquisition channel", fontsize="small")
+    set_period_ticks(ax, pd.to_datetime(complete["cohort"]))
+    rate_axis_from_zero(ax, complete["repeat_rate"])
     format_percent_axis(ax)
     return label_axes(ax, f"Customers with a second purchase{window}, by cohort", "Acquisition cohort (period start)",
                       _repeat_rate_label(window_days))
@@ -181,7 +185,7 @@ def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, cur
     ax.set_xticks(positions)
     ax.set_xticklabels(rows["channel"].astype(str), rotation=30, ha="right")
     ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the annotations
-    ax.legend(fontsize="small")
+    legend_outside(ax, fontsize="small")
     format_currency_axis(ax, currency)
     return label_axes(ax, "LTV vs CAC by acquisition channel", "Acquisition channel",
                       money_label("Value per customer", currency))
@@ -212,7 +216,7 @@ def plot_payback_curve(data: pd.DataFrame, *, cac: pd.DataFrame | pd.Series | No
                 marker="o", markersize=3, color=color, label=str(channel))
         if cac is not None and pd.notna(cac.get(channel, np.nan)):
             ax.axhline(cac[channel], color=color, linestyle="--", linewidth=1)
-    ax.legend(title="Channel (dashed: CAC)", fontsize="small")
+    legend_outside(ax, title="Channel (dashed: CAC)", fontsize="small")
     ax.set_ylim(bottom=0)
     format_currency_axis(ax, currency)
     if on_margin:

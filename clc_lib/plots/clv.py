@@ -19,6 +19,7 @@ from clc_lib.plots.theme import (
     format_percent_axis,
     get_ax,
     label_axes,
+    legend_outside,
 )
 
 __all__ = ["plot_clv_tracking", "plot_clv_holdout_by_frequency", "plot_clv_matrix", "plot_clv_distribution"]
@@ -63,7 +64,7 @@ def plot_clv_tracking(data: pd.DataFrame, *, cumulative: bool = True, ax: plt.Ax
     label_axes(ax, f"{kind} purchase days: actual vs model", f"Time since cohort start ({unit})",
                f"{kind} purchase days (count)")
     format_count_axis(ax)
-    ax.legend()
+    legend_outside(ax)
     return ax
 
 
@@ -80,7 +81,7 @@ def plot_clv_holdout_by_frequency(data: pd.DataFrame, *, ax: plt.Axes | None = N
     period = f" over {duration:g} {unit}" if duration is not None else ""
     label_axes(ax, f"Holdout purchases by calibration frequency{period}",
                "Repeat purchase days in calibration (x)", "Mean repeat purchase days in holdout (per customer)")
-    ax.legend(title=None)
+    legend_outside(ax)
     return ax
 
 

@@ -13,11 +13,21 @@ import seaborn as sns
 
 from clc_lib.definitions import TERMS
 from clc_lib.periods import PERIODS
-from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, require_columns
+from clc_lib.plots.theme import (
+    format_percent_axis,
+    get_ax,
+    label_axes,
+    legend_outside,
+    rate_axis_from_zero,
+    require_columns,
+    set_period_ticks,
+)
 
 __all__ = ["plot_cohort_heatmap", "plot_retention_curve", "plot_churn_rate"]
 
 _MAX_ANNOTATED_CELLS = 400
+#: Most cohorts (rows) the cohort triangle shows; longer histories show the latest ones.
+MAX_COHORT_ROWS = 36
 
 
 def _period_word(data: pd.DataFrame, period: str | None) -> str:
@@ -35,10 +45,16 @@ def plot_cohort_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, perio
 
     ``data`` is :func:`clc_lib.cohorts.cohort_matrix` output; masked (NaN) cells -- periods that had
     not fully elapsed -- are left blank. Shares are printed as percentages, counts with separators.
+    With more than :data:`MAX_COHORT_ROWS` cohorts (e.g. three years of weekly cohorts) only the
+    latest :data:`MAX_COHORT_ROWS` are drawn, with the periods they reached, and the title says so.
     """
     period = period or data.attrs.get("period")
     is_share = data.attrs.get("values", "share") == "share"
     values = data.astype(float)
+    total_cohorts = len(values)
+    if total_cohorts > MAX_COHORT_ROWS:
+        values = values.iloc[-MAX_COHORT_ROWS:]
+        values = values.loc[:, values.notna().any(axis=0)]
     annotate = values.size <= _MAX_ANNOTATED_CELLS
     height = min(max(3.0, 0.35 * len(values) + 1.5), 14.0)
     ax = get_ax(ax, figsize=(max(9.0, 0.5 * values.shape[1] + 3), height))
@@ -56,7 +72,10 @@ def plot_cohort_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, perio
     kind = data.attrs.get("kind", "on")
     default_title = ("Share of each cohort purchasing again" if kind == "on"
                      else "Share of each cohort purchasing then or later")
-    label_axes(ax, title or default_title, f"{word.capitalize()} since first purchase",
+    shown_title = title or default_title
+    if len(values) < total_cohorts:
+        shown_title += f"\n(the latest {len(values)} of {total_cohorts} cohorts)"
+    label_axes(ax, shown_title, f"{word.capitalize()} since first purchase",
                "Cohort (first purchase period)")
     ax.tick_params(axis="y", rotation=0)
     ax.grid(False)
@@ -79,6 +98,8 @@ def plot_retention_curve(data: pd.DataFrame, ax: plt.Axes | None = None, *, hue:
             ax.plot(row.index.to_numpy(dtype=float), row.to_numpy(dtype=float), color="grey", alpha=0.25,
                     linewidth=0.8)
     sns.lineplot(data=data, x="periods_since_first", y="retention", hue=hue, marker="o", ax=ax)
+    if hue is not None:
+        legend_outside(ax, title=hue.replace("_", " ").capitalize())
     format_percent_axis(ax)
     ax.set_ylim(0, 1.02)
     word = _period_word(data, period)
@@ -99,9 +120,11 @@ def plot_churn_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: st
     """
     require_columns(data, ["period_start", "churn_rate"], "the churn rate chart")
     ax = get_ax(ax)
-    ax.plot(pd.to_datetime(data["period_start"]), data["churn_rate"], marker="o")
+    dates = pd.to_datetime(data["period_start"])
+    ax.plot(dates, data["churn_rate"], marker="o")
+    set_period_ticks(ax, dates)
     format_percent_axis(ax)
-    ax.set_ylim(bottom=0)
+    rate_axis_from_zero(ax, data["churn_rate"])
     days = data.attrs.get("inactivity_days")
     if days:
         label = TERMS["churn_rate"].label

@@ -23,9 +23,15 @@ from clc_lib.plots.theme import (
     incomplete_period_label,
     incomplete_periods,
     label_axes,
+    label_bars,
+    legend_outside,
     money_label,
     palette_colors,
     require_columns_and_rows,
+    segment_color,
+    segment_group_legend,
+    set_period_ticks,
+    stage_color,
 )
 
 __all__ = [
@@ -83,13 +89,14 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
         ax.plot(tail["period_start"], tail[metric], linestyle=":", color=line.get_color())
         ax.plot(data.loc[incomplete, "period_start"], data.loc[incomplete, metric], linestyle="none", marker="o",
                 markersize=5, markerfacecolor="white", color=line.get_color(), label=incomplete_period_label(data))
-        ax.legend(fontsize="small")
+        legend_outside(ax, fontsize="small")
+    set_period_ticks(ax, pd.to_datetime(data["period_start"]))
     ax.set_ylim(bottom=min(0, float(np.nanmin(data[metric].to_numpy(dtype="float64")))))
     if kind == "currency":
         format_currency_axis(ax, currency)
         ylabel = money_label(label, currency)
     elif kind == "percent":
-        format_percent_axis(ax, decimals=1)
+        format_percent_axis(ax)
         ylabel = f"{label} (%)"
     else:
         format_count_axis(ax)
@@ -98,16 +105,29 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
 
 
 def plot_revenue_by(data: pd.DataFrame, *, by: str, currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
-    """Horizontal bars of net revenue per group with revenue and customer shares (``clc.revenue_by`` output)."""
+    """Horizontal bars of net revenue per group with revenue and customer shares (``clc.revenue_by`` output).
+
+    With ``by="stage"`` or ``by="segment"`` each bar has the colour of its lifecycle stage or RFM
+    segment (:data:`~clc_lib.plots.theme.STAGE_COLORS`, :data:`~clc_lib.plots.theme.SEGMENT_COLORS`),
+    as in every other chart; the group's name is on the axis.
+    """
     require_columns_and_rows(data, [by, "net_revenue", "revenue_share", "customer_share"], "plot_revenue_by")
     ax = get_ax(ax)
     labels = data[by].astype(str).tolist()[::-1]
     values = data["net_revenue"].to_numpy()[::-1]
-    ax.barh(labels, values, color=palette_colors(1)[0])
-    for y, (value, revenue_share, customer_share) in enumerate(zip(values, data["revenue_share"].to_numpy()[::-1],
-                                                                   data["customer_share"].to_numpy()[::-1])):
-        ax.annotate(f"{revenue_share:.0%} of revenue, {customer_share:.0%} of customers", (max(value, 0), y),
-                    xytext=(3, 0), textcoords="offset points", va="center", fontsize="small")
+    if by == "stage":
+        colors = [stage_color(label) for label in labels]
+    elif by == "segment":
+        colors = [segment_color(label) for label in labels]
+    else:
+        colors = [palette_colors(1)[0]] * len(labels)
+    bars = ax.barh(labels, values, color=colors)
+    ax.set_xlim(left=min(0.0, float(np.nanmin(values))))
+    label_bars(ax, bars, [f"{revenue_share:.0%} of revenue, {customer_share:.0%} of customers"
+                          for revenue_share, customer_share in zip(data["revenue_share"].to_numpy()[::-1],
+                                                                   data["customer_share"].to_numpy()[::-1])])
+    if by == "segment":
+        segment_group_legend(ax, labels)
     format_currency_axis(ax, currency, axis="x")
     name = by.replace("_", " ")
     net_revenue = TERMS["net_revenue"].label
@@ -168,14 +188,12 @@ def _plot_aov(data: pd.DataFrame, x: str, title: str, xlabel: str, currency: str
     require_columns_and_rows(data, [x, "aov", "orders"], title)
     ax = get_ax(ax)
     labels = data[x].astype(str)
-    ax.bar(labels, data["aov"].fillna(0), color=palette_colors(1)[0], label="Mean")
+    bars = ax.bar(labels, data["aov"].fillna(0), color=palette_colors(1)[0], label="Mean")
     if "median_order_value" in data.columns:
         ax.plot(labels, data["median_order_value"], "D", color="0.2", label="Median")
-    for position, (value, orders) in enumerate(zip(data["aov"], data["orders"])):
-        if pd.notna(value):
-            ax.annotate(f"{orders:,} orders", (position, value), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize="x-small")
-    ax.legend(fontsize="small")
+    label_bars(ax, bars, [f"{orders:,}\norders" if pd.notna(value) else ""
+                          for value, orders in zip(data["aov"], data["orders"])], fontsize="x-small")
+    legend_outside(ax, fontsize="small")
     format_currency_axis(ax, currency)
     return label_axes(ax, title, xlabel, money_label("Order value", currency))
 

@@ -13,7 +13,18 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.definitions import TERMS
-from clc_lib.plots.theme import format_count_axis, format_percent_axis, get_ax, label_axes, require_columns
+from clc_lib.plots.theme import (
+    CUSTOMER_STATUS_COLORS,
+    OTHER_SEGMENT_COLOR,
+    format_count_axis,
+    format_percent_axis,
+    get_ax,
+    label_axes,
+    legend_outside,
+    rate_axis_from_zero,
+    require_columns,
+    set_period_ticks,
+)
 
 __all__ = ["plot_lapsed_counts", "plot_reactivation_rate", "plot_campaign_uplift", "plot_survey_scores"]
 
@@ -21,21 +32,27 @@ __all__ = ["plot_lapsed_counts", "plot_reactivation_rate", "plot_campaign_uplift
 def plot_lapsed_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
     """Active, lapsed and churned customers at each period end (:func:`lapsed_counts_over_time`).
 
-    The bands are labelled with the terms of :mod:`clc_lib.definitions`; they match them when
+    The bands take the colours of :data:`~clc_lib.plots.theme.CUSTOMER_STATUS_COLORS` (those of
+    the active, at-risk and churned stages) and are named in a legend beside the chart, with the
+    terms of :mod:`clc_lib.definitions`; they match those terms when
     ``lapse_days`` is the at-risk threshold and ``churn_days`` the churn threshold of the run.
     """
     require_columns(data, ["period_end", "active", "lapsed", "churned"], "the lapsed-customers chart")
     ax = get_ax(ax)
     dates = pd.to_datetime(data["period_end"])
     labels = [TERMS[key].label for key in ("active_customer", "lapsed_customer", "churned_customer")]
-    ax.stackplot(dates, data["active"], data["lapsed"], data["churned"], labels=labels, alpha=0.85)
+    ax.stackplot(dates, data["active"], data["lapsed"], data["churned"], labels=labels,
+                 colors=[CUSTOMER_STATUS_COLORS[key] for key in ("active", "lapsed", "churned")],
+                 edgecolor="white", linewidth=0.4)
+    set_period_ticks(ax, dates)
+    ax.set_xlim(dates.min(), dates.max())
     format_count_axis(ax)
     lapse, churn = data.attrs.get("lapse_days"), data.attrs.get("churn_days")
     detail = (f"\n(lapsed: more than {lapse} days without a purchase, churned: more than {churn} days)"
               if lapse and churn else "")
     label_axes(ax, title or f"Customers by days since last purchase{detail}", "Period end",
                TERMS["customer"].label)
-    ax.legend(loc="upper left")
+    legend_outside(ax, reverse=True)
     return ax
 
 
@@ -50,9 +67,11 @@ def plot_reactivation_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *,
     """
     require_columns(data, ["period_start", "reactivation_rate"], "the reactivation chart")
     ax = get_ax(ax)
-    ax.plot(pd.to_datetime(data["period_start"]), data["reactivation_rate"], marker="o")
-    format_percent_axis(ax, decimals=1)
-    ax.set_ylim(bottom=0)
+    dates = pd.to_datetime(data["period_start"])
+    ax.plot(dates, data["reactivation_rate"], marker="o")
+    set_period_ticks(ax, dates)
+    format_percent_axis(ax)
+    rate_axis_from_zero(ax, data["reactivation_rate"])
     gap = data.attrs.get("lapse_days")
     base = f"customers without a purchase for more than {gap} days" if gap else "customers without a recent purchase"
     label_axes(ax, title or f"Reactivation rate per period\n({base} at its start who bought during it)", "Period",
@@ -78,6 +97,7 @@ def plot_campaign_uplift(data: pd.DataFrame, ax: plt.Axes | None = None, *, titl
         labels = [f"{c}\nuplift {100 * u:+.1f} pts" if pd.notna(u) else c
                   for c, u in zip(labels, data["uplift"], strict=True)]
     ax.set_yticks(positions, labels)
+    ax.set_ylim(-0.6, len(data) - 0.4)
     format_percent_axis(ax, axis="x")
     ax.set_xlim(left=0)
     window = data.attrs.get("window_days")
@@ -85,7 +105,7 @@ def plot_campaign_uplift(data: pd.DataFrame, ax: plt.Axes | None = None, *, titl
     level = round(100 * (1 - data.attrs.get("alpha", 0.05)))
     label_axes(ax, title or f"Customers buying{detail} of the send: treatment vs control ({level}% CI)",
                "Conversion rate (% of group)", None)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    legend_outside(ax)
     return ax
 
 
@@ -97,8 +117,12 @@ def plot_survey_scores(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
               .rename("share").reset_index())
     order = [s for s in ("churned", "retained", "unknown") if s in set(shares["status"])]
     ax = get_ax(ax)
-    sns.barplot(data=shares, x="score", y="share", hue="status", hue_order=order, order=list(range(11)), ax=ax)
+    colors = {"churned": CUSTOMER_STATUS_COLORS["churned"], "retained": CUSTOMER_STATUS_COLORS["active"],
+              "unknown": OTHER_SEGMENT_COLOR}
+    sns.barplot(data=shares, x="score", y="share", hue="status", hue_order=order, order=list(range(11)), ax=ax,
+                palette=colors, saturation=1.0)
     format_percent_axis(ax)
+    legend_outside(ax, title="Respondents")
     for edge in (6.5, 8.5):  # detractors 0-6 | passives 7-8 | promoters 9-10
         ax.axvline(edge, color="grey", linestyle=":", linewidth=1)
     label_axes(ax, title or "Survey scores of churned vs retained customers",

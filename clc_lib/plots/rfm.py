@@ -10,7 +10,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.plots.theme import PALETTE, format_count_axis, get_ax, label_axes
+from clc_lib.plots.theme import (
+    SEGMENT_GROUPS,
+    format_count_axis,
+    get_ax,
+    label_axes,
+    label_bars,
+    segment_color,
+    segment_group_legend,
+)
 
 __all__ = ["plot_rfm_heatmap", "plot_segment_sizes"]
 
@@ -20,13 +28,18 @@ def plot_rfm_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, monetary
     """Recency x frequency score grid: colour = mean monetary value, text = main segment and mean.
 
     ``data`` is the output of :func:`clc_lib.rfm.rfm_segments` (``r_score``, ``f_score``,
-    ``segment`` and the monetary column, run currency).
+    ``segment`` and the monetary column, run currency). A score no customer has (frequency scores
+    are often skipped when many customers share the same number of purchase days) gets no row or
+    column, and the axis label says so.
     """
     ax = get_ax(ax, figsize=(9.0, 6.0))
     scored = data.dropna(subset=["r_score", "f_score"]).astype({"r_score": int, "f_score": int})
     means = scored.pivot_table(index="r_score", columns="f_score", values=monetary, aggfunc="mean")
     levels = range(1, int(max(scored["r_score"].max(), scored["f_score"].max(), 1)) + 1)
-    means = means.reindex(index=list(levels)[::-1], columns=list(levels))
+    means = means.reindex(index=[r for r in list(levels)[::-1] if r in means.index],
+                          columns=[f for f in levels if f in means.columns])
+    skipped_f = [f for f in levels if f not in means.columns]
+    skipped_r = [r for r in levels if r not in means.index]
     main = (scored.groupby(["r_score", "f_score"], observed=True)["segment"]
             .agg(lambda s: s.astype(str).value_counts().index[0]))
     counts = scored.groupby(["r_score", "f_score"]).size()
@@ -40,25 +53,38 @@ def plot_rfm_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, monetary
     unit = currency or "run currency"
     sns.heatmap(means, ax=ax, cmap="YlGnBu", annot=annotations.to_numpy(), fmt="", annot_kws={"fontsize": 7},
                 linewidths=0.5, cbar_kws={"label": f"Mean {monetary.replace('_', ' ')} per customer ({unit})"})
+    def no_customers(scores: list[int]) -> str:
+        return f"; no customer has score {', '.join(map(str, scores))}" if scores else ""
+
     label_axes(ax, "RFM grid: main segment and mean value per customer",
-               "Frequency score (1 = fewest purchase days)", "Recency score (5 = most recent)")
+               f"Frequency score (1 = fewest purchase days{no_customers(skipped_f)})",
+               f"Recency score (5 = most recent{no_customers(skipped_r)})")
     return ax
 
 
 def plot_segment_sizes(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """Horizontal bars of customers per segment with customer and revenue shares.
 
-    ``data`` is :func:`clc_lib.rfm.segment_profiles`.
+    ``data`` is :func:`clc_lib.rfm.segment_profiles`. Each bar has its segment's colour
+    (:data:`~clc_lib.plots.theme.SEGMENT_COLORS`: the colour of its group, as segments outnumber the
+    colours a reader tells apart) and its name on the axis; the legend names the groups. Bars run
+    from the best group (top) to the segments outside the groups, by size within a group.
     """
     ax = get_ax(ax)
-    frame = data[data["customers"] > 0].iloc[::-1]
+    frame = data[data["customers"] > 0]
+    # best group on top, each group's segments by size, so that a colour's bars sit together
+    rank = {segment: i for i, members in enumerate(SEGMENT_GROUPS.values()) for segment in members}
+    order = sorted(range(len(frame)), key=lambda i: (rank.get(str(frame.index[i]), len(rank)),
+                                                     -float(frame["customers"].iloc[i])))
+    frame = frame.iloc[order[::-1]]
     names = frame.index.astype(str)
-    colors = sns.color_palette(PALETTE, len(frame))
-    bars = ax.barh(names, frame["customers"], color=colors)
+    bars = ax.barh(names, frame["customers"], color=[segment_color(n) for n in names])
     labels = [f"{c:.0%} of customers, {r:.0%} of revenue"
               for c, r in zip(frame["customer_share"], frame["revenue_share"].fillna(0))]
-    ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
-    ax.set_xlim(0, float(frame["customers"].max()) * 1.6 if len(frame) else 1)
+    ax.set_xlim(0, float(frame["customers"].max()) * 1.05 if len(frame) else 1)
+    label_bars(ax, bars, labels, fontsize=8)
+    segment_group_legend(ax, names)
     label_axes(ax, "Customers per RFM segment", "Customers", "RFM segment")
     format_count_axis(ax, axis="x")
     return ax
+

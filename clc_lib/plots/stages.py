@@ -14,12 +14,16 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.plots.theme import (
-    PALETTE,
+    STAGE_COLORS,
     format_count_axis,
     format_currency_axis,
     format_percent_axis,
     get_ax,
     label_axes,
+    label_bars,
+    legend_outside,
+    set_period_ticks,
+    stage_color,
 )
 from clc_lib.stages import STAGES
 
@@ -31,15 +35,6 @@ __all__ = [
     "plot_stage_metrics",
     "plot_stage_backtest",
 ]
-
-_COLORS = sns.color_palette(PALETTE, 10)
-#: One colour per stage, the same in every chart (prospects grey-blue, decline warm, recovery purple).
-STAGE_COLORS: Mapping[str, tuple[float, float, float]] = {
-    "aware": (0.78, 0.80, 0.85), "engaged": (0.60, 0.66, 0.75), "new": _COLORS[9], "active": _COLORS[0],
-    "loyal": _COLORS[2], "at_risk": _COLORS[8], "dormant": _COLORS[1], "churned": _COLORS[3],
-    "reactivated": _COLORS[4],
-}
-_FIRST_SEEN_COLOR = (0.85, 0.85, 0.85)
 
 #: How each stage metric is labelled and formatted: (axis label, kind of axis).
 _METRIC_AXES: Mapping[str, tuple[str, str]] = {
@@ -86,8 +81,10 @@ def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: 
     if share:
         wide = wide.div(wide.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0)
     ax.stackplot(wide.index, *[wide[s].to_numpy() for s in stages], labels=stages,
-                 colors=[STAGE_COLORS[s] for s in stages], alpha=0.9)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Stage", frameon=False)
+                 colors=[stage_color(s) for s in stages], edgecolor="white", linewidth=0.4)
+    legend_outside(ax, title="Stage", reverse=True)
+    set_period_ticks(ax, wide.index)
+    ax.set_xlim(wide.index.min(), wide.index.max())
     label_axes(ax, "Customers by lifecycle stage" + (" (share)" if share else ""), "Snapshot date (period end)",
                "Share of people" if share else "Customers")
     _format_axis(ax, "percent" if share else "count", "")
@@ -160,13 +157,13 @@ def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_e
     for row in flows.itertuples():
         y_left = left_base[row.from_stage] + left_used[row.from_stage]
         left_used[row.from_stage] += row.customers
-        color = STAGE_COLORS.get(row.from_stage, _FIRST_SEEN_COLOR)
+        color = stage_color(row.from_stage)
         _band(ax, y_left, right_start[(row.from_stage, row.to_stage)], row.customers, color,
               left_x + bar, right_x)
     for base, totals, x in ((left_base, totals_left, left_x), (right_base, totals_right, right_x)):
         for stage, y in base.items():
             height = float(totals[stage])
-            ax.add_patch(plt.Rectangle((x, y), bar, height, color=STAGE_COLORS.get(stage, _FIRST_SEEN_COLOR)))
+            ax.add_patch(plt.Rectangle((x, y), bar, height, color=stage_color(stage)))
             ha, tx = ("right", x - 0.01) if x == left_x else ("left", x + bar + 0.01)
             ax.text(tx, y + height / 2, f"{stage} ({height:,.0f})", va="center", ha=ha, fontsize=9)
     ax.set_xlim(-0.3, 1.3)
@@ -190,7 +187,7 @@ def plot_stage_metrics(data: pd.DataFrame, metric: str = "revenue_share", ax: pl
     frame = frame[frame["customers"] > 0] if "customers" in frame else frame
     stages = _present_stages(frame["stage"])
     frame = frame.set_index("stage").loc[stages]
-    ax.bar(stages, frame[metric].astype(float).fillna(0), color=[STAGE_COLORS[s] for s in stages])
+    ax.bar(stages, frame[metric].astype(float).fillna(0), color=[stage_color(s) for s in stages])
     label, kind = _METRIC_AXES[metric]
     label = label.format(currency=currency or "run currency")
     label_axes(ax, f"{label.split(' (')[0]} by lifecycle stage", "Lifecycle stage", label)
@@ -206,8 +203,9 @@ def plot_stage_backtest(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     frame["stage"] = frame["stage"].astype(str)
     stages = _present_stages(frame["stage"])
     frame = frame.set_index("stage").loc[stages]
-    bars = ax.bar(stages, frame["buy_rate"], color=[STAGE_COLORS[s] for s in stages])
-    ax.bar_label(bars, labels=[f"{v:.0%}" for v in frame["buy_rate"]], padding=2, fontsize=9)
+    bars = ax.bar(stages, frame["buy_rate"], color=[stage_color(s) for s in stages])
+    ax.set_ylim(0, max(float(frame["buy_rate"].max()), 0.01) * 1.12)
+    label_bars(ax, bars, [f"{v:.0%}" for v in frame["buy_rate"]])
     window = data.attrs.get("window_days")
     as_of = data.attrs.get("as_of")
     when = f" within {window} days after {pd.Timestamp(as_of):%Y-%m-%d}" if window and as_of is not None else ""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, require_columns
+from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, legend_outside, require_columns
 from clc_lib.survival import format_p_value
 
 __all__ = ["plot_survival_curves", "plot_hazard_ratios"]
@@ -46,8 +46,36 @@ def plot_survival_curves(data: pd.DataFrame, ax: plt.Axes | None = None, *, logr
         base = f"{base}\nlog-rank p {_format_p(logrank_p)}"
     label_axes(ax, base, xlabel, ylabel)
     if data["group"].nunique() > 1:
-        ax.legend(title=None)
+        legend_outside(ax)
     return ax
+
+
+# Ticks a log axis of ratios may carry, from coarse to fine: a finer set is used when a coarser one
+# leaves fewer than four labelled ticks in the plotted range.
+_RATIO_TICK_SETS = (
+    (1.0, 2.0, 5.0),
+    (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+    (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.7, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0),
+)
+
+
+def ratio_ticks(low: float, high: float, *, min_ticks: int = 4) -> list[float]:
+    """Ticks for a log axis of ratios from ``low`` to ``high``: 1 and round ratios on both sides of it.
+
+    Ticks come from a 1-2-5 sequence (0.1, 0.2, 0.5, 1, 2, 5, 10, ...), made finer (1, 1.5, 2, 3,
+    5, 7, ... in every decade) until at least ``min_ticks`` fall in the range, so that the labels
+    cover the whole axis on both sides of 1 (which is a tick whenever it is in range).
+    """
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low < high):
+        raise ValueError(f"ratio_ticks needs 0 < low < high, got {low!r} and {high!r}.")
+    decades = range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1)
+    ticks: list[float] = []
+    for mantissas in _RATIO_TICK_SETS:
+        candidates = sorted({round(m * 10.0 ** d, 10) for d in decades for m in mantissas})
+        ticks = [t for t in candidates if low <= t <= high]
+        if len(ticks) >= min_ticks:
+            break
+    return ticks
 
 
 def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None,
@@ -73,9 +101,15 @@ def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
     ax.errorbar(ratio, positions, xerr=errors, fmt="o", capsize=3)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
-    plain = mticker.FuncFormatter(lambda value, _pos: f"{value:g}")
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    finite = np.concatenate([ratio, data["lower"].to_numpy(dtype=float), data["upper"].to_numpy(dtype=float),
+                             [1.0]])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    # a little room beyond the widest interval, the same on both sides of the log axis
+    low, high = float(finite.min()) / 1.15, float(finite.max()) * 1.15
+    ax.set_xlim(low, high)
+    ax.xaxis.set_major_locator(mticker.FixedLocator(ratio_ticks(low, high)))
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
     ax.set_yticks(positions, labels)
     label_axes(ax, title or "Drivers of the event: hazard ratios (95% CI)",
                "Hazard ratio (log scale; > 1 = event sooner)", None)

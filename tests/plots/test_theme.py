@@ -24,23 +24,6 @@ def test_money_label_adds_the_currency_only_when_known():
     assert theme.money_label("Net revenue", "") == "Net revenue"
 
 
-def test_period_labels_name_months_or_days():
-    assert theme.period_labels(pd.to_datetime(["2024-01-01", "2024-02-01"])) == ["Jan 2024", "Feb 2024"]
-    assert theme.period_labels(pd.to_datetime(["2024-01-01", "2024-01-08"])) == ["01 Jan 2024", "08 Jan 2024"]
-
-
-def test_thin_ticks_keeps_every_kth_label():
-    _, ax = plt.subplots()
-    labels = [f"p{i}" for i in range(40)]
-    theme.thin_ticks(ax, np.arange(40), labels)
-    # 40 labels over at most 18 ticks: every 3rd, starting with the first
-    assert list(ax.get_xticks()) == list(range(0, 40, 3))
-    assert [t.get_text() for t in ax.get_xticklabels()] == labels[::3]
-    _, ax = plt.subplots()
-    theme.thin_ticks(ax, np.arange(theme.MAX_PERIOD_TICKS), labels[:theme.MAX_PERIOD_TICKS])
-    assert len(ax.get_xticks()) == theme.MAX_PERIOD_TICKS
-
-
 def test_incomplete_periods_follow_is_complete():
     months = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
     data = pd.DataFrame({"period_start": months.repeat(2), "is_complete": [True, True, True, True, False, False]})
