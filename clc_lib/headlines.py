@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 _AT_RISK = ("{at_risk_customer.count} customers ({at_risk_customer}) are at risk, with no purchase for more than "
-            "{at_risk_days} days but not more than {dormant_days}{at_risk_customer.change}")
+            "{at_risk_days} days but not more than {dormant_days} days{at_risk_customer.change}")
 _CHURNED = ("{churned_customer.count} customers ({churned_customer}) have churned: no purchase for more than "
             "{churn_days} days{churned_customer.change}.")
 _AT_RISK_WITH_VALUE = (_AT_RISK + "; the {at_risk_value.label_lower} is {at_risk_value}{at_risk_value.change}.",

@@ -56,10 +56,10 @@ def test_a_line_falls_back_or_is_left_out_when_its_figures_are_missing():
     missing_value = KeyFigure("at_risk_value", "Predicted 12-month value of at-risk customers", None, "currency")
     sentences = headline_sentences("retention", [at_risk, missing_value])
     assert sentences == ["10 customers (10.0%) are at risk, with no purchase for more than 90 days but not more "
-                         "than 180."]
+                         "than 180 days."]
     with_value = KeyFigure("at_risk_value", "Predicted 12-month value of at-risk customers", 5_000.0, "currency")
     assert headline_sentences("retention", [at_risk, with_value], currency="EUR") == [
-        "10 customers (10.0%) are at risk, with no purchase for more than 90 days but not more than 180; the "
+        "10 customers (10.0%) are at risk, with no purchase for more than 90 days but not more than 180 days; the "
         "predicted 12-month value of at-risk customers is 5,000.00 EUR."]
     assert headline_sentences("retention", []) == []
 
