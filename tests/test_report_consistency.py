@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from clc_lib.report import run_report
 
 DEMO_DIR = project_root() / "data" / "raw" / "demo"
 PAGES = ["01", "03", "04", "05"]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
 
 
 def _text(page: Path) -> str:
@@ -89,18 +87,18 @@ def test_second_run_says_what_moved_since_the_first(runs):
 
 @pytest.mark.slow
 def test_screenshots_of_the_first_screen(runs):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("no /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM_ARGS, artifacts_dir, chromium_executable
+
     _, second = runs
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+    screenshots = artifacts_dir() / "first-screens"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         for html_page in sorted(second.path.glob("*.html")):
             page.goto(html_page.as_uri())
-            target = SCREENSHOTS / f"{html_page.stem}.png"
+            target = screenshots / f"{html_page.stem}.png"
             page.screenshot(path=str(target))
             assert target.stat().st_size > 10_000
         browser.close()
-    shutil.copytree(second.path, SCREENSHOTS / "run", dirs_exist_ok=True)
