@@ -99,16 +99,20 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "display": (
         "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
-        "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "table_html",
+        "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "figure_change", "table_html",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
         "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
     ),
     "definitions": (
-        "Term", "TERMS", "POPULATION_TERMS", "run_terms", "glossary_frame", "members", "share_of_customers",
+        "Term", "TERMS", "POPULATION_TERMS", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers",
     ),
     "keyfigures": (
         "KeyFigure", "segmentation_figures", "acquisition_figures", "monetisation_figures", "retention_figures",
         "recovery_figures",
+    ),
+    "headlines": (
+        "HEADLINES", "headline_sentences", "segmentation_headlines", "acquisition_headlines",
+        "monetisation_headlines", "retention_headlines", "recovery_headlines", "headlines_html", "show_headlines",
     ),
     "privacy": (
         "SALT_ENV_VAR", "IDENTIFIER_COLUMNS", "PERSONAL_DATA_COLUMNS",

@@ -13,8 +13,8 @@ Populations, as of the run's as-of date (the whole day included):
 * **customer**: at least one purchase (a row that is not a return). People with only returns,
   and people known only from the customers table or the events, are not customers.
 * **prospect**: in the customers table or the events, without a purchase.
-* **active / lapsed / churned / loyal**: customers by lifecycle stage (``docs/stages.md``):
-  lapsed is the at-risk and dormant stages, churned the churned stage, active everything else
+* **active / at risk / lapsed / churned / loyal**: customers by lifecycle stage (``docs/stages.md``):
+  at risk is the at-risk stage, lapsed is the at-risk and dormant stages, churned the churned stage, active everything else
   (new, active, loyal, reactivated). With the packaged precedence these are recency bands: active
   up to the at-risk threshold, lapsed above it up to the churn threshold, churned above that.
 * **repeat customer**: at least one counted repeat purchase day (summary ``x > 0``; a purchase
@@ -38,7 +38,7 @@ import pandas as pd
 
 from clc_lib.errors import ConfigError
 
-__all__ = ["Term", "TERMS", "POPULATION_TERMS", "run_terms", "glossary_frame", "members", "share_of_customers"]
+__all__ = ["Term", "TERMS", "POPULATION_TERMS", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
 
 _TIME_UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
 
@@ -135,6 +135,10 @@ TERMS: Mapping[str, Term] = dict([
           "Customers in the at-risk or dormant stage: no purchase for more than {at_risk_days} days "
           "({at_risk_days_name}) but for at most {churn_days} days ({churn_days_name}).",
           stages=("at_risk", "dormant"), thresholds=("at_risk_days", "churn_days")),
+    _term("at_risk_customer", "At-risk customers", "share of customers (0-1)",
+          "Customers in the at-risk stage, the first step of lapsing: no purchase for more than {at_risk_days} "
+          "days ({at_risk_days_name}) but for at most {dormant_days} days ({dormant_days_name}).",
+          stages=("at_risk",), thresholds=("at_risk_days", "dormant_days")),
     _term("churned_customer", "Churned customers", "share of customers (0-1)",
           "Customers in the churned stage: no purchase for more than {churn_days} days ({churn_days_name}).",
           stages=("churned",), thresholds=("churn_days",)),
@@ -179,6 +183,9 @@ TERMS: Mapping[str, Term] = dict([
     _term("top_share", "Revenue share of the top {top_share:.0%} of customers", "share of net revenue (0-1)",
           "Share of net revenue made by the {top_share:.0%} of customers with the highest net revenue "
           "(customers with negative net revenue count as zero)."),
+    _term("at_risk_value", "Predicted {clv_horizon_text} value of at-risk customers", "run currency",
+          "Customer value the purchase model predicts for the at-risk customers over the next {clv_horizon:g} "
+          "{clv_time_unit_words} (their chance of having stopped buying allowed for), in {currency}."),
     _term("orders", "Orders", "orders",
           "Distinct orders with at least one purchase line (return and cancellation invoices are not orders)."),
     # time
@@ -198,7 +205,7 @@ TERMS: Mapping[str, Term] = dict([
 #: Terms that name a set of people (:func:`members` returns them).
 POPULATION_TERMS: tuple[str, ...] = (
     "customer", "prospect", "acquired_customer", "active_customer", "loyal_customer", "lapsed_customer",
-    "churned_customer", "lapsed_or_churned", "repeat_customer",
+    "at_risk_customer", "churned_customer", "lapsed_or_churned", "repeat_customer",
 )
 
 
@@ -208,6 +215,21 @@ def term(key: str) -> Term:
         return TERMS[key]
     except KeyError:
         raise ConfigError(f"Unknown term {key!r}; defined terms: {', '.join(TERMS)}.") from None
+
+
+def horizon_text(horizon: float, time_unit: str) -> str:
+    """A forecast horizon as an adjective: ``52, "W"`` -> ``12-month``, ``26, "W"`` -> ``26-week``.
+
+    Whole years read as months (52 weeks, 365 days and 12 months are all ``12-month``), so value
+    figures of runs with different time units carry the same words.
+    """
+    days = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}.get(time_unit)
+    if days is not None:
+        years = horizon * days / 365.25
+        if years > 0 and abs(years - round(years)) < 0.01:
+            return f"{round(years) * 12}-month"
+    unit = _TIME_UNIT_WORDS.get(time_unit, time_unit)[:-1]
+    return f"{horizon:g}-{unit}"
 
 
 def _run_values(run: Any, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -222,6 +244,7 @@ def _run_values(run: Any, parameters: Mapping[str, Any] | None = None) -> dict[s
     values["clv_horizon"] = float(clv.horizon)
     values["clv_time_unit"] = clv.time_unit
     values["clv_time_unit_words"] = _TIME_UNIT_WORDS.get(clv.time_unit, clv.time_unit)
+    values["clv_horizon_text"] = horizon_text(float(clv.horizon), clv.time_unit)
     values["currency"] = run.currency or "the run currency"
     return {**values, **(parameters or {})}
 

@@ -58,6 +58,7 @@ __all__ = [
     "format_value",
     "format_duration",
     "key_figures_html",
+    "figure_change",
     "table_html",
     "missing_html",
     "note_html",
@@ -237,6 +238,10 @@ _CARD_CSS = """<style>
 .clc-card{flex:1 1 160px;max-width:260px;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;background:#f8fafc}
 .clc-card-value{font-size:1.6em;font-weight:600;color:#0b3d6e;line-height:1.2}
 .clc-card-label{font-size:.9em;color:#4a5560;margin-top:4px}
+.clc-card-count{font-size:.95em;color:#1f2328;font-weight:600}
+.clc-card-change{font-size:.85em;color:#4a5560;margin-top:4px}
+.clc-headlines{font-size:1.08em;line-height:1.5;margin:8px 0 14px 0;padding-left:1.2em}
+.clc-headlines li{margin:3px 0}
 table.clc-table{border-collapse:collapse;font-size:.92em;margin:6px 0 14px 0}
 table.clc-table caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0}
 table.clc-table th,table.clc-table td{padding:4px 10px;border-bottom:1px solid #e3e7eb}
@@ -249,13 +254,58 @@ table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-
 </style>"""
 
 
-def key_figures_html(figures: Mapping[str, Any] | Iterable[Sequence[Any]], *, currency: str | None = "") -> str:
+def _figure_extras(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str | None, int | None]]:
+    """``(term key, count)`` of each figure: set for key figures, None for labels and tuples."""
+    from clc_lib.keyfigures import KeyFigure
+
+    if isinstance(figures, Mapping):
+        return [(None, None)] * len(figures)
+    return [(entry.key, entry.count) if isinstance(entry, KeyFigure) else (None, None) for entry in figures]
+
+
+def _check_previous(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The previous run's figures as the ``previous_key_figures`` parameter holds them, checked."""
+    if previous is None:
+        return None
+    if not isinstance(previous, Mapping) or not isinstance(previous.get("values"), Mapping):
+        raise ValueError("previous_key_figures is {'as_of': 'YYYY-MM-DD', 'run': run id, 'values': {label: value}, "
+                         f"'counts': {{label: count}}}} or None; got {previous!r}.")
+    return previous
+
+
+def figure_change(label: str, value: Any, kind: str, previous: Mapping[str, Any] | None, *,
+                  currency: str | None = "") -> str:
+    """The change of one figure since the previous run, as a card shows it (``+1.2 pp since 2024-11-30``).
+
+    Empty when there is no previous run or the previous run did not have the figure.
+    """
+    from clc_lib.index import format_change
+
+    if previous is None or label not in previous["values"]:
+        return ""
+    change = format_change(kind, value, previous["values"][label], currency or "")
+    if not change:
+        return ""
+    as_of = previous.get("as_of")
+    return f"{change} since {as_of}" if as_of else f"{change} since the previous run"
+
+
+def key_figures_html(figures: Mapping[str, Any] | Iterable[Any], *, currency: str | None = "",
+                     previous: Mapping[str, Any] | None = None) -> str:
     """The HTML card row of :func:`show_key_figures` (every label and value escaped)."""
+    figures = figures if isinstance(figures, Mapping) else list(figures)
+    previous = _check_previous(previous)
     cards = []
-    for label, value, kind in _normalise_figures(figures):
+    for (label, value, kind), (_key, count) in zip(_normalise_figures(figures), _figure_extras(figures)):
         text = mask_personal_values(format_value(value, kind, currency))
-        cards.append(f'<div class="clc-card"><div class="clc-card-value">{html.escape(text)}</div>'
-                     f'<div class="clc-card-label">{html.escape(label)}</div></div>')
+        parts = [f'<div class="clc-card-value">{html.escape(text)}</div>']
+        if count is not None:
+            parts.append(f'<div class="clc-card-count">{html.escape(format_count(count))} customers</div>')
+        parts.append(f'<div class="clc-card-label">{html.escape(label)}</div>')
+        change = figure_change(label, value, kind, previous, currency=currency)
+        if change:
+            parts.append(f'<div class="clc-card-change">{html.escape(change)}</div>')
+        cards.append(f'<div class="clc-card">{"".join(parts)}</div>')
     return f'{_CARD_CSS}<div class="clc-cards">{"".join(cards)}</div>'
 
 
@@ -278,7 +328,8 @@ def _record(markup: str, mime: str, payload: Mapping[str, Any]) -> None:
     display({"text/html": markup, mime: plain}, raw=True)
 
 
-def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: str | None = "") -> None:
+def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: str | None = "",
+                     previous: Mapping[str, Any] | None = None) -> None:
     """Show the executive-summary figures as a row of cards, and record them for the report index.
 
     Parameters
@@ -290,22 +341,34 @@ def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
         in display order; key figures and tuples may be mixed. ``kind`` is one of
         ``currency``, ``percent`` (a share, 1 = 100%), ``count``, ``days``, ``date``, ``number``,
         ``text``; without it, dates show as ``date``, integers as ``count``, timedeltas as ``days``
-        and other numbers as ``number``.
+        and other numbers as ``number``. A key figure with a ``count`` shows it under its share.
     currency
         The run currency (``run.currency``) appended to ``currency`` figures.
+    previous
+        The previous comparable run's figures, as ``clc report`` passes them in the notebook
+        parameter ``previous_key_figures`` (:data:`clc_lib.handoff.PARAMETERS`): ``as_of``, ``run``
+        and ``values`` (label -> raw value). Each card then shows its change since that as-of date.
+        None (a notebook run by hand, or a first run) shows no change.
 
     Notes
     -----
     Beside the cards, the output holds each figure as JSON for ``clc report``
     (:data:`clc_lib.handoff.KEY_FIGURES_MIME`): ``label``, raw ``value`` (numbers, ISO dates, null
-    for missing), ``kind``, ``formatted`` and ``currency``.
+    for missing), ``kind``, ``formatted`` and ``currency``, and for key figures also ``key`` (the
+    term) and ``count`` (customers counted by a share, else null).
     """
+    figures = figures if isinstance(figures, Mapping) else list(figures)
     items = _normalise_figures(figures)
-    _record(key_figures_html(items, currency=currency), KEY_FIGURES_MIME, {"key_figures": [
-        {"label": label, "value": _json_value(value), "kind": kind,
-         "formatted": format_value(value, kind, currency), "currency": currency or ""}
-        for label, value, kind in items
-    ]})
+    extras = _figure_extras(figures)
+    records = []
+    for (label, value, kind), (key, count) in zip(items, extras):
+        record = {"label": label, "value": _json_value(value), "kind": kind,
+                  "formatted": format_value(value, kind, currency), "currency": currency or ""}
+        if key is not None:
+            record.update(key=key, count=count)
+        records.append(record)
+    _record(key_figures_html(figures, currency=currency, previous=previous), KEY_FIGURES_MIME,
+            {"key_figures": records})
 
 
 def _check_columns(frame: pd.DataFrame, named: dict[str, Iterable[str]]) -> None:

@@ -31,7 +31,8 @@ out of the HTML pages. No file is written for the runner.
 
 The key figures JSON (:data:`KEY_FIGURES_MIME`) is one object ``{"key_figures": [figure, ...]}``,
 each figure ``{"label", "value", "kind", "formatted", "currency"}`` with ``value`` as JSON (numbers,
-ISO dates, null for missing). The run data JSON (:data:`RUN_DATA_MIME`) is one object with
+ISO dates, null for missing); figures of :mod:`clc_lib.keyfigures` add ``key`` (the term) and
+``count`` (the customers a share counts, else null), which older readers ignore. The run data JSON (:data:`RUN_DATA_MIME`) is one object with
 ``first_timestamp`` and ``last_timestamp`` (ISO), ``currency``, ``engine`` and ``quality`` (the
 rows of the data-quality table).
 """
@@ -73,6 +74,9 @@ PARAMETERS: dict[str, str] = {
     "pseudonymise_ids": "whether tables show customer ids as pseudonyms (the config's report.pseudonymise_ids)",
     "run_cache": "folder of this run's cleaned tables, which load_run reads instead of the sources; "
                  "None when the run has no cache (Spark, databases)",
+    "previous_key_figures": "the key figures of this report in the newest earlier run in which it ran OK (the run "
+                            "the index compares with): {'run': run id, 'as_of': 'YYYY-MM-DD', 'values': {label: "
+                            "value}, 'counts': {label: customers}}; None for a first run or a notebook run by hand",
 }
 
 #: MIME type of the key figures a notebook shows (JSON, beside the ``text/html`` cards).
@@ -99,7 +103,7 @@ def declared_parameters(notebook: str | Path) -> list[str]:
 
 def parameters_for(notebook: str | Path, *, config: str, as_of: str, period: str | None, horizon: float | None,
                    stage_rules: Mapping[str, Any] | None, pseudonymise_ids: bool,
-                   run_cache: str | None) -> dict[str, Any]:
+                   run_cache: str | None, previous_key_figures: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The papermill parameters of one notebook: of the runner's values, those the notebook declares.
 
     Every keyword is one of :data:`PARAMETERS`; a notebook that does not declare a parameter does
@@ -107,7 +111,8 @@ def parameters_for(notebook: str | Path, *, config: str, as_of: str, period: str
     """
     values = {"config": config, "as_of": as_of, "period": period, "horizon": horizon,
               "stage_rules": None if stage_rules is None else dict(stage_rules),
-              "pseudonymise_ids": pseudonymise_ids, "run_cache": run_cache}
+              "pseudonymise_ids": pseudonymise_ids, "run_cache": run_cache,
+              "previous_key_figures": None if previous_key_figures is None else dict(previous_key_figures)}
     declared = declared_parameters(notebook)
     return {name: value for name, value in values.items() if name in declared}
 

@@ -32,8 +32,12 @@ VERSION_PACKAGES = {"clc": "clc", "pandas": "pandas", "ibis": "ibis-framework", 
 
 # --- key figures and their change since the previous run ---------------------------------------
 
-def _format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
-    """The change of one figure: signed, in the figure's unit (percentage points for shares)."""
+def format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
+    """The change of one figure: signed, in the figure's unit (percentage points for shares).
+
+    ``+1.2 pp`` for shares, ``+150 (+4.8%)`` for counts, ``unchanged``; empty when either value is
+    missing.
+    """
     from clc_lib.display import format_count, format_currency, format_days, format_number, format_value
 
     if kind not in NUMERIC_KINDS:
@@ -76,6 +80,24 @@ def previous_runs_by_report(config_folder: Path, names: Sequence[str]) -> dict[s
     return found
 
 
+def previous_key_figures(config_folder: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """For each report name, the key figures of the newest run in which it ran OK, as the notebooks receive them.
+
+    Returns ``{name: {"run": run id, "as_of": "YYYY-MM-DD" or None, "values": {label: value},
+    "counts": {label: count}}}`` (the notebook parameter ``previous_key_figures``, see
+    :data:`clc_lib.handoff.PARAMETERS`); names never run OK are left out. The comparison is the same
+    as the index's (:func:`previous_runs_by_report`).
+    """
+    handed: dict[str, dict[str, Any]] = {}
+    for name, (run_id, entry) in previous_runs_by_report(config_folder, names).items():
+        data = read_recorded(config_folder / run_id / RUN_MANIFEST).get("data") or {}
+        figures = [f for f in entry.get("key_figures", []) if isinstance(f, dict) and "label" in f]
+        handed[name] = {"run": run_id, "as_of": data.get("as_of"),
+                        "values": {f["label"]: f.get("value") for f in figures},
+                        "counts": {f["label"]: f["count"] for f in figures if f.get("count") is not None}}
+    return handed
+
+
 def add_changes(notebooks: list[NotebookRun], previous: dict[str, tuple[str, dict[str, Any]]]) -> None:
     """Attach ``change`` (text) and ``previous`` (raw value) to each key figure.
 
@@ -94,8 +116,40 @@ def add_changes(notebooks: list[NotebookRun], previous: dict[str, tuple[str, dic
                 figure["previous"], figure["change"] = None, ""
                 continue
             figure["previous"] = old.get("value")
-            figure["change"] = _format_change(figure.get("kind", "text"), figure.get("value"),
+            figure["change"] = format_change(figure.get("kind", "text"), figure.get("value"),
                                               old.get("value"), figure.get("currency", ""))
+
+
+#: Term keys of the index's summary, in order: the figures a director reads first.
+SUMMARY_TERMS: tuple[str, ...] = (
+    "customer", "net_revenue", "churned_customer", "at_risk_customer", "at_risk_value", "repeat_customer",
+    "reactivation_rate", "top_share",
+)
+
+
+def summary_figures(notebooks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The index's summary: each term of :data:`SUMMARY_TERMS` once, from the first report that shows it.
+
+    Parameters
+    ----------
+    notebooks
+        The manifest's notebook entries (``name``, ``title``, ``html``, ``key_figures`` with ``key``,
+        ``label``, ``value``, ``formatted``, ``count``, ``change``).
+
+    Returns
+    -------
+    list of dict
+        The key figure records with ``report`` (title) and ``html`` (page) added, in
+        :data:`SUMMARY_TERMS` order. Figures without a value (a model that could not fit, no
+        cohort old enough) are left out, and so is a term no report showed.
+    """
+    first: dict[str, dict[str, Any]] = {}
+    for notebook in notebooks:
+        for figure in notebook.get("key_figures", []):
+            key = figure.get("key")
+            if key in SUMMARY_TERMS and key not in first and figure.get("value") is not None:
+                first[key] = {**figure, "report": notebook.get("title"), "html": notebook.get("html")}
+    return [first[key] for key in SUMMARY_TERMS if key in first]
 
 
 # --- pinned stage definitions (see clc_lib.pinning) ------------------------------------------
@@ -235,7 +289,8 @@ def write_index(folder: Path, manifest: dict[str, Any]) -> None:
     if data.get("first_timestamp") and data.get("last_timestamp"):
         first, last = (format_date(_day(data[key])) for key in ("first_timestamp", "last_timestamp"))
         period = f"{first} to {last}"
-    page = render_template("index.html.j2", manifest=manifest, quality_html=quality_html, period=period)
+    page = render_template("index.html.j2", manifest=manifest, quality_html=quality_html, period=period,
+                           summary=summary_figures(manifest.get("notebooks", [])))
     (folder / "index.html").write_text(page, encoding="utf-8")
 
 

@@ -48,6 +48,11 @@ class KeyFigure:
         ``days``, ``date``, ``number``, ``text``).
     definition
         The term's one-line description with this run's thresholds filled in.
+    count
+        For a share of customers, the number of customers it counts (None otherwise), so that a
+        reader never has to work a count out of a share.
+    thresholds
+        ``(threshold, days)`` pairs of the stage rules the figure depends on (``at_risk_days``, ...).
     """
 
     key: str
@@ -55,6 +60,8 @@ class KeyFigure:
     value: Any
     kind: str
     definition: str = ""
+    count: int | None = None
+    thresholds: tuple[tuple[str, float], ...] = ()
 
 
 class _Figures:
@@ -64,9 +71,33 @@ class _Figures:
         self.terms: dict[str, Term] = run_terms(run, keys, **parameters)
         self.items: list[KeyFigure] = []
 
-    def add(self, key: str, value: Any, kind: str) -> None:
+    def add(self, key: str, value: Any, kind: str, count: int | None = None) -> None:
         resolved = self.terms[key]
-        self.items.append(KeyFigure(key, resolved.label, value, kind, resolved.description))
+        self.items.append(KeyFigure(key, resolved.label, value, kind, resolved.description, count,
+                                    resolved.threshold_values))
+
+    def add_share(self, run: Any, key: str) -> None:
+        """A population as its share of customers, with its number of customers."""
+        self.add(key, share_of_customers(run, key), "percent", count=len(members(run, key)))
+
+
+def _at_risk_value(run: Any) -> float | None:
+    """Predicted customer value (the run's CLV horizon) of the at-risk customers; None when the model cannot fit."""
+    from clc_lib.clv import predict_run_value
+    from clc_lib.errors import ModelFitError
+
+    try:
+        scores = predict_run_value(run)
+    except (ModelFitError, ValueError):
+        return None
+    at_risk = members(run, "at_risk_customer")
+    return float(scores["clv"].reindex(at_risk).fillna(0.0).sum())
+
+
+def _has_returns(run: Any) -> bool:
+    """Whether the data hold any return or cancellation row (a data set without them has no returns figure)."""
+    summary = run.summary()
+    return bool((summary["return_amount"] != 0).any())
 
 
 def _customer_summary(run: Any) -> pd.DataFrame:
@@ -91,18 +122,19 @@ def segmentation_figures(run: Any) -> list[KeyFigure]:
     Returns
     -------
     list of KeyFigure
-        Customers acquired (count), repeat customers, loyal customers, lapsed or churned customers
-        (shares of customers, 0-1), net revenue (run currency) and the last purchase date.
+        Customers and prospects (counts, apart), repeat, loyal, at-risk and churned customers
+        (shares of customers, 0-1, with their counts) and net revenue (run currency).
     """
     summary = run.summary()
-    figures = _Figures(run, ["acquired_customer", "repeat_customer", "net_revenue", "loyal_customer",
-                             "lapsed_or_churned", "last_purchase_date"])
-    figures.add("acquired_customer", len(members(run, "acquired_customer")), "count")
-    figures.add("repeat_customer", share_of_customers(run, "repeat_customer"), "percent")
+    figures = _Figures(run, ["customer", "prospect", "repeat_customer", "loyal_customer", "at_risk_customer",
+                             "churned_customer", "net_revenue"])
+    figures.add("customer", len(members(run, "customer")), "count")
+    figures.add("prospect", len(members(run, "prospect")), "count")
+    figures.add_share(run, "repeat_customer")
+    figures.add_share(run, "loyal_customer")
+    figures.add_share(run, "at_risk_customer")
+    figures.add_share(run, "churned_customer")
     figures.add("net_revenue", float(summary["net_revenue"].sum()), "currency")
-    figures.add("loyal_customer", share_of_customers(run, "loyal_customer"), "percent")
-    figures.add("lapsed_or_churned", share_of_customers(run, "lapsed_or_churned"), "percent")
-    figures.add("last_purchase_date", summary["last_purchase"].max(), "date")
     return figures.items
 
 
@@ -132,7 +164,7 @@ def acquisition_figures(run: Any, *, repeat_window_days: int = 90) -> list[KeyFi
                              "days_between_purchases", "repeat_within_window"], window_days=repeat_window_days)
     figures.add("acquired_customer", int(overview["customers_acquired"]), "count")
     figures.add("first_purchase_date", overview["first_purchase"], "date")
-    figures.add("repeat_customer", share_of_customers(run, "repeat_customer"), "percent")
+    figures.add_share(run, "repeat_customer")
     figures.add("days_between_purchases", _median(_customer_summary(run)["mean_gap_days"]), "days")
     figures.add("repeat_within_window", overview["repeat_rate"], "percent")
     return figures.items
@@ -152,22 +184,25 @@ def monetisation_figures(run: Any, *, top_share: float = 0.2) -> list[KeyFigure]
     -------
     list of KeyFigure
         Net revenue (run currency), orders (count), net revenue per customer (run currency),
-        returns (positive, run currency) and the top ``top_share`` of customers' share of net revenue
-        (customers with negative net revenue count as zero).
+        returns (positive, run currency; left out when the data hold no return or cancellation),
+        the top ``top_share`` of customers' share of net revenue (customers with negative net
+        revenue count as zero) and churned customers (share of customers, with their count).
     """
     from clc_lib.monetisation import top_share as share_of_top
 
     summary = run.summary()
     customers = _customer_summary(run)
     net_revenue = float(summary["net_revenue"].sum())
-    figures = _Figures(run, ["net_revenue", "orders", "net_revenue_per_customer", "returns", "top_share"],
-                       top_share=top_share)
+    figures = _Figures(run, ["net_revenue", "orders", "net_revenue_per_customer", "returns", "top_share",
+                             "churned_customer"], top_share=top_share)
     figures.add("net_revenue", net_revenue, "currency")
     figures.add("orders", int(summary["orders"].sum()), "count")
     figures.add("net_revenue_per_customer", net_revenue / len(customers) if len(customers) else math.nan, "currency")
-    figures.add("returns", float(summary["return_amount"].sum()), "currency")
+    if _has_returns(run):
+        figures.add("returns", float(summary["return_amount"].sum()), "currency")
     figures.add("top_share", share_of_top(customers["net_revenue"], top_share, negative="clip")
                 if len(customers) else math.nan, "percent")
+    figures.add_share(run, "churned_customer")
     return figures.items
 
 
@@ -184,8 +219,9 @@ def retention_figures(run: Any) -> list[KeyFigure]:
     list of KeyFigure
         Customers (count), repeat customers (share), median days since the last purchase (days),
         customers buying again one period after their first (pooled retention at age 1 of
-        :func:`clc_lib.cohorts.retention_curve`, None before any cohort reaches it) and churned
-        customers (share of customers in the churned stage).
+        :func:`clc_lib.cohorts.retention_curve`, None before any cohort reaches it), at-risk and
+        churned customers (shares of customers, with their counts) and the predicted value of the
+        at-risk customers over the run's CLV horizon (run currency; None when the model cannot fit).
     """
     from clc_lib.cohorts import cohort_matrix, retention_curve
 
@@ -195,12 +231,14 @@ def retention_figures(run: Any) -> list[KeyFigure]:
         curve = retention_curve(cohort_matrix(run.transactions, period=run.period, as_of=run.as_of))
         retained_after_one = curve.set_index("periods_since_first")["retention"].get(1)
     figures = _Figures(run, ["customer", "repeat_customer", "days_since_last_purchase", "retention_one_period",
-                             "churned_customer"])
+                             "at_risk_customer", "churned_customer", "at_risk_value"])
     figures.add("customer", len(customers), "count")
-    figures.add("repeat_customer", share_of_customers(run, "repeat_customer"), "percent")
+    figures.add_share(run, "repeat_customer")
     figures.add("days_since_last_purchase", _median(customers["recency_days"]), "days")
     figures.add("retention_one_period", retained_after_one, "percent")
-    figures.add("churned_customer", share_of_customers(run, "churned_customer"), "percent")
+    figures.add_share(run, "at_risk_customer")
+    figures.add_share(run, "churned_customer")
+    figures.add("at_risk_value", _at_risk_value(run) if len(customers) else None, "currency")
     return figures.items
 
 
@@ -215,22 +253,23 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
     Returns
     -------
     list of KeyFigure
-        Customers (count), median days since the last purchase (days), returns (run currency),
-        lapsed or churned customers (share of customers) and the reactivation rate of the last full
+        Customers (count), lapsed or churned, at-risk and churned customers (shares of customers,
+        with their counts), the predicted value of the at-risk customers over the run's CLV horizon
+        (run currency; None when the model cannot fit) and the reactivation rate of the last full
         period (:func:`clc_lib.recovery.reactivation` with the stage rules' reactivation gap; None
         before a full period has passed).
     """
     from clc_lib.recovery import reactivation
 
-    summary = run.summary()
     customers = _customer_summary(run)
     gap_days = int(run.stage_rules().thresholds["reactivation_gap_days"])
     rates = reactivation(run.transactions, run.as_of, lapse_days=gap_days, period=run.period).rates
-    figures = _Figures(run, ["customer", "days_since_last_purchase", "returns", "lapsed_or_churned",
-                             "reactivation_rate"])
+    figures = _Figures(run, ["customer", "lapsed_or_churned", "at_risk_customer", "churned_customer",
+                             "at_risk_value", "reactivation_rate"])
     figures.add("customer", len(customers), "count")
-    figures.add("days_since_last_purchase", _median(customers["recency_days"]), "days")
-    figures.add("returns", float(summary["return_amount"].sum()), "currency")
-    figures.add("lapsed_or_churned", share_of_customers(run, "lapsed_or_churned"), "percent")
+    figures.add_share(run, "lapsed_or_churned")
+    figures.add_share(run, "at_risk_customer")
+    figures.add_share(run, "churned_customer")
+    figures.add("at_risk_value", _at_risk_value(run) if len(customers) else None, "currency")
     figures.add("reactivation_rate", float(rates["reactivation_rate"].iloc[-1]) if len(rates) else None, "percent")
     return figures.items

@@ -73,6 +73,7 @@ from clc_lib.index import (
     definitions_log_line,
     mark_definition_changes,
     package_versions,
+    previous_key_figures,
     previous_runs_by_report,
     run_data,
     run_definitions,
@@ -215,6 +216,7 @@ class _Task:
     pseudonymise_ids: bool = True  # report.pseudonymise_ids
     run_cache: Path | None = None  # the run's cleaned tables; None without a cache
     stage_rules: dict[str, Any] | None = None  # pinned stage thresholds (see clc_lib.pinning)
+    previous_key_figures: dict[str, Any] | None = None  # this report's figures in the run it is compared with
 
 
 # Papermill runs through this launcher so that it stops when the runner dies, even by SIGKILL:
@@ -262,7 +264,8 @@ def notebook_parameters(task: _Task) -> dict[str, Any]:
     horizon = run_config.clv.horizon
     return parameters_for(task.source, config=str(task.config), as_of=task.as_of, period=run_config.period.code,
                           horizon=horizon, stage_rules=task.stage_rules, pseudonymise_ids=task.pseudonymise_ids,
-                          run_cache=None if task.run_cache is None else str(task.run_cache))
+                          run_cache=None if task.run_cache is None else str(task.run_cache),
+                          previous_key_figures=task.previous_key_figures)
 
 
 def execute_notebook(task: _Task) -> tuple[bool, str | None]:
@@ -521,7 +524,8 @@ def run_report(
                 if privacy["pseudonymise_ids"] else "customer ids are shown as they are (report.pseudonymise_ids: false)")
             log(definitions_log_line(plan))
             results = _execute_all(notebooks, work, config_path, run_as_of, source_dir, options, workers, log,
-                                   sanitiser, stage_rules=plan.stage_rules, run_cache=cache if cached else None)
+                                   sanitiser, stage_rules=plan.stage_rules, run_cache=cache if cached else None,
+                                   previous=previous_key_figures(config_folder, [path.stem for path in notebooks]))
             data = run_data(results, run_as_of, run_config)
             as_of_label = _safe_label(run_as_of)
             # Runs started within the same second (whatever their as_of) get -2, -3... so they keep their order.
@@ -640,7 +644,8 @@ def run_report(
 
 def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str, cwd: Path,
                  options: ReportSettings, workers: int, log: Callable[[str], None], sanitiser: Sanitiser,
-                 stage_rules: dict[str, Any] | None = None, run_cache: Path | None = None) -> list[NotebookRun]:
+                 stage_rules: dict[str, Any] | None = None, run_cache: Path | None = None,
+                 previous: dict[str, dict[str, Any]] | None = None) -> list[NotebookRun]:
     """Execute every notebook (``workers`` at a time); a failure does not stop the others.
 
     ``as_of`` (the resolved date), ``stage_rules`` (pinned thresholds), ``report.pseudonymise_ids``
@@ -658,7 +663,8 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
         task = _Task(source=path, executed=work / result.ipynb, log=work / result.log, config=config_path,
                      as_of=as_of, cwd=cwd, cell_timeout=options.cell_timeout,
                      start_timeout=options.start_timeout, pseudonymise_ids=options.pseudonymise_ids,
-                     run_cache=run_cache, stage_rules=stage_rules)
+                     run_cache=run_cache, stage_rules=stage_rules,
+                     previous_key_figures=(previous or {}).get(path.stem))
         log(f"start   {result.name}")
         began = time.perf_counter()
         try:

@@ -129,6 +129,7 @@ def test_populations_of_the_tiny_shop(tiny):
         "active_customer": ["c1", "c4", "c5"],
         "loyal_customer": ["c4"],
         "lapsed_customer": ["c3"],
+        "at_risk_customer": [],  # c3 is dormant
         "churned_customer": ["c2"],
         "lapsed_or_churned": ["c2", "c3"],
         "repeat_customer": ["c1", "c4", "c5"],  # c2's second purchase day is cancelled by its return

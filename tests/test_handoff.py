@@ -20,7 +20,9 @@ from clc_lib.handoff import (
 
 VALUES = {"config": "/p/run.yaml", "as_of": "2024-06-30", "period": "W", "horizon": 12.0,
           "stage_rules": {"churn_days": 180, "sources": {"churn_days": "pinned on 2024-01-31"}},
-          "pseudonymise_ids": False, "run_cache": "/private/run-1/cache"}
+          "pseudonymise_ids": False, "run_cache": "/private/run-1/cache",
+          "previous_key_figures": {"run": "20240531-000000_2024-05-31", "as_of": "2024-05-31",
+                                   "values": {"Customers": 120}, "counts": {}}}
 
 
 @pytest.fixture(autouse=True)

@@ -38,14 +38,19 @@ def tiny():
 
 def test_segmentation_figures_of_the_tiny_shop(tiny):
     figures = segmentation_figures(tiny)
-    assert [f.label for f in figures] == ["Customers acquired", "Repeat customers", "Net revenue", "Loyal customers",
-                                          "Lapsed or churned customers", "Last purchase in data"]
+    assert [f.label for f in figures] == ["Customers", "Prospects", "Repeat customers", "Loyal customers",
+                                          "At-risk customers", "Churned customers", "Net revenue"]
     assert _by_key(figures) == {
-        "acquired_customer": 5, "repeat_customer": pytest.approx(3 / 5),
+        "customer": 5, "prospect": 3,  # p1, p2 (customers table) and v1 (events) apart from the customers
+        "repeat_customer": pytest.approx(3 / 5),
         "net_revenue": pytest.approx(400.0),  # 150 + 80 + 60 + 60 + 60, and r1's return of 10
-        "loyal_customer": pytest.approx(1 / 5), "lapsed_or_churned": pytest.approx(2 / 5),
-        "last_purchase_date": pd.Timestamp("2024-12-20"),
+        "loyal_customer": pytest.approx(1 / 5),
+        "at_risk_customer": 0.0,  # c3 is dormant, not at risk
+        "churned_customer": pytest.approx(1 / 5),
     }
+    # shares of customers carry the customers they count
+    assert {f.key: f.count for f in figures if f.count is not None} == {
+        "repeat_customer": 3, "loyal_customer": 1, "at_risk_customer": 0, "churned_customer": 1}
 
 
 def test_acquisition_figures_of_the_tiny_shop(tiny):
@@ -67,34 +72,38 @@ def test_acquisition_figures_of_the_tiny_shop(tiny):
 def test_monetisation_figures_of_the_tiny_shop(tiny):
     figures = monetisation_figures(tiny, top_share=0.2)
     assert [f.label for f in figures] == ["Net revenue", "Orders", "Net revenue per customer", "Returns",
-                                          "Revenue share of the top 20% of customers"]
+                                          "Revenue share of the top 20% of customers", "Churned customers"]
     assert _by_key(figures) == {
         "net_revenue": pytest.approx(400.0), "orders": 10, "net_revenue_per_customer": pytest.approx(80.0),
         "returns": pytest.approx(50.0),
         "top_share": pytest.approx(150 / 410),  # c1 of the five customers; r1 is not a customer
+        "churned_customer": pytest.approx(1 / 5),
     }
 
 
 def test_retention_figures_of_the_tiny_shop(tiny):
     figures = retention_figures(tiny)
     assert [f.label for f in figures] == ["Customers", "Repeat customers", "Median days since last purchase",
-                                          "Customers buying again one period after their first", "Churned customers"]
+                                          "Customers buying again one period after their first", "At-risk customers",
+                                          "Churned customers", "Predicted 12-month value of at-risk customers"]
     assert _by_key(figures) == {
         "customer": 5, "repeat_customer": pytest.approx(3 / 5),
         "days_since_last_purchase": pytest.approx(30.0),  # 11, 21, 30, 213, 325
         # first-purchase months Jan (c2 buys in Feb), Feb (c5: no), Jun (c3: no), Oct (c4: yes), Nov (c1: yes)
         "retention_one_period": pytest.approx(3 / 5),
-        "churned_customer": pytest.approx(1 / 5),
+        "at_risk_customer": 0.0, "churned_customer": pytest.approx(1 / 5),
+        "at_risk_value": 0.0,  # nobody is at risk, so no value is at risk
     }
 
 
 def test_recovery_figures_of_the_tiny_shop(tiny):
     figures = recovery_figures(tiny)
-    assert [f.label for f in figures] == ["Customers", "Median days since last purchase", "Returns",
-                                          "Lapsed or churned customers", "Reactivation rate, last full period"]
+    assert [f.label for f in figures] == ["Customers", "Lapsed or churned customers", "At-risk customers",
+                                          "Churned customers", "Predicted 12-month value of at-risk customers",
+                                          "Reactivation rate, last full period"]
     assert _by_key(figures) == {
-        "customer": 5, "days_since_last_purchase": pytest.approx(30.0), "returns": pytest.approx(50.0),
-        "lapsed_or_churned": pytest.approx(2 / 5),
+        "customer": 5, "lapsed_or_churned": pytest.approx(2 / 5), "at_risk_customer": 0.0,
+        "churned_customer": pytest.approx(1 / 5), "at_risk_value": 0.0,
         # lapsed for more than 120 days on Nov 30: c2, c3, c5; only c5 buys in December
         "reactivation_rate": pytest.approx(1 / 3),
     }
@@ -132,8 +141,9 @@ def test_show_key_figures_records_key_figures_by_label(tiny, monkeypatch):
     display.show_key_figures(recovery_figures(tiny), currency="EUR")
     recorded = outputs[0][KEY_FIGURES_MIME]["key_figures"]
     assert [(r["label"], r["kind"]) for r in recorded][:2] == [("Customers", "count"),
-                                                              ("Median days since last purchase", "days")]
-    assert recorded[3]["formatted"] == "40.0%" and recorded[2]["formatted"] == "50.00 EUR"
+                                                              ("Lapsed or churned customers", "percent")]
+    assert recorded[1]["formatted"] == "40.0%" and recorded[1]["count"] == 2 and recorded[1]["key"] == "lapsed_or_churned"
+    assert recorded[0]["count"] is None
 
 
 # --- the demo: its truth and independent pandas recomputations from the raw files ---------------
@@ -172,13 +182,15 @@ def raw():
 def test_demo_segmentation_figures(demo, raw):
     figures = _by_key(segmentation_figures(demo))
     customers, thresholds = raw["customers"], demo.stage_rules().thresholds
-    assert figures["acquired_customer"] == raw["truth"]["counts"]["customers"]
+    assert figures["customer"] == raw["truth"]["counts"]["customers"]
     assert figures["repeat_customer"] == pytest.approx((customers["x"] > 0).mean())
     assert figures["net_revenue"] == pytest.approx(raw["lines"]["value"].sum())
     assert figures["loyal_customer"] == pytest.approx(clc.stage_shares(demo.stages())["loyal"])
-    # with the packaged precedence, lapsed or churned is a recency band
-    assert figures["lapsed_or_churned"] == pytest.approx((customers["recency"] > thresholds["at_risk_days"]).mean())
-    assert figures["last_purchase_date"] == customers["last"].max()
+    # with the packaged precedence, at risk and churned are recency bands
+    recency = customers["recency"]
+    assert figures["at_risk_customer"] == pytest.approx(
+        ((recency > thresholds["at_risk_days"]) & (recency <= thresholds["dormant_days"])).mean())
+    assert figures["churned_customer"] == pytest.approx((recency > thresholds["churn_days"]).mean())
 
 
 def test_demo_acquisition_figures(demo, raw):
@@ -248,3 +260,17 @@ def test_key_figure_cards_mix_with_tuples_and_escape_labels():
                                ("Orders", 3, "count")], currency="EUR")
     assert "12,346 EUR" in markup and "Net &lt;revenue&gt;" in markup
     assert markup.index("12,346 EUR") < markup.index(">3<")
+
+
+def test_cards_show_counts_and_the_change_since_the_previous_run(tiny):
+    from clc_lib.display import key_figures_html
+
+    figures = recovery_figures(tiny)
+    previous = {"as_of": "2024-11-30", "run": "r", "values": {"Customers": 4, "Lapsed or churned customers": 0.5}}
+    markup = key_figures_html(figures, currency="EUR", previous=previous)
+    assert '<div class="clc-card-count">2 customers</div>' in markup  # lapsed or churned: c2, c3
+    assert "+1 (+25.0%) since 2024-11-30" in markup and "-10.0 pp since 2024-11-30" in markup
+    assert markup.count("clc-card-change") == 2 + 1  # two changes, and the style rule
+    assert "since" not in key_figures_html(figures, currency="EUR")  # run by hand: no change shown
+    with pytest.raises(ValueError, match="previous_key_figures"):
+        key_figures_html(figures, previous={"Customers": 4})

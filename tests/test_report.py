@@ -269,7 +269,7 @@ def test_key_figures_show_change_since_previous_complete_run(real_runs):
     ],
 )
 def test_format_change(kind, current, previous, expected):
-    assert index._format_change(kind, current, previous, "EUR") == expected
+    assert index.format_change(kind, current, previous, "EUR") == expected
 
 
 # --- checks with the execution step replaced ----------------------------------------------------
