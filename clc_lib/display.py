@@ -79,7 +79,8 @@ MISSING_TEXT = "\u2013"
 WHOLE_UNITS_FROM = 10_000
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """Whether a figure's value is missing (None, NaT or NaN); such values show as :data:`MISSING_TEXT`."""
     if value is None or value is pd.NaT:
         return True
     try:
@@ -90,7 +91,7 @@ def _is_missing(value: Any) -> bool:
 
 def format_number(value: float | None, decimals: int = 2) -> str:
     """A number with thousands separators and ``decimals`` decimals: ``1234.567`` -> ``1,234.57``."""
-    if _is_missing(value):
+    if is_missing(value):
         return MISSING_TEXT
     return f"{float(value):,.{decimals}f}"
 
@@ -101,7 +102,7 @@ def format_currency(value: float | None, currency: str | None = "") -> str:
     ``format_currency(1234.5, "EUR") == "1,234.50 EUR"``,
     ``format_currency(-98765.4, "EUR") == "-98,765 EUR"``; an empty currency adds no suffix.
     """
-    if _is_missing(value):
+    if is_missing(value):
         return MISSING_TEXT
     amount = float(value)
     decimals = 0 if abs(amount) >= WHOLE_UNITS_FROM else 2
@@ -113,21 +114,21 @@ def format_currency(value: float | None, currency: str | None = "") -> str:
 
 def format_percent(share: float | None, decimals: int = 1) -> str:
     """A share as a percentage (1.0 = 100%): ``format_percent(0.1234) == "12.3%"``."""
-    if _is_missing(share):
+    if is_missing(share):
         return MISSING_TEXT
     return f"{float(share) * 100:,.{decimals}f}%"
 
 
 def format_count(n: float | None) -> str:
     """A count with thousands separators, rounded to a whole number: ``1234567`` -> ``1,234,567``."""
-    if _is_missing(n):
+    if is_missing(n):
         return MISSING_TEXT
     return f"{round(float(n)):,d}"
 
 
 def format_days(days: float | None) -> str:
     """A duration in days: one decimal below 10 days, whole days from 10 (``12.4`` -> ``12 days``)."""
-    if _is_missing(days):
+    if is_missing(days):
         return MISSING_TEXT
     value = float(days)
     text = f"{value:,.1f}" if abs(value) < 10 else f"{round(value):,d}"
@@ -136,7 +137,7 @@ def format_days(days: float | None) -> str:
 
 def format_date(value: Any) -> str:
     """A date as ``YYYY-MM-DD`` (a time of day other than midnight is kept as ``HH:MM``)."""
-    if _is_missing(value):
+    if is_missing(value):
         return MISSING_TEXT
     stamp = pd.Timestamp(value)
     if stamp == stamp.normalize():
@@ -151,7 +152,7 @@ _FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "days": lambda value, _currency: format_days(value),
     "date": lambda value, _currency: format_date(value),
     "number": lambda value, _currency: format_number(value),
-    "text": lambda value, _currency: MISSING_TEXT if _is_missing(value) else str(value),
+    "text": lambda value, _currency: MISSING_TEXT if is_missing(value) else str(value),
 }
 FIGURE_KINDS: tuple[str, ...] = tuple(_FORMATTERS)
 
@@ -219,7 +220,7 @@ def _normalise_figures(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple
 
 def _json_value(value: Any) -> Any:
     """A JSON-safe raw value: numbers as float/int, dates as ISO text, missing as null."""
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, (pd.Timestamp, dt.date, np.datetime64)):
         return pd.Timestamp(value).isoformat()
@@ -233,7 +234,8 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-_CARD_CSS = """<style>
+#: The style of the key-figure cards and headlines, put once before each block of them.
+CARD_CSS = """<style>
 .clc-cards{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 16px 0}
 .clc-card{flex:1 1 160px;max-width:260px;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;background:#f8fafc}
 .clc-card-value{font-size:1.6em;font-weight:600;color:#0b3d6e;line-height:1.2}
@@ -306,7 +308,7 @@ def key_figures_html(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
         if change:
             parts.append(f'<div class="clc-card-change">{html.escape(change)}</div>')
         cards.append(f'<div class="clc-card">{"".join(parts)}</div>')
-    return f'{_CARD_CSS}<div class="clc-cards">{"".join(cards)}</div>'
+    return f'{CARD_CSS}<div class="clc-cards">{"".join(cards)}</div>'
 
 
 def _display_html(markup: str) -> None:
@@ -387,7 +389,7 @@ def _cell_text(value: Any, column: Any, styles: Mapping[Any, str], currency: str
     kind = styles.get(column)
     if kind is not None:
         return format_value(value, kind, currency), True
-    if _is_missing(value):
+    if is_missing(value):
         return MISSING_TEXT, False
     if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
         return format_date(value), False
@@ -451,7 +453,7 @@ def table_html(
     if max_rows is not None and total_rows > max_rows:
         parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
                      f"{format_count(total_rows)} rows.</div>")
-    return _CARD_CSS + "".join(parts)
+    return CARD_CSS + "".join(parts)
 
 
 def _header_text(name: Any) -> str:

@@ -22,6 +22,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from clc_lib.display import CARD_CSS, is_missing
+
 __all__ = [
     "HEADLINES",
     "headline_sentences",
@@ -88,12 +90,6 @@ HEADLINES: Mapping[str, tuple[tuple[str, ...], ...]] = {
 
 def _field(figure: Any, name: str, default: Any = None) -> Any:
     return figure.get(name, default) if isinstance(figure, Mapping) else getattr(figure, name, default)
-
-
-def _is_missing(value: Any) -> bool:
-    from clc_lib.display import _is_missing as missing
-
-    return missing(value)
 
 
 def _change_clause(change: str, as_of: str | None) -> str:
@@ -173,7 +169,7 @@ def headline_sentences(report: str, figures: Iterable[Any], previous: Mapping[st
         key = _field(figure, "key")
         if key is None:
             continue
-        if not _is_missing(_field(figure, "value")):
+        if not is_missing(_field(figure, "value")):
             names[key] = _Said(figure, previous, currency or "")
         for threshold, days in _field(figure, "thresholds", ()) or ():
             names.setdefault(threshold, f"{float(days):g}")
@@ -226,10 +222,9 @@ def recovery_headlines(figures: Iterable[Any], previous: Mapping[str, Any] | Non
 
 def headlines_html(sentences: Iterable[str]) -> str:
     """The headline as an HTML list (each sentence escaped)."""
-    from clc_lib.display import _CARD_CSS
 
     items = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in sentences)
-    return f'{_CARD_CSS}<ul class="clc-headlines">{items}</ul>'
+    return f'{CARD_CSS}<ul class="clc-headlines">{items}</ul>'
 
 
 def show_headlines(sentences: Iterable[str]) -> None:
