@@ -67,14 +67,17 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "customer_lifetimes", "with_customer_attributes", "ATTRIBUTE_RULES", "CustomerAttributes",
         "customer_attributes", "format_p_value", "time_to_second_purchase", "kaplan_meier",
         "median_survival", "restricted_mean_survival_time", "logrank_test", "SurvivalComparison",
-        "compare_survival", "CoxModel", "cox_drivers",
+        "compare_survival",
     ),
+    "churn_drivers": ("CoxModel", "cox_drivers"),
     "acquisition": (
         "ENGAGED_EVENT_TYPES", "LEAD_EVENT_TYPES", "BLENDED_CAC_LABEL",
         "PAID_CAC_LABEL", "customer_acquisition", "acquisition_overview", "new_customers", "funnel",
-        "first_order_value", "cac_by_channel", "repeat_rate", "cumulative_revenue_per_customer",
-        "ltv_from_revenue_curve", "ltv_cac", "payback_period",
-        "margin_basis", "apply_margin",
+        "first_order_value", "cac_by_channel", "repeat_rate",
+    ),
+    "unit_economics": (
+        "margin_basis", "apply_margin", "cumulative_revenue_per_customer", "ltv_from_revenue_curve", "ltv_cac",
+        "payback_period",
     ),
     "monetisation": (
         "TENURE_BANDS_DAYS", "revenue_over_time", "revenue_by", "lorenz_curve", "gini",
@@ -99,7 +102,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "display": (
         "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
-        "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "figure_change", "table_html",
+        "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "figure_change",
+        "format_change", "table_html",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
         "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
     ),

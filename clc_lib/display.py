@@ -37,7 +37,7 @@ import math
 import numbers
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,7 @@ __all__ = [
     "format_duration",
     "key_figures_html",
     "figure_change",
+    "format_change",
     "table_html",
     "missing_html",
     "note_html",
@@ -275,14 +276,46 @@ def _check_previous(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | N
     return previous
 
 
+#: Kinds of key figure whose change is a difference (other kinds change by being different).
+NUMERIC_KINDS = ("currency", "percent", "count", "days", "number")
+
+
+def format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
+    """The change of one figure: signed, in the figure's unit (percentage points for shares).
+
+    ``+1.2 pp`` for shares, ``+150 (+4.8%)`` for counts, ``unchanged``; empty when either value is
+    missing.
+    """
+    if kind not in NUMERIC_KINDS:
+        if previous == current:
+            return "unchanged"
+        return f"was {format_value(previous, kind, currency)}" if previous is not None else ""
+    if not isinstance(current, (int, float)) or not isinstance(previous, (int, float)):
+        return ""
+    delta = current - previous
+    if delta == 0:
+        return "unchanged"
+    sign = "+" if delta > 0 else "-"
+    magnitude = abs(delta)
+    unit_text = {
+        "currency": lambda: format_currency(magnitude, currency),
+        "percent": lambda: f"{magnitude * 100:,.1f} pp",
+        "count": lambda: format_count(magnitude),
+        "days": lambda: format_days(magnitude),
+        "number": lambda: format_number(magnitude),
+    }[kind]()
+    text = f"{sign}{unit_text}"
+    if kind != "percent" and previous != 0:
+        text += f" ({delta / abs(previous) * 100:+,.1f}%)"
+    return text
+
+
 def figure_change(label: str, value: Any, kind: str, previous: Mapping[str, Any] | None, *,
                   currency: str | None = "") -> str:
     """The change of one figure since the previous run, as a card shows it (``+1.2 pp since 2024-11-30``).
 
     Empty when there is no previous run or the previous run did not have the figure.
     """
-    from clc_lib.index import format_change
-
     if previous is None or label not in previous["values"]:
         return ""
     change = format_change(kind, value, previous["values"][label], currency or "")

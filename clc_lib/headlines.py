@@ -22,7 +22,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from clc_lib.display import CARD_CSS, is_missing
+from clc_lib.display import CARD_CSS, format_change, format_count, format_value, is_missing
 
 __all__ = [
     "HEADLINES",
@@ -108,9 +108,6 @@ class _Said:
     """One key figure as a template sees it: formatted value, count, change and label."""
 
     def __init__(self, figure: Any, previous: Mapping[str, Any] | None, currency: str) -> None:
-        from clc_lib.display import format_count, format_value
-        from clc_lib.index import format_change
-
         self.label = str(_field(figure, "label"))
         self.label_lower = self.label[:1].lower() + self.label[1:]
         self.raw = _field(figure, "value")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clc_lib.config import RunConfig
+from clc_lib.display import NUMERIC_KINDS, format_change
 from clc_lib.pinning import (
     MODE_DERIVED,
     MODE_FIRST,
@@ -26,43 +27,10 @@ from clc_lib.rendering import render_template
 if TYPE_CHECKING:
     from clc_lib.report import NotebookRun
 
-NUMERIC_KINDS = ("currency", "percent", "count", "days", "number")
 VERSION_PACKAGES = {"clc": "clc", "pandas": "pandas", "ibis": "ibis-framework", "duckdb": "duckdb"}
 
 
 # --- key figures and their change since the previous run ---------------------------------------
-
-def format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
-    """The change of one figure: signed, in the figure's unit (percentage points for shares).
-
-    ``+1.2 pp`` for shares, ``+150 (+4.8%)`` for counts, ``unchanged``; empty when either value is
-    missing.
-    """
-    from clc_lib.display import format_count, format_currency, format_days, format_number, format_value
-
-    if kind not in NUMERIC_KINDS:
-        if previous == current:
-            return "unchanged"
-        return f"was {format_value(previous, kind, currency)}" if previous is not None else ""
-    if not isinstance(current, (int, float)) or not isinstance(previous, (int, float)):
-        return ""
-    delta = current - previous
-    if delta == 0:
-        return "unchanged"
-    sign = "+" if delta > 0 else "-"
-    magnitude = abs(delta)
-    unit_text = {
-        "currency": lambda: format_currency(magnitude, currency),
-        "percent": lambda: f"{magnitude * 100:,.1f} pp",
-        "count": lambda: format_count(magnitude),
-        "days": lambda: format_days(magnitude),
-        "number": lambda: format_number(magnitude),
-    }[kind]()
-    text = f"{sign}{unit_text}"
-    if kind != "percent" and previous != 0:
-        text += f" ({delta / abs(previous) * 100:+,.1f}%)"
-    return text
-
 
 def previous_runs_by_report(config_folder: Path, names: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
     """For each report name, the newest published run (complete, partial or failed) in which it ran OK.

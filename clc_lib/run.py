@@ -31,7 +31,7 @@ import pandas as pd
 from clc_lib.config import RunConfig, TableSpec, load_config
 from clc_lib.contract import CONTRACTS
 from clc_lib.engines import connect, connect_duckdb, engine_for, unique_table_name
-from clc_lib.errors import ConfigError, DataError
+from clc_lib.errors import DataError
 from clc_lib.files import atomic_write
 from clc_lib.periods import Period
 from clc_lib.loading import as_of_timestamp, drop_temp_table, load_other_table, load_transactions

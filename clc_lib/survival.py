@@ -1,4 +1,6 @@
-"""Survival analysis of customers: time to churn, time to second purchase, Kaplan-Meier, log-rank, Cox.
+"""Survival analysis of customers: time to churn, time to second purchase, Kaplan-Meier, log-rank.
+
+What drives churn (a Cox model on customer attributes) is :mod:`clc_lib.churn_drivers`.
 
 Customers of a non-contractual business never announce that they have left, so "churn" is an
 operational event defined from purchases (here, as in :mod:`clc_lib.definitions`, a customer
@@ -14,17 +16,16 @@ calendar day form one purchase day. ``as_of`` is the cut-off date and the whole 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
 from clc_lib.cohorts import spell_edges
-from clc_lib.errors import ConfigError, DataError, ModelFitError
+from clc_lib.errors import ConfigError, DataError
 from clc_lib.periods import resolve_as_of
 from clc_lib.summary import check_transactions, fetch, net_purchase_days, rows_up_to
 
@@ -42,8 +43,6 @@ __all__ = [
     "logrank_test",
     "SurvivalComparison",
     "compare_survival",
-    "CoxModel",
-    "cox_drivers",
 ]
 
 ALL_CUSTOMERS = "all customers"
@@ -460,7 +459,12 @@ def time_to_second_purchase(transactions: ir.Table, as_of=None) -> pd.DataFrame:
 # Kaplan-Meier, median, RMST, log-rank
 # --------------------------------------------------------------------------------------------------
 
-def _validated(durations, events, groups=None) -> pd.DataFrame:
+def validated_durations(durations, events, groups=None) -> pd.DataFrame:
+    """Durations (days, finite, not negative), events (0/1) and optional groups as one frame.
+
+    Raises a :class:`~clc_lib.errors.DataError` naming the values that are missing, negative or not
+    numbers, so that every estimator here and the Cox model check their inputs the same way.
+    """
     duration_values = pd.Series(np.asarray(durations))
     event_values = pd.Series(np.asarray(events))
     if len(event_values) != len(duration_values):
@@ -527,7 +531,7 @@ def kaplan_meier(durations, events, groups=None, *, alpha: float = 0.05) -> pd.D
         ``SurvfuncRight``; the interval is computed on the log(-log) scale, which keeps it inside
         [0, 1] (Kalbfleisch & Prentice, 2002).
     """
-    frame = _validated(durations, events, groups)
+    frame = validated_durations(durations, events, groups)
     z = stats.norm.ppf(1 - alpha / 2)
     parts = []
     for group, part in _grouped(frame):
@@ -579,7 +583,7 @@ def median_survival(durations, events, groups=None, *, alpha: float = 0.05) -> p
     pandas.DataFrame
         ``group``, ``customers``, ``events``, ``median_days``, ``lower``, ``upper``.
     """
-    frame = _validated(durations, events, groups)
+    frame = validated_durations(durations, events, groups)
     rows = []
     for group, part in _grouped(frame):
         fit = SurvfuncRight(part["duration"].to_numpy(), part["event"].to_numpy())
@@ -617,7 +621,7 @@ def restricted_mean_survival_time(durations, events, tau: float, groups=None, *,
     if not np.isfinite(tau) or tau <= 0:
         raise ConfigError(f"tau is {tau}; use a positive horizon in days.")
     z = stats.norm.ppf(1 - alpha / 2)
-    frame = _validated(durations, events, groups)
+    frame = validated_durations(durations, events, groups)
     rows = []
     for group, part in _grouped(frame):
         fit = SurvfuncRight(part["duration"].to_numpy(), part["event"].to_numpy())
@@ -654,7 +658,7 @@ def logrank_test(durations, events, groups, *, weight_type: str | None = None) -
         ``statistic`` (chi-square), ``df`` (groups - 1), ``p_value`` (upper tail of the chi-square
         distribution, accurate far below 1e-16), ``groups``.
     """
-    frame = _validated(durations, events, groups)
+    frame = validated_durations(durations, events, groups)
     n_groups = frame["group"].nunique()
     if n_groups < 2:
         raise ConfigError("The log-rank test compares groups, but all customers are in one group.")
@@ -716,168 +720,6 @@ def compare_survival(frame: pd.DataFrame, *, duration_col: str = "duration_days"
     if groups is not None and pd.Series(groups).nunique() > 1:
         logrank_p = float(logrank_test(durations, events, groups)["p_value"])
     return SurvivalComparison(curves=curves, summary=summary, logrank_p=logrank_p, tau_days=float(tau_days))
-
-
-# --------------------------------------------------------------------------------------------------
-# Cox proportional hazards
-# --------------------------------------------------------------------------------------------------
-
-@dataclass
-class CoxModel:
-    """Cox proportional-hazards model of what drives the event (statsmodels ``PHReg``).
-
-    Numeric covariates enter as they are (the hazard ratio is per unit). Text, categorical and
-    boolean covariates are dummy-coded: each level other than the **reference level** gets a hazard
-    ratio relative to it. The reference is the most frequent level (ties: the first in sorted order;
-    ``False`` for booleans) unless given in ``reference``.
-
-    Parameters
-    ----------
-    covariates
-        Column names to model.
-    reference
-        Optional reference level per categorical covariate, e.g. ``{"channel": "organic"}``.
-    ties
-        ``"efron"`` (default, accurate with many tied durations, as with whole days) or ``"breslow"``.
-    alpha
-        1 - confidence level of the hazard-ratio intervals.
-
-    Attributes
-    ----------
-    summary_ : pandas.DataFrame
-        One row per model term: ``covariate``, ``level`` (None for numeric), ``reference``,
-        ``coef`` (log hazard ratio), ``hazard_ratio``, ``lower``, ``upper``, ``p_value``.
-    result_ : statsmodels PHRegResults
-    reference_levels_ : dict
-        The reference level used for each categorical covariate.
-    n_customers_, n_events_ : int
-    """
-
-    covariates: Sequence[str]
-    reference: Mapping[str, object] | None = None
-    ties: str = "efron"
-    alpha: float = 0.05
-    summary_: pd.DataFrame = field(init=False, repr=False)
-    result_: object = field(init=False, repr=False)
-    reference_levels_: dict = field(init=False, repr=False)
-    n_customers_: int = field(init=False, repr=False)
-    n_events_: int = field(init=False, repr=False)
-
-    def fit(self, frame: pd.DataFrame, duration_col: str, event_col: str) -> CoxModel:
-        """Fit on a per-customer frame with a duration (days), an event flag and the covariates."""
-        covariates = list(self.covariates)
-        missing = [c for c in (duration_col, event_col, *covariates) if c not in frame.columns]
-        if missing:
-            raise DataError("The frame lacks columns named for the Cox model.", source="cox_drivers frame",
-                            column=", ".join(missing), hint=f"Available columns: {', '.join(map(str, frame.columns))}.")
-        if not covariates:
-            raise ConfigError("cox_drivers needs at least one covariate.")
-        checked = _validated(frame[duration_col], frame[event_col])
-        null_rows = frame[covariates].isna().any(axis=1).to_numpy()
-        if null_rows.any():
-            first_bad = np.flatnonzero(null_rows)[:5]
-            raise DataError("Some customers have missing covariate values.", source="cox_drivers frame",
-                            column=", ".join(c for c in covariates if frame[c].isna().any()),
-                            n_rows=int(null_rows.sum()),
-                            examples=[(i + 1, frame.index[i]) for i in first_bad],
-                            hint="Fill them (e.g. an 'unknown' level) or filter those customers out explicitly.")
-        design, terms, self.reference_levels_ = _design_matrix(frame[covariates], self.reference or {})
-        constant = [name for name in design.columns if design[name].nunique() < 2]
-        if constant:
-            raise ModelFitError(f"The Cox model cannot estimate {', '.join(constant)}: the column has a single value.",)
-        if checked["event"].sum() == 0:
-            raise ModelFitError("No events were observed, so no hazard ratio can be estimated; "
-                                "lengthen the follow-up or lower the churn threshold.")
-        try:
-            model = PHReg(checked["duration"].to_numpy(), design.astype(float), status=checked["event"].to_numpy(),
-                          ties=self.ties)
-            result = model.fit()
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            raise ModelFitError(f"The Cox model did not fit ({exc}). Drop covariates that duplicate each other "
-                                "or merge rare levels.") from None
-        if not np.all(np.isfinite(result.bse)):
-            raise ModelFitError("The Cox model's standard errors are not finite: some level has no events or "
-                                "covariates are collinear. Merge rare levels or drop a covariate.")
-        interval = np.exp(result.conf_int(alpha=self.alpha))
-        self.summary_ = terms.assign(
-            coef=result.params,
-            hazard_ratio=np.exp(result.params),
-            lower=interval[:, 0],
-            upper=interval[:, 1],
-            p_value=result.pvalues,
-        )
-        self.result_ = result
-        self.n_customers_ = len(checked)
-        self.n_events_ = int(checked["event"].sum())
-        return self
-
-
-def _design_matrix(covariates: pd.DataFrame, reference: Mapping[str, object]):
-    columns, term_rows, references = {}, [], {}
-    for name in covariates.columns:
-        values = covariates[name]
-        if pd.api.types.is_bool_dtype(values):
-            columns[name] = values.astype(float).to_numpy()
-            references[name] = False
-            term_rows.append({"covariate": name, "level": True, "reference": False})
-        elif pd.api.types.is_numeric_dtype(values):
-            columns[name] = values.astype(float).to_numpy()
-            term_rows.append({"covariate": name, "level": None, "reference": None})
-        else:
-            counts = values.astype(str).value_counts()
-            levels = sorted(counts.index)
-            chosen = reference.get(name)
-            if chosen is None:
-                chosen = sorted(counts[counts == counts.max()].index)[0]
-            elif str(chosen) not in levels:
-                raise ConfigError(f"The reference level {chosen!r} of {name!r} does not occur; "
-                                  f"levels: {', '.join(levels)}.")
-            references[name] = str(chosen)
-            for level in levels:
-                if level == str(chosen):
-                    continue
-                columns[f"{name}[{level}]"] = (values.astype(str) == level).astype(float).to_numpy()
-                term_rows.append({"covariate": name, "level": level, "reference": str(chosen)})
-    unknown = set(reference) - set(covariates.columns)
-    if unknown:
-        raise ConfigError(f"reference names columns that are not covariates: {', '.join(sorted(unknown))}.")
-    return pd.DataFrame(columns, index=covariates.index), pd.DataFrame(term_rows), references
-
-
-def cox_drivers(
-    frame: pd.DataFrame,
-    duration_col: str,
-    event_col: str,
-    covariates: Sequence[str],
-    *,
-    reference: Mapping[str, object] | None = None,
-    ties: str = "efron",
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Hazard ratios of the event (e.g. churn) by customer attributes, from a Cox model.
-
-    A hazard ratio above 1 means customers with that attribute (level, or one more unit) have the
-    event sooner -- e.g. churn sooner -- than the reference, holding the other covariates fixed.
-    See :class:`CoxModel` for the coding of categorical covariates and the reference levels.
-
-    Parameters
-    ----------
-    frame
-        One row per customer with ``duration_col`` (days), ``event_col`` (bool) and the covariates,
-        e.g. :func:`customer_lifetimes` joined to customer attributes.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``CoxModel.summary_``: ``covariate``, ``level``, ``reference``, ``coef``, ``hazard_ratio``,
-        ``lower``, ``upper`` (confidence interval of the hazard ratio), ``p_value``.
-    """
-    model = CoxModel(covariates=list(covariates), reference=reference, ties=ties, alpha=alpha)
-    model.fit(frame, duration_col, event_col)
-    table = model.summary_.copy()
-    table.attrs.update(n_customers=model.n_customers_, n_events=model.n_events_,
-                       reference_levels=model.reference_levels_)
-    return table
 
 
 def _positive_days(value, name: str) -> int:

@@ -69,7 +69,7 @@ def _stage_metrics(run):
 
 
 def _analyses():
-    from clc_lib import acquisition, clv, cohorts, monetisation, recovery, rfm, stage_history, summary, survival
+    from clc_lib import acquisition, clv, cohorts, monetisation, recovery, rfm, stage_history, summary, survival, unit_economics
 
     return {
         "growth_accounting": lambda run: stage_history.growth_accounting(run.transactions, "M"),
@@ -85,7 +85,7 @@ def _analyses():
         "first_order_value": lambda run: acquisition.first_order_value(run.transactions, by=("cohort",)),
         "repeat_rate": lambda run: acquisition.repeat_rate(run.transactions, window_days=90, as_of=run.as_of,
                                                            by=("cohort",)),
-        "cumulative_revenue": lambda run: acquisition.cumulative_revenue_per_customer(
+        "cumulative_revenue": lambda run: unit_economics.cumulative_revenue_per_customer(
             run.transactions, as_of=run.as_of, by=None),
         "revenue_over_time": lambda run: monetisation.revenue_over_time(run.transactions),
         "aov_by_order_number": lambda run: monetisation.aov_by_order_number(run.transactions),

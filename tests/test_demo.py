@@ -354,7 +354,7 @@ def test_run_yaml_is_a_valid_config_whose_mappings_name_existing_columns(demo_di
 
 
 def test_run_yaml_gives_the_demo_business_a_gross_margin_per_category(demo_dir, files):
-    from clc_lib.acquisition import margin_basis
+    from clc_lib.unit_economics import margin_basis
 
     config = RunConfig.from_yaml(demo_dir / "run.yaml")
     options = config.margin

@@ -17,18 +17,20 @@ MAX_MODULE_LINES = 800
 
 # Modules over the limit today, with their size then: they may shrink (and leave this list once
 # under the limit) but not grow.
-OVERSIZED_MODULES = {
-    "acquisition.py": 1020,
-    "survival.py": 890,
-}
+OVERSIZED_MODULES: dict[str, int] = {}
 
 # The loader: what turns sources into cleaned tables, and what it may import from clc_lib.
 LOADER_MODULES = ("sources", "parsing", "loading")
 BELOW_THE_LOADER = {"config", "contract", "engines", "errors", "files", "paths", "quality", "settings",
                     *LOADER_MODULES}
-ANALYSIS_MODULES = ("summary", "stages", "stage_history", "clv", "cohorts", "rfm", "survival", "acquisition",
-                    "monetisation", "recovery", "campaigns", "surveys", "scoring", "display", "plots", "report",
-                    "publishing", "index", "rendering")
+ANALYSIS_MODULES = ("summary", "stages", "stage_history", "clv", "cohorts", "rfm", "survival", "churn_drivers",
+                    "acquisition", "unit_economics", "monetisation", "recovery", "campaigns", "surveys", "scoring",
+                    "display", "plots", "report", "publishing", "index", "rendering")
+# The report runner and what publishes its runs: analyses, key figures and plots never import them.
+RUNNER_MODULES = {"report", "publishing", "index", "rendering", "pinning", "cli"}
+PURE_ANALYSES = ("summary", "stages", "stage_history", "cohorts", "rfm", "survival", "churn_drivers", "acquisition",
+                 "unit_economics", "monetisation", "recovery", "campaigns", "surveys", "scoring", "definitions",
+                 "keyfigures", "headlines")
 
 # The modules of the flow, which use one another's names only through public ones.
 FLOW_MODULES = ("config", "contract", "engines", "files", "sources", "parsing", "loading", "run", "quality")
@@ -92,3 +94,13 @@ def test_the_loader_is_no_longer_one_module():
     for module in ("engines", "files", "sources", "parsing", "loading", "run"):
         docstring = ast.get_docstring(ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8")))
         assert docstring, f"clc_lib.{module} has no module docstring"
+
+
+def test_analyses_and_key_figures_import_nothing_of_the_report_runner():
+    modules = [*PURE_ANALYSES, *(f"clv/{p.stem}" for p in (PACKAGE / "clv").glob("*.py")),
+               *(f"plots/{p.stem}" for p in (PACKAGE / "plots").glob("*.py"))]
+    for module in modules:
+        for imported, names in _clc_imports(module):
+            parts = imported.split(".")
+            targets = {parts[1]} if len(parts) > 1 else set(names)
+            assert not targets & RUNNER_MODULES, f"clc_lib.{module} imports {imported} {names}"

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from clc_lib import cli, index, publishing, report
+from clc_lib import cli, display, publishing, report
 from clc_lib.errors import ConfigError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
 from clc_lib.publishing import ReportLockedError
@@ -269,7 +269,7 @@ def test_key_figures_show_change_since_previous_complete_run(real_runs):
     ],
 )
 def test_format_change(kind, current, previous, expected):
-    assert index.format_change(kind, current, previous, "EUR") == expected
+    assert display.format_change(kind, current, previous, "EUR") == expected
 
 
 # --- checks with the execution step replaced ----------------------------------------------------

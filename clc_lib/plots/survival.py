@@ -80,7 +80,7 @@ def ratio_ticks(low: float, high: float, *, min_ticks: int = 4) -> list[float]:
 
 def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None,
                        units: dict[str, float] | None = None) -> plt.Axes:
-    """Forest plot of hazard ratios with confidence intervals (:func:`clc_lib.survival.cox_drivers`).
+    """Forest plot of hazard ratios with confidence intervals (:func:`clc_lib.churn_drivers.cox_drivers`).
 
     ``units`` gives, for numeric covariates, how many of their units one step is (e.g.
     ``CustomerAttributes.scales``); the label then reads "income (per 10000)".
