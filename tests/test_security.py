@@ -183,6 +183,8 @@ def test_no_customer_id_and_no_personal_data_reaches_any_page(hostile):
     pseudonyms = re.findall(r"<th>(C-[0-9a-f]{12})</th>", at_risk)
     assert len(pseudonyms) >= 20  # the at-risk and win-back lists show customers by pseudonym
     for name, page in pages.items():
+        # Embedded charts are base64: four digits turn up in them by chance, so the text is checked without them.
+        page = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "data:image", page)
         for personal in (FIRST_NAME, LAST_NAME, EMAIL_DOMAIN, PHONE_PREFIX, "7946", "full name", "contact email"):
             assert personal not in page, (name, personal)
         # Raw ids (000123, or a payload followed by the digits) appear nowhere as a table cell.
