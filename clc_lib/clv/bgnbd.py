@@ -61,7 +61,11 @@ def _expected_if_alive_by_quadrature(r: float, alpha: float, a: float, b_alive: 
     taken on the Beta quantile scale, so it stays accurate however concentrated the Beta is.
     ``r = inf`` is the Poisson limit with rate ``alpha`` (then passed as the rate ``r / alpha``).
     """
-    p = special.betaincinv(a, np.asarray(b_alive, dtype=float)[..., None], _QUADRATURE_U)
+    # The Beta quantiles depend on b_alive = b + x (+1) alone, which takes few distinct values: the
+    # inverse incomplete beta function, by far the costliest step, runs once per value.
+    b_alive = np.asarray(b_alive, dtype=float)
+    distinct_b, which = unique_inverse(b_alive.ravel())
+    p = special.betaincinv(a, distinct_b[:, None], _QUADRATURE_U)[which].reshape(*b_alive.shape, -1)
     t = np.asarray(t, dtype=float)[..., None]
     if np.isinf(r):
         exponent = -alpha * p * t
