@@ -118,7 +118,7 @@ def cumulative_revenue_per_customer(transactions: ibis.Table, customers: pd.Data
     transactions
         Ibis transactions table (data contract).
     customers
-        Optional customers frame (acquisition channel; module docstring).
+        Optional customers frame (the acquisition channel, as in :mod:`clc_lib.acquisition`).
     as_of
         Cut-off date of the data (``run.as_of``).
     by
