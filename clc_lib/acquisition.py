@@ -69,11 +69,10 @@ LEAD_EVENT_TYPES: tuple[str, ...] = ("signup",)
 #: Row labels of the all-channel CAC rows returned by :func:`cac_by_channel`.
 BLENDED_CAC_LABEL = "all channels (blended)"
 PAID_CAC_LABEL = "paid channels"
-
-
+#: Channel of a customer whose channel is known for neither the customer nor the first order.
 UNKNOWN_CHANNEL = "unknown"
+#: Channel of every customer when the data have no channel information at all.
 NO_CHANNEL_INFO = "all"
-# Ibis truncation unit and pandas frequency of each reporting period.
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -104,8 +103,25 @@ def acquired_customers(transactions: ibis.Table, customers: pd.DataFrame | None,
     the customer's first *counted* purchase day after the first one (the customer summary's repeat
     rule, :func:`clc_lib.summary.net_purchase_days`: a purchase day cancelled by its returns does
     not count). Built from aggregates and equality joins (plus the one window that books returns
-    against purchase days for ``second_day``) so that it scales on DuckDB and Spark. Returns the
-    expression and whether any channel information exists.
+    against purchase days for ``second_day``) so that it scales on DuckDB and Spark.
+
+    Parameters
+    ----------
+    transactions
+        Ibis transactions table (data contract).
+    customers
+        Optional customers frame; its ``acquisition_channel`` takes precedence (module docstring).
+    second_day
+        Also compute ``second_purchase_day`` (date, null for customers who never came back).
+
+    Returns
+    -------
+    tuple of (ibis.Table, bool)
+        The expression, with columns ``customer_id``, ``first_purchase`` (timestamp),
+        ``first_purchase_day`` (date), ``first_order_id``, ``first_order_value`` (run currency),
+        ``first_order_channel``, ``channel``, ``channel_source`` (``customers``, ``first_order``,
+        ``unknown`` or ``none``) and with ``second_day`` ``second_purchase_day``; and whether any
+        channel information exists.
     """
     purchases = purchase_rows(transactions)
     has_order_channel = "channel" in purchases.columns
