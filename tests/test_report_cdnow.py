@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from clc_lib.definitions import TERMS
 from clc_lib.report import run_report
 from conftest import PROJECT_ROOT
 
@@ -23,7 +24,7 @@ def test_cdnow_transactions_only_run_renders_every_report(cdnow_dir, tmp_path):
     # the optional tables are absent: each report says so instead of failing
     assert "not configured" in (run.path / "05_recovery.html").read_text(encoding="utf-8")
     segmentation = next(n for n in run.notebooks if n.name == "01_segmentation")
-    customers = next(f for f in segmentation.key_figures if f["label"] == "Customers acquired")
+    customers = next(f for f in segmentation.key_figures if f["label"] == TERMS["customer"].label)
     assert customers["value"] == 23_570
     # The runner computed the results the notebooks share once; none was left to the notebooks.
     log = (run.path / "run.log").read_text(encoding="utf-8")
