@@ -203,9 +203,11 @@ def plot_stage_backtest(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     frame["stage"] = frame["stage"].astype(str)
     stages = _present_stages(frame["stage"])
     frame = frame.set_index("stage").loc[stages]
-    bars = ax.bar(stages, frame["buy_rate"], color=[stage_color(s) for s in stages])
-    ax.set_ylim(0, max(float(frame["buy_rate"].max()), 0.01) * 1.12)
-    label_bars(ax, bars, [f"{v:.0%}" for v in frame["buy_rate"]])
+    rates = frame["buy_rate"].astype(float)
+    bars = ax.bar(stages, rates.fillna(0), color=[stage_color(s) for s in stages])
+    # Room above the tallest bar for its label; a back-test without buyers still gets a 0-1% axis.
+    ax.set_ylim(0, max(rates.max() if rates.notna().any() else 0.0, 0.01) * 1.12)
+    label_bars(ax, bars, ["–" if pd.isna(v) else f"{v:.0%}" for v in rates])
     window = data.attrs.get("window_days")
     as_of = data.attrs.get("as_of")
     when = f" within {window} days after {pd.Timestamp(as_of):%Y-%m-%d}" if window and as_of is not None else ""

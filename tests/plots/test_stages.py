@@ -59,3 +59,14 @@ def test_stage_metrics_chart_names_currency(inputs):
 
 def test_backtest_chart(inputs):
     assert_labelled(plots.plot_stage_backtest(data=inputs["backtest"]), "60 days")
+
+
+def test_backtest_chart_with_stages_whose_buy_rate_is_unknown():
+    import pandas as pd
+
+    data = pd.DataFrame({"customers": [3, 0], "buyers": [0, 0], "buy_rate": [float("nan"), float("nan")],
+                         "revenue_per_customer": [0.0, float("nan")]},
+                        index=pd.Index(["active", "churned"], name="stage"))
+    ax = plots.plot_stage_backtest(data=data)
+    assert ax.get_ylim() == pytest.approx((0, 0.0112))
+    assert "nan" not in " ".join(text.get_text() for text in ax.texts)
