@@ -73,6 +73,10 @@ class _Figures:
 
     def add(self, key: str, value: Any, kind: str, count: int | None = None) -> None:
         resolved = self.terms[key]
+        if kind == "currency" and isinstance(value, float) and math.isfinite(value):
+            # Money to the cent: sums and model fits vary in their last bits between runs (parallel
+            # sums), and the index would show such noise as a change.
+            value = round(value, 2)
         self.items.append(KeyFigure(key, resolved.label, value, kind, resolved.description, count,
                                     resolved.threshold_values))
 

@@ -214,9 +214,10 @@ def test_demo_monetisation_figures(demo, raw):
     figures = _by_key(monetisation_figures(demo, top_share=0.2))
     lines, truth = raw["lines"], raw["truth"]["counts"]
     assert figures["orders"] == truth["orders"]
-    assert figures["net_revenue"] == pytest.approx(lines["value"].sum())
-    assert figures["returns"] == pytest.approx(-lines.loc[lines["is_return"], "value"].sum())
-    assert figures["net_revenue_per_customer"] == pytest.approx(lines["value"].sum() / truth["customers"])
+    # money figures are kept to the cent
+    assert figures["net_revenue"] == pytest.approx(lines["value"].sum(), abs=0.005)
+    assert figures["returns"] == pytest.approx(-lines.loc[lines["is_return"], "value"].sum(), abs=0.005)
+    assert figures["net_revenue_per_customer"] == pytest.approx(lines["value"].sum() / truth["customers"], abs=0.005)
     clipped = np.sort(raw["net"].clip(lower=0).to_numpy())[::-1]
     assert figures["top_share"] == pytest.approx(clipped[: truth["customers"] // 5].sum() / clipped.sum())
 
@@ -274,3 +275,15 @@ def test_cards_show_counts_and_the_change_since_the_previous_run(tiny):
     assert "since" not in key_figures_html(figures, currency="EUR")  # run by hand: no change shown
     with pytest.raises(ValueError, match="previous_key_figures"):
         key_figures_html(figures, previous={"Customers": 4})
+
+
+def test_money_figures_are_kept_to_the_cent_so_run_to_run_noise_is_no_change(tiny):
+    from clc_lib.keyfigures import _Figures
+
+    figures = _Figures(tiny, ["net_revenue", "customer"])
+    figures.add("net_revenue", 6817.028998604812, "currency")
+    figures.add("customer", 3, "count")
+    assert [f.value for f in figures.items] == [6817.03, 3]
+    other = _Figures(tiny, ["net_revenue"])
+    other.add("net_revenue", 6817.02900041069, "currency")
+    assert other.items[0].value == figures.items[0].value
