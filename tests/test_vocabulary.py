@@ -1,0 +1,95 @@
+"""One vocabulary: lapsed, churned and at risk mean the run's stage rules on every chart and page."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+import yaml
+
+from clc_lib.definitions import RECENCY_RULES, recency_rule
+from clc_lib.errors import ConfigError
+from clc_lib.paths import project_root
+from clc_lib.plots.recovery import plot_lapsed_counts
+
+DEMO_DIR = project_root() / "data" / "raw" / "demo"
+THRESHOLDS = {"at_risk_days": 117, "dormant_days": 197, "churn_days": 292, "reactivation_gap_days": 150}
+
+
+def test_recency_rules_state_the_stage_rule_thresholds():
+    assert recency_rule("lapsed_customer", THRESHOLDS) == (
+        "Lapsed customers: no purchase for more than 117 days, up to 292")
+    assert recency_rule("churned_customer", THRESHOLDS) == "Churned customers: no purchase for more than 292 days"
+    assert recency_rule("at_risk_customer", THRESHOLDS) == (
+        "At-risk customers: no purchase for more than 117 days, up to 197")
+    assert recency_rule("lapsed_or_churned", {"at_risk_days": 117.0}).endswith("more than 117 days")
+    for key in RECENCY_RULES:
+        assert "{" not in recency_rule(key, THRESHOLDS)
+
+
+def test_recency_rule_names_what_is_missing():
+    with pytest.raises(ConfigError, match="churn_days"):
+        recency_rule("churned_customer", {"at_risk_days": 117})
+    with pytest.raises(ConfigError, match="no recency rule"):
+        recency_rule("customer", THRESHOLDS)
+
+
+def test_the_lapsed_chart_states_the_thresholds_it_was_counted_with():
+    counts = pd.DataFrame({"period_end": pd.to_datetime(["2024-01-31", "2024-02-29"]),
+                           "active": [10, 11], "lapsed": [2, 3], "churned": [1, 2]})
+    counts.attrs.update(lapse_days=117, churn_days=292)
+    ax = plot_lapsed_counts(counts)
+    title = " ".join(ax.get_title().split())
+    plt.close(ax.figure)
+    assert "Lapsed customers: no purchase for more than 117 days, up to 292" in title
+    assert "Churned customers: no purchase for more than 292 days" in title
+
+
+def _page_text(page) -> str:
+    markup = re.sub(r"<style.*?</style>|<script.*?</script>", " ", page.read_text(), flags=re.S)
+    markup = re.sub(r'<img[^>]*alt="([^"]*)"[^>]*>', r" \1 ", markup)  # chart titles reach the text via alt
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)))
+
+
+# The nearest (then longest) of these phrases before "more than N days" says which threshold N must be.
+_CONTEXT_THRESHOLD = [("lapsed or churned", "at_risk_days"), ("at-risk, dormant or churned", "at_risk_days"), ("lapsed", "at_risk_days"),
+                      ("at risk", "at_risk_days"), ("at-risk", "at_risk_days"), ("churned", "churn_days"),
+                      ("reactivat", "reactivation_gap_days"), ("away", "reactivation_gap_days"),
+                      ("gap", "reactivation_gap_days")]
+
+
+def _expected_threshold(before: str) -> str | None:
+    before = before.lower()
+    positions = [(before.rfind(word) + len(word), len(word), name) for word, name in _CONTEXT_THRESHOLD if word in before]
+    return max(positions)[2] if positions else None
+
+
+@pytest.mark.slow
+def test_every_lapsed_and_churned_day_count_on_the_recovery_page_is_a_stage_rule(tmp_path):
+    from clc_lib.report import run_report
+    from clc_lib.run import load_run
+
+    config = yaml.safe_load((DEMO_DIR / "run.yaml").read_text())
+    for table in ("transactions", "customers", "spend", "events", "campaigns", "surveys"):
+        config[table]["path"] = str(DEMO_DIR / config[table]["path"])
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    run = run_report(path, out=tmp_path / "reports", only=["05"], jobs=1, echo=None)
+    assert run.ok, [(n.name, n.error) for n in run.notebooks if n.status != "ok"]
+    text = _page_text(next(run.path.glob("05_*.html")))
+    thresholds = {name: int(float(value)) for name, value in load_run(path).stage_rules().thresholds.items()}
+
+    checked = []
+    for match in re.finditer(r"more than (\d+) days", text):
+        before = text[max(0, match.start() - 90):match.start()]
+        expected = _expected_threshold(before)
+        if expected is None:
+            continue
+        if before.endswith("not "):  # the upper end of the at-risk band (dormant) or of the lapsed band (churn)
+            expected = {"at_risk_days": "dormant_days"}.get(expected, expected)
+        assert int(match.group(1)) == thresholds[expected], (expected, text[match.start() - 90:match.end()])
+        checked.append(expected)
+    assert {"at_risk_days", "churn_days"} <= set(checked), checked
