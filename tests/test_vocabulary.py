@@ -93,3 +93,28 @@ def test_every_lapsed_and_churned_day_count_on_the_recovery_page_is_a_stage_rule
         assert int(match.group(1)) == thresholds[expected], (expected, text[match.start() - 90:match.end()])
         checked.append(expected)
     assert {"at_risk_days", "churn_days"} <= set(checked), checked
+
+
+def test_customers_by_lifecycle_stage_stacks_customers_only_and_states_the_prospects_apart():
+    from matplotlib.collections import PolyCollection
+
+    from clc_lib.plots.stages import plot_stage_counts
+
+    ends = pd.to_datetime(["2024-01-31", "2024-02-29"])
+    people = {"aware": (400, 420), "engaged": (100, 110), "new": (5, 6), "active": (20, 22),
+              "at_risk": (7, 8), "churned": (3, 4)}
+    counts = pd.DataFrame([{"period_end": end, "stage": stage, "customers": values[i]}
+                           for stage, values in people.items() for i, end in enumerate(ends)])
+    customers_at_end = 6 + 22 + 8 + 4  # the customer stages; 530 prospects are not customers
+    ax = plot_stage_counts(counts)
+    last = ax.get_xlim()[1]
+    tops = [vertices[:, 1].max() for collection in ax.collections if isinstance(collection, PolyCollection)
+            for path in collection.get_paths() for vertices in [path.vertices[path.vertices[:, 0] == last]]
+            if len(vertices)]
+    title = " ".join(ax.get_title().split())
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    plt.close(ax.figure)
+    assert last and max(tops) == pytest.approx(customers_at_end)
+    assert title.startswith("Customers by lifecycle stage")
+    assert "Prospects (not customers, not drawn): 530 at the last period end" in title
+    assert not {"aware", "engaged"} & set(legend)

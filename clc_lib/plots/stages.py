@@ -25,7 +25,8 @@ from clc_lib.plots.theme import (
     set_period_ticks,
     stage_color,
 )
-from clc_lib.stages import STAGES
+from clc_lib.definitions import TERMS
+from clc_lib.stages import PROSPECT_STAGES, STAGES
 
 __all__ = [
     "STAGE_COLORS",
@@ -64,19 +65,26 @@ def _present_stages(values) -> list[str]:
 
 
 def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: bool = False) -> plt.Axes:
-    """Stacked area of customers per stage over time.
+    """Stacked area of customers per stage over time, with the prospects stated apart.
+
+    Only customer stages are stacked, so each period end sums to the customers of the definitions
+    layer (``TERMS["customer"]``); the prospect stages (aware, engaged) are not customers and are
+    given as a count at the last period end in the subtitle.
 
     Parameters
     ----------
     data
-        Output of :func:`clc_lib.stage_history.stage_counts` (``period_end``, ``stage``, ``customers``).
+        Output of :func:`clc_lib.stage_history.stage_counts` (``period_end``, ``stage``, ``customers``:
+        people in the stage at the period end).
     share
-        Plot each stage's share of all people at the snapshot instead of counts.
+        Plot each stage's share of the customers at the snapshot instead of counts.
     """
     ax = get_ax(ax)
     wide = data.pivot_table(index="period_end", columns="stage", values="customers", aggfunc="sum",
                             observed=False, fill_value=0)
-    stages = [s for s in _present_stages(wide.columns) if wide[s].sum() > 0]
+    prospect_columns = [s for s in PROSPECT_STAGES if s in set(map(str, wide.columns))]
+    prospects_at_end = int(wide[prospect_columns].iloc[-1].sum()) if prospect_columns and len(wide) else 0
+    stages = [s for s in _present_stages(wide.columns) if s not in PROSPECT_STAGES and wide[s].sum() > 0]
     wide = wide[stages].astype(float)
     if share:
         wide = wide.div(wide.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0)
@@ -85,8 +93,12 @@ def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: 
     legend_outside(ax, title="Stage", reverse=True)
     set_period_ticks(ax, wide.index)
     ax.set_xlim(wide.index.min(), wide.index.max())
-    label_axes(ax, "Customers by lifecycle stage" + (" (share)" if share else ""), "Snapshot date (period end)",
-               "Share of people" if share else "Customers")
+    customers = TERMS["customer"].label
+    title = f"{customers} by lifecycle stage" + (" (share)" if share else "")
+    if prospect_columns:
+        title += (f"\n{TERMS['prospect'].label} (not customers, not drawn): {prospects_at_end:,} "
+                  "at the last period end")
+    label_axes(ax, title, "Snapshot date (period end)", f"Share of {customers.lower()}" if share else customers)
     _format_axis(ax, "percent" if share else "count", "")
     return ax
 

@@ -63,7 +63,7 @@ def test_stage_counts_chart_draws_each_stage_in_its_colour():
                          for end in ends for i, stage in enumerate(STAGES)])
     ax = plot_stage_counts(data)
     drawn = {c.get_label(): _hex(c.get_facecolor()[0]) for c in ax.collections}
-    assert drawn == {stage: _expected(stage) for stage in STAGES}
+    assert drawn == {stage: _expected(stage) for stage in CUSTOMER_STAGES}  # prospects are not stacked
 
 
 def test_stage_bar_charts_draw_each_stage_in_its_colour():
