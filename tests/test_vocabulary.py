@@ -118,3 +118,19 @@ def test_customers_by_lifecycle_stage_stacks_customers_only_and_states_the_prosp
     assert title.startswith("Customers by lifecycle stage")
     assert "Prospects (not customers, not drawn): 530 at the last period end" in title
     assert not {"aware", "engaged"} & set(legend)
+
+
+def test_the_two_per_period_rates_have_their_own_titles_from_the_definitions():
+    from clc_lib.definitions import TERMS
+    from clc_lib.plots.cohorts import plot_churn_rate
+
+    rates = pd.DataFrame({"period_start": pd.to_datetime(["2024-02-01", "2024-03-01"]), "churn_rate": [0.75, 0.7]})
+    dropoff_title = " ".join(plot_churn_rate(rates).get_title().split())
+    churn = rates.assign(churn_rate=[0.05, 0.04])
+    churn.attrs["inactivity_days"] = 292
+    churn_title = " ".join(plot_churn_rate(churn).get_title().split())
+    plt.close("all")
+    assert dropoff_title.startswith(TERMS["buyer_dropoff_rate"].label + " per period")
+    assert "churn" not in dropoff_title.lower()
+    assert churn_title.startswith(TERMS["churn_rate"].label + " per period") and "292 days" in churn_title
+    assert dropoff_title != churn_title
