@@ -134,3 +134,40 @@ def test_the_two_per_period_rates_have_their_own_titles_from_the_definitions():
     assert "churn" not in dropoff_title.lower()
     assert churn_title.startswith(TERMS["churn_rate"].label + " per period") and "292 days" in churn_title
     assert dropoff_title != churn_title
+
+
+def test_paid_channels_cac_leaves_out_the_configured_unpaid_channels():
+    from clc_lib.acquisition import BLENDED_CAC_LABEL, PAID_CAC_LABEL, cac_by_channel
+
+    month = pd.Timestamp("2024-01-01")
+    spend = pd.DataFrame({"period_start": month, "channel": ["search", "social", "organic"],
+                          "spend": [1000.0, 600.0, 400.0]})
+    new = pd.DataFrame({"period_start": month, "channel": ["search", "social", "organic", "direct"],
+                        "new_customers": [10, 20, 50, 20]})
+    cac = cac_by_channel(spend, new, by_period=False, unpaid_channels=["organic", "direct"]).set_index("channel")
+    assert cac.loc[BLENDED_CAC_LABEL, "cac"] == pytest.approx(2000 / 100)  # all spend / all new customers
+    assert cac.loc[PAID_CAC_LABEL, "cac"] == pytest.approx(1600 / 30)  # search + social only
+    assert cac.loc[PAID_CAC_LABEL, "spend"] == pytest.approx(1600)
+    assert not cac.loc["organic", "paid"] and pd.isna(cac.loc["organic", "cac"])
+    assert cac.loc["search", "cac"] == pytest.approx(100)
+    everything_paid = cac_by_channel(spend, new, by_period=False).set_index("channel")
+    assert everything_paid.loc[PAID_CAC_LABEL, "cac"] == pytest.approx(2000 / 80)
+
+
+def test_unpaid_channels_are_validated_in_the_run_config():
+    from clc_lib.config import OPTION_SECTIONS, SECTION_SETTINGS
+    from clc_lib.settings import acquisition_settings
+
+    assert "acquisition" in OPTION_SECTIONS and SECTION_SETTINGS["acquisition"] is acquisition_settings
+    assert acquisition_settings({"unpaid_channels": ["organic", " direct "]})["unpaid_channels"] == ("organic", "direct")
+    assert acquisition_settings(None)["unpaid_channels"] == ()
+    with pytest.raises(ConfigError, match="unpaid_channels of the run config x.yaml must be a list of channel names"):
+        acquisition_settings({"unpaid_channels": "organic"}, where="run config x.yaml")
+    with pytest.raises(ConfigError, match="Unknown option 'unpaid' in section 'acquisition'"):
+        acquisition_settings({"unpaid": ["organic"]})
+
+
+def test_the_demo_config_names_its_unpaid_channels():
+    from clc_lib.demo import _run_yaml
+
+    assert _run_yaml(pd.Timestamp("2024-12-31"))["acquisition"] == {"unpaid_channels": ["organic"]}
