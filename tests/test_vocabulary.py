@@ -171,3 +171,20 @@ def test_the_demo_config_names_its_unpaid_channels():
     from clc_lib.demo import _run_yaml
 
     assert _run_yaml(pd.Timestamp("2024-12-31"))["acquisition"] == {"unpaid_channels": ["organic"]}
+
+
+def test_value_figures_state_their_horizon():
+    from clc_lib.definitions import TERMS, horizon_text
+    from clc_lib.plots.acquisition import plot_ltv_cac
+
+    data = pd.DataFrame({"channel": ["search", "social"], "ltv": [90.0, 60.0], "cac": [30.0, 40.0],
+                         "ltv_cac_ratio": [3.0, 1.5]})
+    ax = plot_ltv_cac(data, currency="EUR", horizon=horizon_text(52, "W"))
+    title = " ".join(ax.get_title().split())
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    plt.close(ax.figure)
+    assert title.startswith("12-month customer value (LTV) vs CAC")
+    assert "12-month customer value (LTV) per customer" in legend
+    at_risk_value = TERMS["at_risk_value"].resolved({"clv_horizon_text": horizon_text(26, "W"), "clv_horizon": 26,
+                                                     "clv_time_unit_words": "weeks", "currency": "EUR"})
+    assert at_risk_value.label == "Predicted 26-week value of at-risk customers"
