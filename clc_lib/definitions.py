@@ -171,6 +171,11 @@ TERMS: Mapping[str, Term] = dict([
           "share of customers (0-1)",
           "Share of customers with a purchase in the period after the period of their first purchase, "
           "pooled over the cohorts that have reached it."),
+    _term("winback_uplift", "Win-back uplift against control (latest finished campaign)",
+          "percentage points, with the 95% interval",
+          "Share of a campaign's treated customers who bought within its outcome window minus that share in "
+          "its randomised control group, for the latest finished campaign with a control group; only this "
+          "difference is caused by the campaign."),
     # money
     _term("net_revenue", "Net revenue", "run currency",
           "Purchases minus returns and cancellations up to the as-of date, in {currency}."),

@@ -94,6 +94,25 @@ def _at_risk_value(run: Any) -> float | None:
     return float(scores["clv"].reindex(at_risk).fillna(0.0).sum())
 
 
+def _winback_uplift(run: Any) -> str | None:
+    """Uplift of the latest finished campaign with a control group, in points with its 95% interval.
+
+    None without a campaigns table, without a control group or before any campaign's outcome window
+    has ended (:func:`clc_lib.campaigns.campaign_uplift`).
+    """
+    from clc_lib.campaigns import campaign_uplift, has_control_groups
+
+    if run.campaigns is None or run.campaigns.empty or not has_control_groups(run.campaigns):
+        return None
+    uplift = campaign_uplift(run.campaigns, run.transactions, as_of=run.as_of)
+    finished = uplift[(uplift["status"] == "complete") & uplift["uplift"].notna()]
+    if finished.empty:
+        return None
+    latest = finished.sort_values("first_sent").iloc[-1]
+    return (f"{100 * latest['uplift']:+.1f} points (95% interval {100 * latest['uplift_lower']:+.1f} to "
+            f"{100 * latest['uplift_upper']:+.1f}), campaign {latest['campaign_id']}")
+
+
 def _has_returns(run: Any) -> bool:
     """Whether the data hold any return or cancellation row (a data set without them has no returns figure)."""
     summary = run.summary()
@@ -257,7 +276,8 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
         with their counts), the predicted value of the at-risk customers over the run's CLV horizon
         (run currency; None when the model cannot fit) and the reactivation rate of the last full
         period (:func:`clc_lib.recovery.reactivation` with the stage rules' reactivation gap; None
-        before a full period has passed).
+        before a full period has passed); with a finished campaign that has a control group, its
+        uplift in points with the 95% interval (text).
     """
     from clc_lib.recovery import reactivation
 
@@ -265,11 +285,14 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
     gap_days = int(run.stage_rules().thresholds["reactivation_gap_days"])
     rates = reactivation(run.transactions, run.as_of, lapse_days=gap_days, period=run.period).rates
     figures = _Figures(run, ["customer", "lapsed_or_churned", "at_risk_customer", "churned_customer",
-                             "at_risk_value", "reactivation_rate"])
+                             "at_risk_value", "reactivation_rate", "winback_uplift"])
     figures.add("customer", len(customers), "count")
     figures.add_share(run, "lapsed_or_churned")
     figures.add_share(run, "at_risk_customer")
     figures.add_share(run, "churned_customer")
     figures.add("at_risk_value", _at_risk_value(run) if len(customers) else None, "currency")
     figures.add("reactivation_rate", float(rates["reactivation_rate"].iloc[-1]) if len(rates) else None, "percent")
+    winback = _winback_uplift(run)
+    if winback is not None:
+        figures.add("winback_uplift", winback, "text")
     return figures.items

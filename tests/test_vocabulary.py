@@ -188,3 +188,20 @@ def test_value_figures_state_their_horizon():
     at_risk_value = TERMS["at_risk_value"].resolved({"clv_horizon_text": horizon_text(26, "W"), "clv_horizon": 26,
                                                      "clv_time_unit_words": "weeks", "currency": "EUR"})
     assert at_risk_value.label == "Predicted 26-week value of at-risk customers"
+
+
+def test_the_recovery_key_figures_carry_the_winback_uplift_of_the_demo_campaign():
+    import json
+
+    from clc_lib.index import SUMMARY_TERMS
+    from clc_lib.keyfigures import _winback_uplift
+    from clc_lib.run import load_run
+
+    truth = json.loads((DEMO_DIR / "truth.json").read_text())["campaign"]
+    text = _winback_uplift(load_run(DEMO_DIR / "run.yaml"))
+    found = re.fullmatch(r"([+-]\d+\.\d) points \(95% interval ([+-]\d+\.\d) to ([+-]\d+\.\d)\), campaign (\w+)", text)
+    assert found, text
+    uplift, lower, upper = (float(found.group(i)) for i in (1, 2, 3))
+    assert found.group(4) == truth["campaign_id"]
+    assert lower < 100 * truth["true_uplift"] < upper and lower < uplift < upper
+    assert "winback_uplift" in SUMMARY_TERMS
