@@ -176,6 +176,10 @@ TERMS: Mapping[str, Term] = dict([
           "Share of a campaign's treated customers who bought within its outcome window minus that share in "
           "its randomised control group, for the latest finished campaign with a control group; only this "
           "difference is caused by the campaign."),
+    _term("best_channel_ltv_cac", "Best paid channel by {clv_horizon_text} LTV:CAC", "channel and ratio (text)",
+          "The paid acquisition channel whose value per acquired customer over the next {clv_horizon:g} "
+          "{clv_time_unit_words} (gross margin when configured, else net revenue) is the highest multiple of "
+          "its acquisition cost, with that multiple; unpaid channels (acquisition: unpaid_channels) have no cost."),
     # money
     _term("net_revenue", "Net revenue", "run currency",
           "Purchases minus returns and cancellations up to the as-of date, in {currency}."),

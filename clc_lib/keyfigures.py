@@ -113,6 +113,39 @@ def _winback_uplift(run: Any) -> str | None:
             f"{100 * latest['uplift_upper']:+.1f}), campaign {latest['campaign_id']}")
 
 
+def _best_channel_ltv_cac(run: Any) -> str | None:
+    """The paid channel with the highest LTV:CAC over the run's CLV horizon, as ``"paid_search, 3.2:1"``.
+
+    The same computation as the acquisition report's LTV:CAC chart; None without spend, without
+    channels matching the spend table, or without customers observed long enough for a value curve.
+    """
+    from clc_lib.acquisition import cac_by_channel, new_customers
+    from clc_lib.periods import TIME_UNIT_DAYS
+    from clc_lib.errors import ModelFitError
+    from clc_lib.unit_economics import cumulative_revenue_per_customer, ltv_cac, ltv_from_revenue_curve
+
+    if run.spend is None or run.spend.empty:
+        return None
+    try:
+        monthly_new = new_customers(run.transactions, run.customers, period="M", as_of=run.as_of)
+        cac = cac_by_channel(run.spend, monthly_new, by_period=False, require_matching_channels=True,
+                             unpaid_channels=run.config.acquisition["unpaid_channels"])
+        curve = cumulative_revenue_per_customer(run.transactions, run.customers, as_of=run.as_of,
+                                                margin=run.config.margin, min_months=2)
+    except ModelFitError:
+        return None
+    clv = run.config.clv
+    ltv = ltv_from_revenue_curve(curve, horizon_weeks=clv.horizon * TIME_UNIT_DAYS[clv.time_unit] / 7)
+    ratios = ltv_cac(ltv, cac)
+    paid = set(cac.loc[cac["paid"], "channel"])
+    ratios = ratios[ratios["channel"].isin(paid) & ratios["ltv_cac_ratio"].notna()]
+    ratios = ratios[~ratios["channel"].isin(["all channels (blended)", "paid channels"])]
+    if ratios.empty:
+        return None
+    best = ratios.sort_values("ltv_cac_ratio").iloc[-1]
+    return f"{best['channel']}, {best['ltv_cac_ratio']:.1f}:1"
+
+
 def _has_returns(run: Any) -> bool:
     """Whether the data hold any return or cancellation row (a data set without them has no returns figure)."""
     summary = run.summary()
@@ -180,12 +213,16 @@ def acquisition_figures(run: Any, *, repeat_window_days: int = 90) -> list[KeyFi
     overview = acquisition_overview(run.transactions, run.customers, as_of=run.as_of,
                                     window_days=repeat_window_days)
     figures = _Figures(run, ["acquired_customer", "first_purchase_date", "repeat_customer",
-                             "days_between_purchases", "repeat_within_window"], window_days=repeat_window_days)
+                             "days_between_purchases", "repeat_within_window", "best_channel_ltv_cac"],
+                       window_days=repeat_window_days)
     figures.add("acquired_customer", int(overview["customers_acquired"]), "count")
     figures.add("first_purchase_date", overview["first_purchase"], "date")
     figures.add_share(run, "repeat_customer")
     figures.add("days_between_purchases", _median(_customer_summary(run)["mean_gap_days"]), "days")
     figures.add("repeat_within_window", overview["repeat_rate"], "percent")
+    best_channel = _best_channel_ltv_cac(run)
+    if best_channel is not None:
+        figures.add("best_channel_ltv_cac", best_channel, "text")
     return figures.items
 
 

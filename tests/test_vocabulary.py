@@ -205,3 +205,18 @@ def test_the_recovery_key_figures_carry_the_winback_uplift_of_the_demo_campaign(
     assert found.group(4) == truth["campaign_id"]
     assert lower < 100 * truth["true_uplift"] < upper and lower < uplift < upper
     assert "winback_uplift" in SUMMARY_TERMS
+
+
+def test_the_acquisition_key_figures_name_the_best_paid_channel_by_ltv_cac():
+    from clc_lib.index import SUMMARY_TERMS
+    from clc_lib.keyfigures import _best_channel_ltv_cac
+    from clc_lib.run import load_run
+
+    run = load_run(DEMO_DIR / "run.yaml")
+    text = _best_channel_ltv_cac(run)
+    found = re.fullmatch(r"(\w+), (\d+\.\d):1", text)
+    assert found, text
+    assert found.group(1) not in run.config.acquisition["unpaid_channels"]
+    assert found.group(1) in set(run.spend["channel"])
+    assert float(found.group(2)) > 0
+    assert "best_channel_ltv_cac" in SUMMARY_TERMS
