@@ -38,7 +38,7 @@ import pandas as pd
 
 from clc_lib.errors import ConfigError
 
-__all__ = ["Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
+__all__ = ["Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
 
 _TIME_UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
 
@@ -259,6 +259,27 @@ def recency_rule(key: str, thresholds: Mapping[str, Any]) -> str:
     if missing:
         raise ConfigError(f"The recency rule of {key!r} needs the stage-rule threshold(s) {', '.join(missing)}.")
     return f"{TERMS[key].label}: {rule.format_map(days)}"
+
+
+#: How reports name each lifecycle stage (code name -> label); code names stay in data frames and
+#: the appendix.
+STAGE_LABELS: Mapping[str, str] = {
+    "aware": "Aware (prospect)",
+    "engaged": "Engaged (prospect)",
+    "new": "New",
+    "active": "Active",
+    "loyal": "Loyal",
+    "at_risk": "At risk",
+    "dormant": "Dormant",
+    "churned": "Churned",
+    "reactivated": "Reactivated",
+}
+
+
+def stage_label(stage: Any) -> str:
+    """The display label of a stage code (``"at_risk"`` -> ``"At risk"``); an unknown code reads as words."""
+    code = str(stage)
+    return STAGE_LABELS.get(code, code.replace("_", " ").capitalize())
 
 
 def term(key: str) -> Term:

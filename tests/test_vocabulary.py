@@ -220,3 +220,29 @@ def test_the_acquisition_key_figures_name_the_best_paid_channel_by_ltv_cac():
     assert found.group(1) in set(run.spend["channel"])
     assert float(found.group(2)) > 0
     assert "best_channel_ltv_cac" in SUMMARY_TERMS
+
+
+def test_stage_charts_show_stage_labels_not_code_names():
+    from clc_lib.definitions import STAGE_LABELS
+    from clc_lib.plots.stages import plot_stage_backtest, plot_stage_counts, plot_stage_metrics, plot_transition_matrix
+    from clc_lib.stages import STAGES
+
+    customer_stages = ["new", "active", "loyal", "at_risk", "dormant", "churned", "reactivated"]
+    ends = pd.to_datetime(["2024-01-31", "2024-02-29"])
+    counts = pd.DataFrame([{"period_end": end, "stage": stage, "customers": 5 + i}
+                           for end in ends for i, stage in enumerate(STAGES)])
+    metrics = pd.DataFrame({"stage": customer_stages, "customers": range(1, 8)}).set_index("stage")
+    backtest = pd.DataFrame({"stage": customer_stages, "buy_rate": [0.1] * 7}).set_index("stage")
+    matrix = pd.DataFrame(0.1, index=pd.Index(customer_stages, name="from_stage"),
+                          columns=pd.Index(customer_stages, name="to_stage"))
+    axes = [plot_stage_counts(counts), plot_stage_metrics(metrics, "customers"), plot_stage_backtest(backtest),
+            plot_transition_matrix(matrix)]
+    texts = []
+    for ax in axes:
+        texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        if ax.get_legend() is not None:
+            texts += [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close("all")
+    assert "At risk" in texts and "Reactivated" in texts
+    assert not [text for text in texts if "_" in text]
+    assert set(STAGE_LABELS) == set(STAGES)

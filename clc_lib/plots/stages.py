@@ -25,7 +25,7 @@ from clc_lib.plots.theme import (
     set_period_ticks,
     stage_color,
 )
-from clc_lib.definitions import TERMS
+from clc_lib.definitions import TERMS, stage_label
 from clc_lib.stages import PROSPECT_STAGES, STAGES
 
 __all__ = [
@@ -88,7 +88,7 @@ def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: 
     wide = wide[stages].astype(float)
     if share:
         wide = wide.div(wide.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0)
-    ax.stackplot(wide.index, *[wide[s].to_numpy() for s in stages], labels=stages,
+    ax.stackplot(wide.index, *[wide[s].to_numpy() for s in stages], labels=[stage_label(s) for s in stages],
                  colors=[stage_color(s) for s in stages], edgecolor="white", linewidth=0.4)
     legend_outside(ax, title="Stage", reverse=True)
     set_period_ticks(ax, wide.index)
@@ -114,6 +114,7 @@ def plot_transition_matrix(data: pd.DataFrame, ax: plt.Axes | None = None) -> pl
     keep_rows = [s for s in matrix.index if matrix.loc[s].fillna(0).sum() > 0]
     keep_cols = [s for s in matrix.columns if matrix[s].fillna(0).sum() > 0]
     matrix = matrix.loc[keep_rows, keep_cols].astype(float)
+    matrix = matrix.rename(index=stage_label, columns=stage_label)
     is_share = bool(np.nanmax(matrix.to_numpy(), initial=0) <= 1.0)
     sns.heatmap(matrix, ax=ax, cmap="Blues", annot=True, fmt=".0%" if is_share else ",.0f",
                 linewidths=0.5, cbar_kws={"label": "Share of the row's customers" if is_share else "Customers"})
@@ -177,7 +178,7 @@ def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_e
             height = float(totals[stage])
             ax.add_patch(plt.Rectangle((x, y), bar, height, color=stage_color(stage)))
             ha, tx = ("right", x - 0.01) if x == left_x else ("left", x + bar + 0.01)
-            ax.text(tx, y + height / 2, f"{stage} ({height:,.0f})", va="center", ha=ha, fontsize=9)
+            ax.text(tx, y + height / 2, f"{stage_label(stage)} ({height:,.0f})", va="center", ha=ha, fontsize=9)
     ax.set_xlim(-0.3, 1.3)
     ax.set_xticks([left_x + bar / 2, right_x + bar / 2], ["Previous snapshot", f"{when:%Y-%m-%d}"])
     ax.grid(False)
@@ -199,7 +200,8 @@ def plot_stage_metrics(data: pd.DataFrame, metric: str = "revenue_share", ax: pl
     frame = frame[frame["customers"] > 0] if "customers" in frame else frame
     stages = _present_stages(frame["stage"])
     frame = frame.set_index("stage").loc[stages]
-    ax.bar(stages, frame[metric].astype(float).fillna(0), color=[stage_color(s) for s in stages])
+    ax.bar([stage_label(s) for s in stages], frame[metric].astype(float).fillna(0),
+           color=[stage_color(s) for s in stages])
     label, kind = _METRIC_AXES[metric]
     label = label.format(currency=currency or "run currency")
     label_axes(ax, f"{label.split(' (')[0]} by lifecycle stage", "Lifecycle stage", label)
@@ -215,7 +217,7 @@ def plot_stage_backtest(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     frame["stage"] = frame["stage"].astype(str)
     stages = _present_stages(frame["stage"])
     frame = frame.set_index("stage").loc[stages]
-    bars = ax.bar(stages, frame["buy_rate"], color=[stage_color(s) for s in stages])
+    bars = ax.bar([stage_label(s) for s in stages], frame["buy_rate"], color=[stage_color(s) for s in stages])
     ax.set_ylim(0, max(float(frame["buy_rate"].max()), 0.01) * 1.12)
     label_bars(ax, bars, [f"{v:.0%}" for v in frame["buy_rate"]])
     window = data.attrs.get("window_days")
