@@ -28,7 +28,7 @@ Conventions used throughout (see ``docs/acquisition.md``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import ibis
 import numpy as np
@@ -441,7 +441,8 @@ def _check_month_starts(dates: pd.Series, *, source: str, column: str, hint: str
 
 
 def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_period: bool = True,
-                   require_matching_channels: bool = False) -> pd.DataFrame:
+                   require_matching_channels: bool = False,
+                   unpaid_channels: Iterable[str] = ()) -> pd.DataFrame:
     """Customer acquisition cost: spend / new customers, per channel (and month), plus all-channel rows.
 
     Parameters
@@ -459,16 +460,21 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
         Raise :class:`~clc_lib.errors.ModelFitError` when no spend channel is a channel of the new
         customers (e.g. spend by marketing channel, customers only by order channel), for a page
         section that has no per-channel CAC to show then (:func:`clc_lib.display.run_or_skip`).
+    unpaid_channels
+        Channels that are not bought (the config's ``acquisition: unpaid_channels``, e.g. organic,
+        direct, referral) even when the spend table has rows for them. They get no CAC, and their
+        spend and new customers are left out of the ``"paid channels"`` row.
 
     Returns
     -------
     pandas.DataFrame
-        Columns (``period_start``,) ``channel``, ``paid`` (the channel has rows in ``spend``),
+        Columns (``period_start``,) ``channel``, ``paid`` (the channel has rows in ``spend`` and is
+        not in ``unpaid_channels``),
         ``spend``, ``new_customers``, ``cac`` (run currency per new customer). CAC is NaN for
         unpaid (organic) channels and where a paid channel acquired nobody. Two extra rows per
         period: ``"all channels (blended)"`` = all spend / **all** new customers including organic
         and unattributed ones (the finance view, flatters paid acquisition) and ``"paid channels"``
-        = all spend / new customers of paid channels only.
+        = spend on paid channels / new customers of paid channels.
 
     Notes
     -----
@@ -508,7 +514,8 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
     cells = acquired.merge(spend_by_cell, on=["period_start", "channel"], how="outer")
     cells["new_customers"] = cells["new_customers"].fillna(0).astype("int64")
     cells["spend"] = cells["spend"].fillna(0.0)
-    cells["paid"] = cells["channel"].isin(paid_channels)
+    unpaid = {str(name) for name in unpaid_channels}
+    cells["paid"] = cells["channel"].isin(paid_channels) & ~cells["channel"].astype(str).isin(unpaid)
     keys = ["period_start"] if by_period else []
     if not by_period:
         cells = cells.groupby(["channel", "paid"], as_index=False)[["spend", "new_customers"]].sum()
@@ -517,7 +524,7 @@ def cac_by_channel(spend: pd.DataFrame, new_customers: pd.DataFrame, *, by_perio
         return pd.DataFrame({
             "channel": [BLENDED_CAC_LABEL, PAID_CAC_LABEL],
             "paid": [True, True],
-            "spend": [group["spend"].sum()] * 2,
+            "spend": [group["spend"].sum(), group.loc[group["paid"], "spend"].sum()],
             "new_customers": [group["new_customers"].sum(), group.loc[group["paid"], "new_customers"].sum()],
         })
 

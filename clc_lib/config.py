@@ -42,6 +42,7 @@ from clc_lib.settings import (
     ReportSettings,
     RfmSettings,
     StageSettings,
+    acquisition_settings,
     engine_settings,
     margin_settings,
     quality_settings,
@@ -51,7 +52,7 @@ from clc_lib.settings import (
 
 #: The tables a run config may name: those of the table registry, :data:`clc_lib.contract.CONTRACTS`.
 TABLE_NAMES = tuple(CONTRACTS)
-OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report", "margin")
+OPTION_SECTIONS = ("engine", "quality", "stages", "rfm", "clv", "report", "margin", "acquisition")
 SCALAR_KEYS = ("name", "as_of", "period", "currency")
 TOP_LEVEL_KEYS = (*SCALAR_KEYS, *TABLE_NAMES, *OPTION_SECTIONS)
 TABLE_SPEC_KEYS = ("path", "format", "columns", "csv", "connection", "table", "sql", "data", "options")
@@ -220,6 +221,7 @@ SECTION_SETTINGS = {
     "clv": ClvSettings.from_mapping,
     "report": ReportSettings.from_mapping,
     "margin": margin_settings,
+    "acquisition": acquisition_settings,
 }
 _SETTINGS_TYPES = {"stages": StageSettings, "rfm": RfmSettings, "clv": ClvSettings, "report": ReportSettings}
 
@@ -240,7 +242,7 @@ class RunConfig:
         Currency code of the amounts (text, may be empty).
     tables
         Table name -> :class:`TableSpec` (read-only).
-    engine, quality, margin
+    engine, quality, margin, acquisition
         The sections as validated read-only mappings (:mod:`clc_lib.settings`).
     stages, rfm, clv, report
         The sections as :class:`~clc_lib.settings.StageSettings`, :class:`~clc_lib.settings.RfmSettings`,
@@ -265,6 +267,7 @@ class RunConfig:
     clv: ClvSettings = field(default_factory=ClvSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     margin: Mapping[str, Any] = field(default_factory=dict)
+    acquisition: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
     def __post_init__(self) -> None:

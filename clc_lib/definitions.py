@@ -38,7 +38,7 @@ import pandas as pd
 
 from clc_lib.errors import ConfigError
 
-__all__ = ["Term", "TERMS", "POPULATION_TERMS", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
+__all__ = ["Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
 
 _TIME_UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
 
@@ -171,6 +171,15 @@ TERMS: Mapping[str, Term] = dict([
           "share of customers (0-1)",
           "Share of customers with a purchase in the period after the period of their first purchase, "
           "pooled over the cohorts that have reached it."),
+    _term("winback_uplift", "Win-back uplift against control (latest finished campaign)",
+          "percentage points, with the 95% interval",
+          "Share of a campaign's treated customers who bought within its outcome window minus that share in "
+          "its randomised control group, for the latest finished campaign with a control group; only this "
+          "difference is caused by the campaign."),
+    _term("best_channel_ltv_cac", "Best paid channel by {clv_horizon_text} LTV:CAC", "channel and ratio (text)",
+          "The paid acquisition channel whose value per acquired customer over the next {clv_horizon:g} "
+          "{clv_time_unit_words} (gross margin when configured, else net revenue) is the highest multiple of "
+          "its acquisition cost, with that multiple; unpaid channels (acquisition: unpaid_channels) have no cost."),
     # money
     _term("net_revenue", "Net revenue", "run currency",
           "Purchases minus returns and cancellations up to the as-of date, in {currency}."),
@@ -207,6 +216,70 @@ POPULATION_TERMS: tuple[str, ...] = (
     "customer", "prospect", "acquired_customer", "active_customer", "loyal_customer", "lapsed_customer",
     "at_risk_customer", "churned_customer", "lapsed_or_churned", "repeat_customer",
 )
+
+
+#: For the population terms defined by days without a purchase, that rule in a few words; braces
+#: name stage-rule thresholds. Charts and captions state it with :func:`recency_rule`.
+RECENCY_RULES: Mapping[str, str] = {
+    "active_customer": "a purchase within the last {at_risk_days} days",
+    "at_risk_customer": "no purchase for more than {at_risk_days} days, up to {dormant_days}",
+    "lapsed_customer": "no purchase for more than {at_risk_days} days, up to {churn_days}",
+    "churned_customer": "no purchase for more than {churn_days} days",
+    "lapsed_or_churned": "no purchase for more than {at_risk_days} days",
+}
+
+
+def recency_rule(key: str, thresholds: Mapping[str, Any]) -> str:
+    """The label and recency rule of a population term with the run's thresholds.
+
+    Parameters
+    ----------
+    key
+        One of :data:`RECENCY_RULES` (``"lapsed_customer"``).
+    thresholds
+        Stage-rule thresholds in days (``run.stage_rules().thresholds``: ``at_risk_days``,
+        ``dormant_days``, ``churn_days``).
+
+    Returns
+    -------
+    str
+        E.g. ``"Lapsed customers: no purchase for more than 117 days, up to 292"``.
+
+    Raises
+    ------
+    ConfigError
+        When ``key`` has no recency rule or ``thresholds`` lacks a threshold the rule uses.
+    """
+    if key not in RECENCY_RULES:
+        raise ConfigError(f"{key!r} has no recency rule; terms with one: {', '.join(RECENCY_RULES)}.")
+    days = {name: int(float(value)) if float(value).is_integer() else float(value)
+            for name, value in thresholds.items() if value is not None}
+    rule = RECENCY_RULES[key]
+    missing = sorted({name for _, name, _, _ in string.Formatter().parse(rule) if name} - set(days))
+    if missing:
+        raise ConfigError(f"The recency rule of {key!r} needs the stage-rule threshold(s) {', '.join(missing)}.")
+    return f"{TERMS[key].label}: {rule.format_map(days)}"
+
+
+#: How reports name each lifecycle stage (code name -> label); code names stay in data frames and
+#: the appendix.
+STAGE_LABELS: Mapping[str, str] = {
+    "aware": "Aware (prospect)",
+    "engaged": "Engaged (prospect)",
+    "new": "New",
+    "active": "Active",
+    "loyal": "Loyal",
+    "at_risk": "At risk",
+    "dormant": "Dormant",
+    "churned": "Churned",
+    "reactivated": "Reactivated",
+}
+
+
+def stage_label(stage: Any) -> str:
+    """The display label of a stage code (``"at_risk"`` -> ``"At risk"``); an unknown code reads as words."""
+    code = str(stage)
+    return STAGE_LABELS.get(code, code.replace("_", " ").capitalize())
 
 
 def term(key: str) -> Term:

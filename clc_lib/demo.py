@@ -406,6 +406,7 @@ def _run_yaml(end: pd.Timestamp) -> dict[str, Any]:
         config[table] = {"path": file_name, "columns": dict(columns)}
     config["margin"] = {"by": "category",
                         "rates": {name: spec["gross_margin"] for name, spec in DEMO_CATEGORIES.items()}}
+    config["acquisition"] = {"unpaid_channels": ["organic"]}
     return config
 
 

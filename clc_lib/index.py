@@ -91,7 +91,7 @@ def add_changes(notebooks: list[NotebookRun], previous: dict[str, tuple[str, dic
 #: Term keys of the index's summary, in order: the figures a director reads first.
 SUMMARY_TERMS: tuple[str, ...] = (
     "customer", "net_revenue", "churned_customer", "at_risk_customer", "at_risk_value", "repeat_customer",
-    "reactivation_rate", "top_share",
+    "reactivation_rate", "winback_uplift", "best_channel_ltv_cac", "top_share",
 )
 
 

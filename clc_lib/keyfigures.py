@@ -98,6 +98,58 @@ def _at_risk_value(run: Any) -> float | None:
     return float(scores["clv"].reindex(at_risk).fillna(0.0).sum())
 
 
+def _winback_uplift(run: Any) -> str | None:
+    """Uplift of the latest finished campaign with a control group, in points with its 95% interval.
+
+    None without a campaigns table, without a control group or before any campaign's outcome window
+    has ended (:func:`clc_lib.campaigns.campaign_uplift`).
+    """
+    from clc_lib.campaigns import campaign_uplift, has_control_groups
+
+    if run.campaigns is None or run.campaigns.empty or not has_control_groups(run.campaigns):
+        return None
+    uplift = campaign_uplift(run.campaigns, run.transactions, as_of=run.as_of)
+    finished = uplift[(uplift["status"] == "complete") & uplift["uplift"].notna()]
+    if finished.empty:
+        return None
+    latest = finished.sort_values("first_sent").iloc[-1]
+    return (f"{100 * latest['uplift']:+.1f} points (95% interval {100 * latest['uplift_lower']:+.1f} to "
+            f"{100 * latest['uplift_upper']:+.1f}), campaign {latest['campaign_id']}")
+
+
+def _best_channel_ltv_cac(run: Any) -> str | None:
+    """The paid channel with the highest LTV:CAC over the run's CLV horizon, as ``"paid_search, 3.2:1"``.
+
+    The same computation as the acquisition report's LTV:CAC chart; None without spend, without
+    channels matching the spend table, or without customers observed long enough for a value curve.
+    """
+    from clc_lib.acquisition import cac_by_channel, new_customers
+    from clc_lib.periods import TIME_UNIT_DAYS
+    from clc_lib.errors import ModelFitError
+    from clc_lib.unit_economics import cumulative_revenue_per_customer, ltv_cac, ltv_from_revenue_curve
+
+    if run.spend is None or run.spend.empty:
+        return None
+    try:
+        monthly_new = new_customers(run.transactions, run.customers, period="M", as_of=run.as_of)
+        cac = cac_by_channel(run.spend, monthly_new, by_period=False, require_matching_channels=True,
+                             unpaid_channels=run.config.acquisition["unpaid_channels"])
+        curve = cumulative_revenue_per_customer(run.transactions, run.customers, as_of=run.as_of,
+                                                margin=run.config.margin, min_months=2)
+    except ModelFitError:
+        return None
+    clv = run.config.clv
+    ltv = ltv_from_revenue_curve(curve, horizon_weeks=clv.horizon * TIME_UNIT_DAYS[clv.time_unit] / 7)
+    ratios = ltv_cac(ltv, cac)
+    paid = set(cac.loc[cac["paid"], "channel"])
+    ratios = ratios[ratios["channel"].isin(paid) & ratios["ltv_cac_ratio"].notna()]
+    ratios = ratios[~ratios["channel"].isin(["all channels (blended)", "paid channels"])]
+    if ratios.empty:
+        return None
+    best = ratios.sort_values("ltv_cac_ratio").iloc[-1]
+    return f"{best['channel']}, {best['ltv_cac_ratio']:.1f}:1"
+
+
 def _has_returns(run: Any) -> bool:
     """Whether the data hold any return or cancellation row (a data set without them has no returns figure)."""
     summary = run.summary()
@@ -165,12 +217,16 @@ def acquisition_figures(run: Any, *, repeat_window_days: int = 90) -> list[KeyFi
     overview = acquisition_overview(run.transactions, run.customers, as_of=run.as_of,
                                     window_days=repeat_window_days)
     figures = _Figures(run, ["acquired_customer", "first_purchase_date", "repeat_customer",
-                             "days_between_purchases", "repeat_within_window"], window_days=repeat_window_days)
+                             "days_between_purchases", "repeat_within_window", "best_channel_ltv_cac"],
+                       window_days=repeat_window_days)
     figures.add("acquired_customer", int(overview["customers_acquired"]), "count")
     figures.add("first_purchase_date", overview["first_purchase"], "date")
     figures.add_share(run, "repeat_customer")
     figures.add("days_between_purchases", _median(_customer_summary(run)["mean_gap_days"]), "days")
     figures.add("repeat_within_window", overview["repeat_rate"], "percent")
+    best_channel = _best_channel_ltv_cac(run)
+    if best_channel is not None:
+        figures.add("best_channel_ltv_cac", best_channel, "text")
     return figures.items
 
 
@@ -261,7 +317,8 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
         with their counts), the predicted value of the at-risk customers over the run's CLV horizon
         (run currency; None when the model cannot fit) and the reactivation rate of the last full
         period (:func:`clc_lib.recovery.reactivation` with the stage rules' reactivation gap; None
-        before a full period has passed).
+        before a full period has passed); with a finished campaign that has a control group, its
+        uplift in points with the 95% interval (text).
     """
     from clc_lib.recovery import reactivation
 
@@ -269,11 +326,14 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
     gap_days = int(run.stage_rules().thresholds["reactivation_gap_days"])
     rates = reactivation(run.transactions, run.as_of, lapse_days=gap_days, period=run.period).rates
     figures = _Figures(run, ["customer", "lapsed_or_churned", "at_risk_customer", "churned_customer",
-                             "at_risk_value", "reactivation_rate"])
+                             "at_risk_value", "reactivation_rate", "winback_uplift"])
     figures.add("customer", len(customers), "count")
     figures.add_share(run, "lapsed_or_churned")
     figures.add_share(run, "at_risk_customer")
     figures.add_share(run, "churned_customer")
     figures.add("at_risk_value", _at_risk_value(run) if len(customers) else None, "currency")
     figures.add("reactivation_rate", float(rates["reactivation_rate"].iloc[-1]) if len(rates) else None, "percent")
+    winback = _winback_uplift(run)
+    if winback is not None:
+        figures.add("winback_uplift", winback, "text")
     return figures.items

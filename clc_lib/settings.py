@@ -47,6 +47,8 @@ __all__ = [
     "StageSettings",
     "engine_settings",
     "margin_settings",
+    "ACQUISITION_DEFAULTS",
+    "acquisition_settings",
     "plain",
     "quality_settings",
     "read_only",
@@ -720,3 +722,32 @@ def margin_settings(raw: Mapping[str, Any] | None, *, where: str | None = None) 
                           f"{options['by']}, e.g. rates: {{apparel: 0.55}}.")
     options["rates"] = {str(key): _margin_rate(value, f"margin.rates.{key}") for key, value in rates.items()}
     return read_only(options)
+
+
+ACQUISITION_DEFAULTS: Mapping[str, Any] = ReadOnlyMapping({"unpaid_channels": ()})
+
+
+def acquisition_settings(raw: Mapping[str, Any] | None, *, where: str | None = None) -> Mapping[str, Any]:
+    """The ``acquisition:`` section merged over :data:`ACQUISITION_DEFAULTS`, checked, read-only.
+
+    ``unpaid_channels`` lists the acquisition channels that are not bought (e.g. ``[organic,
+    direct, referral]``): their spend rows, if any, still count in the blended CAC, but the
+    paid-channels CAC leaves them out (:func:`clc_lib.acquisition.cac_by_channel`). Empty (the
+    default): every channel with rows in the spend table counts as paid.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, or ``unpaid_channels`` that is not a list of non-empty names.
+    """
+    raw = _section("acquisition", raw, where)
+    _check_known("acquisition", raw, tuple(ACQUISITION_DEFAULTS), where)
+    channels = raw.get("unpaid_channels") or ()
+    if isinstance(channels, str) or not isinstance(channels, (list, tuple)):
+        raise ConfigError(f"acquisition.unpaid_channels{_where(where)} must be a list of channel names, e.g. "
+                          f"[organic, direct, referral]; got {channels!r}.")
+    bad = [name for name in channels if not isinstance(name, (str, int)) or not str(name).strip()]
+    if bad:
+        raise ConfigError(f"acquisition.unpaid_channels{_where(where)} holds entries that are not channel names: "
+                          f"{', '.join(map(repr, bad[:5]))}.")
+    return read_only({"unpaid_channels": tuple(dict.fromkeys(str(name).strip() for name in channels))})

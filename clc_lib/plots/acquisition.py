@@ -157,10 +157,12 @@ def _repeat_rate_label(window_days: int | None) -> str:
 
 
 def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, currency: str = "",
-                 ax: plt.Axes | None = None) -> plt.Axes:
+                 horizon: str | None = None, ax: plt.Axes | None = None) -> plt.Axes:
     """Bars of LTV and CAC per channel with the LTV:CAC ratio and, when given, the payback months.
 
-    ``data`` is ``clc.ltv_cac`` output; ``payback`` is ``clc.payback_period`` output.
+    ``data`` is ``clc.ltv_cac`` output; ``payback`` is ``clc.payback_period`` output; ``horizon`` is
+    the LTV horizon as words (:func:`clc_lib.definitions.horizon_text`, e.g. ``"12-month"``), put in
+    the title and legend so the value states its horizon.
     """
     require_columns_and_rows(data, ["channel", "ltv", "cac", "ltv_cac_ratio"], "plot_ltv_cac")
     rows = data[data["ltv"].notna()].reset_index(drop=True)  # CAC-only rows (blended) have nothing to compare
@@ -171,7 +173,9 @@ def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, cur
     ax = get_ax(ax)
     positions = np.arange(len(rows))
     colors = palette_colors(2)
-    ax.bar(positions - 0.2, rows["ltv"].fillna(0), width=0.4, label="LTV per customer", color=colors[0])
+    value_words = f"{horizon} customer value" if horizon else "Customer value"
+    ltv_label = f"{value_words} (LTV) per customer"
+    ax.bar(positions - 0.2, rows["ltv"].fillna(0), width=0.4, label=ltv_label, color=colors[0])
     ax.bar(positions + 0.2, rows["cac"].fillna(0), width=0.4, label="CAC per new customer", color=colors[1])
     for x, (channel, ltv, cac, ratio) in enumerate(rows[["channel", "ltv", "cac", "ltv_cac_ratio"]].itertuples(
             index=False)):
@@ -187,7 +191,7 @@ def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, cur
     ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the annotations
     legend_outside(ax, fontsize="small")
     format_currency_axis(ax, currency)
-    return label_axes(ax, "LTV vs CAC by acquisition channel", "Acquisition channel",
+    return label_axes(ax, f"{value_words} (LTV) vs CAC by acquisition channel", "Acquisition channel",
                       money_label("Value per customer", currency))
 
 

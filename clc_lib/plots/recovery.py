@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.definitions import TERMS
+from clc_lib.definitions import TERMS, recency_rule
 from clc_lib.plots.theme import (
     CUSTOMER_STATUS_COLORS,
     OTHER_SEGMENT_COLOR,
@@ -48,7 +48,8 @@ def plot_lapsed_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
     ax.set_xlim(dates.min(), dates.max())
     format_count_axis(ax)
     lapse, churn = data.attrs.get("lapse_days"), data.attrs.get("churn_days")
-    detail = (f"\n(lapsed: more than {lapse} days without a purchase, churned: more than {churn} days)"
+    thresholds = {"at_risk_days": lapse, "churn_days": churn}
+    detail = (f"\n{recency_rule('lapsed_customer', thresholds)}; {recency_rule('churned_customer', thresholds)}"
               if lapse and churn else "")
     label_axes(ax, title or f"Customers by days since last purchase{detail}", "Period end",
                TERMS["customer"].label)

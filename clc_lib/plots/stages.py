@@ -25,7 +25,8 @@ from clc_lib.plots.theme import (
     set_period_ticks,
     stage_color,
 )
-from clc_lib.stages import STAGES
+from clc_lib.definitions import TERMS, stage_label
+from clc_lib.stages import PROSPECT_STAGES, STAGES
 
 __all__ = [
     "STAGE_COLORS",
@@ -64,29 +65,40 @@ def _present_stages(values) -> list[str]:
 
 
 def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: bool = False) -> plt.Axes:
-    """Stacked area of customers per stage over time.
+    """Stacked area of customers per stage over time, with the prospects stated apart.
+
+    Only customer stages are stacked, so each period end sums to the customers of the definitions
+    layer (``TERMS["customer"]``); the prospect stages (aware, engaged) are not customers and are
+    given as a count at the last period end in the subtitle.
 
     Parameters
     ----------
     data
-        Output of :func:`clc_lib.stage_history.stage_counts` (``period_end``, ``stage``, ``customers``).
+        Output of :func:`clc_lib.stage_history.stage_counts` (``period_end``, ``stage``, ``customers``:
+        people in the stage at the period end).
     share
-        Plot each stage's share of all people at the snapshot instead of counts.
+        Plot each stage's share of the customers at the snapshot instead of counts.
     """
     ax = get_ax(ax)
     wide = data.pivot_table(index="period_end", columns="stage", values="customers", aggfunc="sum",
                             observed=False, fill_value=0)
-    stages = [s for s in _present_stages(wide.columns) if wide[s].sum() > 0]
+    prospect_columns = [s for s in PROSPECT_STAGES if s in set(map(str, wide.columns))]
+    prospects_at_end = int(wide[prospect_columns].iloc[-1].sum()) if prospect_columns and len(wide) else 0
+    stages = [s for s in _present_stages(wide.columns) if s not in PROSPECT_STAGES and wide[s].sum() > 0]
     wide = wide[stages].astype(float)
     if share:
         wide = wide.div(wide.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0)
-    ax.stackplot(wide.index, *[wide[s].to_numpy() for s in stages], labels=stages,
+    ax.stackplot(wide.index, *[wide[s].to_numpy() for s in stages], labels=[stage_label(s) for s in stages],
                  colors=[stage_color(s) for s in stages], edgecolor="white", linewidth=0.4)
     legend_outside(ax, title="Stage", reverse=True)
     set_period_ticks(ax, wide.index)
     ax.set_xlim(wide.index.min(), wide.index.max())
-    label_axes(ax, "Customers by lifecycle stage" + (" (share)" if share else ""), "Snapshot date (period end)",
-               "Share of people" if share else "Customers")
+    customers = TERMS["customer"].label
+    title = f"{customers} by lifecycle stage" + (" (share)" if share else "")
+    if prospect_columns:
+        title += (f"\n{TERMS['prospect'].label} (not customers, not drawn): {prospects_at_end:,} "
+                  "at the last period end")
+    label_axes(ax, title, "Snapshot date (period end)", f"Share of {customers.lower()}" if share else customers)
     _format_axis(ax, "percent" if share else "count", "")
     return ax
 
@@ -102,6 +114,7 @@ def plot_transition_matrix(data: pd.DataFrame, ax: plt.Axes | None = None) -> pl
     keep_rows = [s for s in matrix.index if matrix.loc[s].fillna(0).sum() > 0]
     keep_cols = [s for s in matrix.columns if matrix[s].fillna(0).sum() > 0]
     matrix = matrix.loc[keep_rows, keep_cols].astype(float)
+    matrix = matrix.rename(index=stage_label, columns=stage_label)
     is_share = bool(np.nanmax(matrix.to_numpy(), initial=0) <= 1.0)
     sns.heatmap(matrix, ax=ax, cmap="Blues", annot=True, fmt=".0%" if is_share else ",.0f",
                 linewidths=0.5, cbar_kws={"label": "Share of the row's customers" if is_share else "Customers"})
@@ -165,7 +178,7 @@ def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_e
             height = float(totals[stage])
             ax.add_patch(plt.Rectangle((x, y), bar, height, color=stage_color(stage)))
             ha, tx = ("right", x - 0.01) if x == left_x else ("left", x + bar + 0.01)
-            ax.text(tx, y + height / 2, f"{stage} ({height:,.0f})", va="center", ha=ha, fontsize=9)
+            ax.text(tx, y + height / 2, f"{stage_label(stage)} ({height:,.0f})", va="center", ha=ha, fontsize=9)
     ax.set_xlim(-0.3, 1.3)
     ax.set_xticks([left_x + bar / 2, right_x + bar / 2], ["Previous snapshot", f"{when:%Y-%m-%d}"])
     ax.grid(False)
@@ -187,7 +200,8 @@ def plot_stage_metrics(data: pd.DataFrame, metric: str = "revenue_share", ax: pl
     frame = frame[frame["customers"] > 0] if "customers" in frame else frame
     stages = _present_stages(frame["stage"])
     frame = frame.set_index("stage").loc[stages]
-    ax.bar(stages, frame[metric].astype(float).fillna(0), color=[stage_color(s) for s in stages])
+    ax.bar([stage_label(s) for s in stages], frame[metric].astype(float).fillna(0),
+           color=[stage_color(s) for s in stages])
     label, kind = _METRIC_AXES[metric]
     label = label.format(currency=currency or "run currency")
     label_axes(ax, f"{label.split(' (')[0]} by lifecycle stage", "Lifecycle stage", label)
@@ -204,7 +218,7 @@ def plot_stage_backtest(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     stages = _present_stages(frame["stage"])
     frame = frame.set_index("stage").loc[stages]
     rates = frame["buy_rate"].astype(float)
-    bars = ax.bar(stages, rates.fillna(0), color=[stage_color(s) for s in stages])
+    bars = ax.bar([stage_label(s) for s in stages], rates.fillna(0), color=[stage_color(s) for s in stages])
     # Room above the tallest bar for its label; a back-test without buyers still gets a 0-1% axis.
     ax.set_ylim(0, max(rates.max() if rates.notna().any() else 0.0, 0.01) * 1.12)
     label_bars(ax, bars, ["–" if pd.isna(v) else f"{v:.0%}" for v in rates])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clc_lib.definitions import stage_label
 from clc_lib.plots import theme
 from clc_lib.plots.colour_vision import (
     DEFICIENCIES,
@@ -63,7 +64,7 @@ def test_stage_counts_chart_draws_each_stage_in_its_colour():
                          for end in ends for i, stage in enumerate(STAGES)])
     ax = plot_stage_counts(data)
     drawn = {c.get_label(): _hex(c.get_facecolor()[0]) for c in ax.collections}
-    assert drawn == {stage: _expected(stage) for stage in STAGES}
+    assert drawn == {stage_label(stage): _expected(stage) for stage in CUSTOMER_STAGES}  # prospects are not stacked
 
 
 def test_stage_bar_charts_draw_each_stage_in_its_colour():
@@ -74,8 +75,8 @@ def test_stage_bar_charts_draw_each_stage_in_its_colour():
                              "revenue_share": 1 / 7, "customer_share": 1 / 7})
     for ax in (plot_stage_metrics(metrics, "revenue_share"), plot_stage_backtest(backtest)):
         names = [t.get_text() for t in ax.get_xticklabels()]
-        assert names == CUSTOMER_STAGES
-        assert [_hex(bar.get_facecolor()) for bar in ax.patches] == [_expected(s) for s in names]
+        assert names == [stage_label(s) for s in CUSTOMER_STAGES]
+        assert [_hex(bar.get_facecolor()) for bar in ax.patches] == [_expected(s) for s in CUSTOMER_STAGES]
     ax = plot_revenue_by(by_stage, by="stage")
     names = [t.get_text() for t in ax.get_yticklabels()]
     assert sorted(names) == sorted(CUSTOMER_STAGES)
@@ -93,7 +94,8 @@ def test_stage_flows_draw_each_stage_block_in_its_colour():
     blocks = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)]
     checked = set()
     for text in ax.texts:
-        stage = text.get_text().split(" (")[0]
+        label = text.get_text().rsplit(" (", 1)[0]
+        stage = {stage_label(code): code for code in theme.STAGE_COLORS}.get(label, label)
         x, y = text.get_position()
         side = [b for b in blocks if b.get_y() <= y <= b.get_y() + b.get_height()
                 and abs((b.get_x() if text.get_ha() == "left" else b.get_x() + b.get_width()) - x) < 0.2]

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import pytest
 from test_stages import RULES, build_transactions
 
+from clc_lib.definitions import stage_label
 from clc_lib.plots import stages as plots
 from clc_lib.stage_history import (
     stage_backtest,
@@ -38,7 +39,7 @@ def inputs():
 def test_stage_counts_chart(inputs):
     ax = plots.plot_stage_counts(data=inputs["counts"])
     assert_labelled(ax, "customers")
-    assert {t.get_text() for t in ax.get_legend().get_texts()} <= set(inputs["counts"]["stage"].astype(str))
+    assert {t.get_text() for t in ax.get_legend().get_texts()} <= set(inputs["counts"]["stage"].astype(str).map(stage_label))
     assert_labelled(plots.plot_stage_counts(data=inputs["counts"], share=True), "share")
 
 
