@@ -20,7 +20,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "settings": (
         "CLV_MODEL_NAMES", "ENGINE_DEFAULTS", "MARGIN_COLUMNS", "MARGIN_DEFAULTS", "QUALITY_ACTIONS",
         "QUALITY_DEFAULTS", "STAGE_THRESHOLDS", "ReadOnlyMapping", "ClvSettings", "ReportSettings", "RfmSettings",
-        "StageDerivation", "StageSettings", "engine_settings", "margin_settings", "plain", "quality_settings", "read_only", "suggest",
+        "StageDerivation", "StageSettings", "engine_settings", "margin_settings", "ACQUISITION_DEFAULTS",
+        "acquisition_settings", "plain", "quality_settings", "read_only", "suggest",
     ),
     "engines": (
         "SPARK_DEFAULT_SETTINGS", "Engine", "engine_for", "engine_of", "engine_description",
@@ -108,7 +109,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
     ),
     "definitions": (
-        "Term", "TERMS", "POPULATION_TERMS", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers",
+        "Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label",
+        "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers",
     ),
     "keyfigures": (
         "KeyFigure", "segmentation_figures", "acquisition_figures", "monetisation_figures", "retention_figures",
