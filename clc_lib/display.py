@@ -73,6 +73,8 @@ __all__ = [
     "show_model_notes",
     "show_warnings_as_notes",
     "show_quality",
+    "quality_attention",
+    "quality_line",
 ]
 
 MISSING_TEXT = "\u2013"
@@ -759,6 +761,74 @@ def show_quality(run: Any) -> None:
         markup += f'<p class="clc-engine">Computed on {html.escape(engine)}.</p>'
     _record(markup, RUN_DATA_MIME, {"currency": currency, "quality": quality_records, "engine": engine,
                                     **_data_period(run)})
+
+
+#: Rules whose kept rows are part of ordinary trading, not a data problem: returns alone do not put
+#: the data-quality line on a page.
+ORDINARY_KEPT_RULES: tuple[str, ...] = ("returns",)
+_QUALITY_BOOKKEEPING_STEPS = ("rows in", "rows out", "warning")
+
+
+def quality_attention(quality: pd.DataFrame) -> dict[str, int]:
+    """The rows of a data-quality table that a reader should know about.
+
+    Parameters
+    ----------
+    quality
+        The table of :meth:`clc_lib.quality.DataQualityReport.to_frame` (or the records
+        :func:`show_quality` hands to the runner): columns ``step``, ``action`` and ``rows``.
+
+    Returns
+    -------
+    dict
+        ``left_out``: rows removed by a rule (action ``drop`` or ``exclude``); ``flagged``: rows a
+        rule matched and kept (action ``keep``), returns aside (:data:`ORDINARY_KEPT_RULES`);
+        ``warnings``: the number of warning lines. All counts are whole numbers of rows (lines).
+    """
+    from clc_lib.quality import REMOVING_ACTIONS
+
+    missing = [column for column in ("step", "action", "rows") if column not in quality.columns]
+    if missing:
+        raise DataError("The data-quality table lacks columns it needs.", source="the data-quality table",
+                        column=", ".join(missing),
+                        hint=f"It has: {', '.join(map(str, quality.columns))}; use DataQualityReport.to_frame().")
+    rules = quality[~quality["step"].isin(_QUALITY_BOOKKEEPING_STEPS)]
+    rows = pd.to_numeric(rules["rows"], errors="coerce").fillna(0)
+    left_out = rows[rules["action"].isin(REMOVING_ACTIONS)].sum()
+    flagged = rows[(rules["action"] == "keep") & ~rules["step"].isin(ORDINARY_KEPT_RULES)].sum()
+    return {"left_out": int(left_out), "flagged": int(flagged),
+            "warnings": int((quality["step"] == "warning").sum())}
+
+
+def _rows(n: int) -> str:
+    return f"{format_count(n)} row" + ("" if n == 1 else "s")
+
+
+def quality_line(quality: pd.DataFrame, *, pointer: str | None = "see the appendix") -> str | None:
+    """One sentence on the rows the data-quality rules left out or flagged, or None for a clean load.
+
+    ``quality_line(frame)`` reads e.g. "1,234 rows were left out and 56 rows flagged by the
+    data-quality rules; see the appendix." ``pointer`` ends the sentence (None: nothing after it).
+    Warnings are counted too ("1 data-quality warning").
+    """
+    attention = quality_attention(quality)
+    left_out, flagged, warning_count = attention["left_out"], attention["flagged"], attention["warnings"]
+    parts = []
+    if left_out and flagged:
+        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out and {_rows(flagged)} "
+                     "flagged by the data-quality rules")
+    elif left_out:
+        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out by the data-quality rules")
+    elif flagged:
+        parts.append(f"{_rows(flagged)} {'was' if flagged == 1 else 'were'} flagged (and kept) by the "
+                     "data-quality rules")
+    if warning_count:
+        parts.append(f"{format_count(warning_count)} data-quality warning{'' if warning_count == 1 else 's'}")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    text = text[0].upper() + text[1:]
+    return f"{text}; {pointer}." if pointer else f"{text}."
 
 
 def _engine_line(run: Any) -> str | None:
