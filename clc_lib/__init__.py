@@ -106,7 +106,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "format_change", "table_html",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
         "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
-        "quality_attention", "quality_line",
+        "column_label", "quality_attention", "quality_line",
     ),
     "definitions": (
         "Term", "TERMS", "POPULATION_TERMS", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers",

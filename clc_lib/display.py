@@ -73,6 +73,7 @@ __all__ = [
     "show_model_notes",
     "show_warnings_as_notes",
     "show_quality",
+    "column_label",
     "quality_attention",
     "quality_line",
 ]
@@ -253,7 +254,7 @@ table.clc-table th,table.clc-table td{padding:4px 10px;border-bottom:1px solid #
 table.clc-table th{background:#f1f4f7;text-align:left}
 table.clc-table td{text-align:left}
 table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.clc-table-wrap{overflow-x:auto;max-width:100%}
+.clc-table-scroll{overflow-x:auto;max-width:100%}
 .clc-note{color:#4a5560;font-size:.9em}
 .clc-missing{color:#4a5560;font-style:italic;margin:4px 0 12px 0}
 </style>"""
@@ -463,13 +464,16 @@ def table_html(
     styles: dict[Any, str] = {**{c: "percent" for c in percent if c in df.columns},
                               **{c: "currency" for c in money if c in df.columns},
                               **{c: "count" for c in counts if c in df.columns}}
+    zero_columns = _all_zero_columns(df)
+    df = df.drop(columns=zero_columns)
+    styles.update({c: "count" for c in _whole_number_columns(df) if c not in styles})
     show_index = not isinstance(df.index, pd.RangeIndex)
-    parts = ['<div class="clc-table-wrap"><table class="clc-table">']
+    parts = ['<div class="clc-table-scroll"><table class="clc-table">']
     if caption:
         parts.append(f"<caption>{html.escape(caption)}</caption>")
     index_names = [name if name is not None else "" for name in df.index.names] if show_index else []
     header = [*index_names, *df.columns]
-    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(_header_text(h))}</th>" for h in header)
+    parts.append("<thead><tr>" + "".join(f'<th scope="col">{html.escape(column_label(h))}</th>' for h in header)
                  + "</tr></thead>")
     parts.append("<tbody>")
     for index_value, row in zip(df.index, df.itertuples(index=False, name=None)):
@@ -478,7 +482,7 @@ def table_html(
             index_values = index_value if isinstance(index_value, tuple) else (index_value,)
             for value in index_values:
                 text, _ = _cell_text(value, None, {}, currency)
-                cells.append(f"<th>{html.escape(text)}</th>")
+                cells.append(f'<th scope="row">{html.escape(text)}</th>')
         for column, value in zip(df.columns, row):
             text, numeric = _cell_text(value, column, styles, currency)
             css = ' class="num"' if numeric else ""
@@ -488,12 +492,67 @@ def table_html(
     if max_rows is not None and total_rows > max_rows:
         parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
                      f"{format_count(total_rows)} rows.</div>")
+    if zero_columns:
+        parts.append('<div class="clc-note">Not shown, zero in every row: '
+                     f"{html.escape(', '.join(column_label(c) for c in zero_columns))}.</div>")
     return CARD_CSS + "".join(parts)
 
 
-def _header_text(name: Any) -> str:
-    """Column names read as words in reports: ``revenue_share`` -> ``revenue share``."""
-    return str(name).replace("_", " ")
+#: How tables name the columns that no term of :data:`clc_lib.definitions.TERMS` names; the unit is
+#: in the label where the values do not carry it (money cells carry their currency).
+COLUMN_LABELS: Mapping[str, str] = {
+    "customer_id": "Customer", "person_id": "Person", "stage": "Stage", "segment": "Segment",
+    "channel": "Channel", "customers": "Customers", "revenue": "Revenue", "aov": "Average order value",
+    "arpu": "Revenue per buying customer", "clv": "Predicted customer value", "cac": "Acquisition cost (CAC)",
+    "rmst_days": "Restricted mean time (days)", "median_days": "Median (days)", "p_alive": "Chance still buying",
+    "expected_purchases": "Expected purchases", "cumulative_share": "Cumulative share of value",
+    "customer_share": "Share of customers", "revenue_share": "Share of revenue", "new_customers": "New customers",
+    "spend": "Spend", "rank": "Rank", "events": "Events", "p_value": "p-value", "n_treatment": "Treated customers",
+    "n_control": "Control customers", "new_window_days": "New-customer window (days)",
+    "payback_months": "Payback (months)", "mean_recency_days": "Mean days since last purchase",
+    "median_monetary": "Median revenue per customer", "value_share": "Share of value",
+    "top_customers": "Top customers", "rows": "Rows", "amount": "Amount", "table": "Table", "step": "Step",
+    "action": "Action", "description": "Description", "group": "Group",
+}
+
+
+def column_label(name: Any) -> str:
+    """How a table heads a column: :data:`COLUMN_LABELS`, else the term's label of
+    :data:`clc_lib.definitions.TERMS` (when it needs no run value), else the name as words with a
+    capital: ``"rmst_days"`` -> ``"Restricted mean time (days)"``, ``"net_revenue"`` ->
+    ``"Net revenue"``, ``"first_seen"`` -> ``"First seen"``."""
+    from clc_lib.definitions import TERMS
+
+    text = "" if name is None else str(name)
+    if text in COLUMN_LABELS:
+        return COLUMN_LABELS[text]
+    if text in TERMS and not TERMS[text].placeholders():
+        return TERMS[text].label
+    words = text.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _numeric_columns(df: pd.DataFrame) -> list[Any]:
+    return [c for c in df.columns
+            if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+
+def _all_zero_columns(df: pd.DataFrame) -> list[Any]:
+    """Numeric columns that are zero in every row (none for a table without rows)."""
+    if df.empty:
+        return []
+    return [c for c in _numeric_columns(df) if df[c].notna().all() and (df[c] == 0).all()]
+
+
+def _whole_number_columns(df: pd.DataFrame) -> list[Any]:
+    """Float columns whose values are all whole numbers (e.g. 347.0 days): shown without decimals."""
+    whole = []
+    for column in _numeric_columns(df):
+        values = df[column].dropna()
+        if pd.api.types.is_float_dtype(values) and len(values) and bool(np.isfinite(values).all()) \
+                and bool((values == values.round()).all()):
+            whole.append(column)
+    return whole
 
 
 def show_table(

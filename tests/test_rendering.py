@@ -99,11 +99,13 @@ def test_the_quality_line_shows_only_when_rows_were_left_out_or_flagged(tmp_path
 
 
 def test_quality_attention_counts_rows_by_action():
-    frame = pd.DataFrame(quality_records(left_out=7, flagged=2, returns=40))
-    frame.loc[len(frame)] = {"table": "spend", "step": "after_as_of", "action": "exclude", "rows": 5,
-                             "amount": None, "description": ""}
-    frame.loc[len(frame)] = {"table": "transactions", "step": "warning", "action": "warn", "rows": 993,
-                             "amount": None, "description": "as_of is long after the data"}
+    frame = pd.DataFrame([
+        *quality_records(left_out=7, flagged=2, returns=40),
+        {"table": "spend", "step": "after_as_of", "action": "exclude", "rows": 5, "amount": None,
+         "description": ""},
+        {"table": "transactions", "step": "warning", "action": "warn", "rows": 993, "amount": None,
+         "description": "as_of is long after the data"},
+    ])
     assert quality_attention(frame) == {"left_out": 12, "flagged": 2, "warnings": 1}
     assert quality_line(frame, pointer=None) == ("12 rows were left out and 2 rows flagged by the data-quality "
                                                  "rules; 1 data-quality warning.")
