@@ -72,6 +72,7 @@ __all__ = [
     "run_or_skip",
     "show_model_notes",
     "show_warnings_as_notes",
+    "add_chart_alt_text",
     "show_quality",
     "column_label",
     "quality_attention",
@@ -781,6 +782,45 @@ def show_warnings_as_notes() -> None:
         _cell_warnings.stop()
     _cell_warnings = _CellWarnings(shell)
     _cell_warnings.start()
+
+
+def add_chart_alt_text() -> None:
+    """From now on, give every chart shown inline a description for readers who cannot see it.
+
+    The PNG of each matplotlib figure gets ``alt`` in its output metadata
+    (``metadata["image/png"]["alt"]``, from :func:`clc_lib.alt_text.chart_alt_text`: chart kind,
+    title, axis labels, series or bars); the report pages use it as the image's ``alt`` text.
+    Call it after :func:`clc_lib.plots.set_theme`, which chooses the image format; calling it
+    again changes nothing. Outside IPython it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    from clc_lib.alt_text import chart_alt_text
+
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        draw_png = formatter.lookup_by_type(Figure)
+    except KeyError:
+        return  # inline PNGs are off: no image to describe
+    if getattr(draw_png, "adds_alt_text", False):
+        return
+
+    def png_with_alt_text(figure: Figure) -> Any:
+        drawn = draw_png(figure)
+        data, metadata = drawn if isinstance(drawn, tuple) else (drawn, None)
+        if data is None:
+            return None
+        return data, {**(metadata or {}), "alt": chart_alt_text(figure)}
+
+    png_with_alt_text.adds_alt_text = True  # type: ignore[attr-defined]
+    formatter.for_type(Figure, png_with_alt_text)
 
 
 def _data_period(run: Any) -> dict[str, Any]:

@@ -143,3 +143,63 @@ def test_report_notebooks_put_data_quality_in_the_appendix_and_keep_the_glossary
     assert len(quality) == 1 and quality[0].id in tagged
     assert glossary and not tagged & {cell.id for cell in glossary}
     assert not tagged & {cell.id for cell in cells[:4]}  # title, parameters, setup, summary stay on top
+
+
+def test_every_chart_image_carries_its_description_as_alt_text(tmp_path):
+    """A real kernel draws a line chart the way the report notebooks do; the page's image says what it shows."""
+    from html.parser import HTMLParser
+
+    from nbclient import NotebookClient
+
+    notebook = new_notebook(cells=[
+        new_markdown_cell("# Charts"),
+        new_code_cell("%matplotlib inline\nimport clc_lib as clc\nimport matplotlib.pyplot as plt\n"
+                      "clc.set_theme()\nclc.add_chart_alt_text()"),
+        new_code_cell('figure, ax = plt.subplots()\nax.plot([1, 2, 3], [0.1, 0.2, 0.15], label="Churn")\n'
+                      'ax.plot([1, 2, 3], [0.3, 0.2, 0.25], label="Drop-off <buyers>")\n'
+                      'ax.legend()\nax.set_title("Churn & drop-off per month")\nax.set_xlabel("Month");'),
+    ])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, executed)
+    page = tmp_path / "page.html"
+    render_html(executed, page, title="Charts", error=None, run_label="test")
+
+    class Images(HTMLParser):
+        alts: list[str | None] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.alts.append(dict(attrs).get("alt"))
+
+    parser = Images()
+    parser.feed(page.read_text(encoding="utf-8"))
+    assert parser.alts == [("Line chart: Churn & drop-off per month. Horizontal axis: Month. "
+                            "2 series: Churn, Drop-off <buyers>.")]
+    assert 'Drop-off &lt;buyers&gt;' in page.read_text(encoding="utf-8")  # escaped in the attribute
+
+
+def test_chart_alt_text_tells_bars_heatmaps_and_panels_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from clc_lib.alt_text import chart_alt_text
+
+    figure, (bars, heat) = plt.subplots(1, 2)
+    bars.bar(["new", "active", "churned"], [3, 5, 2])
+    bars.set_title("Customers by stage")
+    bars.set_ylabel("Customers")
+    image = heat.imshow([[0.1, 0.2], [0.3, 0.4]])
+    figure.colorbar(image, ax=heat)
+    heat.set_title("Retention by cohort")
+    figure.suptitle("Two views")
+    try:
+        assert chart_alt_text(figure) == (
+            "Two views. 2 panels. Panel 1: Bar chart: Customers by stage. Vertical axis: Customers. 3 bars. "
+            "Panel 2: Heatmap: Retention by cohort.")
+    finally:
+        plt.close(figure)
