@@ -101,12 +101,14 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "cumulative_tracking", "frequency_recency_matrix", "compare_models", "simulate_bgnbd",
         "simulate_mbgnbd", "simulate_pareto_nbd", "simulate_gamma_gamma", "simulate_bgbb",
     ),
+    "alt_text": ("chart_kind", "chart_alt_text"),
     "display": (
         "FIGURE_KINDS", "format_currency", "format_percent", "format_count",
         "format_days", "format_date", "format_number", "format_value", "format_duration", "key_figures_html", "figure_change",
         "format_change", "table_html",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_table", "show_missing",
-        "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "show_quality",
+        "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "add_chart_alt_text", "show_quality",
+        "column_label", "quality_attention", "quality_line",
     ),
     "definitions": (
         "Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label",

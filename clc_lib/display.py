@@ -72,7 +72,11 @@ __all__ = [
     "run_or_skip",
     "show_model_notes",
     "show_warnings_as_notes",
+    "add_chart_alt_text",
     "show_quality",
+    "column_label",
+    "quality_attention",
+    "quality_line",
 ]
 
 MISSING_TEXT = "\u2013"
@@ -251,7 +255,7 @@ table.clc-table th,table.clc-table td{padding:4px 10px;border-bottom:1px solid #
 table.clc-table th{background:#f1f4f7;text-align:left}
 table.clc-table td{text-align:left}
 table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.clc-table-wrap{overflow-x:auto;max-width:100%}
+.clc-table-scroll{overflow-x:auto;max-width:100%}
 .clc-note{color:#4a5560;font-size:.9em}
 .clc-missing{color:#4a5560;font-style:italic;margin:4px 0 12px 0}
 </style>"""
@@ -461,13 +465,16 @@ def table_html(
     styles: dict[Any, str] = {**{c: "percent" for c in percent if c in df.columns},
                               **{c: "currency" for c in money if c in df.columns},
                               **{c: "count" for c in counts if c in df.columns}}
+    zero_columns = _all_zero_columns(df)
+    df = df.drop(columns=zero_columns)
+    styles.update({c: "count" for c in _whole_number_columns(df) if c not in styles})
     show_index = not isinstance(df.index, pd.RangeIndex)
-    parts = ['<div class="clc-table-wrap"><table class="clc-table">']
+    parts = ['<div class="clc-table-scroll"><table class="clc-table">']
     if caption:
         parts.append(f"<caption>{html.escape(caption)}</caption>")
     index_names = [name if name is not None else "" for name in df.index.names] if show_index else []
     header = [*index_names, *df.columns]
-    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(_header_text(h))}</th>" for h in header)
+    parts.append("<thead><tr>" + "".join(f'<th scope="col">{html.escape(column_label(h))}</th>' for h in header)
                  + "</tr></thead>")
     parts.append("<tbody>")
     for index_value, row in zip(df.index, df.itertuples(index=False, name=None)):
@@ -476,7 +483,7 @@ def table_html(
             index_values = index_value if isinstance(index_value, tuple) else (index_value,)
             for value in index_values:
                 text, _ = _cell_text(value, None, {}, currency)
-                cells.append(f"<th>{html.escape(text)}</th>")
+                cells.append(f'<th scope="row">{html.escape(text)}</th>')
         for column, value in zip(df.columns, row):
             text, numeric = _cell_text(value, column, styles, currency)
             css = ' class="num"' if numeric else ""
@@ -486,12 +493,67 @@ def table_html(
     if max_rows is not None and total_rows > max_rows:
         parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
                      f"{format_count(total_rows)} rows.</div>")
+    if zero_columns:
+        parts.append('<div class="clc-note">Not shown, zero in every row: '
+                     f"{html.escape(', '.join(column_label(c) for c in zero_columns))}.</div>")
     return CARD_CSS + "".join(parts)
 
 
-def _header_text(name: Any) -> str:
-    """Column names read as words in reports: ``revenue_share`` -> ``revenue share``."""
-    return str(name).replace("_", " ")
+#: How tables name the columns that no term of :data:`clc_lib.definitions.TERMS` names; the unit is
+#: in the label where the values do not carry it (money cells carry their currency).
+COLUMN_LABELS: Mapping[str, str] = {
+    "customer_id": "Customer", "person_id": "Person", "stage": "Stage", "segment": "Segment",
+    "channel": "Channel", "customers": "Customers", "revenue": "Revenue", "aov": "Average order value",
+    "arpu": "Revenue per buying customer", "clv": "Predicted customer value", "cac": "Acquisition cost (CAC)",
+    "rmst_days": "Restricted mean time (days)", "median_days": "Median (days)", "p_alive": "Chance still buying",
+    "expected_purchases": "Expected purchases", "cumulative_share": "Cumulative share of value",
+    "customer_share": "Share of customers", "revenue_share": "Share of revenue", "new_customers": "New customers",
+    "spend": "Spend", "rank": "Rank", "events": "Events", "p_value": "p-value", "n_treatment": "Treated customers",
+    "n_control": "Control customers", "new_window_days": "New-customer window (days)",
+    "payback_months": "Payback (months)", "mean_recency_days": "Mean days since last purchase",
+    "median_monetary": "Median revenue per customer", "value_share": "Share of value",
+    "top_customers": "Top customers", "rows": "Rows", "amount": "Amount", "table": "Table", "step": "Step",
+    "action": "Action", "description": "Description", "group": "Group",
+}
+
+
+def column_label(name: Any) -> str:
+    """How a table heads a column: :data:`COLUMN_LABELS`, else the term's label of
+    :data:`clc_lib.definitions.TERMS` (when it needs no run value), else the name as words with a
+    capital: ``"rmst_days"`` -> ``"Restricted mean time (days)"``, ``"net_revenue"`` ->
+    ``"Net revenue"``, ``"first_seen"`` -> ``"First seen"``."""
+    from clc_lib.definitions import TERMS
+
+    text = "" if name is None else str(name)
+    if text in COLUMN_LABELS:
+        return COLUMN_LABELS[text]
+    if text in TERMS and not TERMS[text].placeholders():
+        return TERMS[text].label
+    words = text.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _numeric_columns(df: pd.DataFrame) -> list[Any]:
+    return [c for c in df.columns
+            if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+
+def _all_zero_columns(df: pd.DataFrame) -> list[Any]:
+    """Numeric columns that are zero in every row (none for a table without rows)."""
+    if df.empty:
+        return []
+    return [c for c in _numeric_columns(df) if df[c].notna().all() and (df[c] == 0).all()]
+
+
+def _whole_number_columns(df: pd.DataFrame) -> list[Any]:
+    """Float columns whose values are all whole numbers (e.g. 347.0 days): shown without decimals."""
+    whole = []
+    for column in _numeric_columns(df):
+        values = df[column].dropna()
+        if pd.api.types.is_float_dtype(values) and len(values) and bool(np.isfinite(values).all()) \
+                and bool((values == values.round()).all()):
+            whole.append(column)
+    return whole
 
 
 def show_table(
@@ -722,6 +784,45 @@ def show_warnings_as_notes() -> None:
     _cell_warnings.start()
 
 
+def add_chart_alt_text() -> None:
+    """From now on, give every chart shown inline a description for readers who cannot see it.
+
+    The PNG of each matplotlib figure gets ``alt`` in its output metadata
+    (``metadata["image/png"]["alt"]``, from :func:`clc_lib.alt_text.chart_alt_text`: chart kind,
+    title, axis labels, series or bars); the report pages use it as the image's ``alt`` text.
+    Call it after :func:`clc_lib.plots.set_theme`, which chooses the image format; calling it
+    again changes nothing. Outside IPython it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    from clc_lib.alt_text import chart_alt_text
+
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        draw_png = formatter.lookup_by_type(Figure)
+    except KeyError:
+        return  # inline PNGs are off: no image to describe
+    if getattr(draw_png, "adds_alt_text", False):
+        return
+
+    def png_with_alt_text(figure: Figure) -> Any:
+        drawn = draw_png(figure)
+        data, metadata = drawn if isinstance(drawn, tuple) else (drawn, None)
+        if data is None:
+            return None
+        return data, {**(metadata or {}), "alt": chart_alt_text(figure)}
+
+    png_with_alt_text.adds_alt_text = True  # type: ignore[attr-defined]
+    formatter.for_type(Figure, png_with_alt_text)
+
+
 def _data_period(run: Any) -> dict[str, Any]:
     """First and last transaction timestamp of the run (one small aggregate query)."""
     try:
@@ -759,6 +860,74 @@ def show_quality(run: Any) -> None:
         markup += f'<p class="clc-engine">Computed on {html.escape(engine)}.</p>'
     _record(markup, RUN_DATA_MIME, {"currency": currency, "quality": quality_records, "engine": engine,
                                     **_data_period(run)})
+
+
+#: Rules whose kept rows are part of ordinary trading, not a data problem: returns alone do not put
+#: the data-quality line on a page.
+ORDINARY_KEPT_RULES: tuple[str, ...] = ("returns",)
+_QUALITY_BOOKKEEPING_STEPS = ("rows in", "rows out", "warning")
+
+
+def quality_attention(quality: pd.DataFrame) -> dict[str, int]:
+    """The rows of a data-quality table that a reader should know about.
+
+    Parameters
+    ----------
+    quality
+        The table of :meth:`clc_lib.quality.DataQualityReport.to_frame` (or the records
+        :func:`show_quality` hands to the runner): columns ``step``, ``action`` and ``rows``.
+
+    Returns
+    -------
+    dict
+        ``left_out``: rows removed by a rule (action ``drop`` or ``exclude``); ``flagged``: rows a
+        rule matched and kept (action ``keep``), returns aside (:data:`ORDINARY_KEPT_RULES`);
+        ``warnings``: the number of warning lines. All counts are whole numbers of rows (lines).
+    """
+    from clc_lib.quality import REMOVING_ACTIONS
+
+    missing = [column for column in ("step", "action", "rows") if column not in quality.columns]
+    if missing:
+        raise DataError("The data-quality table lacks columns it needs.", source="the data-quality table",
+                        column=", ".join(missing),
+                        hint=f"It has: {', '.join(map(str, quality.columns))}; use DataQualityReport.to_frame().")
+    rules = quality[~quality["step"].isin(_QUALITY_BOOKKEEPING_STEPS)]
+    rows = pd.to_numeric(rules["rows"], errors="coerce").fillna(0)
+    left_out = rows[rules["action"].isin(REMOVING_ACTIONS)].sum()
+    flagged = rows[(rules["action"] == "keep") & ~rules["step"].isin(ORDINARY_KEPT_RULES)].sum()
+    return {"left_out": int(left_out), "flagged": int(flagged),
+            "warnings": int((quality["step"] == "warning").sum())}
+
+
+def _rows(n: int) -> str:
+    return f"{format_count(n)} row" + ("" if n == 1 else "s")
+
+
+def quality_line(quality: pd.DataFrame, *, pointer: str | None = "see the appendix") -> str | None:
+    """One sentence on the rows the data-quality rules left out or flagged, or None for a clean load.
+
+    ``quality_line(frame)`` reads e.g. "1,234 rows were left out and 56 rows flagged by the
+    data-quality rules; see the appendix." ``pointer`` ends the sentence (None: nothing after it).
+    Warnings are counted too ("1 data-quality warning").
+    """
+    attention = quality_attention(quality)
+    left_out, flagged, warning_count = attention["left_out"], attention["flagged"], attention["warnings"]
+    parts = []
+    if left_out and flagged:
+        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out and {_rows(flagged)} "
+                     "flagged by the data-quality rules")
+    elif left_out:
+        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out by the data-quality rules")
+    elif flagged:
+        parts.append(f"{_rows(flagged)} {'was' if flagged == 1 else 'were'} flagged (and kept) by the "
+                     "data-quality rules")
+    if warning_count:
+        parts.append(f"{format_count(warning_count)} data-quality warning{'' if warning_count == 1 else 's'}")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    text = text[0].upper() + text[1:]
+    return f"{text}; {pointer}." if pointer else f"{text}."
 
 
 def _engine_line(run: Any) -> str | None:
