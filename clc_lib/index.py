@@ -240,7 +240,8 @@ def run_data(notebooks: list[NotebookRun], as_of: str | None, config: RunConfig)
 
 def write_index(folder: Path, manifest: dict[str, Any]) -> None:
     """Write ``index.html`` of a run from its manifest (the content of ``run.json``)."""
-    from clc_lib.display import format_date, table_html
+    from clc_lib.display import format_date
+    from clc_lib.tables import table_html
 
     data = manifest["data"]
     quality_html, quality_summary = "", ""

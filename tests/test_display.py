@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clc_lib import display, handoff
+from clc_lib import display, handoff, tables
 from clc_lib.display import (
     format_count,
     format_currency,
@@ -20,10 +20,10 @@ from clc_lib.display import (
     format_value,
     key_figures_html,
     missing_html,
-    table_html,
 )
 from clc_lib.errors import DataError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
+from clc_lib.tables import table_html
 
 
 @pytest.mark.parametrize(("value", "currency", "expected"), [
@@ -93,7 +93,7 @@ def captured_outputs(monkeypatch) -> list[dict]:
     """Collect what the display helpers show, as MIME bundles, instead of showing it."""
     outputs: list[dict] = []
     monkeypatch.setattr("IPython.display.display", lambda bundle, raw=False: outputs.append(bundle))
-    monkeypatch.setattr(display, "_display_html", lambda markup: outputs.append({"text/html": markup}))
+    monkeypatch.setattr(display, "display_html", lambda markup: outputs.append({"text/html": markup}))
     return outputs
 
 
@@ -236,13 +236,13 @@ def test_table_pseudonymises_only_the_rows_shown(monkeypatch):
     monkeypatch.setenv("CLC_ID_SALT", SALT)
     frame = pd.DataFrame({"customer_id": [f"id{i}" for i in range(200)], "n": range(200)})
     calls: list[str] = []
-    original = display.protect_frame
+    original = tables.protect_frame
 
     def counting(df, **kwargs):
         calls.append(len(df))
         return original(df, **kwargs)
 
-    monkeypatch.setattr(display, "protect_frame", counting)
+    monkeypatch.setattr(tables, "protect_frame", counting)
     markup = table_html(frame, max_rows=5)
     assert calls == [5] and "Showing the first 5 of 200 rows." in markup
     assert markup.count("<td>C-") == 5
@@ -250,7 +250,7 @@ def test_table_pseudonymises_only_the_rows_shown(monkeypatch):
 
 def _capture_display(monkeypatch) -> list[str]:
     shown: list[str] = []
-    monkeypatch.setattr(display, "_display_html", shown.append)
+    monkeypatch.setattr(display, "display_html", shown.append)
     return shown
 
 
@@ -339,10 +339,10 @@ def test_table_heads_columns_for_people_and_drops_all_zero_columns():
 
 
 def test_column_labels_come_from_the_label_table_then_the_terms():
-    assert display.column_label("rmst_days") == "Restricted mean time (days)"
-    assert display.column_label("gross_revenue") == "Gross revenue"  # a term of the definitions layer
-    assert display.column_label("top_share") == "Top share"  # its term's label needs a run value
-    assert display.column_label("new_window_days") == "New-customer window (days)"
+    assert tables.column_label("rmst_days") == "Restricted mean time (days)"
+    assert tables.column_label("gross_revenue") == "Gross revenue"  # a term of the definitions layer
+    assert tables.column_label("top_share") == "Top share"  # its term's label needs a run value
+    assert tables.column_label("new_window_days") == "New-customer window (days)"
 
 
 def test_an_empty_table_keeps_its_columns():

@@ -239,7 +239,7 @@ def test_payload_ids_of_an_internal_run_are_text_in_chromium(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-    from clc_lib.display import table_html
+    from clc_lib.tables import table_html
     from clc_lib.rendering import render_html
 
     frame = pd.DataFrame({"customer_id": list(PAYLOADS), "clv": [1.0, 2.0, 3.0]}).set_index("customer_id")
