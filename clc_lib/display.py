@@ -45,7 +45,7 @@ import pandas as pd
 
 from clc_lib.errors import DataError, ModelFitError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
-from clc_lib.privacy import mask_personal_values, protect_frame
+from clc_lib.privacy import mask_personal_values
 
 __all__ = [
     "FIGURE_KINDS",
@@ -60,19 +60,20 @@ __all__ = [
     "key_figures_html",
     "figure_change",
     "format_change",
-    "table_html",
     "missing_html",
     "note_html",
     "skipped_html",
     "show_key_figures",
-    "show_table",
     "show_missing",
     "show_note",
     "show_skipped",
     "run_or_skip",
     "show_model_notes",
     "show_warnings_as_notes",
+    "add_chart_alt_text",
     "show_quality",
+    "quality_attention",
+    "quality_line",
 ]
 
 MISSING_TEXT = "\u2013"
@@ -251,7 +252,7 @@ table.clc-table th,table.clc-table td{padding:4px 10px;border-bottom:1px solid #
 table.clc-table th{background:#f1f4f7;text-align:left}
 table.clc-table td{text-align:left}
 table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.clc-table-wrap{overflow-x:auto;max-width:100%}
+.clc-table-scroll{overflow-x:auto;max-width:100%}
 .clc-note{color:#4a5560;font-size:.9em}
 .clc-missing{color:#4a5560;font-style:italic;margin:4px 0 12px 0}
 </style>"""
@@ -344,7 +345,8 @@ def key_figures_html(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
     return f'{CARD_CSS}<div class="clc-cards">{"".join(cards)}</div>'
 
 
-def _display_html(markup: str) -> None:
+def display_html(markup: str) -> None:
+    """Show ``markup`` as HTML in the notebook (the output the report pages render)."""
     from IPython.display import HTML, display
 
     display(HTML(markup))
@@ -406,135 +408,6 @@ def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
             {"key_figures": records})
 
 
-def _check_columns(frame: pd.DataFrame, named: dict[str, Iterable[str]]) -> None:
-    for option, columns in named.items():
-        unknown = [c for c in columns if c not in frame.columns]
-        if unknown:
-            raise DataError(
-                f"show_table: {option}= names columns that are not in the table.",
-                source="the table given to show_table", column=", ".join(map(str, unknown)),
-                hint=f"The table's columns are: {', '.join(map(str, frame.columns))}.",
-            )
-
-
-def _cell_text(value: Any, column: Any, styles: Mapping[Any, str], currency: str | None) -> tuple[str, bool]:
-    """Formatted text of one cell and whether it is numeric (right-aligned)."""
-    kind = styles.get(column)
-    if kind is not None:
-        return format_value(value, kind, currency), True
-    if is_missing(value):
-        return MISSING_TEXT, False
-    if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
-        return format_date(value), False
-    if isinstance(value, (pd.Timedelta, dt.timedelta)):
-        return format_days(pd.Timedelta(value) / pd.Timedelta(days=1)), True
-    if isinstance(value, (bool, np.bool_)):
-        return ("yes" if value else "no"), False
-    if isinstance(value, numbers.Integral):
-        return format_count(value), True
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        decimals = 0 if abs(number) >= 1000 else 2
-        return format_number(number, decimals), True
-    return mask_personal_values(str(value)), False
-
-
-def table_html(
-    df: pd.DataFrame,
-    *,
-    currency: str | None = None,
-    percent: Iterable[str] = (),
-    money: Iterable[str] = (),
-    counts: Iterable[str] = (),
-    caption: str | None = None,
-    max_rows: int | None = 50,
-    pseudonymise: bool | None = None,
-) -> str:
-    """The HTML of :func:`show_table` (all strings escaped, identifiers pseudonymised, personal data left out)."""
-    if isinstance(df, pd.Series):
-        df = df.to_frame()
-    percent, money, counts = list(percent), list(money), list(counts)
-    _check_columns(df, {"percent": percent, "money": money, "counts": counts})
-    total_rows = len(df)
-    # Only the rows shown are pseudonymised (hashing a million ids for 50 rows would be wasted time).
-    df = protect_frame(df if max_rows is None else df.head(max_rows), pseudonymise=pseudonymise)
-    styles: dict[Any, str] = {**{c: "percent" for c in percent if c in df.columns},
-                              **{c: "currency" for c in money if c in df.columns},
-                              **{c: "count" for c in counts if c in df.columns}}
-    show_index = not isinstance(df.index, pd.RangeIndex)
-    parts = ['<div class="clc-table-wrap"><table class="clc-table">']
-    if caption:
-        parts.append(f"<caption>{html.escape(caption)}</caption>")
-    index_names = [name if name is not None else "" for name in df.index.names] if show_index else []
-    header = [*index_names, *df.columns]
-    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(_header_text(h))}</th>" for h in header)
-                 + "</tr></thead>")
-    parts.append("<tbody>")
-    for index_value, row in zip(df.index, df.itertuples(index=False, name=None)):
-        cells = []
-        if show_index:
-            index_values = index_value if isinstance(index_value, tuple) else (index_value,)
-            for value in index_values:
-                text, _ = _cell_text(value, None, {}, currency)
-                cells.append(f"<th>{html.escape(text)}</th>")
-        for column, value in zip(df.columns, row):
-            text, numeric = _cell_text(value, column, styles, currency)
-            css = ' class="num"' if numeric else ""
-            cells.append(f"<td{css}>{html.escape(text)}</td>")
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</tbody></table></div>")
-    if max_rows is not None and total_rows > max_rows:
-        parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
-                     f"{format_count(total_rows)} rows.</div>")
-    return CARD_CSS + "".join(parts)
-
-
-def _header_text(name: Any) -> str:
-    """Column names read as words in reports: ``revenue_share`` -> ``revenue share``."""
-    return str(name).replace("_", " ")
-
-
-def show_table(
-    df: pd.DataFrame,
-    *,
-    currency: str | None = None,
-    percent: Iterable[str] = (),
-    money: Iterable[str] = (),
-    counts: Iterable[str] = (),
-    caption: str | None = None,
-    max_rows: int | None = 50,
-    pseudonymise: bool | None = None,
-) -> None:
-    """Show a table formatted for people, safe for stakeholder reports.
-
-    Every string is HTML-escaped. ``customer_id`` / ``person_id`` columns and index levels are shown
-    as pseudonyms (``C-3f9a2b7c1d4e``; see :mod:`clc_lib.privacy` and ``docs/privacy.md``), columns
-    that look like names, e-mail addresses, phone numbers or postal addresses are left out, and
-    e-mail addresses and phone numbers inside other text are replaced by a placeholder.
-
-    Parameters
-    ----------
-    df
-        The table; a non-default index (e.g. ``customer_id`` or stage) is shown as the first columns.
-    currency
-        The run currency appended to the ``money`` columns.
-    percent, money, counts
-        Columns holding shares (1 = 100%), amounts in ``currency``, and counts. Other columns are
-        formatted by type: integers with thousands separators, other numbers with two decimals
-        (none from 1,000), dates as ``YYYY-MM-DD``, timedeltas in days.
-    caption
-        A title shown above the table.
-    max_rows
-        Rows shown (the first ``max_rows``; a note gives the total). None shows all.
-    pseudonymise
-        Show identifiers as pseudonyms; default the notebook parameter ``pseudonymise_ids`` (see
-        :func:`clc_lib.handoff.apply_notebook_parameters`; on unless set to False; the report runner
-        passes ``report.pseudonymise_ids`` of the run config).
-    """
-    _display_html(table_html(df, currency=currency, percent=percent, money=money, counts=counts,
-                             caption=caption, max_rows=max_rows, pseudonymise=pseudonymise))
-
-
 def missing_html(table: str, what: str) -> str:
     """The HTML line of :func:`show_missing`."""
     return (f'<div class="clc-missing">Skipped {html.escape(what)}: the optional '
@@ -546,7 +419,7 @@ def show_missing(table: str, what: str) -> None:
 
     Example: ``clc.show_missing("events", "the pre-purchase funnel")``.
     """
-    _display_html(missing_html(table, what))
+    display_html(missing_html(table, what))
 
 
 def note_html(text: str) -> str:
@@ -556,7 +429,7 @@ def note_html(text: str) -> str:
 
 def show_note(text: str) -> None:
     """Show one line of explanation on the page, e.g. how a section chose one of its settings."""
-    _display_html(note_html(text))
+    display_html(note_html(text))
 
 
 def _one_line(text: str) -> str:
@@ -573,7 +446,7 @@ def show_skipped(what: str, reason: str) -> None:
 
     Example: ``clc.show_skipped("the holdout validation", "the history is 20 days long")``.
     """
-    _display_html(skipped_html(what, reason))
+    display_html(skipped_html(what, reason))
 
 
 def run_or_skip(what: str, compute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -616,7 +489,7 @@ def show_model_notes(notes: Iterable[str] | Any) -> None:
     for text in shown:
         print(f"model note: {text}", file=sys.stderr)
     if shown:
-        _display_html("".join(note_html(f"Note: {text}") for text in shown))
+        display_html("".join(note_html(f"Note: {text}") for text in shown))
     if _cell_warnings is not None:
         _cell_warnings.shown_in_cell.update(shown)
 
@@ -671,7 +544,7 @@ class _CellWarnings:
             return
         self.shown_in_cell.update(notes)
         sys.stderr.write("".join(f"note: {text} (in {module})\n" for text, module in notes.items()))
-        _display_html("".join(note_html(f"Note: {text}") for text in notes))
+        display_html("".join(note_html(f"Note: {text}") for text in notes))
 
     def start(self) -> None:
         warnings.showwarning = self.showwarning
@@ -722,6 +595,45 @@ def show_warnings_as_notes() -> None:
     _cell_warnings.start()
 
 
+def add_chart_alt_text() -> None:
+    """From now on, give every chart shown inline a description for readers who cannot see it.
+
+    The PNG of each matplotlib figure gets ``alt`` in its output metadata
+    (``metadata["image/png"]["alt"]``, from :func:`clc_lib.alt_text.chart_alt_text`: chart kind,
+    title, axis labels, series or bars); the report pages use it as the image's ``alt`` text.
+    Call it after :func:`clc_lib.plots.set_theme`, which chooses the image format; calling it
+    again changes nothing. Outside IPython it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    from clc_lib.alt_text import chart_alt_text
+
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        draw_png = formatter.lookup_by_type(Figure)
+    except KeyError:
+        return  # inline PNGs are off: no image to describe
+    if getattr(draw_png, "adds_alt_text", False):
+        return
+
+    def png_with_alt_text(figure: Figure) -> Any:
+        drawn = draw_png(figure)
+        data, metadata = drawn if isinstance(drawn, tuple) else (drawn, None)
+        if data is None:
+            return None
+        return data, {**(metadata or {}), "alt": chart_alt_text(figure)}
+
+    png_with_alt_text.adds_alt_text = True  # type: ignore[attr-defined]
+    formatter.for_type(Figure, png_with_alt_text)
+
+
 def _data_period(run: Any) -> dict[str, Any]:
     """First and last transaction timestamp of the run (one small aggregate query)."""
     try:
@@ -750,6 +662,8 @@ def show_quality(run: Any) -> None:
     else:
         money = [c for c in ("amount",) if c in frame.columns]
         counts = [c for c in ("rows",) if c in frame.columns]
+        from clc_lib.tables import table_html
+
         markup = table_html(frame, currency=currency, money=money, counts=counts,
                             caption="Data quality: rows per table and rule", max_rows=None)
         quality_records = [{str(k): _json_value(v) for k, v in record.items()}
@@ -759,6 +673,74 @@ def show_quality(run: Any) -> None:
         markup += f'<p class="clc-engine">Computed on {html.escape(engine)}.</p>'
     _record(markup, RUN_DATA_MIME, {"currency": currency, "quality": quality_records, "engine": engine,
                                     **_data_period(run)})
+
+
+#: Rules whose kept rows are part of ordinary trading, not a data problem: returns alone do not put
+#: the data-quality line on a page.
+ORDINARY_KEPT_RULES: tuple[str, ...] = ("returns",)
+_QUALITY_BOOKKEEPING_STEPS = ("rows in", "rows out", "warning")
+
+
+def quality_attention(quality: pd.DataFrame) -> dict[str, int]:
+    """The rows of a data-quality table that a reader should know about.
+
+    Parameters
+    ----------
+    quality
+        The table of :meth:`clc_lib.quality.DataQualityReport.to_frame` (or the records
+        :func:`show_quality` hands to the runner): columns ``step``, ``action`` and ``rows``.
+
+    Returns
+    -------
+    dict
+        ``left_out``: rows removed by a rule (action ``drop`` or ``exclude``); ``flagged``: rows a
+        rule matched and kept (action ``keep``), returns aside (:data:`ORDINARY_KEPT_RULES`);
+        ``warnings``: the number of warning lines. All counts are whole numbers of rows (lines).
+    """
+    from clc_lib.quality import REMOVING_ACTIONS
+
+    missing = [column for column in ("step", "action", "rows") if column not in quality.columns]
+    if missing:
+        raise DataError("The data-quality table lacks columns it needs.", source="the data-quality table",
+                        column=", ".join(missing),
+                        hint=f"It has: {', '.join(map(str, quality.columns))}; use DataQualityReport.to_frame().")
+    rules = quality[~quality["step"].isin(_QUALITY_BOOKKEEPING_STEPS)]
+    rows = pd.to_numeric(rules["rows"], errors="coerce").fillna(0)
+    left_out = rows[rules["action"].isin(REMOVING_ACTIONS)].sum()
+    flagged = rows[(rules["action"] == "keep") & ~rules["step"].isin(ORDINARY_KEPT_RULES)].sum()
+    return {"left_out": int(left_out), "flagged": int(flagged),
+            "warnings": int((quality["step"] == "warning").sum())}
+
+
+def _rows(n: int) -> str:
+    return f"{format_count(n)} row" + ("" if n == 1 else "s")
+
+
+def quality_line(quality: pd.DataFrame, *, pointer: str | None = "see the appendix") -> str | None:
+    """One sentence on the rows the data-quality rules left out or flagged, or None for a clean load.
+
+    ``quality_line(frame)`` reads e.g. "1,234 rows were left out and 56 rows flagged by the
+    data-quality rules; see the appendix." ``pointer`` ends the sentence (None: nothing after it).
+    Warnings are counted too ("1 data-quality warning").
+    """
+    attention = quality_attention(quality)
+    left_out, flagged, warning_count = attention["left_out"], attention["flagged"], attention["warnings"]
+    parts = []
+    if left_out and flagged:
+        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out and {_rows(flagged)} "
+                     "flagged by the data-quality rules")
+    elif left_out:
+        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out by the data-quality rules")
+    elif flagged:
+        parts.append(f"{_rows(flagged)} {'was' if flagged == 1 else 'were'} flagged (and kept) by the "
+                     "data-quality rules")
+    if warning_count:
+        parts.append(f"{format_count(warning_count)} data-quality warning{'' if warning_count == 1 else 's'}")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    text = text[0].upper() + text[1:]
+    return f"{text}; {pointer}." if pointer else f"{text}."
 
 
 def _engine_line(run: Any) -> str | None:

@@ -240,10 +240,11 @@ def run_data(notebooks: list[NotebookRun], as_of: str | None, config: RunConfig)
 
 def write_index(folder: Path, manifest: dict[str, Any]) -> None:
     """Write ``index.html`` of a run from its manifest (the content of ``run.json``)."""
-    from clc_lib.display import format_date, table_html
+    from clc_lib.display import format_date
+    from clc_lib.tables import table_html
 
     data = manifest["data"]
-    quality_html = ""
+    quality_html, quality_summary = "", ""
     if data.get("quality"):
         import pandas as pd
         from markupsafe import Markup
@@ -253,13 +254,32 @@ def write_index(folder: Path, manifest: dict[str, Any]) -> None:
         counts = [c for c in ("rows",) if c in frame.columns]
         quality_html = Markup(table_html(frame, currency=data.get("currency") or "", money=money,
                                          counts=counts, max_rows=None))
+        quality_summary = quality_summary_line(frame)
     period = ""
     if data.get("first_timestamp") and data.get("last_timestamp"):
         first, last = (format_date(_day(data[key])) for key in ("first_timestamp", "last_timestamp"))
         period = f"{first} to {last}"
-    page = render_template("index.html.j2", manifest=manifest, quality_html=quality_html, period=period,
+    page = render_template("index.html.j2", manifest=manifest, quality_html=quality_html,
+                           quality_summary=quality_summary, period=period,
                            summary=summary_figures(manifest.get("notebooks", [])))
     (folder / "index.html").write_text(page, encoding="utf-8")
+
+
+def quality_summary_line(quality: Any) -> str:
+    """The index's one line on data quality: the rows read and used of each table, and the rows the
+    rules left out or flagged (:func:`clc_lib.display.quality_line`), or that none were.
+
+    ``quality`` is the run's data-quality table (columns ``table``, ``step``, ``action``, ``rows``).
+    """
+    from clc_lib.display import format_count, quality_line
+
+    ends = quality[quality["step"].isin(("rows in", "rows out"))]
+    used = {table: dict(zip(rows["step"], rows["rows"])) for table, rows in ends.groupby("table", sort=False)}
+    tables = "; ".join(f"{table} {format_count(steps.get('rows out'))} of {format_count(steps.get('rows in'))} rows used"
+                       for table, steps in used.items())
+    attention = quality_line(quality, pointer="see the table below")
+    verdict = attention or "No rows were left out or flagged by the data-quality rules."
+    return f"{verdict} Rows used: {tables}." if tables else verdict
 
 
 def _day(value: Any) -> Any:

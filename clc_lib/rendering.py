@@ -5,6 +5,7 @@ sanitised (credentials masked, local folders made relative, ids among error exam
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from clc_lib.config import RunConfig
-from clc_lib.handoff import CLC_MIME_TYPES
+from clc_lib.handoff import CLC_MIME_TYPES, RUN_DATA_MIME
 from clc_lib.paths import project_root
 from clc_lib.privacy import (
     config_secret_values,
@@ -27,6 +28,9 @@ from clc_lib.privacy import (
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_HTML_TEMPLATE = "clc_report"
+#: Cells with this tag are shown at the end of a rendered page, in a collapsed appendix.
+APPENDIX_TAG = "appendix"
+APPENDIX_TITLE = "Appendix: data quality, definitions and model details"
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -59,6 +63,7 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
     # Warnings, log lines and tracebacks (code, local paths, values) are for analysts: they stay in
     # the executed notebook and the log. Stakeholders see the error line at the failing cell. The
     # JSON meant for the runner (key figures, data quality) stays in the executed notebook too.
+    quality_records = run_quality_records(notebook)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [output for output in cell.get("outputs", [])
@@ -71,6 +76,7 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
             for output in cell.outputs:
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+    arrange_appendix(notebook, quality_records)
     exporter = HTMLExporter(
         template_name=NOTEBOOK_HTML_TEMPLATE,
         extra_template_basedirs=[str(TEMPLATES_DIR)],
@@ -80,6 +86,58 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
     )
     body, _ = exporter.from_notebook_node(notebook, resources={"clc": context})
     target.write_text(body, encoding="utf-8")
+
+
+def run_quality_records(notebook: Any) -> list[dict[str, Any]] | None:
+    """The data-quality table that :func:`clc_lib.display.show_quality` recorded in an executed
+    notebook (one record per table and step), or None when the notebook did not show it."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            recorded = output.get("data", {}).get(RUN_DATA_MIME)
+            if isinstance(recorded, dict) and isinstance(recorded.get("quality"), list):
+                return recorded["quality"]
+    return None
+
+
+def quality_note(records: list[dict[str, Any]] | None, pointer: str | None) -> str | None:
+    """The page's line on rows left out or flagged (:func:`clc_lib.display.quality_line`, ending in
+    ``pointer``); None when the load was clean or no data-quality table was recorded."""
+    if not records:
+        return None
+    import pandas as pd
+
+    from clc_lib.display import quality_line
+
+    return quality_line(pd.DataFrame.from_records(records), pointer=pointer)
+
+
+_HEADING = re.compile(r"^(#{1,5})(\s)", flags=re.MULTILINE)
+
+
+def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None = None) -> None:
+    """Prepare a notebook for the page: cells tagged :data:`APPENDIX_TAG` move to its end.
+
+    The template opens a collapsed ``<details>`` section titled :data:`APPENDIX_TITLE` (an h2)
+    before the first moved cell and closes it after the last; their markdown headings go one level
+    down, so the page's headings stay in order. From ``quality_records`` (see
+    :func:`run_quality_records`) comes the line on rows left out or flagged, shown after the first
+    cell (the page title) and pointing to the appendix when the page has one. Cell metadata and the
+    moved markdown sources change in place; the executed notebook on disk keeps its order, so
+    analysts see the cells where they ran.
+    """
+    body, appendix = [], []
+    for cell in notebook.cells:
+        (appendix if APPENDIX_TAG in cell.get("metadata", {}).get("tags", []) else body).append(cell)
+    for cell in appendix:
+        if cell.cell_type == "markdown":
+            cell.source = _HEADING.sub(lambda match: f"#{match.group(1)}{match.group(2)}", cell.source)
+    notebook.cells = body + appendix
+    if appendix:
+        appendix[0].metadata["clc_appendix_start"] = APPENDIX_TITLE
+        appendix[-1].metadata["clc_appendix_end"] = True
+    quality_text = quality_note(quality_records, "see the appendix" if appendix else None)
+    if quality_text and notebook.cells:
+        notebook.cells[0].metadata["clc_quality_line"] = quality_text
 
 
 def _jinja_environment():

@@ -58,6 +58,7 @@ class Visit:
     images: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     script_count: int = 0
+    axe_violations: list[dict] = field(default_factory=list)
 
 
 class Browser:
@@ -97,10 +98,20 @@ class Browser:
         visit.links = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
         visit.script_count = page.evaluate("document.scripts.length")
         visit.text = page.inner_text("body")
+        visit.axe_violations = axe_violations(page)
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
         page.close()
         return visit
+
+
+def axe_violations(page) -> list[dict]:
+    """The violations axe-core (bundled with axe-playwright-python) finds on the open page."""
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        pytest.fail("axe-playwright-python is missing: pip install axe-playwright-python (it bundles axe-core).")
+    return Axe().run(page).response["violations"]
 
 
 @contextlib.contextmanager
@@ -179,6 +190,18 @@ def test_a_screenshot_of_every_page_is_saved(visits):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_no_serious_or_critical_accessibility_violations(visits):
+    """axe-core on every page: headings, header cells, contrast, alt text, landmarks."""
+    found = []
+    for name, visit in visits.items():
+        for violation in visit.axe_violations:
+            if violation.get("impact") in ("serious", "critical"):
+                targets = [", ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])][:5]
+                found.append(f"{name}: {violation['id']} ({violation['impact']}, {len(violation.get('nodes', []))} "
+                             f"elements) e.g. {targets}")
+    assert found == [], "\n".join(found)
+
+
 def test_the_checks_catch_a_bad_page(tmp_path):
     """The harness itself: a page that runs a script, opens a dialog and loads from the network is caught."""
     page = tmp_path / "bad.html"
@@ -191,3 +214,4 @@ def test_the_checks_catch_a_bad_page(tmp_path):
     assert visit.script_count == 1
     assert visit.outside_requests == ["http://203.0.113.9/pixel.png"]
     assert [image["decoded"] for image in visit.images] == [False, False]
+    assert "image-alt" in {violation["id"] for violation in visit.axe_violations}

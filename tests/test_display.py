@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from clc_lib import display, handoff
+from clc_lib import display, handoff, tables
 from clc_lib.display import (
     format_count,
     format_currency,
@@ -19,10 +20,10 @@ from clc_lib.display import (
     format_value,
     key_figures_html,
     missing_html,
-    table_html,
 )
 from clc_lib.errors import DataError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
+from clc_lib.tables import table_html
 
 
 @pytest.mark.parametrize(("value", "currency", "expected"), [
@@ -92,7 +93,7 @@ def captured_outputs(monkeypatch) -> list[dict]:
     """Collect what the display helpers show, as MIME bundles, instead of showing it."""
     outputs: list[dict] = []
     monkeypatch.setattr("IPython.display.display", lambda bundle, raw=False: outputs.append(bundle))
-    monkeypatch.setattr(display, "_display_html", lambda markup: outputs.append({"text/html": markup}))
+    monkeypatch.setattr(display, "display_html", lambda markup: outputs.append({"text/html": markup}))
     return outputs
 
 
@@ -133,19 +134,19 @@ def test_table_escapes_cells_and_formats_columns():
     markup = table_html(frame, currency="EUR", money=["revenue"], percent=["share"], counts=["orders"],
                         caption="Top <customers>", pseudonymise=False)  # an internal run: real ids
     assert "<script>x" not in markup
-    assert "<th>&lt;script&gt;x&lt;/script&gt;</th>" in markup
-    assert "<th>00017</th>" in markup  # ids stay text with their leading zeros
+    assert "<th scope=\"row\">&lt;script&gt;x&lt;/script&gt;</th>" in markup
+    assert "<th scope=\"row\">00017</th>" in markup  # ids stay text with their leading zeros
     for cell in ("1,234.50 EUR", "20,000 EUR", "12.5%", "50.0%", "1,200", "2024-01-02", "a &amp; b"):
         assert cell in markup
     assert "<caption>Top &lt;customers&gt;</caption>" in markup
-    assert "<th>customer id</th>" in markup
+    assert "<th scope=\"col\">Customer</th>" in markup
 
 
 def test_table_shows_first_rows_and_says_so():
     markup = table_html(pd.DataFrame({"n": range(120)}), max_rows=50)
     assert markup.count("<tr>") == 51  # header + 50 rows
     assert "Showing the first 50 of 120 rows." in markup
-    assert "<th></th>" not in markup  # a default index is not shown
+    assert '<th scope="col"></th>' not in markup  # a default index is not shown
 
 
 def test_table_names_unknown_columns():
@@ -219,7 +220,7 @@ def test_table_shows_pseudonyms_and_leaves_personal_data_out(monkeypatch):
     }).set_index("customer_id")
     markup = table_html(frame, money=["clv"], currency="EUR")
     # HMAC-SHA256 reference values from: printf '%s' ID | openssl dgst -sha256 -hmac SALT
-    assert "<th>C-cdd1db6bdea3</th>" in markup and "<th>C-50bfcfcec7b2</th>" in markup
+    assert "<th scope=\"row\">C-cdd1db6bdea3</th>" in markup and "<th scope=\"row\">C-50bfcfcec7b2</th>" in markup
     assert "00017" not in markup and "script" not in markup
     for personal in ("jane@example.com", "joe@example.org", "Jane", "Joe", "1234567", "first name", "email"):
         assert personal not in markup
@@ -228,20 +229,20 @@ def test_table_shows_pseudonyms_and_leaves_personal_data_out(monkeypatch):
     # The opt-out of internal runs shows the ids, still without the personal-data columns.
     handoff.apply_notebook_parameters(pseudonymise_ids=False)
     internal = table_html(frame, money=["clv"], currency="EUR")
-    assert "<th>00017</th>" in internal and "jane@example.com" not in internal
+    assert "<th scope=\"row\">00017</th>" in internal and "jane@example.com" not in internal
 
 
 def test_table_pseudonymises_only_the_rows_shown(monkeypatch):
     monkeypatch.setenv("CLC_ID_SALT", SALT)
     frame = pd.DataFrame({"customer_id": [f"id{i}" for i in range(200)], "n": range(200)})
     calls: list[str] = []
-    original = display.protect_frame
+    original = tables.protect_frame
 
     def counting(df, **kwargs):
         calls.append(len(df))
         return original(df, **kwargs)
 
-    monkeypatch.setattr(display, "protect_frame", counting)
+    monkeypatch.setattr(tables, "protect_frame", counting)
     markup = table_html(frame, max_rows=5)
     assert calls == [5] and "Showing the first 5 of 200 rows." in markup
     assert markup.count("<td>C-") == 5
@@ -249,7 +250,7 @@ def test_table_pseudonymises_only_the_rows_shown(monkeypatch):
 
 def _capture_display(monkeypatch) -> list[str]:
     shown: list[str] = []
-    monkeypatch.setattr(display, "_display_html", shown.append)
+    monkeypatch.setattr(display, "display_html", shown.append)
     return shown
 
 
@@ -312,3 +313,38 @@ def test_format_duration_refuses_an_unknown_unit():
 
     with pytest.raises(ConfigError, match="Unknown time unit 'Y'"):
         display.format_duration(1, "Y")
+
+
+def test_table_heads_columns_for_people_and_drops_all_zero_columns():
+    frame = pd.DataFrame({
+        "stage": ["active", "dormant"],
+        "rmst_days": [347.0, 120.0],  # whole numbers in a float column
+        "aov": [50.0, 100.0],
+        "net_revenue": [1234.5, 99.0],
+        "payback_months": [1.0, 2.5],  # not all whole: keeps its decimals
+        "returns": [0.0, 0.0],  # zero in every row
+        "first_seen_days": [3, 4],
+    }).set_index("stage")
+    markup = table_html(frame, currency="EUR", money=["aov", "net_revenue"])
+    headers = re.findall(r'<th scope="col">([^<]*)</th>', markup)
+    assert headers == ["Stage", "Restricted mean time (days)", "Average order value", "Net revenue",
+                       "Payback (months)", "First seen days"]
+    assert '<th scope="row">active</th>' in markup
+    assert '<td class="num">347</td>' in markup and "347.00" not in markup
+    assert '<td class="num">1.00</td>' in markup and '<td class="num">2.50</td>' in markup
+    assert "50.00 EUR" in markup and "1,234.50 EUR" in markup  # money keeps its cents
+    assert "Returns" not in re.sub(r"Not shown.*", "", markup)
+    assert "Not shown, zero in every row: Returns." in markup
+    assert markup.count('<div class="clc-table-scroll"><table') == 1
+
+
+def test_column_labels_come_from_the_label_table_then_the_terms():
+    assert tables.column_label("rmst_days") == "Restricted mean time (days)"
+    assert tables.column_label("gross_revenue") == "Gross revenue"  # a term of the definitions layer
+    assert tables.column_label("top_share") == "Top share"  # its term's label needs a run value
+    assert tables.column_label("new_window_days") == "New-customer window (days)"
+
+
+def test_an_empty_table_keeps_its_columns():
+    markup = table_html(pd.DataFrame({"orders": pd.Series([], dtype="float64")}))
+    assert '<th scope="col">Orders</th>' in markup and "Not shown" not in markup

@@ -25,7 +25,7 @@ BELOW_THE_LOADER = {"config", "contract", "engines", "errors", "files", "paths",
                     *LOADER_MODULES}
 ANALYSIS_MODULES = ("summary", "stages", "stage_history", "clv", "cohorts", "rfm", "survival", "churn_drivers",
                     "acquisition", "unit_economics", "monetisation", "recovery", "campaigns", "surveys", "scoring",
-                    "display", "plots", "report", "publishing", "index", "rendering")
+                    "display", "tables", "alt_text", "plots", "report", "publishing", "index", "rendering")
 # The report runner and what publishes its runs: analyses, key figures and plots never import them.
 RUNNER_MODULES = {"report", "publishing", "index", "rendering", "pinning", "cli"}
 PURE_ANALYSES = ("summary", "stages", "stage_history", "cohorts", "rfm", "survival", "churn_drivers", "acquisition",

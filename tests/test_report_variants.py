@@ -126,7 +126,7 @@ def test_segmentation_and_acquisition_profile_the_attributes_there_are_without_a
             "(affiliate, organic, paid_search, referral, social) is an acquisition channel of the customers "
             "(app, web); per-channel CAC, LTV:CAC and payback need the customers table's acquisition_channel, "
             "or order channels named as in the spend table.") in acquisition
-    assert re.search(r"Value of the first order by acquisition channel channel .*\bapp\b.*\bweb\b", acquisition)
+    assert re.search(r"Value of the first order by acquisition channel Channel .*\bapp\b.*\bweb\b", acquisition)
 
 
 @pytest.mark.slow

@@ -1,0 +1,227 @@
+"""Tables for people: the formatted, escaped and pseudonymised HTML tables of the reports.
+
+Column headings are words with their unit (:data:`COLUMN_LABELS`, else the label of a term of
+:data:`clc_lib.definitions.TERMS`); whole numbers show no decimals, columns that are zero in every
+row are left out with a note, and every table scrolls sideways inside the page instead of being
+clipped. Identifiers are shown as pseudonyms and personal data are left out
+(:mod:`clc_lib.privacy`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clc_lib.display import (
+    CARD_CSS,
+    MISSING_TEXT,
+    display_html,
+    format_count,
+    format_date,
+    format_days,
+    format_number,
+    format_value,
+    is_missing,
+)
+from clc_lib.errors import DataError
+from clc_lib.privacy import mask_personal_values, protect_frame
+
+__all__ = [
+    "COLUMN_LABELS",
+    "column_label",
+    "table_html",
+    "show_table",
+]
+
+
+def _check_columns(frame: pd.DataFrame, named: dict[str, Iterable[str]]) -> None:
+    for option, columns in named.items():
+        unknown = [c for c in columns if c not in frame.columns]
+        if unknown:
+            raise DataError(
+                f"show_table: {option}= names columns that are not in the table.",
+                source="the table given to show_table", column=", ".join(map(str, unknown)),
+                hint=f"The table's columns are: {', '.join(map(str, frame.columns))}.",
+            )
+
+
+def _cell_text(value: Any, column: Any, styles: Mapping[Any, str], currency: str | None) -> tuple[str, bool]:
+    """Formatted text of one cell and whether it is numeric (right-aligned)."""
+    kind = styles.get(column)
+    if kind is not None:
+        return format_value(value, kind, currency), True
+    if is_missing(value):
+        return MISSING_TEXT, False
+    if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
+        return format_date(value), False
+    if isinstance(value, (pd.Timedelta, dt.timedelta)):
+        return format_days(pd.Timedelta(value) / pd.Timedelta(days=1)), True
+    if isinstance(value, (bool, np.bool_)):
+        return ("yes" if value else "no"), False
+    if isinstance(value, numbers.Integral):
+        return format_count(value), True
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        decimals = 0 if abs(number) >= 1000 else 2
+        return format_number(number, decimals), True
+    return mask_personal_values(str(value)), False
+
+
+def table_html(
+    df: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    percent: Iterable[str] = (),
+    money: Iterable[str] = (),
+    counts: Iterable[str] = (),
+    caption: str | None = None,
+    max_rows: int | None = 50,
+    pseudonymise: bool | None = None,
+) -> str:
+    """The HTML of :func:`show_table` (all strings escaped, identifiers pseudonymised, personal data left out)."""
+    if isinstance(df, pd.Series):
+        df = df.to_frame()
+    percent, money, counts = list(percent), list(money), list(counts)
+    _check_columns(df, {"percent": percent, "money": money, "counts": counts})
+    total_rows = len(df)
+    # Only the rows shown are pseudonymised (hashing a million ids for 50 rows would be wasted time).
+    df = protect_frame(df if max_rows is None else df.head(max_rows), pseudonymise=pseudonymise)
+    styles: dict[Any, str] = {**{c: "percent" for c in percent if c in df.columns},
+                              **{c: "currency" for c in money if c in df.columns},
+                              **{c: "count" for c in counts if c in df.columns}}
+    zero_columns = _all_zero_columns(df)
+    df = df.drop(columns=zero_columns)
+    styles.update({c: "count" for c in _whole_number_columns(df) if c not in styles})
+    show_index = not isinstance(df.index, pd.RangeIndex)
+    parts = ['<div class="clc-table-scroll"><table class="clc-table">']
+    if caption:
+        parts.append(f"<caption>{html.escape(caption)}</caption>")
+    index_names = [name if name is not None else "" for name in df.index.names] if show_index else []
+    header = [*index_names, *df.columns]
+    parts.append("<thead><tr>" + "".join(f'<th scope="col">{html.escape(column_label(h))}</th>' for h in header)
+                 + "</tr></thead>")
+    parts.append("<tbody>")
+    for index_value, row in zip(df.index, df.itertuples(index=False, name=None)):
+        cells = []
+        if show_index:
+            index_values = index_value if isinstance(index_value, tuple) else (index_value,)
+            for value in index_values:
+                text, _ = _cell_text(value, None, {}, currency)
+                cells.append(f'<th scope="row">{html.escape(text)}</th>')
+        for column, value in zip(df.columns, row):
+            text, numeric = _cell_text(value, column, styles, currency)
+            css = ' class="num"' if numeric else ""
+            cells.append(f"<td{css}>{html.escape(text)}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</tbody></table></div>")
+    if max_rows is not None and total_rows > max_rows:
+        parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
+                     f"{format_count(total_rows)} rows.</div>")
+    if zero_columns:
+        parts.append('<div class="clc-note">Not shown, zero in every row: '
+                     f"{html.escape(', '.join(column_label(c) for c in zero_columns))}.</div>")
+    return CARD_CSS + "".join(parts)
+
+
+#: How tables name the columns that no term of :data:`clc_lib.definitions.TERMS` names; the unit is
+#: in the label where the values do not carry it (money cells carry their currency).
+COLUMN_LABELS: Mapping[str, str] = {
+    "customer_id": "Customer", "person_id": "Person", "stage": "Stage", "segment": "Segment",
+    "channel": "Channel", "customers": "Customers", "revenue": "Revenue", "aov": "Average order value",
+    "arpu": "Revenue per buying customer", "clv": "Predicted customer value", "cac": "Acquisition cost (CAC)",
+    "rmst_days": "Restricted mean time (days)", "median_days": "Median (days)", "p_alive": "Chance still buying",
+    "expected_purchases": "Expected purchases", "cumulative_share": "Cumulative share of value",
+    "customer_share": "Share of customers", "revenue_share": "Share of revenue", "new_customers": "New customers",
+    "spend": "Spend", "rank": "Rank", "events": "Events", "p_value": "p-value", "n_treatment": "Treated customers",
+    "n_control": "Control customers", "new_window_days": "New-customer window (days)",
+    "payback_months": "Payback (months)", "mean_recency_days": "Mean days since last purchase",
+    "median_monetary": "Median revenue per customer", "value_share": "Share of value",
+    "top_customers": "Top customers", "rows": "Rows", "amount": "Amount", "table": "Table", "step": "Step",
+    "action": "Action", "description": "Description", "group": "Group",
+}
+
+
+def column_label(name: Any) -> str:
+    """How a table heads a column: :data:`COLUMN_LABELS`, else the term's label of
+    :data:`clc_lib.definitions.TERMS` (when it needs no run value), else the name as words with a
+    capital: ``"rmst_days"`` -> ``"Restricted mean time (days)"``, ``"net_revenue"`` ->
+    ``"Net revenue"``, ``"first_seen"`` -> ``"First seen"``."""
+    from clc_lib.definitions import TERMS
+
+    text = "" if name is None else str(name)
+    if text in COLUMN_LABELS:
+        return COLUMN_LABELS[text]
+    if text in TERMS and not TERMS[text].placeholders():
+        return TERMS[text].label
+    words = text.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _numeric_columns(df: pd.DataFrame) -> list[Any]:
+    return [c for c in df.columns
+            if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+
+def _all_zero_columns(df: pd.DataFrame) -> list[Any]:
+    """Numeric columns that are zero in every row (none for a table without rows)."""
+    if df.empty:
+        return []
+    return [c for c in _numeric_columns(df) if df[c].notna().all() and (df[c] == 0).all()]
+
+
+def _whole_number_columns(df: pd.DataFrame) -> list[Any]:
+    """Float columns whose values are all whole numbers (e.g. 347.0 days): shown without decimals."""
+    whole = []
+    for column in _numeric_columns(df):
+        values = df[column].dropna()
+        if pd.api.types.is_float_dtype(values) and len(values) and bool(np.isfinite(values).all()) \
+                and bool((values == values.round()).all()):
+            whole.append(column)
+    return whole
+
+
+def show_table(
+    df: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    percent: Iterable[str] = (),
+    money: Iterable[str] = (),
+    counts: Iterable[str] = (),
+    caption: str | None = None,
+    max_rows: int | None = 50,
+    pseudonymise: bool | None = None,
+) -> None:
+    """Show a table formatted for people, safe for stakeholder reports.
+
+    Every string is HTML-escaped. ``customer_id`` / ``person_id`` columns and index levels are shown
+    as pseudonyms (``C-3f9a2b7c1d4e``; see :mod:`clc_lib.privacy` and ``docs/privacy.md``), columns
+    that look like names, e-mail addresses, phone numbers or postal addresses are left out, and
+    e-mail addresses and phone numbers inside other text are replaced by a placeholder.
+
+    Parameters
+    ----------
+    df
+        The table; a non-default index (e.g. ``customer_id`` or stage) is shown as the first columns.
+    currency
+        The run currency appended to the ``money`` columns.
+    percent, money, counts
+        Columns holding shares (1 = 100%), amounts in ``currency``, and counts. Other columns are
+        formatted by type: integers with thousands separators, other numbers with two decimals
+        (none from 1,000), dates as ``YYYY-MM-DD``, timedeltas in days.
+    caption
+        A title shown above the table.
+    max_rows
+        Rows shown (the first ``max_rows``; a note gives the total). None shows all.
+    pseudonymise
+        Show identifiers as pseudonyms; default the notebook parameter ``pseudonymise_ids`` (see
+        :func:`clc_lib.handoff.apply_notebook_parameters`; on unless set to False; the report runner
+        passes ``report.pseudonymise_ids`` of the run config).
+    """
+    display_html(table_html(df, currency=currency, percent=percent, money=money, counts=counts,
+                             caption=caption, max_rows=max_rows, pseudonymise=pseudonymise))
