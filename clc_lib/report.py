@@ -110,6 +110,7 @@ from clc_lib.publishing import (
     write_error,
     writes_to,
 )
+from clc_lib.printing import check_pdf_printing, print_pdfs
 from clc_lib.rendering import Sanitiser, display_path, example_pseudonymiser, inside, render_html
 from clc_lib.settings import ReportSettings
 
@@ -466,6 +467,8 @@ def run_report(
     run_config = RunConfig.from_yaml(config)
     config_path = run_config.source
     options = run_config.report
+    # A run asked for PDFs stops here, before any notebook runs, when Chromium or Playwright is missing.
+    pdf_browser = check_pdf_printing() if options.pdf else None
     source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = report_notebooks(source_dir, only)
     partial = len(notebooks) < len(report_notebooks(source_dir))
@@ -581,6 +584,8 @@ def run_report(
                 notes.append(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")
             if new_definitions is not None:
                 notes.append(f"stage thresholds pinned in {definitions_file} for the next runs")
+            if pdf_browser is not None:
+                notes.append("the index and each report page printed to PDF beside its HTML (report.pdf)")
             notes += [f"removed old run {name} (report.keep = {options.keep})" for name in pruned]
             for note in notes:
                 log(note, quiet=True)
@@ -591,6 +596,10 @@ def run_report(
             staging.mkdir()
             (staging / STAGING_MARKER).write_text(f"pid {os.getpid()}", encoding="utf-8")
             sanitiser.copy_folder(work, staging)
+            if pdf_browser is not None:  # printed from the sanitised pages, published with them
+                printed = [staging / "index.html", *(staging / r.html for r in results if (staging / r.html).is_file())]
+                print_pdfs(printed, sanitiser.text(f"{run_config.name}, run {run_id}, data as of {run_as_of}"),
+                           pdf_browser)
             if not config_folder.is_dir():
                 config_folder.mkdir()
                 made_config_folder = True
