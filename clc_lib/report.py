@@ -417,7 +417,7 @@ def run_report(
     ----------
     config
         The run config (YAML). Its ``name`` names the folder of its runs; ``report:`` options
-        (``keep``, ``cell_timeout``, ``start_timeout``, ``pseudonymise_ids``) are read from it.
+        (``keep``, ``cell_timeout``, ``start_timeout``, ``pseudonymise_ids``, ``pdf``) are read from it.
     out
         The reports folder (default ``reports/`` of the project). Runs go to
         ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``; working data stay in a private folder
@@ -452,7 +452,8 @@ def run_report(
     ConfigError
         Missing or invalid run config, a reserved or unsafe ``name:``, a folder of runs owned by
         another config, unknown ``--only`` name or ``report:`` option, a ``CLC_ID_SALT`` that is
-        too short, a damaged ``definitions.json`` (named in the message). Nothing is published.
+        too short, a damaged ``definitions.json`` (named in the message), ``report: {pdf: true}`` without
+        Chromium or Playwright (checked before any notebook runs). Nothing is published.
     OutputFolderError
         The reports folder or the private working folder is full, read-only or not writable.
         Nothing is published and the run's temporary files are removed.
@@ -461,6 +462,8 @@ def run_report(
         Nothing is published.
     ReportLockedError
         Another run is writing to the same output folder.
+    PdfPrintError
+        Chromium could not print a page to PDF (``report: {pdf: true}``). Nothing is published.
     """
     if as_of is not None:
         as_of = parse_as_of(as_of, what="--as-of").isoformat()
