@@ -133,6 +133,8 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "apply_notebook_parameters", "pseudonymise_ids_setting", "run_cache_folder", "read_key_figures",
         "read_run_data",
     ),
+    "i18n": ("LANGUAGES", "set_language", "current_language", "language", "_", "gettext", "pgettext", "ngettext",
+             "format_period"),
     "publishing": ("OutputFolderError", "ReportLockedError", "private_runs_root", "run_folder_name"),
     "report": (
         "NotebookRun", "ReportRun", "report_notebooks", "run_report",

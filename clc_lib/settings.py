@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from clc_lib.errors import ConfigError
+from clc_lib.i18n import parse_languages
 from clc_lib.periods import TimeUnit
 
 __all__ = [
@@ -335,6 +336,9 @@ class ReportSettings:
         Customer ids shown as salted pseudonyms; false only for internal runs.
     pin_definitions
         Keep the stage thresholds of the first run (``definitions.json``); false = derive every run.
+    language
+        The languages the reports are written in (``en``, ``zh-Hans``, ``zh-Hant``), the first
+        under the usual file names; the config may give one or a list (``docs/languages.md``).
     """
 
     keep: int = 10
@@ -342,6 +346,7 @@ class ReportSettings:
     start_timeout: float = 120
     pseudonymise_ids: bool = True
     pin_definitions: bool = True
+    language: tuple[str, ...] = ("en",)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None, *, where: str | None = None) -> ReportSettings:
@@ -357,6 +362,7 @@ class ReportSettings:
             "pin_definitions": lambda v: _boolean(
                 "report.pin_definitions", v, "true, the default: stage thresholds stay those of the first run; "
                 "false: derived from each run's data"),
+            "language": lambda v: parse_languages(v, what="report.language"),
         })
 
     @classmethod
