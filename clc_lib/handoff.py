@@ -169,6 +169,9 @@ def apply_notebook_parameters(*, pseudonymise_ids: bool = True, run_cache: str |
     _settings.pseudonymise_ids = pseudonymise_ids
     _settings.run_cache = folder
     set_language(tag)
+    from clc_lib.plots.theme import use_chart_fonts
+
+    use_chart_fonts(tag)  # the theme may have been set before the language was known
 
 
 def pseudonymise_ids_setting() -> bool:

@@ -193,7 +193,7 @@ def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None
 def _jinja_environment():
     import jinja2
 
-    from clc_lib.i18n import LANGUAGE_NAMES, current_language, gettext, ngettext
+    from clc_lib.i18n import LANGUAGE_NAMES, current_language, format_date, gettext, ngettext
 
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                                      autoescape=True, undefined=jinja2.StrictUndefined,
@@ -201,6 +201,7 @@ def _jinja_environment():
     environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.globals["page_language"] = current_language()
     environment.globals["language_names"] = LANGUAGE_NAMES
+    environment.filters["locale_date"] = format_date
     return environment
 
 
