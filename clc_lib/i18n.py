@@ -28,6 +28,8 @@ from typing import Any
 
 from clc_lib.errors import ConfigError
 
+# The locale formatters (format_number, format_count, format_percent, format_currency, format_date)
+# are left out: the package exports clc_lib.display's formatters under those names.
 __all__ = [
     "LANGUAGES",
     "DEFAULT_LANGUAGE",
@@ -50,11 +52,6 @@ __all__ = [
     "pgettext",
     "ngettext",
     "page_suffix",
-    "format_number",
-    "format_count",
-    "format_percent",
-    "format_currency",
-    "format_date",
     "format_period",
     "PERIOD_UNITS",
 ]

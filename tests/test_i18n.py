@@ -32,6 +32,17 @@ def _english_after_each_test():
     i18n.set_language("en")
 
 
+def test_i18n_is_a_bottom_layer_module():
+    """settings and handoff import it, so at import time it needs nothing but the errors."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(i18n.__file__).read_text(encoding="utf-8"))
+    top_level = {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module
+                 and node.module.startswith("clc_lib")}
+    assert top_level == {"clc_lib.errors"}
+
+
 # --- the active language -------------------------------------------------------------------------
 
 def test_default_language_is_english_and_set_language_changes_it():
