@@ -52,6 +52,7 @@ __all__ = [
     "pgettext",
     "ngettext",
     "page_suffix",
+    "sentence_space",
     "format_period",
     "PERIOD_UNITS",
 ]
@@ -145,6 +146,13 @@ def language(value: str) -> Iterator[str]:
         yield _active
     finally:
         _active = previous
+
+
+def sentence_space(tag: str | None = None) -> str:
+    """What separates two sentences or clauses put together from messages: a space in English,
+    nothing in Chinese (whose full-width punctuation carries its own space)."""
+    tag = current_language() if tag is None else parse_language(tag)
+    return "" if tag.startswith("zh") else " "
 
 
 def page_suffix(tag: str, first: str) -> str:

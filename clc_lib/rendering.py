@@ -193,7 +193,7 @@ def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None
 def _jinja_environment():
     import jinja2
 
-    from clc_lib.i18n import LANGUAGE_NAMES, current_language, format_date, gettext, ngettext
+    from clc_lib.i18n import LANGUAGE_NAMES, current_language, format_date, gettext, ngettext, sentence_space
 
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                                      autoescape=True, undefined=jinja2.StrictUndefined,
@@ -202,6 +202,7 @@ def _jinja_environment():
     environment.globals["page_language"] = current_language()
     environment.globals["language_names"] = LANGUAGE_NAMES
     environment.filters["locale_date"] = format_date
+    environment.globals["sentence_space"] = sentence_space()
     return environment
 
 
