@@ -65,9 +65,9 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from clc_lib import i18n
 from clc_lib.config import RunConfig, load_config, parse_as_of
 from clc_lib.errors import ConfigError
-from clc_lib import i18n
 from clc_lib.handoff import parameters_for, read_key_figures, read_run_data
 from clc_lib.i18n import page_suffix, parse_languages
 from clc_lib.i18n_extract import cell_context

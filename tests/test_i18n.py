@@ -378,3 +378,17 @@ def test_a_missing_glyph_fails_the_test_that_draws_it():
                 figure.canvas.draw()
         finally:
             plt.close(figure)
+
+
+def test_a_failure_in_another_language_fails_the_run_and_is_marked_in_the_index(tmp_path, monkeypatch):
+    config, _handed = _stand_in_run(tmp_path, monkeypatch)
+
+    def fails_in_traditional(task):
+        shutil.copy(task.source, task.executed)
+        return (False, "ValueError: broken") if task.language == "zh-Hant" else (True, None)
+
+    monkeypatch.setattr(report, "execute_notebook", fails_in_traditional)
+    result = report.run_report(config, out=tmp_path / "out", jobs=1, echo=None, language=["en", "zh-Hant"])
+    assert result.exit_code == 1 and result.status == "failed"
+    index = (result.path / "index.html").read_text(encoding="utf-8")
+    assert 'hreflang="zh-Hant">繁體中文</a> <span class="nb-failed">failed</span>' in index
