@@ -133,6 +133,13 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "apply_notebook_parameters", "pseudonymise_ids_setting", "run_cache_folder", "read_key_figures",
         "read_run_data",
     ),
+    "i18n": (
+        "LANGUAGES", "DEFAULT_LANGUAGE", "BABEL_LOCALES", "CATALOG_FOLDERS", "LANGUAGE_NAMES", "LOCALE_DIR", "DOMAIN",
+        "N_", "RUN_STATUS_WORDS", "parse_language", "parse_languages", "set_language", "current_language", "language",
+        "catalog", "compile_catalog", "gettext", "_", "pgettext", "ngettext", "page_suffix", "sentence_space",
+        "format_period",
+        "PERIOD_UNITS",
+    ),
     "publishing": ("OutputFolderError", "ReportLockedError", "private_runs_root", "run_folder_name"),
     "report": (
         "NotebookRun", "ReportRun", "report_notebooks", "run_report",

@@ -6,6 +6,7 @@
     clc check  --config RUN.yaml
     clc score  --config RUN.yaml --out FILE.parquet|FILE.csv
     clc report --config RUN.yaml [--out DIR] [--only NAME ...] [--as-of DATE] [--jobs N] [--rederive-definitions]
+               [--language LANG[,LANG]]
 
 Exit codes: 0 success; 1 a report run with failed notebooks (published, marked failed);
 2 bad input or config, or a folder that is full, read-only or not writable (any
@@ -95,8 +96,9 @@ def _score(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from clc_lib.report import run_report
 
+    languages = [part for given in args.language or [] for part in given.split(",") if part.strip()]
     result = run_report(args.config, out=args.out, only=args.only, as_of=args.as_of, jobs=args.jobs,
-                        rederive_definitions=args.rederive_definitions)
+                        rederive_definitions=args.rederive_definitions, language=languages or None)
     print(f"Reports: {result.path / 'index.html'}")
     if not result.ok:
         failed = [nb.name for nb in result.notebooks if not nb.ok]
@@ -137,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--rederive-definitions", action="store_true",
                         help="derive the stage thresholds from this run's data and pin them for the next runs "
                              "(default: keep those pinned by the first run)")
+    report.add_argument("--language", action="append", metavar="LANG",
+                        help="language of the reports: en, zh-Hans or zh-Hant; repeat it or separate with commas "
+                             "for several, the first under the usual file names (default: the config's "
+                             "report.language, else en)")
     report.set_defaults(handler=_report)
     return parser
 

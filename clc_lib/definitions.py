@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from clc_lib.errors import ConfigError
+from clc_lib.i18n import N_, gettext
 
 __all__ = ["Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
 
@@ -264,22 +265,24 @@ def recency_rule(key: str, thresholds: Mapping[str, Any]) -> str:
 #: How reports name each lifecycle stage (code name -> label); code names stay in data frames and
 #: the appendix.
 STAGE_LABELS: Mapping[str, str] = {
-    "aware": "Aware (prospect)",
-    "engaged": "Engaged (prospect)",
-    "new": "New",
-    "active": "Active",
-    "loyal": "Loyal",
-    "at_risk": "At risk",
-    "dormant": "Dormant",
-    "churned": "Churned",
-    "reactivated": "Reactivated",
+    "aware": N_("Aware (prospect)"),
+    "engaged": N_("Engaged (prospect)"),
+    "new": N_("New"),
+    "active": N_("Active"),
+    "loyal": N_("Loyal"),
+    "at_risk": N_("At risk"),
+    "dormant": N_("Dormant"),
+    "churned": N_("Churned"),
+    "reactivated": N_("Reactivated"),
 }
 
 
 def stage_label(stage: Any) -> str:
-    """The display label of a stage code (``"at_risk"`` -> ``"At risk"``); an unknown code reads as words."""
+    """The display label of a stage code in the active language (``"at_risk"`` -> ``"At risk"``,
+    ``衰退期`` in simplified Chinese, see :mod:`clc_lib.i18n`); an unknown code reads as words."""
     code = str(stage)
-    return STAGE_LABELS.get(code, code.replace("_", " ").capitalize())
+    label = STAGE_LABELS.get(code)
+    return gettext(label) if label is not None else code.replace("_", " ").capitalize()
 
 
 def term(key: str) -> Term:

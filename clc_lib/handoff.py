@@ -7,10 +7,10 @@ parameter in the notebook's cell tagged ``parameters``, with a typed default tha
 analyst runs the notebook by hand. :data:`PARAMETERS` lists the names the runner fills in and
 what they mean; :func:`parameters_for` picks the ones a notebook declares (a notebook that does
 not declare one keeps its own default). Papermill writes the values into the executed notebook,
-so a reader sees what the run used. Two of them steer the library rather than one analysis; the
+so a reader sees what the run used. Three of them steer the library rather than one analysis; the
 notebook hands them on with :func:`apply_notebook_parameters` before it loads the data::
 
-    clc.apply_notebook_parameters(pseudonymise_ids=pseudonymise_ids, run_cache=run_cache)
+    clc.apply_notebook_parameters(pseudonymise_ids=pseudonymise_ids, run_cache=run_cache, language=language)
     run = clc.load_run(config, as_of=as_of, period=period, stage_rules=stage_rules)
 
 **Notebook to runner: display outputs of the executed notebook.** :func:`clc_lib.display.show_key_figures`
@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from clc_lib.errors import ConfigError
+from clc_lib.i18n import parse_language, set_language
 
 __all__ = [
     "PARAMETERS",
@@ -77,6 +78,8 @@ PARAMETERS: dict[str, str] = {
     "previous_key_figures": "the key figures of this report in the newest earlier run in which it ran OK (the run "
                             "the index compares with): {'run': run id, 'as_of': 'YYYY-MM-DD', 'values': {label: "
                             "value}, 'counts': {label: customers}}; None for a first run or a notebook run by hand",
+    "language": "the language of this copy of the report, 'en', 'zh-Hans' or 'zh-Hant' (one of the config's "
+                "report.language; see clc_lib.i18n)",
 }
 
 #: MIME type of the key figures a notebook shows (JSON, beside the ``text/html`` cards).
@@ -103,7 +106,8 @@ def declared_parameters(notebook: str | Path) -> list[str]:
 
 def parameters_for(notebook: str | Path, *, config: str, as_of: str, period: str | None, horizon: float | None,
                    stage_rules: Mapping[str, Any] | None, pseudonymise_ids: bool,
-                   run_cache: str | None, previous_key_figures: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   run_cache: str | None, previous_key_figures: Mapping[str, Any] | None = None,
+                   language: str = "en") -> dict[str, Any]:
     """The papermill parameters of one notebook: of the runner's values, those the notebook declares.
 
     Every keyword is one of :data:`PARAMETERS`; a notebook that does not declare a parameter does
@@ -112,7 +116,8 @@ def parameters_for(notebook: str | Path, *, config: str, as_of: str, period: str
     values = {"config": config, "as_of": as_of, "period": period, "horizon": horizon,
               "stage_rules": None if stage_rules is None else dict(stage_rules),
               "pseudonymise_ids": pseudonymise_ids, "run_cache": run_cache,
-              "previous_key_figures": None if previous_key_figures is None else dict(previous_key_figures)}
+              "previous_key_figures": None if previous_key_figures is None else dict(previous_key_figures),
+              "language": language}
     declared = declared_parameters(notebook)
     return {name: value for name, value in values.items() if name in declared}
 
@@ -128,7 +133,8 @@ class _NotebookSettings:
 _settings = _NotebookSettings()
 
 
-def apply_notebook_parameters(*, pseudonymise_ids: bool = True, run_cache: str | Path | None = None) -> None:
+def apply_notebook_parameters(*, pseudonymise_ids: bool = True, run_cache: str | Path | None = None,
+                              language: str = "en") -> None:
     """Hand the notebook's library-wide parameters to the library, for the rest of this kernel.
 
     Parameters
@@ -140,11 +146,15 @@ def apply_notebook_parameters(*, pseudonymise_ids: bool = True, run_cache: str |
         Folder of the run's cleaned tables, written by ``clc report``; :func:`clc_lib.run.load_run`
         reads them from there when it is asked for the same config, period, stage thresholds and
         as_of. None loads the data from the sources.
+    language
+        The language of the charts' and tables' text from here on (:func:`clc_lib.i18n.set_language`):
+        ``"en"``, ``"zh-Hans"`` or ``"zh-Hant"``.
 
     Raises
     ------
     ConfigError
-        ``pseudonymise_ids`` is not True or False, or ``run_cache`` names no folder.
+        ``pseudonymise_ids`` is not True or False, ``run_cache`` names no folder, or ``language``
+        is not one of :data:`clc_lib.i18n.LANGUAGES`.
     """
     if not isinstance(pseudonymise_ids, bool):
         raise ConfigError(f"The notebook parameter pseudonymise_ids is {pseudonymise_ids!r}; write True "
@@ -155,8 +165,13 @@ def apply_notebook_parameters(*, pseudonymise_ids: bool = True, run_cache: str |
         if not folder.is_dir():
             raise ConfigError(f"The notebook parameter run_cache is {str(run_cache)!r}, which is not a folder; "
                               "set run_cache = None to load the data from the sources.")
+    tag = parse_language(language, what="The notebook parameter language")
     _settings.pseudonymise_ids = pseudonymise_ids
     _settings.run_cache = folder
+    set_language(tag)
+    from clc_lib.plots.theme import use_chart_fonts
+
+    use_chart_fonts(tag)  # the theme may have been set before the language was known
 
 
 def pseudonymise_ids_setting() -> bool:

@@ -240,7 +240,7 @@ def run_data(notebooks: list[NotebookRun], as_of: str | None, config: RunConfig)
 
 def write_index(folder: Path, manifest: dict[str, Any]) -> None:
     """Write ``index.html`` of a run from its manifest (the content of ``run.json``)."""
-    from clc_lib.display import format_date
+    from clc_lib.i18n import format_date, gettext
     from clc_lib.tables import table_html
 
     data = manifest["data"]
@@ -258,7 +258,7 @@ def write_index(folder: Path, manifest: dict[str, Any]) -> None:
     period = ""
     if data.get("first_timestamp") and data.get("last_timestamp"):
         first, last = (format_date(_day(data[key])) for key in ("first_timestamp", "last_timestamp"))
-        period = f"{first} to {last}"
+        period = gettext("%(first)s to %(last)s") % {"first": first, "last": last}
     page = render_template("index.html.j2", manifest=manifest, quality_html=quality_html,
                            quality_summary=quality_summary, period=period,
                            summary=summary_figures(manifest.get("notebooks", [])))

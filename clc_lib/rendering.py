@@ -51,7 +51,7 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
     A notebook that never started (no executed file) gets a page with the error alone.
     """
     context = {"title": title, "error": error, "run_label": run_label, "index_href": "index.html",
-               "css": (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")}
+               "css": (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8") + language_css()}
     if not executed.is_file():
         target.write_text(render_template("error_page.html.j2", page=context), encoding="utf-8")
         return
@@ -60,6 +60,7 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
 
     notebook = nbformat.read(executed, as_version=4)
     notebook.metadata["title"] = title
+    translate_markdown(notebook, notebook_stem(executed))
     # Warnings, log lines and tracebacks (code, local paths, values) are for analysts: they stay in
     # the executed notebook and the log. Stakeholders see the error line at the failing cell. The
     # JSON meant for the runner (key figures, data quality) stays in the executed notebook too.
@@ -85,7 +86,56 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
         exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(notebook, resources={"clc": context})
-    target.write_text(body, encoding="utf-8")
+    target.write_text(with_html_language(body), encoding="utf-8")
+
+
+def notebook_stem(path: Path) -> str:
+    """The name of the notebook a file was made from: ``01_segmentation`` for ``01_segmentation.ipynb``
+    and for ``01_segmentation.zh-Hant.ipynb`` (the executed copy of another language)."""
+    from clc_lib.i18n import LANGUAGES
+
+    stem = Path(path).stem
+    for tag in LANGUAGES:
+        stem = stem.removesuffix(f".{tag}")
+    return stem
+
+
+def translate_markdown(notebook: Any, stem: str) -> int:
+    """Put each markdown cell of ``notebook`` in the active language, in place; returns how many changed.
+
+    A cell is looked up by its context ``"<stem>:<cell id>"`` and its whole source, the message
+    that :func:`clc_lib.i18n_extract.extract_notebook` extracted. A cell without a translation
+    (new or edited since the catalog was updated) stays in English.
+    """
+    from clc_lib.i18n import current_language, pgettext
+    from clc_lib.i18n_extract import cell_context
+
+    if current_language() == "en":
+        return 0
+    changed = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown" or not cell.get("id") or not cell.source.strip():
+            continue
+        translated = pgettext(cell_context(stem, cell.id), cell.source)
+        if translated != cell.source:
+            cell.source = translated
+            changed += 1
+    return changed
+
+
+_HTML_START = re.compile(r"<html(\s+lang=\"[^\"]*\")?", flags=re.IGNORECASE)
+
+
+def with_html_language(page: str) -> str:
+    """``page`` with its ``<html lang>`` set to the active language (``zh-Hans``, ...)."""
+    from clc_lib.i18n import current_language
+
+    return _HTML_START.sub(f'<html lang="{current_language()}"', page, count=1)
+
+
+def language_css() -> str:
+    """The CJK font stacks of the pages (``templates/languages.css``), chosen by the page's ``lang``."""
+    return (TEMPLATES_DIR / "languages.css").read_text(encoding="utf-8")
 
 
 def run_quality_records(notebook: Any) -> list[dict[str, Any]] | None:
@@ -143,15 +193,23 @@ def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None
 def _jinja_environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+    from clc_lib.i18n import LANGUAGE_NAMES, current_language, format_date, gettext, ngettext, sentence_space
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                                     autoescape=True, undefined=jinja2.StrictUndefined,
+                                     trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    environment.globals["page_language"] = current_language()
+    environment.globals["language_names"] = LANGUAGE_NAMES
+    environment.filters["locale_date"] = format_date
+    environment.globals["sentence_space"] = sentence_space()
+    return environment
 
 
 def render_template(name: str, **context: Any) -> str:
     """Render one of the runner's page templates (``templates/``) with the report stylesheet."""
     environment = _jinja_environment()
-    css = (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+    css = (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8") + language_css()
     return environment.get_template(name).render(css=css, **context)
 
 

@@ -65,9 +65,12 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from clc_lib import i18n
 from clc_lib.config import RunConfig, load_config, parse_as_of
 from clc_lib.errors import ConfigError
 from clc_lib.handoff import parameters_for, read_key_figures, read_run_data
+from clc_lib.i18n import page_suffix, parse_languages
+from clc_lib.i18n_extract import cell_context
 from clc_lib.index import (
     add_changes,
     definitions_log_line,
@@ -140,10 +143,12 @@ class NotebookRun:
     key_figures: list[dict[str, Any]] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     compared_with: str | None = None  # run whose key figures the changes are measured against
+    language: str = "en"  # the language of this page (clc_lib.i18n.LANGUAGES)
+    other_languages: list[NotebookRun] = field(default_factory=list)  # the same report in the run's other languages
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == "ok" and all(other.ok for other in self.other_languages)
 
 
 @dataclass
@@ -187,8 +192,8 @@ def report_notebooks(folder: Path | str | None = None, only: Sequence[str] | Non
     return sorted(chosen)
 
 
-def _notebook_title(path: Path) -> str:
-    """The first markdown heading of a notebook, else its name."""
+def _notebook_title(path: Path, language: str = "en") -> str:
+    """The first markdown heading of a notebook in ``language`` (see :mod:`clc_lib.i18n`), else its name."""
     try:
         cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
@@ -196,6 +201,9 @@ def _notebook_title(path: Path) -> str:
     for cell in cells:
         if cell.get("cell_type") == "markdown":
             source = "".join(cell.get("source", ""))
+            if cell.get("id"):
+                with i18n.language(language):
+                    source = i18n.pgettext(cell_context(path.stem, cell["id"]), source)
             for line in source.splitlines():
                 if line.startswith("#"):
                     return line.lstrip("#").strip()
@@ -218,6 +226,7 @@ class _Task:
     run_cache: Path | None = None  # the run's cleaned tables; None without a cache
     stage_rules: dict[str, Any] | None = None  # pinned stage thresholds (see clc_lib.pinning)
     previous_key_figures: dict[str, Any] | None = None  # this report's figures in the run it is compared with
+    language: str = "en"  # the language of this copy of the report
 
 
 # Papermill runs through this launcher so that it stops when the runner dies, even by SIGKILL:
@@ -266,7 +275,7 @@ def notebook_parameters(task: _Task) -> dict[str, Any]:
     return parameters_for(task.source, config=str(task.config), as_of=task.as_of, period=run_config.period.code,
                           horizon=horizon, stage_rules=task.stage_rules, pseudonymise_ids=task.pseudonymise_ids,
                           run_cache=None if task.run_cache is None else str(task.run_cache),
-                          previous_key_figures=task.previous_key_figures)
+                          previous_key_figures=task.previous_key_figures, language=task.language)
 
 
 def execute_notebook(task: _Task) -> tuple[bool, str | None]:
@@ -410,6 +419,7 @@ def run_report(
     notebooks_dir: str | Path | None = None,
     echo: Callable[[str], None] | None = print,
     rederive_definitions: bool = False,
+    language: str | Sequence[str] | None = None,
 ) -> ReportRun:
     """Execute and publish the report notebooks for one run config.
 
@@ -439,6 +449,11 @@ def run_report(
         (when the run publishes as complete or partial) instead of using the pinned ones. With
         ``report: {pin_definitions: false}`` every run derives them and nothing is pinned. See
         :mod:`clc_lib.pinning`.
+    language
+        The language or languages of the reports (``--language``; see :mod:`clc_lib.i18n`); default
+        the config's ``report.language``. The first keeps the usual file names
+        (``01_segmentation.html``), each other one is run and rendered beside it
+        (``01_segmentation.zh-Hant.html``), and the index links them all.
 
     Returns
     -------
@@ -472,6 +487,7 @@ def run_report(
     options = run_config.report
     # A run asked for PDFs stops here, before any notebook runs, when Chromium or Playwright is missing.
     pdf_browser = check_pdf_printing() if options.pdf else None
+    languages = options.language if language is None else parse_languages(language, what="--language")
     source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = report_notebooks(source_dir, only)
     partial = len(notebooks) < len(report_notebooks(source_dir))
@@ -529,9 +545,18 @@ def run_report(
             log("customer ids are shown as pseudonyms (salt from " + privacy["salt"] + ")"
                 if privacy["pseudonymise_ids"] else "customer ids are shown as they are (report.pseudonymise_ids: false)")
             log(definitions_log_line(plan))
+            previous_figures = previous_key_figures(config_folder, [path.stem for path in notebooks])
             results = _execute_all(notebooks, work, config_path, run_as_of, source_dir, options, workers, log,
                                    sanitiser, stage_rules=plan.stage_rules, run_cache=cache if cached else None,
-                                   previous=previous_key_figures(config_folder, [path.stem for path in notebooks]))
+                                   previous=previous_figures, language=languages[0])
+            for other in languages[1:]:
+                log(f"reports in {other}")
+                translated = _execute_all(notebooks, work, config_path, run_as_of, source_dir, options, workers, log,
+                                          sanitiser, stage_rules=plan.stage_rules,
+                                          run_cache=cache if cached else None, previous=previous_figures,
+                                          language=other, suffix=page_suffix(other, languages[0]))
+                for result, copy in zip(results, translated, strict=True):
+                    result.other_languages.append(copy)
             data = run_data(results, run_as_of, run_config)
             as_of_label = _safe_label(run_as_of)
             # Runs started within the same second (whatever their as_of) get -2, -3... so they keep their order.
@@ -541,10 +566,11 @@ def run_report(
             suffix = max(same_second, default=0) + 1
             run_id = f"{stamp}_{as_of_label}" if suffix == 1 else f"{stamp}-{suffix}_{as_of_label}"
             target = config_folder / run_id
-            for result in results:
+            for result in [page for first in results for page in (first, *first.other_languages)]:
                 render_started = time.perf_counter()
-                render_html(work / result.ipynb, work / result.html, title=result.title,
-                            error=result.error, run_label=f"{run_config.name}, run {run_id}")
+                with i18n.language(result.language):
+                    render_html(work / result.ipynb, work / result.html, title=result.title,
+                                error=result.error, run_label=f"{run_config.name}, run {run_id}")
                 result.render_seconds = round(time.perf_counter() - render_started, 1)
             if not all(r.ok for r in results):
                 status = STATUS_FAILED
@@ -569,7 +595,8 @@ def run_report(
                 "notebooks": [asdict(r) for r in results],
             }
             (work / RUN_MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
-            write_index(work, manifest)
+            with i18n.language(languages[0]):
+                write_index(work, manifest)
             # What happens once the run is in place is logged now: a published run is never written to.
             log(f"run {status}: {sum(r.ok for r in results)}/{len(results)} notebooks ran; "
                 f"published to {target}")
@@ -657,17 +684,20 @@ def run_report(
 def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: str, cwd: Path,
                  options: ReportSettings, workers: int, log: Callable[[str], None], sanitiser: Sanitiser,
                  stage_rules: dict[str, Any] | None = None, run_cache: Path | None = None,
-                 previous: dict[str, dict[str, Any]] | None = None) -> list[NotebookRun]:
+                 previous: dict[str, dict[str, Any]] | None = None, language: str = "en",
+                 suffix: str = "") -> list[NotebookRun]:
     """Execute every notebook (``workers`` at a time); a failure does not stop the others.
 
     ``as_of`` (the resolved date), ``stage_rules`` (pinned thresholds), ``report.pseudonymise_ids``
     and ``run_cache`` go to the notebooks that declare those parameters (:func:`notebook_parameters`).
-    Each notebook's key figures and run data are read from its executed copy.
+    Each notebook's key figures and run data are read from its executed copy. ``language`` is
+    passed to the notebooks; ``suffix`` goes into the names of their files (``".zh-Hant"``).
 
     On Ctrl-C, SIGTERM or another error of the runner, the running notebooks are stopped first.
     """
-    results = {path: NotebookRun(name=path.stem, title=_notebook_title(path), html=f"{path.stem}.html",
-                                 ipynb=f"{path.stem}.ipynb", log=f"logs/{path.stem}.log")
+    results = {path: NotebookRun(name=path.stem, title=_notebook_title(path, language),
+                                 html=f"{path.stem}{suffix}.html", ipynb=f"{path.stem}{suffix}.ipynb",
+                                 log=f"logs/{path.stem}{suffix}.log", language=language)
                for path in notebooks}
 
     def run_one(path: Path) -> NotebookRun:
@@ -676,8 +706,8 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
                      as_of=as_of, cwd=cwd, cell_timeout=options.cell_timeout,
                      start_timeout=options.start_timeout, pseudonymise_ids=options.pseudonymise_ids,
                      run_cache=run_cache, stage_rules=stage_rules,
-                     previous_key_figures=(previous or {}).get(path.stem))
-        log(f"start   {result.name}")
+                     previous_key_figures=(previous or {}).get(path.stem), language=language)
+        log(f"start   {result.name}{suffix}")
         began = time.perf_counter()
         try:
             ok, error = execute_notebook(task)
@@ -692,9 +722,9 @@ def _execute_all(notebooks: list[Path], work: Path, config_path: Path, as_of: st
         result.key_figures = read_key_figures(task.executed)
         result.data = read_run_data(task.executed)
         if ok:
-            log(f"done    {result.name}  {result.seconds:.1f} s")
+            log(f"done    {result.name}{suffix}  {result.seconds:.1f} s")
         else:
-            log(f"FAILED  {result.name}  {result.seconds:.1f} s  {error}  (log: {result.log})")
+            log(f"FAILED  {result.name}{suffix}  {result.seconds:.1f} s  {error}  (log: {result.log})")
         return result
 
     if workers == 1:

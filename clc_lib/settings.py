@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from clc_lib.errors import ConfigError
+from clc_lib.i18n import parse_languages
 from clc_lib.periods import TimeUnit
 
 __all__ = [
@@ -338,6 +339,9 @@ class ReportSettings:
     pdf
         Also write a PDF of each report and of the index into the run folder, printed by headless
         Chromium (needs the ``chromium`` browser and the Python package ``playwright``).
+    language
+        The languages the reports are written in (``en``, ``zh-Hans``, ``zh-Hant``), the first
+        under the usual file names; the config may give one or a list (``docs/languages.md``).
     """
 
     keep: int = 10
@@ -346,6 +350,7 @@ class ReportSettings:
     pseudonymise_ids: bool = True
     pin_definitions: bool = True
     pdf: bool = False
+    language: tuple[str, ...] = ("en",)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None, *, where: str | None = None) -> ReportSettings:
@@ -364,6 +369,7 @@ class ReportSettings:
             "pdf": lambda v: _boolean(
                 "report.pdf", v, "true: also write a PDF of each report and of the index; false, the default: "
                 "HTML only"),
+            "language": lambda v: parse_languages(v, what="report.language"),
         })
 
     @classmethod

@@ -277,7 +277,7 @@ def test_the_settings_are_the_bottom_layer_and_import_no_analysis():
     tree = ast.parse(Path(clc_lib.settings.__file__).read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
                 and node.module.startswith("clc_lib")}
-    assert imported == {"clc_lib.errors", "clc_lib.periods"}
+    assert imported == {"clc_lib.errors", "clc_lib.periods", "clc_lib.i18n"}
 
 
 def test_the_clv_model_names_of_the_settings_are_the_purchase_models():

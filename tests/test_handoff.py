@@ -22,7 +22,8 @@ VALUES = {"config": "/p/run.yaml", "as_of": "2024-06-30", "period": "W", "horizo
           "stage_rules": {"churn_days": 180, "sources": {"churn_days": "pinned on 2024-01-31"}},
           "pseudonymise_ids": False, "run_cache": "/private/run-1/cache",
           "previous_key_figures": {"run": "20240531-000000_2024-05-31", "as_of": "2024-05-31",
-                                   "values": {"Customers": 120}, "counts": {}}}
+                                   "values": {"Customers": 120}, "counts": {}},
+          "language": "zh-Hant"}
 
 
 @pytest.fixture(autouse=True)
@@ -162,7 +163,7 @@ def test_the_report_notebooks_hand_their_library_parameters_on_before_loading():
         declared = handoff.declared_parameters(path)
         assert {"config", "as_of", "pseudonymise_ids", "run_cache", "stage_rules"} <= set(declared), path.name
         load = cells[2].source
-        assert load.index("clc.apply_notebook_parameters(pseudonymise_ids=pseudonymise_ids, run_cache=run_cache)") \
+        assert load.index("clc.apply_notebook_parameters(pseudonymise_ids=pseudonymise_ids, run_cache=run_cache") \
             < load.index("clc.load_run(config, as_of=as_of"), path.name
         namespace: dict = {}
         exec(cells[1].source, namespace)  # the defaults work by hand

@@ -24,6 +24,11 @@ FIGSIZE = (9.0, 4.8)
 MAX_PERIOD_TICKS = 14
 #: Pixel density of the charts in the reports: 2 pixels per CSS pixel (sharp on high-density screens).
 PIXEL_DENSITY = 2
+#: The font of the charts' Latin text.
+THEME_FONT = "DejaVu Sans"
+#: The font that draws the Chinese characters of each language (Debian ``fonts-noto-cjk``); the
+#: simplified one also serves English charts whose data hold Chinese names.
+CJK_FONTS: Mapping[str, str] = {"en": "Noto Sans CJK SC", "zh-Hans": "Noto Sans CJK SC", "zh-Hant": "Noto Sans CJK TC"}
 
 #: The eight colours of Okabe and Ito (2008), "Color Universal Design", chosen to stay apart for
 #: readers with the common colour-vision deficiencies.
@@ -96,8 +101,25 @@ def _in_ipython() -> bool:
     return get_ipython() is not None
 
 
-def set_theme() -> None:
+def chart_fonts(language: str | None = None) -> list[str]:
+    """The font families of the charts, in fallback order: :data:`THEME_FONT`, then the CJK font of
+    ``language`` (default the active one, :func:`clc_lib.i18n.current_language`)."""
+    from clc_lib.i18n import current_language, parse_language
+
+    tag = current_language() if language is None else parse_language(language)
+    return [THEME_FONT, CJK_FONTS[tag]]
+
+
+def use_chart_fonts(language: str | None = None) -> None:
+    """Draw the charts from here on with :func:`chart_fonts` of ``language`` (the rest of the theme stays)."""
+    plt.rcParams["font.family"] = chart_fonts(language)
+
+
+def set_theme(language: str | None = None) -> None:
     """Apply the project's seaborn theme (white grid, colour-blind palette, readable sizes, 2x images).
+
+    Characters the theme's font lacks (Chinese titles, labels and data values) are drawn with the
+    Noto CJK font of ``language`` (default the active language), see :func:`chart_fonts`.
 
     Text is drawn literally: labels come from the data (categories, channels, campaign names), and
     matplotlib would otherwise read text between two ``$`` as mathtext, so that ``Save $5 - $10``
@@ -111,7 +133,7 @@ def set_theme() -> None:
     sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook",
                   rc={"figure.figsize": FIGSIZE, "axes.titleweight": "bold", "axes.titlesize": 13,
                       "figure.dpi": 100, "savefig.dpi": 100 * PIXEL_DENSITY, "savefig.bbox": "tight",
-                      "text.parse_math": False})
+                      "text.parse_math": False, "font.family": chart_fonts(language)})
     if _in_ipython():
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
