@@ -106,7 +106,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "FIGURE_KINDS", "format_currency", "format_percent", "format_count", "format_days", "format_date",
         "format_number", "format_value", "format_duration", "key_figures_html", "figure_change", "format_change",
         "missing_html", "note_html", "skipped_html", "show_key_figures", "show_missing", "show_note", "show_skipped",
-        "run_or_skip", "show_model_notes", "show_warnings_as_notes", "add_chart_alt_text", "show_quality",
+        "plain_p_value", "plain_interval", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "add_chart_alt_text", "show_quality",
         "quality_attention", "quality_line",
     ),
     "tables": ("COLUMN_LABELS", "column_label", "table_html", "show_table"),
