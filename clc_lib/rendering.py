@@ -30,7 +30,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_HTML_TEMPLATE = "clc_report"
 #: Cells with this tag are shown at the end of a rendered page, in a collapsed appendix.
 APPENDIX_TAG = "appendix"
-APPENDIX_TITLE = "Appendix: data quality, definitions and model details"
+APPENDIX_TITLE = "Appendix: further detail, data quality, definitions and model details"
 #: Markdown cells with this tag explain the chart or table of the code cell before them: the page
 #: leaves them out when that cell shows nothing or only a skip line.
 CAPTION_TAG = "caption"
