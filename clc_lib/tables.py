@@ -161,6 +161,7 @@ COLUMN_LABELS: Mapping[str, str] = {
     "holdout_per_group": "Control group needed per group", "mde": "Smallest detectable uplift",
     "mean_first_order_value": "Mean first order", "median_first_order_value": "Median first order",
     "total_first_order_value": "All first orders", "margin_at_last_month": "Value at the last month",
+    "uplift_in_words": "Uplift, with its 95% interval", "evidence": "Evidence of a difference",
 }
 #: Columns and index levels that hold lifecycle-stage codes: their values read as the stages' labels
 #: (:func:`clc_lib.definitions.stage_label`, ``at_risk`` -> "At risk").

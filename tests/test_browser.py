@@ -29,6 +29,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOCAL_SCHEMES = ("file:", "data:", "about:")
+#: The screen a director reads the pages on; a report page's body should fit in about five of them.
+READING_VIEWPORT = {"width": 1400, "height": 900}
+BODY_SCREENS = 6
 
 
 def artifacts_dir() -> Path:
@@ -59,6 +62,7 @@ class Visit:
     links: list[str] = field(default_factory=list)
     script_count: int = 0
     axe_violations: list[dict] = field(default_factory=list)
+    body_height: float = 0.0  # px from the top of the page to the appendix (or the page's end) at 1400x900
 
 
 class Browser:
@@ -101,6 +105,11 @@ class Browser:
         visit.axe_violations = axe_violations(page)
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
+        page.set_viewport_size(READING_VIEWPORT)
+        visit.body_height = page.evaluate("""() => {
+            const appendix = document.querySelector('details.clc-appendix');
+            return appendix ? appendix.getBoundingClientRect().top + window.scrollY
+                            : document.documentElement.scrollHeight; }""")
         page.close()
         return visit
 
@@ -188,6 +197,15 @@ def test_a_screenshot_of_every_page_is_saved(visits):
         shot = artifacts_dir() / f"{Path(name).stem}.png"
         assert shot.is_file() and shot.stat().st_size > 10_000, shot
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_body_of_every_report_page_fits_in_about_five_screens(visits):
+    """Up to the collapsed appendix, each report page is at most six screens of 1400x900 (about five on the demo)."""
+    heights = {name: round(visit.body_height) for name, visit in visits.items() if name != "index.html"}
+    assert len(heights) == 5 and all(height > 900 for height in heights.values()), heights
+    too_long = {name: height for name, height in heights.items()
+                if height > BODY_SCREENS * READING_VIEWPORT["height"]}
+    assert too_long == {}, heights
 
 
 def test_no_serious_or_critical_accessibility_violations(visits):

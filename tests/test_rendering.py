@@ -262,3 +262,21 @@ def test_captions_of_report_notebooks_follow_a_code_cell(path):
         if "caption" in cell.metadata.get("tags", []):
             assert cell.cell_type == "markdown", cell.id
             assert before.cell_type == "code" or "caption" in before.metadata.get("tags", []), cell.id
+
+
+@pytest.mark.parametrize("path", REPORT_NOTEBOOKS, ids=lambda path: path.stem)
+def test_report_bodies_stay_short_and_ranked_lists_show_ten_rows(path):
+    """What stays above the appendix: at most five charts and six tables (with the glossary and
+    alternatives of one section), and lists of customers capped at ten rows."""
+    import re
+
+    cells = nbformat.read(path, as_version=4).cells
+    body = [cell for cell in cells if cell.cell_type == "code" and "appendix" not in cell.metadata.get("tags", [])]
+    charts = sum(len(re.findall(r"clc\.plots\.plot_\w+\(", cell.source)) for cell in body)
+    tables = sum(len(re.findall(r"clc\.show_table\(", cell.source)) for cell in body)
+    assert 1 <= charts <= 5 and 1 <= tables <= 6, (charts, tables)
+    for cell in body:
+        if re.search(r"show_table\((at_risk|candidates)\b", cell.source):
+            assert "max_rows=10" in cell.source, cell.id
+    # a report without an appendix would keep its detail in the body
+    assert sum("appendix" in cell.metadata.get("tags", []) for cell in cells) >= 6
