@@ -26,7 +26,7 @@ MODEL_NOTEBOOKS = ["03_monetisation", "04_retention", "05_recovery"]
 def _page_lines(page: Path) -> list[str]:
     """The one-line notes and skip lines of a rendered page."""
     return [html.unescape(re.sub(r"<[^>]+>", "", line))
-            for line in re.findall(r'<div class="clc-missing">(.*?)</div>', page.read_text(encoding="utf-8"))]
+            for line in re.findall(r'<div class="clc-missing(?: clc-skipped)?">(.*?)</div>', page.read_text(encoding="utf-8"))]
 
 
 def _run(config: Path, out: Path, only: list[str] | None = None):
