@@ -51,6 +51,7 @@ __all__ = [
     "FIGURE_KINDS",
     "format_currency",
     "format_percent",
+    "format_points",
     "format_count",
     "format_days",
     "format_date",
@@ -125,6 +126,13 @@ def format_percent(share: float | None, decimals: int = 1) -> str:
     return f"{float(share) * 100:,.{decimals}f}%"
 
 
+def format_points(difference: float | None) -> str:
+    """A difference of two shares in percentage points, signed: ``0.0441`` -> ``+4.4 points``."""
+    if is_missing(difference):
+        return MISSING_TEXT
+    return f"{float(difference) * 100:+,.1f} points"
+
+
 def format_count(n: float | None) -> str:
     """A count with thousands separators, rounded to a whole number: ``1234567`` -> ``1,234,567``."""
     if is_missing(n):
@@ -154,6 +162,7 @@ def format_date(value: Any) -> str:
 _FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "currency": lambda value, currency: format_currency(value, currency),
     "percent": lambda value, _currency: format_percent(value),
+    "points": lambda value, _currency: format_points(value),
     "count": lambda value, _currency: format_count(value),
     "days": lambda value, _currency: format_days(value),
     "date": lambda value, _currency: format_date(value),
@@ -247,6 +256,7 @@ CARD_CSS = """<style>
 .clc-card-value{font-size:1.6em;font-weight:600;color:#0b3d6e;line-height:1.2}
 .clc-card-label{font-size:.9em;color:#4a5560;margin-top:4px}
 .clc-card-count{font-size:.95em;color:#1f2328;font-weight:600}
+.clc-card-detail{font-size:.85em;color:#4a5560;margin-top:2px}
 .clc-card-change{font-size:.85em;color:#4a5560;margin-top:4px}
 .clc-headlines{font-size:1.08em;line-height:1.5;margin:8px 0 14px 0;padding-left:1.2em}
 .clc-headlines li{margin:3px 0}
@@ -262,13 +272,14 @@ table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-
 </style>"""
 
 
-def _figure_extras(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str | None, int | None]]:
-    """``(term key, count)`` of each figure: set for key figures, None for labels and tuples."""
+def _figure_extras(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str | None, int | None, str]]:
+    """``(term key, count, detail)`` of each figure: set for key figures, None/"" for labels and tuples."""
     from clc_lib.keyfigures import KeyFigure
 
     if isinstance(figures, Mapping):
-        return [(None, None)] * len(figures)
-    return [(entry.key, entry.count) if isinstance(entry, KeyFigure) else (None, None) for entry in figures]
+        return [(None, None, "")] * len(figures)
+    return [(entry.key, entry.count, entry.detail) if isinstance(entry, KeyFigure) else (None, None, "")
+            for entry in figures]
 
 
 def _check_previous(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -282,7 +293,7 @@ def _check_previous(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | N
 
 
 #: Kinds of key figure whose change is a difference (other kinds change by being different).
-NUMERIC_KINDS = ("currency", "percent", "count", "days", "number")
+NUMERIC_KINDS = ("currency", "percent", "points", "count", "days", "number")
 
 
 def format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
@@ -305,12 +316,13 @@ def format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
     unit_text = {
         "currency": lambda: format_currency(magnitude, currency),
         "percent": lambda: f"{magnitude * 100:,.1f} pp",
+        "points": lambda: f"{magnitude * 100:,.1f} points",
         "count": lambda: format_count(magnitude),
         "days": lambda: format_days(magnitude),
         "number": lambda: format_number(magnitude),
     }[kind]()
     text = f"{sign}{unit_text}"
-    if kind != "percent" and previous != 0:
+    if kind not in ("percent", "points") and previous != 0:
         text += f" ({delta / abs(previous) * 100:+,.1f}%)"
     return text
 
@@ -336,11 +348,13 @@ def key_figures_html(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
     figures = figures if isinstance(figures, Mapping) else list(figures)
     previous = _check_previous(previous)
     cards = []
-    for (label, value, kind), (_key, count) in zip(_normalise_figures(figures), _figure_extras(figures)):
+    for (label, value, kind), (_key, count, detail) in zip(_normalise_figures(figures), _figure_extras(figures)):
         text = mask_personal_values(format_value(value, kind, currency))
         parts = [f'<div class="clc-card-value">{html.escape(text)}</div>']
         if count is not None:
             parts.append(f'<div class="clc-card-count">{html.escape(format_count(count))} customers</div>')
+        if detail:
+            parts.append(f'<div class="clc-card-detail">{html.escape(mask_personal_values(detail))}</div>')
         parts.append(f'<div class="clc-card-label">{html.escape(label)}</div>')
         change = figure_change(label, value, kind, previous, currency=currency)
         if change:
@@ -396,17 +410,18 @@ def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
     Beside the cards, the output holds each figure as JSON for ``clc report``
     (:data:`clc_lib.handoff.KEY_FIGURES_MIME`): ``label``, raw ``value`` (numbers, ISO dates, null
     for missing), ``kind``, ``formatted`` and ``currency``, and for key figures also ``key`` (the
-    term) and ``count`` (customers counted by a share, else null).
+    term), ``count`` (customers counted by a share, else null) and ``detail`` (a line under the
+    value, e.g. a difference's interval, else "").
     """
     figures = figures if isinstance(figures, Mapping) else list(figures)
     items = _normalise_figures(figures)
     extras = _figure_extras(figures)
     records = []
-    for (label, value, kind), (key, count) in zip(items, extras):
+    for (label, value, kind), (key, count, detail) in zip(items, extras):
         record = {"label": label, "value": _json_value(value), "kind": kind,
                   "formatted": format_value(value, kind, currency), "currency": currency or ""}
         if key is not None:
-            record.update(key=key, count=count)
+            record.update(key=key, count=count, detail=detail)
         records.append(record)
     _record(key_figures_html(figures, currency=currency, previous=previous), KEY_FIGURES_MIME,
             {"key_figures": records})

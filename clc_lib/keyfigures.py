@@ -53,6 +53,8 @@ class KeyFigure:
         reader never has to work a count out of a share.
     thresholds
         ``(threshold, days)`` pairs of the stage rules the figure depends on (``at_risk_days``, ...).
+    detail
+        A short line shown under the value (e.g. the 95% interval of a difference), or "".
     """
 
     key: str
@@ -62,6 +64,7 @@ class KeyFigure:
     definition: str = ""
     count: int | None = None
     thresholds: tuple[tuple[str, float], ...] = ()
+    detail: str = ""
 
 
 class _Figures:
@@ -71,14 +74,14 @@ class _Figures:
         self.terms: dict[str, Term] = run_terms(run, keys, **parameters)
         self.items: list[KeyFigure] = []
 
-    def add(self, key: str, value: Any, kind: str, count: int | None = None) -> None:
+    def add(self, key: str, value: Any, kind: str, count: int | None = None, detail: str = "") -> None:
         resolved = self.terms[key]
         if kind == "currency" and isinstance(value, float) and math.isfinite(value):
             # Money to the cent: sums and model fits vary in their last bits between runs (parallel
             # sums), and the index would show such noise as a change.
             value = round(value, 2)
         self.items.append(KeyFigure(key, resolved.label, value, kind, resolved.description, count,
-                                    resolved.threshold_values))
+                                    resolved.threshold_values, detail))
 
     def add_share(self, run: Any, key: str) -> None:
         """A population as its share of customers, with its number of customers."""
@@ -98,11 +101,13 @@ def _at_risk_value(run: Any) -> float | None:
     return float(scores["clv"].reindex(at_risk).fillna(0.0).sum())
 
 
-def _winback_uplift(run: Any) -> str | None:
-    """Uplift of the latest finished campaign with a control group, in points with its 95% interval.
+def _winback_uplift(run: Any) -> tuple[float, str] | None:
+    """Uplift of the latest finished campaign with a control group, and its interval and campaign.
 
-    None without a campaigns table, without a control group or before any campaign's outcome window
-    has ended (:func:`clc_lib.campaigns.campaign_uplift`).
+    Returns ``(uplift, detail)``: the uplift as a difference of shares (0.044 = 4.4 points) and a
+    line such as ``"95% interval +3.2 to +5.6 points · campaign WB1"``. None without a campaigns
+    table, without a control group or before any campaign's outcome window has ended
+    (:func:`clc_lib.campaigns.campaign_uplift`).
     """
     from clc_lib.campaigns import campaign_uplift, has_control_groups
 
@@ -113,8 +118,9 @@ def _winback_uplift(run: Any) -> str | None:
     if finished.empty:
         return None
     latest = finished.sort_values("first_sent").iloc[-1]
-    return (f"{100 * latest['uplift']:+.1f} points (95% interval {100 * latest['uplift_lower']:+.1f} to "
-            f"{100 * latest['uplift_upper']:+.1f}), campaign {latest['campaign_id']}")
+    detail = (f"95% interval {100 * latest['uplift_lower']:+.1f} to {100 * latest['uplift_upper']:+.1f} points"
+              f" · campaign {latest['campaign_id']}")
+    return float(latest["uplift"]), detail
 
 
 def _best_channel_ltv_cac(run: Any) -> str | None:
@@ -321,7 +327,7 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
         (run currency; None when the model cannot fit) and the reactivation rate of the last full
         period (:func:`clc_lib.recovery.reactivation` with the stage rules' reactivation gap; None
         before a full period has passed); with a finished campaign that has a control group, its
-        uplift in points with the 95% interval (text).
+        uplift in points, with its 95% interval and campaign as the card's detail line.
     """
     from clc_lib.recovery import reactivation
 
@@ -338,5 +344,5 @@ def recovery_figures(run: Any) -> list[KeyFigure]:
     figures.add("reactivation_rate", float(rates["reactivation_rate"].iloc[-1]) if len(rates) else None, "percent")
     winback = _winback_uplift(run)
     if winback is not None:
-        figures.add("winback_uplift", winback, "text")
+        figures.add("winback_uplift", winback[0], "points", detail=winback[1])
     return figures.items

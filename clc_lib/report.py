@@ -110,6 +110,7 @@ from clc_lib.publishing import (
     write_error,
     writes_to,
 )
+from clc_lib.printing import check_pdf_printing, print_pdfs
 from clc_lib.rendering import Sanitiser, display_path, example_pseudonymiser, inside, render_html
 from clc_lib.settings import ReportSettings
 
@@ -416,7 +417,7 @@ def run_report(
     ----------
     config
         The run config (YAML). Its ``name`` names the folder of its runs; ``report:`` options
-        (``keep``, ``cell_timeout``, ``start_timeout``, ``pseudonymise_ids``) are read from it.
+        (``keep``, ``cell_timeout``, ``start_timeout``, ``pseudonymise_ids``, ``pdf``) are read from it.
     out
         The reports folder (default ``reports/`` of the project). Runs go to
         ``<out>/<config name>/<YYYYmmdd-HHMMSS>_<as_of>/``; working data stay in a private folder
@@ -451,7 +452,8 @@ def run_report(
     ConfigError
         Missing or invalid run config, a reserved or unsafe ``name:``, a folder of runs owned by
         another config, unknown ``--only`` name or ``report:`` option, a ``CLC_ID_SALT`` that is
-        too short, a damaged ``definitions.json`` (named in the message). Nothing is published.
+        too short, a damaged ``definitions.json`` (named in the message), ``report: {pdf: true}`` without
+        Chromium or Playwright (checked before any notebook runs). Nothing is published.
     OutputFolderError
         The reports folder or the private working folder is full, read-only or not writable.
         Nothing is published and the run's temporary files are removed.
@@ -460,12 +462,16 @@ def run_report(
         Nothing is published.
     ReportLockedError
         Another run is writing to the same output folder.
+    PdfPrintError
+        Chromium could not print a page to PDF (``report: {pdf: true}``). Nothing is published.
     """
     if as_of is not None:
         as_of = parse_as_of(as_of, what="--as-of").isoformat()
     run_config = RunConfig.from_yaml(config)
     config_path = run_config.source
     options = run_config.report
+    # A run asked for PDFs stops here, before any notebook runs, when Chromium or Playwright is missing.
+    pdf_browser = check_pdf_printing() if options.pdf else None
     source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = report_notebooks(source_dir, only)
     partial = len(notebooks) < len(report_notebooks(source_dir))
@@ -581,6 +587,8 @@ def run_report(
                 notes.append(f"failed notebooks: {failed}; 'latest' still points to the previous complete run")
             if new_definitions is not None:
                 notes.append(f"stage thresholds pinned in {definitions_file} for the next runs")
+            if pdf_browser is not None:
+                notes.append("the index and each report page printed to PDF beside its HTML (report.pdf)")
             notes += [f"removed old run {name} (report.keep = {options.keep})" for name in pruned]
             for note in notes:
                 log(note, quiet=True)
@@ -591,6 +599,10 @@ def run_report(
             staging.mkdir()
             (staging / STAGING_MARKER).write_text(f"pid {os.getpid()}", encoding="utf-8")
             sanitiser.copy_folder(work, staging)
+            if pdf_browser is not None:  # printed from the sanitised pages, published with them
+                printed = [staging / "index.html", *(staging / r.html for r in results if (staging / r.html).is_file())]
+                print_pdfs(printed, sanitiser.text(f"{run_config.name}, run {run_id}, data as of {run_as_of}"),
+                           pdf_browser)
             if not config_folder.is_dir():
                 config_folder.mkdir()
                 made_config_folder = True

@@ -335,6 +335,9 @@ class ReportSettings:
         Customer ids shown as salted pseudonyms; false only for internal runs.
     pin_definitions
         Keep the stage thresholds of the first run (``definitions.json``); false = derive every run.
+    pdf
+        Also write a PDF of each report and of the index into the run folder, printed by headless
+        Chromium (needs the ``chromium`` browser and the Python package ``playwright``).
     """
 
     keep: int = 10
@@ -342,6 +345,7 @@ class ReportSettings:
     start_timeout: float = 120
     pseudonymise_ids: bool = True
     pin_definitions: bool = True
+    pdf: bool = False
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None, *, where: str | None = None) -> ReportSettings:
@@ -357,6 +361,9 @@ class ReportSettings:
             "pin_definitions": lambda v: _boolean(
                 "report.pin_definitions", v, "true, the default: stage thresholds stay those of the first run; "
                 "false: derived from each run's data"),
+            "pdf": lambda v: _boolean(
+                "report.pdf", v, "true: also write a PDF of each report and of the index; false, the default: "
+                "HTML only"),
         })
 
     @classmethod

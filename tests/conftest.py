@@ -82,3 +82,50 @@ def private_cache_home(tmp_path_factory, monkeypatch) -> Path:
     cache_home = tmp_path_factory.mktemp("xdg-cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
     return cache_home
+
+
+@pytest.fixture(scope="session")
+def demo_report_runs(tmp_path_factory):
+    """Two report runs of the demo into one folder: 01 and 05 as of 2024-11-30, then all five reports.
+
+    The second run's headlines can say what moved since the first. Shared by the consistency and
+    browser tests, so the suite renders the demo once for both.
+    """
+    import yaml
+
+    from clc_lib.paths import project_root
+    from clc_lib.report import run_report
+
+    demo_dir = project_root() / "data" / "raw" / "demo"
+    folder = tmp_path_factory.mktemp("demo-runs")
+    config = yaml.safe_load((demo_dir / "run.yaml").read_text())
+    for table in ("transactions", "customers", "spend", "events", "campaigns", "surveys"):
+        config[table]["path"] = str(demo_dir / config[table]["path"])
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("demo-runs-cache")))
+        first = run_report(path, out=folder / "reports", only=["01", "05"], as_of="2024-11-30", jobs=1, echo=None)
+        second = run_report(path, out=folder / "reports", jobs=2, echo=None)
+    for run in (first, second):
+        assert run.ok, [(n.name, n.error) for n in run.notebooks if n.status != "ok"]
+    return first, second
+
+
+@pytest.fixture(scope="session")
+def cdnow_report_run(cdnow_dir, tmp_path_factory):
+    """A report run of the CDNOW master file (transactions only) with ``docs/examples/cdnow.yaml``."""
+    import yaml
+
+    from clc_lib.report import run_report
+
+    config = yaml.safe_load((PROJECT_ROOT / "docs" / "examples" / "cdnow.yaml").read_text())
+    config["transactions"]["path"] = str(cdnow_dir / "CDNOW_master.txt")
+    folder = tmp_path_factory.mktemp("cdnow-run")
+    path = folder / "cdnow.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cdnow-run-cache")))
+        run = run_report(path, out=folder / "reports", echo=lambda *_: None)
+    assert run.ok, [(n.name, n.error) for n in run.notebooks if n.error]
+    return run

@@ -1,9 +1,12 @@
-"""Every page of a real demo report run, opened in headless Chromium (Debian's ``chromium`` package).
+"""Every page of real report runs, opened in headless Chromium (Debian's ``chromium`` package).
 
-The run is the small demo business of tests/test_security.py (1,000 customers, with script payloads in
-its data), made once per session. Each page must load without console errors, decode every image,
-make no request that leaves the machine, and the index's links must resolve. A full-page screenshot
-of each page goes to ``$CLC_TEST_ARTIFACTS/browser/`` (default ``tests/artifacts/browser/``).
+Three runs: the small hostile demo business of tests/test_security.py (1,000 customers, with script
+payloads in its data), the whole demo and the CDNOW master file, each made once per session. Each page
+must load without console errors, decode every image, make no request that leaves the machine and
+pass axe-core without a serious or critical violation; the index's links must resolve. Screenshots go
+to ``$CLC_TEST_ARTIFACTS/browser/`` (default ``tests/artifacts/browser/``): the hostile run's full pages
+at the top, the demo's and CDNOW's in ``demo/`` and ``cdnow/``, each page in full (``<page>.png``) and
+its first screen at 1400×900 (``<page>-first-screen.png``).
 
 Chromium is driven by Playwright for Python with the system browser (never ``playwright install``).
 A missing browser fails the tests: CI installs it (``apt-get install -y chromium``).
@@ -29,9 +32,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOCAL_SCHEMES = ("file:", "data:", "about:")
-#: The screen a director reads the pages on; a report page's body should fit in about five of them.
-READING_VIEWPORT = {"width": 1400, "height": 900}
-BODY_SCREENS = 6
 
 
 def artifacts_dir() -> Path:
@@ -62,14 +62,14 @@ class Visit:
     links: list[str] = field(default_factory=list)
     script_count: int = 0
     axe_violations: list[dict] = field(default_factory=list)
-    body_height: float = 0.0  # px from the top of the page to the appendix (or the page's end) at 1400x900
+    body_height: int = 0  # pixels above the appendix (the whole page when it has none)
 
 
 class Browser:
     def __init__(self, context) -> None:
         self.context = context
 
-    def visit(self, path: Path, screenshot: Path | None = None) -> Visit:
+    def visit(self, path: Path, screenshot: Path | None = None, first_screen: Path | None = None) -> Visit:
         visit = Visit(url=path.resolve().as_uri())
         page = self.context.new_page()
 
@@ -103,13 +103,15 @@ class Browser:
         visit.script_count = page.evaluate("document.scripts.length")
         visit.text = page.inner_text("body")
         visit.axe_violations = axe_violations(page)
-        if screenshot is not None:
-            page.screenshot(path=str(screenshot), full_page=True)
-        page.set_viewport_size(READING_VIEWPORT)
         visit.body_height = page.evaluate("""() => {
             const appendix = document.querySelector('details.clc-appendix');
-            return appendix ? appendix.getBoundingClientRect().top + window.scrollY
-                            : document.documentElement.scrollHeight; }""")
+            return Math.round(appendix ? appendix.getBoundingClientRect().top + window.scrollY
+                                       : document.documentElement.scrollHeight);
+        }""")
+        if first_screen is not None:
+            page.screenshot(path=str(first_screen))
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
         page.close()
         return visit
 
@@ -124,8 +126,8 @@ def axe_violations(page) -> list[dict]:
 
 
 @contextlib.contextmanager
-def open_browser() -> Iterator[Browser]:
-    """Headless Chromium with a fresh profile, driven by Playwright."""
+def open_browser(viewport: dict[str, int] | None = None) -> Iterator[Browser]:
+    """Headless Chromium with a fresh profile, driven by Playwright (1280×900 unless ``viewport``)."""
     executable = chromium_executable()
     try:
         from playwright.sync_api import sync_playwright
@@ -136,7 +138,7 @@ def open_browser() -> Iterator[Browser]:
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
                 profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900}, service_workers="block")
+                viewport=viewport or {"width": 1280, "height": 900}, service_workers="block")
             try:
                 yield Browser(context)
             finally:
@@ -154,6 +156,32 @@ def visits(tmp_path_factory) -> dict[str, Visit]:
     pages = ["index.html", *sorted(p.name for p in run.glob("*.html") if p.name != "index.html")]
     with open_browser() as browser:
         return {name: browser.visit(run / name, screenshots / f"{Path(name).stem}.png") for name in pages}
+
+
+#: How a director reads the pages: a 1400×900 browser window.
+READER_VIEWPORT = {"width": 1400, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def reader_visits(demo_report_runs, cdnow_report_run) -> dict[str, dict[str, Visit]]:
+    """Every page of a whole demo run and of a CDNOW run, as a reader sees them.
+
+    Screenshots go to ``browser/demo/`` and ``browser/cdnow/`` of the test artifacts: the full page
+    (``<page>.png``) and the first screen (``<page>-first-screen.png``) of each.
+    """
+    runs = {"demo": demo_report_runs[1].path, "cdnow": cdnow_report_run.path}
+    visits = {}
+    with open_browser(READER_VIEWPORT) as browser:
+        for label, run in runs.items():
+            screenshots = artifacts_dir() / label
+            screenshots.mkdir(exist_ok=True)
+            for old in screenshots.glob("*.png"):
+                old.unlink()
+            pages = ["index.html", *sorted(p.name for p in run.glob("*.html") if p.name != "index.html")]
+            visits[label] = {name: browser.visit(run / name, screenshots / f"{Path(name).stem}.png",
+                                                 screenshots / f"{Path(name).stem}-first-screen.png")
+                             for name in pages}
+    return visits
 
 
 def test_every_report_page_was_opened(visits):
@@ -199,17 +227,8 @@ def test_a_screenshot_of_every_page_is_saved(visits):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_body_of_every_report_page_fits_in_about_five_screens(visits):
-    """Up to the collapsed appendix, each report page is at most six screens of 1400x900 (about five on the demo)."""
-    heights = {name: round(visit.body_height) for name, visit in visits.items() if name != "index.html"}
-    assert len(heights) == 5 and all(height > 900 for height in heights.values()), heights
-    too_long = {name: height for name, height in heights.items()
-                if height > BODY_SCREENS * READING_VIEWPORT["height"]}
-    assert too_long == {}, heights
-
-
-def test_no_serious_or_critical_accessibility_violations(visits):
-    """axe-core on every page: headings, header cells, contrast, alt text, landmarks."""
+def serious_violations(visits: dict[str, Visit]) -> list[str]:
+    """The serious and critical axe-core violations of some pages, one line each."""
     found = []
     for name, visit in visits.items():
         for violation in visit.axe_violations:
@@ -217,7 +236,42 @@ def test_no_serious_or_critical_accessibility_violations(visits):
                 targets = [", ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])][:5]
                 found.append(f"{name}: {violation['id']} ({violation['impact']}, {len(violation.get('nodes', []))} "
                              f"elements) e.g. {targets}")
+    return found
+
+
+def test_no_serious_or_critical_accessibility_violations(visits):
+    """axe-core on every page: headings, header cells, contrast, alt text, landmarks."""
+    found = serious_violations(visits)
     assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize("run", ["demo", "cdnow"])
+def test_readers_runs_every_page_screenshot_and_accessibility(reader_visits, run):
+    """A whole demo run and a CDNOW run at 1400×900: every page opens cleanly, its screenshots are
+    saved, and axe-core finds no serious or critical violation."""
+    visits = reader_visits[run]
+    assert list(visits) == ["index.html", "01_segmentation.html", "02_acquisition.html", "03_monetisation.html",
+                            "04_retention.html", "05_recovery.html"]
+    for name, visit in visits.items():
+        assert visit.console_errors == [] and visit.dialogs == [] and visit.outside_requests == [], name
+        assert all(image["decoded"] and image["width"] > 0 for image in visit.images), name
+        for shot in (f"{Path(name).stem}.png", f"{Path(name).stem}-first-screen.png"):
+            path = artifacts_dir() / run / shot
+            assert path.is_file() and path.stat().st_size > 10_000, path
+    found = serious_violations(visits)
+    assert found == [], "\n".join(found)
+
+
+#: A report page's body (above the collapsed appendix) should fit in about five reader screens.
+BODY_SCREENS = 5.5
+
+
+def test_the_body_of_every_demo_report_page_fits_in_about_five_screens(reader_visits):
+    """Above the appendix, each page of the whole demo run is at most 5.5 screens of 1400×900."""
+    heights = {name: visit.body_height for name, visit in reader_visits["demo"].items() if name != "index.html"}
+    assert len(heights) == 5 and all(height > READER_VIEWPORT["height"] for height in heights.values()), heights
+    limit = BODY_SCREENS * READER_VIEWPORT["height"]
+    assert {name: height for name, height in heights.items() if height > limit} == {}, heights
 
 
 def test_the_checks_catch_a_bad_page(tmp_path):

@@ -115,6 +115,23 @@ def test_show_key_figures_puts_json_for_the_report_index_beside_the_cards(monkey
     assert by_label["Unknown"]["value"] is None and by_label["Unknown"]["formatted"] == "\u2013"
 
 
+def test_a_difference_in_points_shows_large_with_its_interval_on_a_line_below(monkeypatch):
+    from clc_lib.keyfigures import KeyFigure
+
+    outputs = captured_outputs(monkeypatch)
+    uplift = KeyFigure("winback_uplift", "Win-back uplift", 0.0441, "points",
+                       detail="95% interval +3.2 to +5.6 points · campaign <WB1>")
+    previous = {"as_of": "2024-11-30", "values": {"Win-back uplift": 0.039}}
+    display.show_key_figures([uplift], previous=previous)
+    markup = outputs[0]["text/html"]
+    assert '<div class="clc-card-value">+4.4 points</div>' in markup
+    assert '<div class="clc-card-detail">95% interval +3.2 to +5.6 points · campaign &lt;WB1&gt;</div>' in markup
+    assert '<div class="clc-card-change">+0.5 points since 2024-11-30</div>' in markup  # 4.41 - 3.90
+    record = outputs[0][KEY_FIGURES_MIME]["key_figures"][0]
+    assert record["formatted"] == "+4.4 points" and record["detail"].startswith("95% interval")
+    assert display.format_points(-0.012) == "-1.2 points"
+
+
 def test_show_key_figures_writes_no_file(tmp_path, monkeypatch):
     captured_outputs(monkeypatch)
     monkeypatch.chdir(tmp_path)

@@ -27,7 +27,7 @@ ANALYSIS_MODULES = ("summary", "stages", "stage_history", "clv", "cohorts", "rfm
                     "acquisition", "unit_economics", "monetisation", "recovery", "campaigns", "surveys", "scoring",
                     "display", "tables", "alt_text", "plots", "report", "publishing", "index", "rendering")
 # The report runner and what publishes its runs: analyses, key figures and plots never import them.
-RUNNER_MODULES = {"report", "publishing", "index", "rendering", "pinning", "cli"}
+RUNNER_MODULES = {"report", "publishing", "index", "rendering", "pinning", "printing", "cli"}
 PURE_ANALYSES = ("summary", "stages", "stage_history", "cohorts", "rfm", "survival", "churn_drivers", "acquisition",
                  "unit_economics", "monetisation", "recovery", "campaigns", "surveys", "scoring", "definitions",
                  "keyfigures", "headlines")

@@ -6,16 +6,13 @@ from __future__ import annotations
 import pytest
 
 from clc_lib.definitions import TERMS
-from clc_lib.report import run_report
-from conftest import PROJECT_ROOT
 
 REPORTS = ("01_segmentation", "02_acquisition", "03_monetisation", "04_retention", "05_recovery")
 
 
 @pytest.mark.slow
-def test_cdnow_transactions_only_run_renders_every_report(cdnow_dir, tmp_path):
-    run = run_report(PROJECT_ROOT / "docs" / "examples" / "cdnow.yaml", out=tmp_path, echo=lambda *_: None)
-    assert run.ok, [(n.name, n.error) for n in run.notebooks if n.error]
+def test_cdnow_transactions_only_run_renders_every_report(cdnow_report_run):
+    run = cdnow_report_run
     index = (run.path / "index.html").read_text(encoding="utf-8")
     for name in REPORTS:
         page = (run.path / f"{name}.html").read_text(encoding="utf-8")

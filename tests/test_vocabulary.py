@@ -198,12 +198,12 @@ def test_the_recovery_key_figures_carry_the_winback_uplift_of_the_demo_campaign(
     from clc_lib.run import load_run
 
     truth = json.loads((DEMO_DIR / "truth.json").read_text())["campaign"]
-    text = _winback_uplift(load_run(DEMO_DIR / "run.yaml"))
-    found = re.fullmatch(r"([+-]\d+\.\d) points \(95% interval ([+-]\d+\.\d) to ([+-]\d+\.\d)\), campaign (\w+)", text)
-    assert found, text
-    uplift, lower, upper = (float(found.group(i)) for i in (1, 2, 3))
-    assert found.group(4) == truth["campaign_id"]
-    assert lower < 100 * truth["true_uplift"] < upper and lower < uplift < upper
+    uplift, detail = _winback_uplift(load_run(DEMO_DIR / "run.yaml"))
+    found = re.fullmatch(r"95% interval ([+-]\d+\.\d) to ([+-]\d+\.\d) points · campaign (\w+)", detail)
+    assert found, detail
+    lower, upper = float(found.group(1)), float(found.group(2))
+    assert found.group(3) == truth["campaign_id"]
+    assert lower < 100 * truth["true_uplift"] < upper and lower < 100 * uplift < upper
     assert "winback_uplift" in SUMMARY_TERMS
 
 

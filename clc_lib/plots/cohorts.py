@@ -18,9 +18,8 @@ from clc_lib.plots.theme import (
     get_ax,
     label_axes,
     legend_outside,
-    rate_axis_from_zero,
+    plot_rate_per_period,
     require_columns,
-    set_period_ticks,
 )
 
 __all__ = ["plot_cohort_heatmap", "plot_retention_curve", "plot_churn_rate"]
@@ -119,12 +118,7 @@ def plot_churn_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: st
     title and axis name the one drawn with its label from :data:`~clc_lib.definitions.TERMS`.
     """
     require_columns(data, ["period_start", "churn_rate"], "the churn rate chart")
-    ax = get_ax(ax)
-    dates = pd.to_datetime(data["period_start"])
-    ax.plot(dates, data["churn_rate"], marker="o")
-    set_period_ticks(ax, dates)
-    format_percent_axis(ax)
-    rate_axis_from_zero(ax, data["churn_rate"])
+    ax = plot_rate_per_period(get_ax(ax), data["period_start"], data["churn_rate"])
     days = data.attrs.get("inactivity_days")
     if days:
         label = TERMS["churn_rate"].label

@@ -21,7 +21,7 @@ from clc_lib.plots.theme import (
     get_ax,
     label_axes,
     legend_outside,
-    rate_axis_from_zero,
+    plot_rate_per_period,
     require_columns,
     set_period_ticks,
 )
@@ -67,12 +67,7 @@ def plot_reactivation_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *,
     dormant stages), so the chart does not call them lapsed.
     """
     require_columns(data, ["period_start", "reactivation_rate"], "the reactivation chart")
-    ax = get_ax(ax)
-    dates = pd.to_datetime(data["period_start"])
-    ax.plot(dates, data["reactivation_rate"], marker="o")
-    set_period_ticks(ax, dates)
-    format_percent_axis(ax)
-    rate_axis_from_zero(ax, data["reactivation_rate"])
+    ax = plot_rate_per_period(get_ax(ax), data["period_start"], data["reactivation_rate"])
     gap = data.attrs.get("lapse_days")
     base = f"customers without a purchase for more than {gap} days" if gap else "customers without a recent purchase"
     label_axes(ax, title or f"Reactivation rate per period\n({base} at its start who bought during it)", "Period",

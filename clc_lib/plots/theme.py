@@ -157,6 +157,19 @@ def rate_axis_from_zero(ax: plt.Axes, values, axis: str = "y") -> None:
     (ax.set_ylim if axis == "y" else ax.set_xlim)(0, top)
 
 
+def plot_rate_per_period(ax: plt.Axes, dates, rates) -> plt.Axes:
+    """Draw a rate per period as a line with markers: period ticks, a percent axis from zero.
+
+    ``dates`` are the periods' start dates, ``rates`` the shares (1 = 100%) in the same order.
+    """
+    dates = pd.to_datetime(dates)
+    ax.plot(dates, rates, marker="o")
+    set_period_ticks(ax, dates)
+    format_percent_axis(ax)
+    rate_axis_from_zero(ax, rates)
+    return ax
+
+
 def _axis(ax: plt.Axes, axis: str):
     return ax.yaxis if axis == "y" else ax.xaxis
 
