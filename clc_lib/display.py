@@ -70,8 +70,6 @@ __all__ = [
     "show_missing",
     "show_note",
     "show_skipped",
-    "plain_p_value",
-    "plain_interval",
     "run_or_skip",
     "show_model_notes",
     "show_warnings_as_notes",
@@ -427,20 +425,17 @@ def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
             {"key_figures": records})
 
 
-#: The class of every one-line skip (:func:`show_missing`, :func:`show_skipped`): the HTML report
-#: leaves out the "how to read" text of a section whose code cell shows nothing else.
+#: The class of the skip lines: the page drops the captions of a cell that shows only these.
 SKIP_CLASS = "clc-skipped"
 
-#: What data switches each optional section on: the optional table (or ``table.column``) a section
-#: needs -> the sentence of its skip line that says what to add.
+#: Optional table (or ``table.column``) -> what a skip line says to add ("Add <this> to see it.").
 SWITCH_ON: Mapping[str, str] = {
-    "events": "Add an events table (web or app events with a channel) to the run config to see it.",
-    "spend": "Add a spend table (marketing spend per channel and month) to the run config to see it.",
-    "campaigns": "Add a campaigns table (who was sent which campaign, best with a control group) to the "
-                 "run config to see it.",
-    "surveys": "Add a surveys table (a score per respondent and date) to the run config to see it.",
-    "customers": "Add a customers table with attributes such as country or age band to the run config to see it.",
-    "transactions.category": "Add a category column to the transactions table to see it.",
+    "events": "an events table (web or app events with a channel) to the run config",
+    "spend": "a spend table (marketing spend per channel and month) to the run config",
+    "campaigns": "a campaigns table (who was sent which campaign, best with a control group) to the run config",
+    "surveys": "a surveys table (a score per respondent and date) to the run config",
+    "customers": "a customers table with attributes such as country or age band to the run config",
+    "transactions.category": "a category column to the transactions table",
 }
 
 
@@ -450,20 +445,16 @@ def _skip_line(text: str) -> str:
 
 def missing_html(table: str, what: str, needs: str | None = None) -> str:
     """The HTML line of :func:`show_missing`."""
-    switch_on = needs or SWITCH_ON.get(table) or f"Add the {table} table to the run config to see it."
+    switch_on = needs or f"Add {SWITCH_ON.get(table, f'the {table} table to the run config')} to see it."
     return _skip_line(f"Not shown: {_one_line(what).rstrip('.')}. {_sentence(switch_on)}")
 
 
 def show_missing(table: str, what: str, needs: str | None = None) -> None:
-    """Show one line saying that ``what`` is not shown and which data would switch it on.
-
-    ``table`` names the optional table (``"events"``) or column (``"transactions.category"``) the
-    section needs; :data:`SWITCH_ON` says what to add, ``needs`` replaces that sentence. Example:
-    ``clc.show_missing("transactions.category", "cross-sell breadth")`` shows "Not shown: cross-sell
-    breadth. Add a category column to the transactions table to see it." In the HTML report the
-    "how to read" text cells (tagged ``caption``) after a cell that shows only such a line are left
-    out (:func:`clc_lib.rendering.arrange_appendix`).
-    """
+    """One line: ``what`` is not shown, and which data would switch it on (the sentence ``needs``,
+    else :data:`SWITCH_ON` of the optional ``table`` or ``table.column``). E.g. "Not shown:
+    cross-sell breadth. Add a category column to the transactions table to see it." The page
+    leaves out the section's "how to read" cells (tagged ``caption``; see
+    :func:`clc_lib.rendering.arrange_appendix`)."""
     display_html(missing_html(table, what, needs))
 
 
@@ -484,10 +475,8 @@ def _one_line(text: str) -> str:
 def _sentence(text: str) -> str:
     """``text`` on one line, starting with a capital and ending with a full stop."""
     line = _one_line(text)
-    if not line:
-        return line
     line = line[:1].upper() + line[1:]
-    return line if line[-1] in ".!?" else f"{line}."
+    return line if not line or line[-1] in ".!?" else f"{line}."
 
 
 def skipped_html(what: str, reason: str) -> str:
@@ -496,57 +485,11 @@ def skipped_html(what: str, reason: str) -> str:
 
 
 def show_skipped(what: str, reason: str) -> None:
-    """Show one line saying that ``what`` could not be computed for this run, and why.
-
-    Example: ``clc.show_skipped("the holdout validation", "the history is 20 days long")`` shows
-    "Not shown: the holdout validation. The history is 20 days long." Like :func:`show_missing`,
-    the line marks its section as skipped, so the HTML report leaves out the section's captions.
+    """Show one line saying that ``what`` could not be computed for this run, and why: e.g. "Not
+    shown: the holdout validation. The history is 20 days long." Like :func:`show_missing`, it
+    marks its section as skipped, so the page leaves out the section's captions.
     """
     display_html(skipped_html(what, reason))
-
-
-def plain_p_value(p_value: float | None) -> str:
-    """A test's p-value in words first, for readers: ``0.0004`` -> ``"a clear difference, p < 0.001"``.
-
-    Below 0.01 "a clear difference", below 0.05 "some evidence of a difference", otherwise "no
-    clear difference"; the p-value follows with three decimals (``p < 0.001`` below that). A
-    missing value reads "not tested".
-    """
-    if is_missing(p_value):
-        return "not tested"
-    p = float(p_value)
-    shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    if p < 0.01:
-        return f"a clear difference, {shown}"
-    if p < 0.05:
-        return f"some evidence of a difference, {shown}"
-    return f"no clear difference, {shown}"
-
-
-def plain_interval(estimate: float | None, lower: float | None, upper: float | None, *,
-                   kind: str = "points") -> str:
-    """An estimate with its 95% interval in words: ``(0.044, 0.032, 0.056)`` -> ``"4.4 points, 95%
-    interval 3.2 to 5.6"``.
-
-    ``kind`` is ``"points"`` (shares given as fractions, shown as percentage points with one
-    decimal) or ``"number"`` (shown with two decimals). A missing bound leaves the interval out.
-    """
-    if is_missing(estimate):
-        return MISSING_TEXT
-    if kind == "points":
-        def shown(value: float) -> str:
-            return f"{100 * float(value):.1f}"
-        unit = " points"
-    elif kind == "number":
-        def shown(value: float) -> str:
-            return format_number(value, 2)
-        unit = ""
-    else:
-        raise ValueError(f"plain_interval: kind must be 'points' or 'number', not {kind!r}")
-    text = f"{shown(estimate)}{unit}"
-    if is_missing(lower) or is_missing(upper):
-        return text
-    return f"{text}, 95% interval {shown(lower)} to {shown(upper)}"
 
 
 def run_or_skip(what: str, compute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -35,6 +35,8 @@ from clc_lib.privacy import mask_personal_values, protect_frame
 __all__ = [
     "COLUMN_LABELS",
     "STAGE_COLUMNS",
+    "plain_p_value",
+    "plain_interval",
     "column_label",
     "table_html",
     "show_table",
@@ -272,3 +274,49 @@ def show_table(
     """
     display_html(table_html(df, currency=currency, percent=percent, money=money, counts=counts,
                              caption=caption, max_rows=max_rows, pseudonymise=pseudonymise))
+
+
+# --- statistics in words ------------------------------------------------------------------------
+
+def plain_p_value(p_value: float | None) -> str:
+    """A test's p-value in words first, for readers: ``0.0004`` -> ``"a clear difference, p < 0.001"``.
+
+    Below 0.01 "a clear difference", below 0.05 "some evidence of a difference", otherwise "no
+    clear difference"; the p-value follows with three decimals (``p < 0.001`` below that). A
+    missing value reads "not tested".
+    """
+    if is_missing(p_value):
+        return "not tested"
+    p = float(p_value)
+    shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    if p < 0.01:
+        return f"a clear difference, {shown}"
+    if p < 0.05:
+        return f"some evidence of a difference, {shown}"
+    return f"no clear difference, {shown}"
+
+
+def plain_interval(estimate: float | None, lower: float | None, upper: float | None, *,
+                   kind: str = "points") -> str:
+    """An estimate with its 95% interval in words: ``(0.044, 0.032, 0.056)`` -> ``"4.4 points, 95%
+    interval 3.2 to 5.6"``.
+
+    ``kind`` is ``"points"`` (shares given as fractions, shown as percentage points with one
+    decimal) or ``"number"`` (shown with two decimals). A missing bound leaves the interval out.
+    """
+    if is_missing(estimate):
+        return MISSING_TEXT
+    if kind == "points":
+        def shown(value: float) -> str:
+            return f"{100 * float(value):.1f}"
+        unit = " points"
+    elif kind == "number":
+        def shown(value: float) -> str:
+            return format_number(value, 2)
+        unit = ""
+    else:
+        raise ValueError(f"plain_interval: kind must be 'points' or 'number', not {kind!r}")
+    text = f"{shown(estimate)}{unit}"
+    if is_missing(lower) or is_missing(upper):
+        return text
+    return f"{text}, 95% interval {shown(lower)} to {shown(upper)}"

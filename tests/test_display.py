@@ -210,17 +210,17 @@ def test_skipped_line_gives_the_reason_as_a_sentence():
     (float("nan"), "not tested"),
 ])
 def test_plain_p_value_puts_words_first(p_value, words):
-    assert display.plain_p_value(p_value) == words
+    assert tables.plain_p_value(p_value) == words
 
 
 def test_plain_interval_in_points_and_numbers():
-    assert display.plain_interval(0.044, 0.032, 0.056) == "4.4 points, 95% interval 3.2 to 5.6"
-    assert display.plain_interval(-0.012, -0.03, 0.006) == "-1.2 points, 95% interval -3.0 to 0.6"
-    assert display.plain_interval(0.044, None, 0.056) == "4.4 points"
-    assert display.plain_interval(1.5, 1.234, 1.8, kind="number") == "1.50, 95% interval 1.23 to 1.80"
-    assert display.plain_interval(None, 0.1, 0.2) == display.MISSING_TEXT
+    assert tables.plain_interval(0.044, 0.032, 0.056) == "4.4 points, 95% interval 3.2 to 5.6"
+    assert tables.plain_interval(-0.012, -0.03, 0.006) == "-1.2 points, 95% interval -3.0 to 0.6"
+    assert tables.plain_interval(0.044, None, 0.056) == "4.4 points"
+    assert tables.plain_interval(1.5, 1.234, 1.8, kind="number") == "1.50, 95% interval 1.23 to 1.80"
+    assert tables.plain_interval(None, 0.1, 0.2) == display.MISSING_TEXT
     with pytest.raises(ValueError, match="kind"):
-        display.plain_interval(1, 0, 2, kind="percent")
+        tables.plain_interval(1, 0, 2, kind="percent")
 
 
 class _Quality:
