@@ -61,6 +61,8 @@ __all__ = [
     "key_figures_html",
     "figure_change",
     "format_change",
+    "SKIP_CLASS",
+    "SWITCH_ON",
     "missing_html",
     "note_html",
     "skipped_html",
@@ -423,18 +425,37 @@ def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
             {"key_figures": records})
 
 
-def missing_html(table: str, what: str) -> str:
+#: The class of the skip lines: the page drops the captions of a cell that shows only these.
+SKIP_CLASS = "clc-skipped"
+
+#: Optional table (or ``table.column``) -> what a skip line says to add ("Add <this> to see it.").
+SWITCH_ON: Mapping[str, str] = {
+    "events": "an events table (web or app events with a channel) to the run config",
+    "spend": "a spend table (marketing spend per channel and month) to the run config",
+    "campaigns": "a campaigns table (who was sent which campaign, best with a control group) to the run config",
+    "surveys": "a surveys table (a score per respondent and date) to the run config",
+    "customers": "a customers table with attributes such as country or age band to the run config",
+    "transactions.category": "a category column to the transactions table",
+}
+
+
+def _skip_line(text: str) -> str:
+    return f'<div class="clc-missing {SKIP_CLASS}">{html.escape(_one_line(text))}</div>'
+
+
+def missing_html(table: str, what: str, needs: str | None = None) -> str:
     """The HTML line of :func:`show_missing`."""
-    return (f'<div class="clc-missing">Skipped {html.escape(what)}: the optional '
-            f'<code>{html.escape(table)}</code> table is not configured for this run.</div>')
+    switch_on = needs or f"Add {SWITCH_ON.get(table, f'the {table} table to the run config')} to see it."
+    return _skip_line(f"Not shown: {_one_line(what).rstrip('.')}. {_sentence(switch_on)}")
 
 
-def show_missing(table: str, what: str) -> None:
-    """Show one line saying that ``what`` is skipped because the optional ``table`` is not configured.
-
-    Example: ``clc.show_missing("events", "the pre-purchase funnel")``.
-    """
-    display_html(missing_html(table, what))
+def show_missing(table: str, what: str, needs: str | None = None) -> None:
+    """One line: ``what`` is not shown, and which data would switch it on (the sentence ``needs``,
+    else :data:`SWITCH_ON` of the optional ``table`` or ``table.column``). E.g. "Not shown:
+    cross-sell breadth. Add a category column to the transactions table to see it." The page
+    leaves out the section's "how to read" cells (tagged ``caption``; see
+    :func:`clc_lib.rendering.arrange_appendix`)."""
+    display_html(missing_html(table, what, needs))
 
 
 def note_html(text: str) -> str:
@@ -451,15 +472,22 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _sentence(text: str) -> str:
+    """``text`` on one line, starting with a capital and ending with a full stop."""
+    line = _one_line(text)
+    line = line[:1].upper() + line[1:]
+    return line if not line or line[-1] in ".!?" else f"{line}."
+
+
 def skipped_html(what: str, reason: str) -> str:
     """The HTML line of :func:`show_skipped`."""
-    return note_html(f"Skipped {_one_line(what)}: {_one_line(reason)}")
+    return _skip_line(f"Not shown: {_one_line(what).rstrip('.')}. {_sentence(reason)}")
 
 
 def show_skipped(what: str, reason: str) -> None:
-    """Show one line saying that ``what`` could not be computed for this run, and why.
-
-    Example: ``clc.show_skipped("the holdout validation", "the history is 20 days long")``.
+    """Show one line saying that ``what`` could not be computed for this run, and why: e.g. "Not
+    shown: the holdout validation. The history is 20 days long." Like :func:`show_missing`, it
+    marks its section as skipped, so the page leaves out the section's captions.
     """
     display_html(skipped_html(what, reason))
 
@@ -468,7 +496,7 @@ def run_or_skip(what: str, compute: Callable[..., Any], *args: Any, **kwargs: An
     """``compute(*args, **kwargs)``, or None with one skip line when the data cannot support it.
 
     A :class:`~clc_lib.errors.ModelFitError` (a model the data do not identify, a history too short
-    for the section) is shown as "Skipped <what>: <reason>" and the rest of the page goes on;
+    for the section) is shown as "Not shown: <what>. <Reason>." and the rest of the page goes on;
     every other error propagates. Warnings raised while computing are shown as notes under the
     section (see :func:`show_model_notes`) and written to stderr, which goes to the notebook log.
     """

@@ -226,7 +226,10 @@ def acquisition_figures(run: Any, *, repeat_window_days: int = 90) -> list[KeyFi
                              "days_between_purchases", "repeat_within_window", "best_channel_ltv_cac"],
                        window_days=repeat_window_days)
     figures.add("acquired_customer", int(overview["customers_acquired"]), "count")
-    figures.add("first_purchase_date", overview["first_purchase"], "date")
+    # The card gives the day; the time of the earliest order is noise to a reader.
+    first_purchase = overview["first_purchase"]
+    figures.add("first_purchase_date", None if pd.isna(first_purchase) else pd.Timestamp(first_purchase).normalize(),
+                "date")
     figures.add_share(run, "repeat_customer")
     figures.add("days_between_purchases", _median(_customer_summary(run)["mean_gap_days"]), "days")
     figures.add("repeat_within_window", overview["repeat_rate"], "percent")

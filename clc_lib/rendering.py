@@ -30,7 +30,10 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_HTML_TEMPLATE = "clc_report"
 #: Cells with this tag are shown at the end of a rendered page, in a collapsed appendix.
 APPENDIX_TAG = "appendix"
-APPENDIX_TITLE = "Appendix: data quality, definitions and model details"
+APPENDIX_TITLE = "Appendix: further detail, data quality, definitions and model details"
+#: Markdown cells with this tag explain the chart or table of the code cell before them: the page
+#: leaves them out when that cell shows nothing or only a skip line.
+CAPTION_TAG = "caption"
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -164,10 +167,57 @@ def quality_note(records: list[dict[str, Any]] | None, pointer: str | None) -> s
 _HEADING = re.compile(r"^(#{1,5})(\s)", flags=re.MULTILINE)
 
 
-def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None = None) -> None:
-    """Prepare a notebook for the page: cells tagged :data:`APPENDIX_TAG` move to its end.
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
 
-    The template opens a collapsed ``<details>`` section titled :data:`APPENDIX_TITLE` (an h2)
+
+def shows_nothing_to_explain(cell: Any) -> bool:
+    """Whether an executed code cell shows readers no chart or table: no output, or only one-line skips.
+
+    Output to stderr and the JSON meant for the runner do not count; an error does (its banner is
+    on the page). A skip line is what :func:`clc_lib.display.show_missing` and
+    :func:`clc_lib.display.show_skipped` display (class :data:`clc_lib.display.SKIP_CLASS`).
+    """
+    from clc_lib.display import SKIP_CLASS
+
+    shown = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            continue
+        if output.get("output_type") == "error":
+            return False
+        data = {mime: value for mime, value in output.get("data", {}).items() if mime not in CLC_MIME_TYPES}
+        if output.get("output_type") == "stream" and str(output.get("text", "")).strip():
+            return False
+        if data:
+            shown.append(data)
+    for data in shown:
+        markup = "".join(data.get("text/html", ""))
+        if set(data) - {"text/html", "text/plain"} or SKIP_CLASS not in markup:
+            return False
+    return True
+
+
+def leave_out_captions_of_skipped(notebook: Any) -> None:
+    """Drop, in place, the markdown cells tagged :data:`CAPTION_TAG` whose code cell before them shows
+    nothing to explain (see :func:`shows_nothing_to_explain`): a skipped section keeps its one line."""
+    kept, previous_code = [], None
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            previous_code = cell
+        elif (cell.cell_type == "markdown" and CAPTION_TAG in _tags(cell) and previous_code is not None
+              and shows_nothing_to_explain(previous_code)):
+            continue
+        kept.append(cell)
+    notebook.cells = kept
+
+
+def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None = None) -> None:
+    """Prepare a notebook for the page: captions of skipped sections go, appendix cells move to the end.
+
+    First the "how to read" cells of charts that are not there are left out
+    (:func:`leave_out_captions_of_skipped`). Then cells tagged :data:`APPENDIX_TAG` move to the end:
+    the template opens a collapsed ``<details>`` section titled :data:`APPENDIX_TITLE` (an h2)
     before the first moved cell and closes it after the last; their markdown headings go one level
     down, so the page's headings stay in order. From ``quality_records`` (see
     :func:`run_quality_records`) comes the line on rows left out or flagged, shown after the first
@@ -175,9 +225,10 @@ def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None
     moved markdown sources change in place; the executed notebook on disk keeps its order, so
     analysts see the cells where they ran.
     """
+    leave_out_captions_of_skipped(notebook)
     body, appendix = [], []
     for cell in notebook.cells:
-        (appendix if APPENDIX_TAG in cell.get("metadata", {}).get("tags", []) else body).append(cell)
+        (appendix if APPENDIX_TAG in _tags(cell) else body).append(cell)
     for cell in appendix:
         if cell.cell_type == "markdown":
             cell.source = _HEADING.sub(lambda match: f"#{match.group(1)}{match.group(2)}", cell.source)

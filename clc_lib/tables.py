@@ -34,6 +34,9 @@ from clc_lib.privacy import mask_personal_values, protect_frame
 
 __all__ = [
     "COLUMN_LABELS",
+    "STAGE_COLUMNS",
+    "plain_p_value",
+    "plain_interval",
     "column_label",
     "table_html",
     "show_table",
@@ -91,7 +94,7 @@ def table_html(
     _check_columns(df, {"percent": percent, "money": money, "counts": counts})
     total_rows = len(df)
     # Only the rows shown are pseudonymised (hashing a million ids for 50 rows would be wasted time).
-    df = protect_frame(df if max_rows is None else df.head(max_rows), pseudonymise=pseudonymise)
+    df = _with_stage_labels(protect_frame(df if max_rows is None else df.head(max_rows), pseudonymise=pseudonymise))
     styles: dict[Any, str] = {**{c: "percent" for c in percent if c in df.columns},
                               **{c: "currency" for c in money if c in df.columns},
                               **{c: "count" for c in counts if c in df.columns}}
@@ -144,7 +147,51 @@ COLUMN_LABELS: Mapping[str, str] = {
     "median_monetary": "Median revenue per customer", "value_share": "Share of value",
     "top_customers": "Top customers", "rows": "Rows", "amount": "Amount", "table": "Table", "step": "Step",
     "action": "Action", "description": "Description", "group": "Group",
+    "is_complete": "Period", "next_period_purchase_rate": "Bought in the next period",
+    "next_stage_conversion": "Moved on to the next stage", "median_periods_in_stage": "Median periods in the stage",
+    "median_recency_days": "Median days since last purchase", "median_frequency": "Median repeat purchases",
+    "historic_ltv": "Historic LTV", "predicted_clv_per_customer": "Predicted value per customer",
+    "predicted_clv_total": "Predicted value, all customers", "net_revenue_per_customer": "Net revenue per customer",
+    "customers_without_prediction": "Customers without a prediction", "median_lower": "Median, lower 95% bound",
+    "median_upper": "Median, upper 95% bound", "campaign_id": "Campaign", "rate_treatment": "Bought, treated",
+    "rate_control": "Bought, control", "uplift_lower": "Uplift, lower 95% bound",
+    "uplift_upper": "Uplift, upper 95% bound", "incremental_customers": "Extra buying customers",
+    "incremental_revenue": "Extra revenue", "n_churned": "Respondents who churned",
+    "n_retained": "Respondents retained", "nps": "Net promoter score (points)", "stage_at_send": "Band at send",
+    "n_contacted": "Contacted customers", "n_uncontacted": "Uncontacted customers",
+    "rate_contacted": "Bought, contacted", "rate_uncontacted": "Bought, uncontacted",
+    "holdout_per_group": "Control group needed per group", "mde": "Smallest detectable uplift",
+    "mean_first_order_value": "Mean first order", "median_first_order_value": "Median first order",
+    "total_first_order_value": "All first orders", "margin_at_last_month": "Value at the last month",
+    "uplift_in_words": "Uplift, with its 95% interval", "evidence": "Evidence of a difference",
 }
+#: Columns and index levels that hold lifecycle-stage codes: their values read as the stages' labels
+#: (:func:`clc_lib.definitions.stage_label`, ``at_risk`` -> "At risk").
+STAGE_COLUMNS = frozenset({"stage", "previous_stage", "from_stage", "to_stage"})
+
+
+def _with_stage_labels(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the stage codes of :data:`STAGE_COLUMNS` columns and index levels as their labels."""
+    from clc_lib.definitions import stage_label
+
+    def labelled(values: Iterable[Any]) -> list[Any]:
+        return [stage_label(value) if isinstance(value, str) else value for value in values]
+
+    columns = [c for c in df.columns if str(c) in STAGE_COLUMNS]
+    levels = [i for i, name in enumerate(df.index.names) if str(name) in STAGE_COLUMNS]
+    if not columns and not levels:
+        return df
+    df = df.copy()
+    for column in columns:
+        df[column] = labelled(df[column])
+    if levels:
+        if isinstance(df.index, pd.MultiIndex):
+            df.index = pd.MultiIndex.from_arrays(
+                [labelled(df.index.get_level_values(i)) if i in levels else df.index.get_level_values(i)
+                 for i in range(df.index.nlevels)], names=df.index.names)
+        else:
+            df.index = pd.Index(labelled(df.index), name=df.index.name)
+    return df
 
 
 def column_label(name: Any) -> str:
@@ -214,6 +261,8 @@ def show_table(
         Columns holding shares (1 = 100%), amounts in ``currency``, and counts. Other columns are
         formatted by type: integers with thousands separators, other numbers with two decimals
         (none from 1,000), dates as ``YYYY-MM-DD``, timedeltas in days.
+        Lifecycle-stage codes in a ``stage`` column or index level read as the stages' labels
+        (:data:`STAGE_COLUMNS`).
     caption
         A title shown above the table.
     max_rows
@@ -225,3 +274,49 @@ def show_table(
     """
     display_html(table_html(df, currency=currency, percent=percent, money=money, counts=counts,
                              caption=caption, max_rows=max_rows, pseudonymise=pseudonymise))
+
+
+# --- statistics in words ------------------------------------------------------------------------
+
+def plain_p_value(p_value: float | None) -> str:
+    """A test's p-value in words first, for readers: ``0.0004`` -> ``"a clear difference, p < 0.001"``.
+
+    Below 0.01 "a clear difference", below 0.05 "some evidence of a difference", otherwise "no
+    clear difference"; the p-value follows with three decimals (``p < 0.001`` below that). A
+    missing value reads "not tested".
+    """
+    if is_missing(p_value):
+        return "not tested"
+    p = float(p_value)
+    shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    if p < 0.01:
+        return f"a clear difference, {shown}"
+    if p < 0.05:
+        return f"some evidence of a difference, {shown}"
+    return f"no clear difference, {shown}"
+
+
+def plain_interval(estimate: float | None, lower: float | None, upper: float | None, *,
+                   kind: str = "points") -> str:
+    """An estimate with its 95% interval in words: ``(0.044, 0.032, 0.056)`` -> ``"4.4 points, 95%
+    interval 3.2 to 5.6"``.
+
+    ``kind`` is ``"points"`` (shares given as fractions, shown as percentage points with one
+    decimal) or ``"number"`` (shown with two decimals). A missing bound leaves the interval out.
+    """
+    if is_missing(estimate):
+        return MISSING_TEXT
+    if kind == "points":
+        def shown(value: float) -> str:
+            return f"{100 * float(value):.1f}"
+        unit = " points"
+    elif kind == "number":
+        def shown(value: float) -> str:
+            return format_number(value, 2)
+        unit = ""
+    else:
+        raise ValueError(f"plain_interval: kind must be 'points' or 'number', not {kind!r}")
+    text = f"{shown(estimate)}{unit}"
+    if is_missing(lower) or is_missing(upper):
+        return text
+    return f"{text}, 95% interval {shown(lower)} to {shown(upper)}"

@@ -262,6 +262,18 @@ def test_readers_runs_every_page_screenshot_and_accessibility(reader_visits, run
     assert found == [], "\n".join(found)
 
 
+#: A report page's body (above the collapsed appendix) should fit in about five reader screens.
+BODY_SCREENS = 5.5
+
+
+def test_the_body_of_every_demo_report_page_fits_in_about_five_screens(reader_visits):
+    """Above the appendix, each page of the whole demo run is at most 5.5 screens of 1400×900."""
+    heights = {name: visit.body_height for name, visit in reader_visits["demo"].items() if name != "index.html"}
+    assert len(heights) == 5 and all(height > READER_VIEWPORT["height"] for height in heights.values()), heights
+    limit = BODY_SCREENS * READER_VIEWPORT["height"]
+    assert {name: height for name, height in heights.items() if height > limit} == {}, heights
+
+
 def test_the_checks_catch_a_bad_page(tmp_path):
     """The harness itself: a page that runs a script, opens a dialog and loads from the network is caught."""
     page = tmp_path / "bad.html"

@@ -174,7 +174,53 @@ def test_table_names_unknown_columns():
 
 def test_missing_line_is_escaped():
     markup = missing_html("events", "the <b>funnel</b>")
-    assert "Skipped the &lt;b&gt;funnel&lt;/b&gt;" in markup and "<code>events</code>" in markup
+    assert "Not shown: the &lt;b&gt;funnel&lt;/b&gt;." in markup and "<b>" not in markup
+
+
+@pytest.mark.parametrize(("table", "switch_on"), [
+    ("transactions.category", "Add a category column to the transactions table to see it."),
+    ("events", "Add an events table (web or app events with a channel) to the run config to see it."),
+    ("spend", "Add a spend table (marketing spend per channel and month) to the run config to see it."),
+    ("loyalty", "Add the loyalty table to the run config to see it."),
+])
+def test_missing_line_is_one_line_saying_what_data_switches_the_section_on(table, switch_on):
+    markup = missing_html(table, "cross-sell\n  breadth")
+    assert markup == f'<div class="clc-missing clc-skipped">Not shown: cross-sell breadth. {switch_on}</div>'
+
+
+def test_missing_line_takes_the_sections_own_wording_of_what_to_add():
+    markup = missing_html("customers", "survival by attribute", needs="add a country column to the customers table")
+    assert markup.endswith("Not shown: survival by attribute. Add a country column to the customers table.</div>")
+
+
+def test_skipped_line_gives_the_reason_as_a_sentence():
+    assert display.skipped_html("the holdout.", "the history is\n20 days long") == (
+        '<div class="clc-missing clc-skipped">Not shown: the holdout. The history is 20 days long.</div>')
+
+
+@pytest.mark.parametrize(("p_value", "words"), [
+    (0.0004, "a clear difference, p < 0.001"),
+    (0.001, "a clear difference, p = 0.001"),
+    (0.0099, "a clear difference, p = 0.010"),
+    (0.01, "some evidence of a difference, p = 0.010"),
+    (0.0499, "some evidence of a difference, p = 0.050"),
+    (0.05, "no clear difference, p = 0.050"),
+    (0.73, "no clear difference, p = 0.730"),
+    (None, "not tested"),
+    (float("nan"), "not tested"),
+])
+def test_plain_p_value_puts_words_first(p_value, words):
+    assert tables.plain_p_value(p_value) == words
+
+
+def test_plain_interval_in_points_and_numbers():
+    assert tables.plain_interval(0.044, 0.032, 0.056) == "4.4 points, 95% interval 3.2 to 5.6"
+    assert tables.plain_interval(-0.012, -0.03, 0.006) == "-1.2 points, 95% interval -3.0 to 0.6"
+    assert tables.plain_interval(0.044, None, 0.056) == "4.4 points"
+    assert tables.plain_interval(1.5, 1.234, 1.8, kind="number") == "1.50, 95% interval 1.23 to 1.80"
+    assert tables.plain_interval(None, 0.1, 0.2) == display.MISSING_TEXT
+    with pytest.raises(ValueError, match="kind"):
+        tables.plain_interval(1, 0, 2, kind="percent")
 
 
 class _Quality:
@@ -280,8 +326,8 @@ def test_run_or_skip_turns_a_model_fit_error_into_one_skip_line(monkeypatch, cap
         raise ModelFitError("Gamma-Gamma: the estimate of p diverged\n  to infinity.")
 
     assert display.run_or_skip("the <predicted> value", fit) is None
-    assert shown == ['<div class="clc-missing">Skipped the &lt;predicted&gt; value: Gamma-Gamma: the estimate of p '
-                     'diverged to infinity.</div>']
+    assert shown == ['<div class="clc-missing clc-skipped">Not shown: the &lt;predicted&gt; value. Gamma-Gamma: '
+                     'the estimate of p diverged to infinity.</div>']
     assert capsys.readouterr().out == ""
 
 
@@ -346,7 +392,7 @@ def test_table_heads_columns_for_people_and_drops_all_zero_columns():
     headers = re.findall(r'<th scope="col">([^<]*)</th>', markup)
     assert headers == ["Stage", "Restricted mean time (days)", "Average order value", "Net revenue",
                        "Payback (months)", "First seen days"]
-    assert '<th scope="row">active</th>' in markup
+    assert '<th scope="row">Active</th>' in markup  # the stage's label, not its code
     assert '<td class="num">347</td>' in markup and "347.00" not in markup
     assert '<td class="num">1.00</td>' in markup and '<td class="num">2.50</td>' in markup
     assert "50.00 EUR" in markup and "1,234.50 EUR" in markup  # money keeps its cents
@@ -365,3 +411,14 @@ def test_column_labels_come_from_the_label_table_then_the_terms():
 def test_an_empty_table_keeps_its_columns():
     markup = table_html(pd.DataFrame({"orders": pd.Series([], dtype="float64")}))
     assert '<th scope="col">Orders</th>' in markup and "Not shown" not in markup
+
+
+def test_stage_codes_in_tables_read_as_the_stages_labels():
+    frame = pd.DataFrame({"customer_id": ["a", "b", "c"], "stage": ["at_risk", "churned", None],
+                          "segment": ["at_risk", "Lost", "Lost"], "customers": [1, 2, 3]})
+    markup = table_html(frame, pseudonymise=False)
+    assert "<td>At risk</td>" in markup and "<td>Churned</td>" in markup
+    assert "<td>at_risk</td>" in markup  # a segment column is not a stage: left as it is
+    by_stage = frame.groupby(["stage", "segment"])[["customers"]].sum()
+    markup = table_html(by_stage)
+    assert re.findall(r'<th scope="row">([^<]*)</th>', markup) == ["At risk", "at_risk", "Churned", "Lost"]

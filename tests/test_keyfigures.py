@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import clc_lib as clc
-from clc_lib.display import FIGURE_KINDS
+from clc_lib.display import FIGURE_KINDS, key_figures_html
 from clc_lib.keyfigures import (
     KeyFigure,
     acquisition_figures,
@@ -59,7 +59,7 @@ def test_acquisition_figures_of_the_tiny_shop(tiny):
         "Customers acquired", "First purchase in data", "Repeat customers", "Typical days between purchases",
         "Second purchase within 90 days (complete cohorts)"]
     assert _by_key(figures) == {
-        "acquired_customer": 5, "first_purchase_date": pd.Timestamp("2024-01-10 12:00"),
+        "acquired_customer": 5, "first_purchase_date": pd.Timestamp("2024-01-10"),  # the day of the 12:00 order
         "repeat_customer": pytest.approx(3 / 5),
         "days_between_purchases": pytest.approx(35.5),  # median of c1 30, c2 31, c4 40, c5 313
         # cohorts Jan-Sep have a complete 90-day window (c2, c3, c5): c2's second day (Feb 10) is cancelled by
@@ -67,6 +67,11 @@ def test_acquisition_figures_of_the_tiny_shop(tiny):
         "repeat_within_window": 0.0,
     }
     assert acquisition_figures(tiny, repeat_window_days=30)[-1].label.startswith("Second purchase within 30 days")
+
+
+def test_first_purchase_card_shows_the_day_without_the_time_of_day(tiny):
+    card = key_figures_html(acquisition_figures(tiny, repeat_window_days=90))
+    assert "2024-01-10" in card and "12:00" not in card
 
 
 def test_monetisation_figures_of_the_tiny_shop(tiny):
@@ -197,7 +202,7 @@ def test_demo_acquisition_figures(demo, raw):
     figures = _by_key(acquisition_figures(demo, repeat_window_days=90))
     customers = raw["customers"]
     assert figures["acquired_customer"] == raw["truth"]["counts"]["customers"]
-    assert figures["first_purchase_date"] == raw["lines"]["InvoiceDate"].min()
+    assert figures["first_purchase_date"] == raw["lines"]["InvoiceDate"].min().normalize()
     gaps = ((customers["last"] - customers["first"]).dt.days / (customers["n_days"] - 1))[customers["n_days"] > 1]
     assert figures["days_between_purchases"] == pytest.approx(gaps.median())
     # 90-day repeat in the monthly cohorts that ended at least 90 days before the end of the data; the

@@ -203,3 +203,80 @@ def test_chart_alt_text_tells_bars_heatmaps_and_panels_apart():
             "Panel 2: Heatmap: Retention by cohort.")
     finally:
         plt.close(figure)
+
+
+def _code_cell(*outputs):
+    cell = new_code_cell("section()")
+    cell.outputs = list(outputs)
+    return cell
+
+
+def _html(markup: str):
+    return new_output("display_data", data={"text/html": markup})
+
+
+def test_captions_of_skipped_sections_are_left_out_and_the_skip_stays_one_line(tmp_path):
+    from clc_lib.display import missing_html, note_html, skipped_html
+
+    caption = {"tags": ["caption"]}
+    notebook = new_notebook(cells=[
+        new_markdown_cell("# Page"),
+        new_markdown_cell("## Funnel"),
+        _code_cell(_html(missing_html("events", "the funnel"))),
+        new_markdown_cell("FUNNEL-CAPTION", metadata=dict(caption)),
+        _code_cell(),  # the funnel table: nothing to show either
+        new_markdown_cell("FUNNEL-TABLE-CAPTION", metadata=dict(caption)),
+        new_markdown_cell("## Payback"),
+        _code_cell(_html(skipped_html("the payback curve", "the history is short")),
+                   new_output("stream", name="stderr", text="model note\n")),
+        new_markdown_cell("PAYBACK-CAPTION", metadata=dict(caption)),
+        new_markdown_cell("## Revenue"),
+        _code_cell(new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})),
+        new_markdown_cell("REVENUE-CAPTION", metadata=dict(caption)),
+        _code_cell(_html(note_html("Customer attributes used: country."))),
+        new_markdown_cell("NOTE-CAPTION", metadata=dict(caption)),
+        _code_cell(),
+        new_markdown_cell("UNTAGGED-TEXT"),  # only tagged captions go
+        _code_cell(new_output("error", ename="DataError", evalue="bad", traceback=[])),
+        new_markdown_cell("ERROR-CAPTION", metadata=dict(caption)),
+    ])
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, executed)
+    page_path = tmp_path / "page.html"
+    render_html(executed, page_path, title="Page", error=None, run_label="test")
+    page = page_path.read_text(encoding="utf-8")
+    for gone in ("FUNNEL-CAPTION", "FUNNEL-TABLE-CAPTION", "PAYBACK-CAPTION"):
+        assert gone not in page
+    for kept in ("REVENUE-CAPTION", "NOTE-CAPTION", "UNTAGGED-TEXT", "ERROR-CAPTION"):
+        assert kept in page
+    assert "Not shown: the funnel. Add an events table" in page
+    assert "Not shown: the payback curve. The history is short." in page
+    # the executed notebook on disk keeps every cell for analysts
+    assert len(nbformat.read(executed, as_version=4).cells) == len(notebook.cells)
+
+
+@pytest.mark.parametrize("path", REPORT_NOTEBOOKS, ids=lambda path: path.stem)
+def test_captions_of_report_notebooks_follow_a_code_cell(path):
+    cells = nbformat.read(path, as_version=4).cells
+    for before, cell in zip(cells, cells[1:]):
+        if "caption" in cell.metadata.get("tags", []):
+            assert cell.cell_type == "markdown", cell.id
+            assert before.cell_type == "code" or "caption" in before.metadata.get("tags", []), cell.id
+
+
+@pytest.mark.parametrize("path", REPORT_NOTEBOOKS, ids=lambda path: path.stem)
+def test_report_bodies_stay_short_and_ranked_lists_show_ten_rows(path):
+    """What stays above the appendix: at most five charts and six tables (with the glossary and
+    alternatives of one section), and lists of customers capped at ten rows."""
+    import re
+
+    cells = nbformat.read(path, as_version=4).cells
+    body = [cell for cell in cells if cell.cell_type == "code" and "appendix" not in cell.metadata.get("tags", [])]
+    charts = sum(len(re.findall(r"clc\.plots\.plot_\w+\(", cell.source)) for cell in body)
+    tables = sum(len(re.findall(r"clc\.show_table\(", cell.source)) for cell in body)
+    assert 1 <= charts <= 5 and 1 <= tables <= 6, (charts, tables)
+    for cell in body:
+        if re.search(r"show_table\((at_risk|candidates)\b", cell.source):
+            assert "max_rows=10" in cell.source, cell.id
+    # a report without an appendix would keep its detail in the body
+    assert sum("appendix" in cell.metadata.get("tags", []) for cell in cells) >= 6
