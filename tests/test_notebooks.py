@@ -117,7 +117,7 @@ def test_the_runner_passes_the_configs_period_and_horizon_to_the_notebooks_that_
 
     common = {"config": str(config), "as_of": "2024-06-30", "period": "W", "stage_rules": None,
               "pseudonymise_ids": False, "run_cache": str(tmp_path / "cache"), "previous_key_figures": None}
-    assert passed("01_segmentation") == common
+    assert passed("01_segmentation") == {**common, "language": "en"}
     for name in ("02_acquisition", "03_monetisation", "05_recovery"):
         assert passed(name) == {**common, "horizon": 12}
     assert passed("04_retention") == common
