@@ -41,7 +41,14 @@ __all__ = [
 ]
 
 FUNNEL_STAGES: dict[str, str] = {"aware": N_("Aware"), "engaged": N_("Engaged"), "converted": N_("Converted")}
-ALL_ROWS = ("all channels", "all channels (blended)", "paid channels")
+#: The rows of the acquisition tables that sum up channels (named in the reader's language; channel
+#: names from the data are drawn as they are).
+ALL_ROWS = (N_("all channels"), N_("all channels (blended)"), N_("paid channels"))
+
+
+def _channel_name(channel) -> str:
+    """A channel as the charts name it: the summing rows of :data:`ALL_ROWS` translated, data values as given."""
+    return _(channel) if channel in ALL_ROWS else str(channel)
 
 
 def plot_new_customers(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
@@ -59,7 +66,7 @@ def plot_new_customers(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt
     positions = np.arange(len(table))
     bottom = np.zeros(len(table))
     for color, channel in zip(palette_colors(table.shape[1]), table.columns):
-        bars = ax.bar(positions, table[channel].to_numpy(), bottom=bottom, label=str(channel), color=color,
+        bars = ax.bar(positions, table[channel].to_numpy(), bottom=bottom, label=_channel_name(channel), color=color,
                       width=0.85)
         for bar in np.asarray(bars.patches, dtype=object)[incomplete]:
             bar.set_hatch("//")
@@ -86,7 +93,7 @@ def plot_funnel(data: pd.DataFrame, *, by: str = "channel", ax: plt.Axes | None 
         bars = ax.bar(positions + (i - 1) * width, groups[stage].to_numpy(), width=width, label=_(label), color=color)
     label_bars(ax, bars, [format_percent(rate) if pd.notna(rate) else "" for rate in groups["conversion_rate"]])
     ax.set_xticks(positions)
-    ax.set_xticklabels(groups[by].astype(str), rotation=30, ha="right")
+    ax.set_xticklabels(groups[by].map(_channel_name), rotation=30, ha="right")
     legend_outside(ax, title=_("Stage reached"), fontsize="small")
     format_count_axis(ax)
     name = _group_name(by)
@@ -117,7 +124,7 @@ def plot_cac(data: pd.DataFrame, *, currency: str = "", ax: plt.Axes | None = No
         for color, (channel, rows) in zip(palette_colors(paid["channel"].nunique()),
                                           paid.groupby("channel", sort=True)):
             style = "--" if channel in ALL_ROWS else "-"
-            ax.plot(rows["period_start"], rows["cac"], style, marker="o", label=str(channel), color=color)
+            ax.plot(rows["period_start"], rows["cac"], style, marker="o", label=_channel_name(channel), color=color)
         set_period_ticks(ax, pd.to_datetime(paid["period_start"]))
         legend_outside(ax, title=_("Channel"), fontsize="small")
         ax.set_ylim(bottom=0)
@@ -125,7 +132,7 @@ def plot_cac(data: pd.DataFrame, *, currency: str = "", ax: plt.Axes | None = No
     else:
         paid = paid.sort_values("cac")
         colors = ["0.55" if c in ALL_ROWS else palette_colors(1)[0] for c in paid["channel"]]
-        ax.barh(paid["channel"].astype(str), paid["cac"], color=colors)
+        ax.barh(paid["channel"].map(_channel_name), paid["cac"], color=colors)
         for y, (value, new) in enumerate(zip(paid["cac"], paid["new_customers"])):
             ax.annotate(_cac_note(value, currency, new), (value, y), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize="small")
@@ -158,7 +165,7 @@ def plot_repeat_rate(data: pd.DataFrame, *, window_days: int | None = None, ax: 
         return label_axes(ax, title, _("Acquisition cohort (period start)"), _repeat_rate_label(window_days))
     series = complete.groupby("channel", sort=True) if "channel" in complete.columns else [("all", complete)]
     for color, (channel, rows) in zip(palette_colors(complete.get("channel", pd.Series(["all"])).nunique()), series):
-        ax.plot(rows["cohort"], rows["repeat_rate"], marker="o", label=str(channel), color=color)
+        ax.plot(rows["cohort"], rows["repeat_rate"], marker="o", label=_channel_name(channel), color=color)
     if "channel" in complete.columns:
         legend_outside(ax, title=_("Acquisition channel"), fontsize="small")
     set_period_ticks(ax, pd.to_datetime(complete["cohort"]))
@@ -208,7 +215,7 @@ def plot_ltv_cac(data: pd.DataFrame, *, payback: pd.DataFrame | None = None, cur
             ax.annotate("\n".join(parts), (x, np.nanmax([ltv, cac])), xytext=(0, 3), textcoords="offset points",
                         ha="center", fontsize="small")
     ax.set_xticks(positions)
-    ax.set_xticklabels(rows["channel"].astype(str), rotation=30, ha="right")
+    ax.set_xticklabels(rows["channel"].map(_channel_name), rotation=30, ha="right")
     ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the annotations
     legend_outside(ax, fontsize="small")
     format_currency_axis(ax, currency)
@@ -238,7 +245,7 @@ def plot_payback_curve(data: pd.DataFrame, *, cac: pd.DataFrame | pd.Series | No
     for color, channel in zip(palette_colors(len(channels)), channels):
         rows = data[data["channel"] == channel]
         ax.plot(rows["months_since_acquisition"] + 1, rows[column] * margin_rate,
-                marker="o", markersize=3, color=color, label=str(channel))
+                marker="o", markersize=3, color=color, label=_channel_name(channel))
         if cac is not None and pd.notna(cac.get(channel, np.nan)):
             ax.axhline(cac[channel], color=color, linestyle="--", linewidth=1)
     legend_outside(ax, title=_("Channel (dashed: CAC)"), fontsize="small")

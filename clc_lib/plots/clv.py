@@ -31,6 +31,7 @@ MATRIX_TITLES = {
 }
 #: The model time units (``clc_lib.periods.TIME_UNITS``) in the plural, as the axis labels name them.
 _TIME_UNIT_WORDS: dict[str, str] = {"D": N_("days"), "W": N_("weeks"), "M": N_("months")}
+_OTHER_TIME_UNIT_WORDS = N_("time units")
 #: What the value histogram can show: the columns of :func:`clc_lib.clv.predict_customer_value`.
 _VALUE_NAMES: dict[str, str] = {
     "clv": N_("Customer lifetime value"), "expected_spend": N_("Expected spend per purchase day"),
@@ -39,7 +40,7 @@ _VALUE_NAMES: dict[str, str] = {
 
 
 def _time_unit_words(code: str) -> str:
-    return _(_TIME_UNIT_WORDS.get(code, N_("time units")))
+    return _(_TIME_UNIT_WORDS.get(code, _OTHER_TIME_UNIT_WORDS))
 
 
 def _need(data: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:

@@ -31,11 +31,12 @@ MAX_COHORT_ROWS = 36
 
 #: The age axis of the cohort charts by reporting period (``clc_lib.periods.PERIODS``).
 _AGE_LABELS: dict[str, str] = {"M": N_("Months since first purchase"), "W": N_("Weeks since first purchase")}
+_OTHER_AGE_LABEL = N_("Periods since first purchase")
 
 
 def _age_label(data: pd.DataFrame, period: str | None) -> str:
     code = period or data.attrs.get("period", "")
-    return _(_AGE_LABELS.get(code, N_("Periods since first purchase")))
+    return _(_AGE_LABELS.get(code, _OTHER_AGE_LABEL))
 
 
 def _cohort_label(cohort: pd.Timestamp, period: str | None) -> str:

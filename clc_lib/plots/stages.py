@@ -194,7 +194,8 @@ def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_e
             ax.add_patch(plt.Rectangle((x, y), bar, height, color=stage_color(stage)))
             ha, tx = ("right", x - 0.01) if x == left_x else ("left", x + bar + 0.01)
             name = _("(first seen)") if stage == "(first seen)" else stage_label(stage)
-            ax.text(tx, y + height / 2, f"{name} ({format_count(height)})", va="center", ha=ha, fontsize=9)
+            ax.text(tx, y + height / 2, _("{stage} ({count})").format(stage=name, count=format_count(height)),
+                    va="center", ha=ha, fontsize=9)
     ax.set_xlim(-0.3, 1.3)
     snapshot = format_date(when)
     ax.set_xticks([left_x + bar / 2, right_x + bar / 2], [_("Previous snapshot"), snapshot])
