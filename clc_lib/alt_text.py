@@ -68,7 +68,7 @@ def _series_names(ax: Any) -> list[str]:
 
 
 def _name_list(names: list[str]) -> str:
-    """Names joined the language's way (``a, b, ...``; ``a、b……`` in Chinese), the first :data:`MAX_NAMED_SERIES`."""
+    """The first :data:`MAX_NAMED_SERIES` names joined the language's way (``a, b, ...``; ``a、b……``)."""
     chinese = current_language() != "en"
     separator, more = ("、", "……") if chinese else (", ", ", ...")
     return separator.join(names[:MAX_NAMED_SERIES]) + (more if len(names) > MAX_NAMED_SERIES else "")

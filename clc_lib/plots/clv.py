@@ -70,7 +70,8 @@ def plot_clv_tracking(data: pd.DataFrame, *, cumulative: bool = True, ax: plt.Ax
         boundary = data.loc[~data["in_holdout"], "period"].max()
         ax.axvline(boundary, color="grey", linestyle=":", linewidth=1.5, label=_("End of calibration"))
     if cumulative:
-        title, ylabel = _("Cumulative repeat purchase days: actual vs model"), _("Cumulative repeat purchase days (count)")
+        title = _("Cumulative repeat purchase days: actual vs model")
+        ylabel = _("Cumulative repeat purchase days (count)")
     else:
         title, ylabel = _("Repeat purchase days: actual vs model"), _("Repeat purchase days (count)")
     label_axes(ax, title, _("Time since cohort start ({unit})").format(unit=unit), ylabel)

@@ -40,7 +40,8 @@ def _age_label(data: pd.DataFrame, period: str | None) -> str:
 
 
 def _cohort_label(cohort: pd.Timestamp, period: str | None) -> str:
-    """A cohort by its first period: ``2024-01`` (month) or its start date; in Chinese ``2024年1月``, ``2024年第1周``."""
+    """A cohort by its first period: ``2024-01`` (month) or its start date; in Chinese ``2024年1月``,
+    ``2024年第1周``."""
     if period in ("M", "W"):
         return format_period(cohort, period)
     return cohort.strftime("%Y-%m-%d") if current_language() == "en" else format_date(cohort)
@@ -80,7 +81,8 @@ def plot_cohort_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, perio
                      else _("Share of each cohort purchasing then or later"))
     shown_title = title or default_title
     if len(values) < total_cohorts:
-        shown_title += "\n" + ngettext("(the latest {shown} of {total} cohort)", "(the latest {shown} of {total} cohorts)",
+        shown_title += "\n" + ngettext("(the latest {shown} of {total} cohort)",
+                                       "(the latest {shown} of {total} cohorts)",
                                        total_cohorts).format(shown=len(values), total=total_cohorts)
     label_axes(ax, shown_title, _age_label(data, period), _("Cohort (first purchase period)"))
     ax.tick_params(axis="y", rotation=0)

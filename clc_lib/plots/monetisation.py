@@ -70,7 +70,7 @@ CROSS_SELL_LABELS: dict[str, tuple[str, str]] = {
 TENURE_BAND_LABELS: tuple[str, ...] = (N_("0-89 days"), N_("90-179 days"), N_("180-364 days"), N_("1-2 years"),
                                        N_("2+ years"))
 #: How the charts name the columns revenue is grouped by; other columns read as their words.
-GROUP_NAMES: dict[str, str] = {"stage": N_("lifecycle stage"), "segment": N_("segment"), "channel": N_("channel"),
+GROUP_NAMES: dict[str, str] = {"stage": N_("stage"), "segment": N_("segment"), "channel": N_("channel"),
                                "acquisition_channel": N_("acquisition channel"), "category": N_("category"),
                                "country": N_("country")}
 

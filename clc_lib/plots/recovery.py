@@ -54,7 +54,8 @@ def plot_lapsed_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
     default = _("Customers by days since last purchase")
     if lapse and churn:
         default += "\n" + _("{lapsed_rule}; {churned_rule}").format(
-            lapsed_rule=recency_rule("lapsed_customer", thresholds), churned_rule=recency_rule("churned_customer", thresholds))
+            lapsed_rule=recency_rule("lapsed_customer", thresholds),
+            churned_rule=recency_rule("churned_customer", thresholds))
     label_axes(ax, title or default, _("Period end"), term_label("customer"))
     legend_outside(ax, reverse=True)
     return ax

@@ -63,7 +63,8 @@ def plot_rfm_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, monetary
         return _("; no customer has score {scores}").format(scores=", ".join(map(str, scores))) if scores else ""
 
     label_axes(ax, _("RFM grid: main segment and mean value per customer"),
-               _("Frequency score (1 = fewest purchase days{no_customers})").format(no_customers=no_customers(skipped_f)),
+               _("Frequency score (1 = fewest purchase days{no_customers})").format(
+                   no_customers=no_customers(skipped_f)),
                _("Recency score (5 = most recent{no_customers})").format(no_customers=no_customers(skipped_r)))
     return ax
 

@@ -219,7 +219,8 @@ def label_axes(ax: plt.Axes, title: str, xlabel: str | None = None, ylabel: str 
     """Set the title and axis labels (units belong in the labels, e.g. "Revenue (EUR)").
 
     Lines longer than :data:`TITLE_WIDTH` (title) or :data:`AXIS_LABEL_WIDTH` (axis labels)
-    characters wrap (a Chinese character counts as two), so that a long label neither shrinks the image nor runs past the chart.
+    characters wrap (a Chinese character counts as two), so that a long label neither shrinks the
+    image nor runs past the chart.
     """
     ax.set_title(_wrap(title, TITLE_WIDTH))
     if xlabel is not None:

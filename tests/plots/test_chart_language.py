@@ -262,6 +262,14 @@ def test_long_chinese_titles_wrap_by_their_width():
     assert "LTV" in lines[0] or "LTV" in lines[1]  # Latin words are kept whole
 
 
+def test_chart_term_labels_are_the_definitions_labels():
+    assert {key: TERMS[key].label for key in theme.CHART_TERM_LABELS} == dict(theme.CHART_TERM_LABELS)
+    with language("zh-Hans"):
+        assert theme.term_label("repeat_within_window", window_days=90) == "90 天内二次购买（完整同期群）"
+    english = theme.term_label("repeat_within_window", window_days=90)
+    assert english == "Second purchase within 90 days (complete cohorts)"
+
+
 def test_english_chart_text_is_unchanged(frames):
     ax = stages.plot_stage_backtest(frames["backtest"])
     assert ax.get_ylabel() == "Bought in the window (share of stage)"
@@ -271,6 +279,9 @@ def test_english_chart_text_is_unchanged(frames):
     ax = cohorts.plot_churn_rate(frames["churn"])
     assert ax.get_title() == f"{TERMS['churn_rate'].label} per period: customers passing 180 days without a purchase"
     assert chart_alt_text(ax.figure).startswith("Line chart: Churn rate per period")
+    ax = monetisation.plot_revenue_by(pd.DataFrame({"stage": ["active"], "net_revenue": [25.0], "revenue_share": [1.0],
+                                                    "customer_share": [1.0]}), by="stage", currency="EUR")
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("Net revenue by stage", "Net revenue (EUR)", "Stage")
 
 
 def test_chinese_alt_text_names_kind_axes_and_series():
