@@ -19,7 +19,7 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.errors import DataError
-from clc_lib.i18n import N_, _, current_language, format_date, format_period
+from clc_lib.i18n import N_, _, current_language, format_date
 
 PALETTE = "colorblind"
 FIGSIZE = (9.0, 4.8)
@@ -377,6 +377,9 @@ def infer_period(dates: pd.Series | pd.Index) -> str | None:
     return None
 
 
+#: The short label of an ISO week on a Chinese time axis (the year is written under the first week of a year).
+_ISO_WEEK_TICKS: Mapping[str, str] = {"zh-Hans": "第{week}周", "zh-Hant": "第{week}週"}
+
 # Steps (in periods) a time axis may take, and the alignment of the ticks: months on the first of a
 # quarter, half-year or year; ISO weeks on week 1, 14, 27, 40 for the quarterly step.
 _MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60)
@@ -389,8 +392,8 @@ def period_ticks(dates: pd.Series | pd.Index, period: str | None = None,
 
     Monthly data get short month names ("Jan", "Feb", ...), weekly data ISO weeks ("W01", "W14",
     ...); the year is written under the first tick and under the first tick of every later year.
-    In Chinese (the active language) months read ``2月`` and weeks ``第14周`` / ``第14週``, and a tick
-    that shows the year names the whole period (``2024年1月``, ``2024年第1周``).
+    In Chinese (the active language) months read ``2月`` and weeks ``第14周`` / ``第14週``, with
+    ``2024年`` under the first tick of a year.
     Long series get a tick every 2, 3, 6, 12, ... months (every 2, 4, 13, 26, ... weeks), aligned
     on the calendar, so that at most ``max_ticks`` labels show.
 
@@ -447,16 +450,17 @@ def period_ticks(dates: pd.Series | pd.Index, period: str | None = None,
 
 def _period_tick_label(when: pd.Timestamp, period: str, week: int, *, with_year: bool) -> str:
     """A tick label of a month or ISO week: ``Jan`` / ``W01``, with the year on a second line; in
-    Chinese ``2月`` / ``第1周``, and the whole period (``2024年1月``, ``2024年第1周``) with the year."""
+    Chinese ``1月`` / ``第1周`` (``第1週``) and ``2024年`` on the second line, so that the labels that
+    carry a year stay as narrow as their neighbours."""
     language = current_language()
+    year = when.isocalendar().year if period == "W" else when.year
     if language == "en":
         short = f"W{week:02d}" if period == "W" else f"{when:%b}"
-        return f"{short}\n{when.isocalendar().year if period == 'W' else when.year}" if with_year else short
-    if with_year:
-        return format_period(when, period)
-    if period == "W":
-        return ("第{week}周" if language == "zh-Hans" else "第{week}週").format(week=week)
-    return f"{when.month}月"
+    else:
+        short = (_ISO_WEEK_TICKS[language] if period == "W" else "{month}月").format(week=week, month=when.month)
+    if not with_year:
+        return short
+    return f"{short}\n{year}" if language == "en" else f"{short}\n{year}年"
 
 
 def _day_label(when: pd.Timestamp) -> str:

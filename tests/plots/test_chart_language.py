@@ -227,8 +227,8 @@ def test_stage_names_come_from_the_definitions_in_each_language(frames):
 
 @pytest.mark.parametrize(("tag", "months", "weeks"), [
     ("en", ["Dec\n2023", "Jan\n2024", "Feb"], ["W52\n2023", "W01\n2024", "W02"]),
-    ("zh-Hans", ["2023年12月", "2024年1月", "2月"], ["2023年第52周", "2024年第1周", "第2周"]),
-    ("zh-Hant", ["2023年12月", "2024年1月", "2月"], ["2023年第52週", "2024年第1週", "第2週"]),
+    ("zh-Hans", ["12月\n2023年", "1月\n2024年", "2月"], ["第52周\n2023年", "第1周\n2024年", "第2周"]),
+    ("zh-Hant", ["12月\n2023年", "1月\n2024年", "2月"], ["第52週\n2023年", "第1週\n2024年", "第2週"]),
 ])
 def test_period_ticks_name_months_and_weeks_the_languages_way(tag, months, weeks):
     with language(tag):
@@ -236,6 +236,22 @@ def test_period_ticks_name_months_and_weeks_the_languages_way(tag, months, weeks
         assert theme.period_ticks(pd.date_range("2023-12-25", periods=3, freq="7D"))[1] == weeks
         irregular = theme.period_ticks(pd.to_datetime(["2024-01-08", "2024-01-19", "2024-03-02"]))[1]
     assert irregular[0] == {"en": "08 Jan 2024", "zh-Hans": "2024年1月8日", "zh-Hant": "2024年1月8日"}[tag]
+
+
+@pytest.mark.parametrize("tag", CHINESE)
+@pytest.mark.parametrize(("start", "periods", "freq"), [("2022-01-01", 36, "MS"), ("2022-01-03", 157, "W-MON")])
+def test_chinese_period_ticks_never_overlap(tag, start, periods, freq):
+    dates = pd.date_range(start, periods=periods, freq=freq)
+    with language(tag):
+        theme.use_chart_fonts()
+        ax = monetisation.plot_revenue_over_time(pd.DataFrame({"period_start": dates, "net_revenue": 100.0}))
+        ax.figure.canvas.draw()
+    theme.use_chart_fonts("en")
+    labels = [label for label in ax.get_xticklabels() if label.get_text()]
+    boxes = [label.get_window_extent() for label in labels]
+    assert len(labels) >= 3
+    assert not any(first.overlaps(second) for i, first in enumerate(boxes) for second in boxes[i + 1:]), \
+        [label.get_text() for label in labels]
 
 
 def test_chinese_money_ticks_count_in_ten_thousands_with_the_code_first():
