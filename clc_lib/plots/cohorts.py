@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.definitions import TERMS
-from clc_lib.periods import PERIODS
+from clc_lib.i18n import N_, _, current_language, format_date, format_period, ngettext
 from clc_lib.plots.theme import (
     format_percent_axis,
     get_ax,
@@ -20,6 +19,7 @@ from clc_lib.plots.theme import (
     legend_outside,
     plot_rate_per_period,
     require_columns,
+    term_label,
 )
 
 __all__ = ["plot_cohort_heatmap", "plot_retention_curve", "plot_churn_rate"]
@@ -29,13 +29,22 @@ _MAX_ANNOTATED_CELLS = 400
 MAX_COHORT_ROWS = 36
 
 
-def _period_word(data: pd.DataFrame, period: str | None) -> str:
+#: The age axis of the cohort charts by reporting period (``clc_lib.periods.PERIODS``).
+_AGE_LABELS: dict[str, str] = {"M": N_("Months since first purchase"), "W": N_("Weeks since first purchase")}
+_OTHER_AGE_LABEL = N_("Periods since first purchase")
+
+
+def _age_label(data: pd.DataFrame, period: str | None) -> str:
     code = period or data.attrs.get("period", "")
-    return PERIODS[code].plural if code in PERIODS else "periods"
+    return _(_AGE_LABELS.get(code, _OTHER_AGE_LABEL))
 
 
 def _cohort_label(cohort: pd.Timestamp, period: str | None) -> str:
-    return cohort.strftime("%Y-%m") if period == "M" else cohort.strftime("%Y-%m-%d")
+    """A cohort by its first period: ``2024-01`` (month) or its start date; in Chinese ``2024年1月``,
+    ``2024年第1周``."""
+    if period in ("M", "W"):
+        return format_period(cohort, period)
+    return cohort.strftime("%Y-%m-%d") if current_language() == "en" else format_date(cohort)
 
 
 def plot_cohort_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, period: str | None = None,
@@ -63,19 +72,19 @@ def plot_cohort_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, perio
     sns.heatmap(
         values, ax=ax, mask=values.isna(), cmap="Blues", vmin=0, vmax=vmax or None,
         annot=annotate, fmt=".0%" if is_share else ",.0f", annot_kws={"fontsize": 8},
-        cbar_kws={"label": "Share of cohort" if is_share else "Customers",
+        cbar_kws={"label": _("Share of cohort") if is_share else _("Customers"),
                   "format": "{x:.0%}" if is_share else "{x:,.0f}"},
         yticklabels=[_cohort_label(pd.Timestamp(c), period) for c in values.index],
     )
-    word = _period_word(data, period)
     kind = data.attrs.get("kind", "on")
-    default_title = ("Share of each cohort purchasing again" if kind == "on"
-                     else "Share of each cohort purchasing then or later")
+    default_title = (_("Share of each cohort purchasing again") if kind == "on"
+                     else _("Share of each cohort purchasing then or later"))
     shown_title = title or default_title
     if len(values) < total_cohorts:
-        shown_title += f"\n(the latest {len(values)} of {total_cohorts} cohorts)"
-    label_axes(ax, shown_title, f"{word.capitalize()} since first purchase",
-               "Cohort (first purchase period)")
+        shown_title += "\n" + ngettext("(the latest {shown} of {total} cohort)",
+                                       "(the latest {shown} of {total} cohorts)",
+                                       total_cohorts).format(shown=len(values), total=total_cohorts)
+    label_axes(ax, shown_title, _age_label(data, period), _("Cohort (first purchase period)"))
     ax.tick_params(axis="y", rotation=0)
     ax.grid(False)
     return ax
@@ -93,20 +102,23 @@ def plot_retention_curve(data: pd.DataFrame, ax: plt.Axes | None = None, *, hue:
     require_columns(data, ["periods_since_first", "retention"], "the retention curve")
     ax = get_ax(ax)
     if matrix is not None:
-        for _, row in matrix.iterrows():  # one line per cohort: tens of rows, not customers
+        for _cohort, row in matrix.iterrows():  # one line per cohort: tens of rows, not customers
             ax.plot(row.index.to_numpy(dtype=float), row.to_numpy(dtype=float), color="grey", alpha=0.25,
                     linewidth=0.8)
     sns.lineplot(data=data, x="periods_since_first", y="retention", hue=hue, marker="o", ax=ax)
     if hue is not None:
-        legend_outside(ax, title=hue.replace("_", " ").capitalize())
+        legend_outside(ax, title=_(_HUE_TITLES[hue]) if hue in _HUE_TITLES else hue.replace("_", " ").capitalize())
     format_percent_axis(ax)
     ax.set_ylim(0, 1.02)
-    word = _period_word(data, period)
-    default = ("Retention by age of the customer (grey: each cohort; line: weighted average)" if matrix is not None
-               else "Retention by age of the customer")
-    label_axes(ax, title or default, f"{word.capitalize()} since first purchase",
-               "Customers purchasing (% of cohort)")
+    default = (_("Retention by age of the customer (grey: each cohort; line: weighted average)") if matrix is not None
+               else _("Retention by age of the customer"))
+    label_axes(ax, title or default, _age_label(data, period), _("Customers purchasing (% of cohort)"))
     return ax
+
+
+#: Legend titles of the columns a retention curve is split by; other columns read as their words.
+_HUE_TITLES: dict[str, str] = {"channel": N_("Channel"), "acquisition_channel": N_("Acquisition channel"),
+                               "cohort": N_("Cohort"), "segment": N_("Segment"), "stage": N_("Stage")}
 
 
 def plot_churn_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
@@ -121,12 +133,12 @@ def plot_churn_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *, title: st
     ax = plot_rate_per_period(get_ax(ax), data["period_start"], data["churn_rate"])
     days = data.attrs.get("inactivity_days")
     if days:
-        label = TERMS["churn_rate"].label
-        default = f"{label} per period: customers passing {days} days without a purchase"
-        ylabel = f"{label} (% of customers not yet churned)"
+        label = term_label("churn_rate")
+        default = _("{rate} per period: customers passing {days} days without a purchase").format(rate=label, days=days)
+        ylabel = _("{rate} (% of customers not yet churned)").format(rate=label)
     else:
-        label = TERMS["buyer_dropoff_rate"].label
-        default = f"{label} per period: bought in the previous period, not in this one"
-        ylabel = f"{label} (% of the previous period's buyers)"
-    label_axes(ax, title or default, "Period", ylabel)
+        label = term_label("buyer_dropoff_rate")
+        default = _("{rate} per period: bought in the previous period, not in this one").format(rate=label)
+        ylabel = _("{rate} (% of the previous period's buyers)").format(rate=label)
+    label_axes(ax, title or default, _("Period"), ylabel)
     return ax

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.definitions import TERMS
+from clc_lib.definitions import TERMS, stage_label
 from clc_lib.errors import DataError
+from clc_lib.i18n import N_, _, format_count, format_number, format_percent, ngettext
 from clc_lib.monetisation import concentration_values, gini, lorenz_curve, top_share
 from clc_lib.plots.theme import (
     format_count_axis,
@@ -32,6 +33,7 @@ from clc_lib.plots.theme import (
     segment_group_legend,
     set_period_ticks,
     stage_color,
+    term_label,
 )
 
 __all__ = [
@@ -45,23 +47,32 @@ __all__ = [
 ]
 
 # metric -> (label, kind of axis) for plot_revenue_over_time
+# metric -> (label, kind of axis) for plot_revenue_over_time; labels are English, translated where drawn
 REVENUE_METRICS: dict[str, tuple[str, str]] = {
     "net_revenue": (TERMS["net_revenue"].label, "currency"),
     "gross_revenue": (TERMS["gross_revenue"].label, "currency"),
     "returns": (TERMS["returns"].label, "currency"),
     "orders": (TERMS["orders"].label, "count"),
-    "active_customers": ("Customers buying in the period", "count"),
-    "aov": ("Average order value", "currency"),
-    "arpu": ("Net revenue per customer buying in the period (ARPU)", "currency"),
-    "return_rate": ("Returns as share of gross revenue", "percent"),
+    "active_customers": (N_("Customers buying in the period"), "count"),
+    "aov": (N_("Average order value"), "currency"),
+    "arpu": (N_("Net revenue per customer buying in the period (ARPU)"), "currency"),
+    "return_rate": (N_("Returns as share of gross revenue"), "percent"),
 }
 # matrix kind -> (title, colour-bar label) for plot_cross_sell
 CROSS_SELL_LABELS: dict[str, tuple[str, str]] = {
-    "counts": ("Cross-sell: customers who bought both categories", "Customers (count)"),
-    "row": ("Cross-sell: share of row-category buyers who also bought the column category",
-            "Share of row-category buyers (%)"),
-    "customers": ("Cross-sell: share of customers who bought both categories", "Share of customers (%)"),
+    "counts": (N_("Cross-sell: customers who bought both categories"), N_("Customers (count)")),
+    "row": (N_("Cross-sell: share of row-category buyers who also bought the column category"),
+            N_("Share of row-category buyers (%)")),
+    "customers": (N_("Cross-sell: share of customers who bought both categories"), N_("Share of customers (%)")),
 }
+#: The default tenure bands of ``clc_lib.monetisation.TENURE_BANDS_DAYS``, marked for translation; bands
+#: of one's own are drawn as given.
+TENURE_BAND_LABELS: tuple[str, ...] = (N_("0-89 days"), N_("90-179 days"), N_("180-364 days"), N_("1-2 years"),
+                                       N_("2+ years"))
+#: How the charts name the columns revenue is grouped by; other columns read as their words.
+GROUP_NAMES: dict[str, str] = {"stage": N_("stage"), "segment": N_("segment"), "channel": N_("channel"),
+                               "acquisition_channel": N_("acquisition channel"), "category": N_("category"),
+                               "country": N_("country")}
 
 
 def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", currency: str = "",
@@ -78,6 +89,7 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
                         hint=f"Use one of: {', '.join(REVENUE_METRICS)}.")
     require_columns_and_rows(data, ["period_start", metric], "plot_revenue_over_time")
     label, kind = REVENUE_METRICS[metric]
+    label = _(label)  # the term labels among them are marked in CHART_TERM_LABELS
     ax = get_ax(ax)
     data = data.sort_values("period_start")
     incomplete = incomplete_periods(data, pd.Index(data["period_start"]))
@@ -97,11 +109,11 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
         ylabel = money_label(label, currency)
     elif kind == "percent":
         format_percent_axis(ax)
-        ylabel = f"{label} (%)"
+        ylabel = _("{metric} (%)").format(metric=label)
     else:
         format_count_axis(ax)
-        ylabel = f"{label} (count)"
-    return label_axes(ax, f"{label} per period", "Period start", ylabel)
+        ylabel = _("{metric} (count)").format(metric=label)
+    return label_axes(ax, _("{metric} per period").format(metric=label), _("Period start"), ylabel)
 
 
 def plot_revenue_by(data: pd.DataFrame, *, by: str, currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
@@ -121,17 +133,20 @@ def plot_revenue_by(data: pd.DataFrame, *, by: str, currency: str = "", ax: plt.
         colors = [segment_color(label) for label in labels]
     else:
         colors = [palette_colors(1)[0]] * len(labels)
-    bars = ax.barh(labels, values, color=colors)
+    bars = ax.barh([stage_label(label) for label in labels] if by == "stage" else labels, values, color=colors)
     ax.set_xlim(left=min(0.0, float(np.nanmin(values))))
-    label_bars(ax, bars, [f"{revenue_share:.0%} of revenue, {customer_share:.0%} of customers"
+    label_bars(ax, bars, [_("{revenue_share} of revenue, {customer_share} of customers").format(
+                              revenue_share=format_percent(revenue_share, 0),
+                              customer_share=format_percent(customer_share, 0))
                           for revenue_share, customer_share in zip(data["revenue_share"].to_numpy()[::-1],
                                                                    data["customer_share"].to_numpy()[::-1])])
     if by == "segment":
         segment_group_legend(ax, labels)
     format_currency_axis(ax, currency, axis="x")
-    name = by.replace("_", " ")
-    net_revenue = TERMS["net_revenue"].label
-    return label_axes(ax, f"{net_revenue} by {name}", money_label(net_revenue, currency), name.capitalize())
+    name = _(GROUP_NAMES[by]) if by in GROUP_NAMES else by.replace("_", " ")
+    net_revenue = term_label("net_revenue")
+    return label_axes(ax, _("{net_revenue} by {group}").format(net_revenue=net_revenue, group=name),
+                      money_label(net_revenue, currency), name[:1].upper() + name[1:])
 
 
 def plot_lorenz(data, *, negative: str = "raise", ax: plt.Axes | None = None) -> plt.Axes:
@@ -144,18 +159,19 @@ def plot_lorenz(data, *, negative: str = "raise", ax: plt.Axes | None = None) ->
     coefficient = gini(values)
     top = top_share(values, 0.2)
     ax = get_ax(ax)
-    ax.plot(curve["customer_share"], curve["value_share"], label="Lorenz curve")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", label="Equal value per customer")
+    ax.plot(curve["customer_share"], curve["value_share"], label=_("Lorenz curve"))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", label=_("Equal value per customer"))
     ax.fill_between(curve["customer_share"], curve["value_share"], curve["customer_share"], alpha=0.15)
-    ax.annotate(f"Top 20% of customers: {top:.0%} of value", (0.8, 1 - top), xytext=(-10, 10),
+    ax.annotate(_("Top 20% of customers: {share} of value").format(share=format_percent(top, 0)), (0.8, 1 - top),
+                xytext=(-10, 10),
                 textcoords="offset points", ha="right", fontsize="small")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", fontsize="small")
     format_percent_axis(ax, axis="x")
     format_percent_axis(ax, axis="y")
-    return label_axes(ax, f"Revenue concentration (Gini = {coefficient:.2f})",
-                      "Share of customers, smallest to largest (%)", "Cumulative share of revenue (%)")
+    return label_axes(ax, _("Revenue concentration (Gini = {gini})").format(gini=format_number(coefficient, 2)),
+                      _("Share of customers, smallest to largest (%)"), _("Cumulative share of revenue (%)"))
 
 
 def plot_cross_sell(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
@@ -168,10 +184,10 @@ def plot_cross_sell(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Ax
     title, colour_label = CROSS_SELL_LABELS[kind]
     ax = get_ax(ax, figsize=(7.5, 6.0))
     sns.heatmap(data, annot=len(data) <= 12, fmt=",.0f" if counts else ".0%", cmap="Blues", ax=ax,
-                cbar_kws={"label": colour_label})
+                cbar_kws={"label": _(colour_label)})
     if not counts:
         format_percent_axis(ax.collections[0].colorbar.ax)
-    return label_axes(ax, title, "Also bought (category)", "Bought (category)")
+    return label_axes(ax, _(title), _("Also bought (category)"), _("Bought (category)"))
 
 
 def plot_categories_per_customer(data: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
@@ -180,31 +196,32 @@ def plot_categories_per_customer(data: pd.DataFrame, *, ax: plt.Axes | None = No
     ax = get_ax(ax)
     ax.bar(data["categories"].astype(str), data["share"], color=palette_colors(1)[0])
     format_percent_axis(ax)
-    return label_axes(ax, "Cross-sell breadth: categories bought per customer", "Distinct categories bought",
-                      "Customers (%)")
+    return label_axes(ax, _("Cross-sell breadth: categories bought per customer"), _("Distinct categories bought"),
+                      _("Customers (%)"))
 
 
 def _plot_aov(data: pd.DataFrame, x: str, title: str, xlabel: str, currency: str, ax: plt.Axes | None) -> plt.Axes:
     require_columns_and_rows(data, [x, "aov", "orders"], title)
     ax = get_ax(ax)
-    labels = data[x].astype(str)
-    bars = ax.bar(labels, data["aov"].fillna(0), color=palette_colors(1)[0], label="Mean")
+    labels = data[x].astype(str).map(lambda band: _(band) if band in TENURE_BAND_LABELS else band)
+    bars = ax.bar(labels, data["aov"].fillna(0), color=palette_colors(1)[0], label=_("Mean"))
     if "median_order_value" in data.columns:
-        ax.plot(labels, data["median_order_value"], "D", color="0.2", label="Median")
-    label_bars(ax, bars, [f"{orders:,}\norders" if pd.notna(value) else ""
-                          for value, orders in zip(data["aov"], data["orders"])], fontsize="x-small")
+        ax.plot(labels, data["median_order_value"], "D", color="0.2", label=_("Median"))
+    label_bars(ax, bars, [ngettext("{count}\norder", "{count}\norders", int(orders)).format(count=format_count(orders))
+                          if pd.notna(value) else "" for value, orders in zip(data["aov"], data["orders"])],
+               fontsize="x-small")
     legend_outside(ax, fontsize="small")
     format_currency_axis(ax, currency)
-    return label_axes(ax, title, xlabel, money_label("Order value", currency))
+    return label_axes(ax, title, xlabel, money_label(_("Order value"), currency))
 
 
 def plot_aov_by_tenure(data: pd.DataFrame, *, currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
     """Average (and median) order value by tenure band at the order (``clc.aov_by_tenure`` output)."""
-    return _plot_aov(data, "tenure_band", "Order value by customer tenure at the order",
-                     "Tenure at the order (since first purchase)", currency, ax)
+    return _plot_aov(data, "tenure_band", _("Order value by customer tenure at the order"),
+                     _("Tenure at the order (since first purchase)"), currency, ax)
 
 
 def plot_aov_by_order_number(data: pd.DataFrame, *, currency: str = "", ax: plt.Axes | None = None) -> plt.Axes:
     """Average (and median) order value of the 1st, 2nd, ... order (``clc.aov_by_order_number`` output)."""
-    return _plot_aov(data, "order_number", "Order value by order number", "Order number of the customer",
+    return _plot_aov(data, "order_number", _("Order value by order number"), _("Order number of the customer"),
                      currency, ax)

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.definitions import TERMS, recency_rule
+from clc_lib.definitions import recency_rule
+from clc_lib.i18n import N_, _
 from clc_lib.plots.theme import (
     CUSTOMER_STATUS_COLORS,
     OTHER_SEGMENT_COLOR,
@@ -24,6 +25,7 @@ from clc_lib.plots.theme import (
     plot_rate_per_period,
     require_columns,
     set_period_ticks,
+    term_label,
 )
 
 __all__ = ["plot_lapsed_counts", "plot_reactivation_rate", "plot_campaign_uplift", "plot_survey_scores"]
@@ -40,7 +42,7 @@ def plot_lapsed_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
     require_columns(data, ["period_end", "active", "lapsed", "churned"], "the lapsed-customers chart")
     ax = get_ax(ax)
     dates = pd.to_datetime(data["period_end"])
-    labels = [TERMS[key].label for key in ("active_customer", "lapsed_customer", "churned_customer")]
+    labels = [term_label(key) for key in ("active_customer", "lapsed_customer", "churned_customer")]
     ax.stackplot(dates, data["active"], data["lapsed"], data["churned"], labels=labels,
                  colors=[CUSTOMER_STATUS_COLORS[key] for key in ("active", "lapsed", "churned")],
                  edgecolor="white", linewidth=0.4)
@@ -49,10 +51,12 @@ def plot_lapsed_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
     format_count_axis(ax)
     lapse, churn = data.attrs.get("lapse_days"), data.attrs.get("churn_days")
     thresholds = {"at_risk_days": lapse, "churn_days": churn}
-    detail = (f"\n{recency_rule('lapsed_customer', thresholds)}; {recency_rule('churned_customer', thresholds)}"
-              if lapse and churn else "")
-    label_axes(ax, title or f"Customers by days since last purchase{detail}", "Period end",
-               TERMS["customer"].label)
+    default = _("Customers by days since last purchase")
+    if lapse and churn:
+        default += "\n" + _("{lapsed_rule}; {churned_rule}").format(
+            lapsed_rule=recency_rule("lapsed_customer", thresholds),
+            churned_rule=recency_rule("churned_customer", thresholds))
+    label_axes(ax, title or default, _("Period end"), term_label("customer"))
     legend_outside(ax, reverse=True)
     return ax
 
@@ -69,9 +73,11 @@ def plot_reactivation_rate(data: pd.DataFrame, ax: plt.Axes | None = None, *,
     require_columns(data, ["period_start", "reactivation_rate"], "the reactivation chart")
     ax = plot_rate_per_period(get_ax(ax), data["period_start"], data["reactivation_rate"])
     gap = data.attrs.get("lapse_days")
-    base = f"customers without a purchase for more than {gap} days" if gap else "customers without a recent purchase"
-    label_axes(ax, title or f"Reactivation rate per period\n({base} at its start who bought during it)", "Period",
-               f"Reactivation rate (% of {base})")
+    base = (_("customers without a purchase for more than {days} days").format(days=gap) if gap
+            else _("customers without a recent purchase"))
+    default = (_("Reactivation rate per period") + "\n"
+               + _("({customers} at its start who bought during it)").format(customers=base))
+    label_axes(ax, title or default, _("Period"), _("Reactivation rate (% of {customers})").format(customers=base))
     return ax
 
 
@@ -82,25 +88,25 @@ def plot_campaign_uplift(data: pd.DataFrame, ax: plt.Axes | None = None, *, titl
     ax = get_ax(ax, figsize=(9.0, max(3.5, 0.9 * len(data) + 2.5)))
     positions = np.arange(len(data))[::-1]
     palette = sns.color_palette(n_colors=2)
-    for offset, color, group in ((0.15, palette[0], "treatment"), (-0.15, palette[1], "control")):
+    for offset, color, group in ((0.15, palette[0], N_("treatment")), (-0.15, palette[1], N_("control"))):
         rate = data[f"rate_{group}"].to_numpy(dtype=float)
         # A Wilson bound at a rate of 0 or 1 can sit a rounding error on the wrong side of the rate.
         errors = np.clip(np.vstack([rate - data[f"rate_{group}_lower"].to_numpy(dtype=float),
                                     data[f"rate_{group}_upper"].to_numpy(dtype=float) - rate]), 0, None)
-        ax.errorbar(rate, positions + offset, xerr=errors, fmt="o", capsize=3, color=color, label=group)
+        ax.errorbar(rate, positions + offset, xerr=errors, fmt="o", capsize=3, color=color, label=_(group))
     labels = [str(c) for c in data["campaign_id"]]
     if "uplift" in data.columns:
-        labels = [f"{c}\nuplift {100 * u:+.1f} pts" if pd.notna(u) else c
+        labels = [c + "\n" + _("uplift {points} pts").format(points=f"{100 * u:+.1f}") if pd.notna(u) else c
                   for c, u in zip(labels, data["uplift"], strict=True)]
     ax.set_yticks(positions, labels)
     ax.set_ylim(-0.6, len(data) - 0.4)
     format_percent_axis(ax, axis="x")
     ax.set_xlim(left=0)
     window = data.attrs.get("window_days")
-    detail = f" within {window} days" if window else ""
     level = round(100 * (1 - data.attrs.get("alpha", 0.05)))
-    label_axes(ax, title or f"Customers buying{detail} of the send: treatment vs control ({level}% CI)",
-               "Conversion rate (% of group)", None)
+    default = (_("Customers buying within {days} days of the send: treatment vs control ({level}% CI)") if window
+               else _("Customers buying of the send: treatment vs control ({level}% CI)"))
+    label_axes(ax, title or default.format(days=window, level=level), _("Conversion rate (% of group)"), None)
     legend_outside(ax)
     return ax
 
@@ -111,17 +117,20 @@ def plot_survey_scores(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
     scored = data.assign(score=np.floor(data["score"]).astype(int))
     shares = (scored.groupby("status")["score"].value_counts(normalize=True)
               .rename("share").reset_index())
-    order = [s for s in ("churned", "retained", "unknown") if s in set(shares["status"])]
+    order = [s for s in (N_("churned"), N_("retained"), N_("unknown")) if s in set(shares["status"])]
     ax = get_ax(ax)
     colors = {"churned": CUSTOMER_STATUS_COLORS["churned"], "retained": CUSTOMER_STATUS_COLORS["active"],
               "unknown": OTHER_SEGMENT_COLOR}
     sns.barplot(data=shares, x="score", y="share", hue="status", hue_order=order, order=list(range(11)), ax=ax,
                 palette=colors, saturation=1.0)
     format_percent_axis(ax)
-    legend_outside(ax, title="Respondents")
+    legend_outside(ax, title=_("Respondents"))
+    if ax.get_legend() is not None:  # the legend names the status codes of the data: in the reader's language
+        for text in ax.get_legend().get_texts():
+            text.set_text(_(text.get_text()))
     for edge in (6.5, 8.5):  # detractors 0-6 | passives 7-8 | promoters 9-10
         ax.axvline(edge, color="grey", linestyle=":", linewidth=1)
-    label_axes(ax, title or "Survey scores of churned vs retained customers",
-               "Likelihood to recommend (0-10; detractors 0-6, passives 7-8, promoters 9-10)",
-               "Respondents (% of group)")
+    label_axes(ax, title or _("Survey scores of churned vs retained customers"),
+               _("Likelihood to recommend (0-10; detractors 0-6, passives 7-8, promoters 9-10)"),
+               _("Respondents (% of group)"))
     return ax

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from clc_lib.i18n import _, format_count, format_number, format_percent
+
 from clc_lib.plots.theme import (
     SEGMENT_GROUPS,
     format_count_axis,
@@ -47,18 +49,23 @@ def plot_rfm_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, monetary
     for r in means.index:
         for f in means.columns:
             if (r, f) in main.index and pd.notna(means.loc[r, f]):
-                annotations.loc[r, f] = f"{main[(r, f)]}\n{means.loc[r, f]:,.0f}\nn={counts[(r, f)]:,}"
+                annotations.loc[r, f] = (f"{main[(r, f)]}\n{format_number(means.loc[r, f], 0)}"
+                                         f"\nn={format_count(counts[(r, f)])}")
             else:
                 annotations.loc[r, f] = ""
-    unit = currency or "run currency"
+    unit = currency or _("run currency")
+    colour_label = (_("Mean net revenue per customer ({unit})").format(unit=unit) if monetary == "net_revenue"
+                    else _("Mean {value} per customer ({unit})").format(value=monetary.replace("_", " "), unit=unit))
     sns.heatmap(means, ax=ax, cmap="YlGnBu", annot=annotations.to_numpy(), fmt="", annot_kws={"fontsize": 7},
-                linewidths=0.5, cbar_kws={"label": f"Mean {monetary.replace('_', ' ')} per customer ({unit})"})
-    def no_customers(scores: list[int]) -> str:
-        return f"; no customer has score {', '.join(map(str, scores))}" if scores else ""
+                linewidths=0.5, cbar_kws={"label": colour_label})
 
-    label_axes(ax, "RFM grid: main segment and mean value per customer",
-               f"Frequency score (1 = fewest purchase days{no_customers(skipped_f)})",
-               f"Recency score (5 = most recent{no_customers(skipped_r)})")
+    def no_customers(scores: list[int]) -> str:
+        return _("; no customer has score {scores}").format(scores=", ".join(map(str, scores))) if scores else ""
+
+    label_axes(ax, _("RFM grid: main segment and mean value per customer"),
+               _("Frequency score (1 = fewest purchase days{no_customers})").format(
+                   no_customers=no_customers(skipped_f)),
+               _("Recency score (5 = most recent{no_customers})").format(no_customers=no_customers(skipped_r)))
     return ax
 
 
@@ -79,12 +86,13 @@ def plot_segment_sizes(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Ax
     frame = frame.iloc[order[::-1]]
     names = frame.index.astype(str)
     bars = ax.barh(names, frame["customers"], color=[segment_color(n) for n in names])
-    labels = [f"{c:.0%} of customers, {r:.0%} of revenue"
+    labels = [_("{customer_share} of customers, {revenue_share} of revenue").format(
+                  customer_share=format_percent(c, 0), revenue_share=format_percent(r, 0))
               for c, r in zip(frame["customer_share"], frame["revenue_share"].fillna(0))]
     ax.set_xlim(0, float(frame["customers"].max()) * 1.05 if len(frame) else 1)
     label_bars(ax, bars, labels, fontsize=8)
     segment_group_legend(ax, names)
-    label_axes(ax, "Customers per RFM segment", "Customers", "RFM segment")
+    label_axes(ax, _("Customers per RFM segment"), _("Customers"), _("RFM segment"))
     format_count_axis(ax, axis="x")
     return ax
 

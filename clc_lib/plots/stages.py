@@ -24,8 +24,10 @@ from clc_lib.plots.theme import (
     legend_outside,
     set_period_ticks,
     stage_color,
+    term_label,
 )
-from clc_lib.definitions import TERMS, stage_label
+from clc_lib.definitions import stage_label
+from clc_lib.i18n import N_, _, format_count, format_date, format_percent, ngettext
 from clc_lib.stages import PROSPECT_STAGES, STAGES
 
 __all__ = [
@@ -38,15 +40,26 @@ __all__ = [
 ]
 
 #: How each stage metric is labelled and formatted: (axis label, kind of axis).
+#: The title of each metric's chart is its own message, so that each language words it whole.
 _METRIC_AXES: Mapping[str, tuple[str, str]] = {
-    "customers": ("Customers", "count"),
-    "customer_share": ("Share of customers", "percent"),
-    "revenue": ("Net revenue in window ({currency})", "currency"),
-    "revenue_share": ("Share of revenue in window", "percent"),
-    "aov": ("Average order value ({currency})", "currency"),
-    "next_period_purchase_rate": ("Bought in the next period (share)", "percent"),
-    "next_stage_conversion": ("Moved to the next stage (share)", "percent"),
-    "median_periods_in_stage": ("Median stay in stage (periods)", "count"),
+    "customers": (N_("Customers"), "count"),
+    "customer_share": (N_("Share of customers"), "percent"),
+    "revenue": (N_("Net revenue in window ({currency})"), "currency"),
+    "revenue_share": (N_("Share of revenue in window"), "percent"),
+    "aov": (N_("Average order value ({currency})"), "currency"),
+    "next_period_purchase_rate": (N_("Bought in the next period (share)"), "percent"),
+    "next_stage_conversion": (N_("Moved to the next stage (share)"), "percent"),
+    "median_periods_in_stage": (N_("Median stay in stage (periods)"), "count"),
+}
+_METRIC_TITLES: Mapping[str, str] = {
+    "customers": N_("Customers by lifecycle stage"),
+    "customer_share": N_("Share of customers by lifecycle stage"),
+    "revenue": N_("Net revenue in window by lifecycle stage"),
+    "revenue_share": N_("Share of revenue in window by lifecycle stage"),
+    "aov": N_("Average order value by lifecycle stage"),
+    "next_period_purchase_rate": N_("Bought in the next period by lifecycle stage"),
+    "next_stage_conversion": N_("Moved to the next stage by lifecycle stage"),
+    "median_periods_in_stage": N_("Median stay in stage by lifecycle stage"),
 }
 
 
@@ -90,15 +103,17 @@ def plot_stage_counts(data: pd.DataFrame, ax: plt.Axes | None = None, *, share: 
         wide = wide.div(wide.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0)
     ax.stackplot(wide.index, *[wide[s].to_numpy() for s in stages], labels=[stage_label(s) for s in stages],
                  colors=[stage_color(s) for s in stages], edgecolor="white", linewidth=0.4)
-    legend_outside(ax, title="Stage", reverse=True)
+    legend_outside(ax, title=_("Stage"), reverse=True)
     set_period_ticks(ax, wide.index)
     ax.set_xlim(wide.index.min(), wide.index.max())
-    customers = TERMS["customer"].label
-    title = f"{customers} by lifecycle stage" + (" (share)" if share else "")
+    customers = term_label("customer")
+    title = (_("{customers} by lifecycle stage (share)") if share
+             else _("{customers} by lifecycle stage")).format(customers=customers)
     if prospect_columns:
-        title += (f"\n{TERMS['prospect'].label} (not customers, not drawn): {prospects_at_end:,} "
-                  "at the last period end")
-    label_axes(ax, title, "Snapshot date (period end)", f"Share of {customers.lower()}" if share else customers)
+        title += "\n" + _("{prospects} (not customers, not drawn): {count} at the last period end").format(
+            prospects=term_label("prospect"), count=format_count(prospects_at_end))
+    ylabel = _("Share of {customers}").format(customers=customers.lower()) if share else customers
+    label_axes(ax, title, _("Snapshot date (period end)"), ylabel)
     _format_axis(ax, "percent" if share else "count", "")
     return ax
 
@@ -117,9 +132,9 @@ def plot_transition_matrix(data: pd.DataFrame, ax: plt.Axes | None = None) -> pl
     matrix = matrix.rename(index=stage_label, columns=stage_label)
     is_share = bool(np.nanmax(matrix.to_numpy(), initial=0) <= 1.0)
     sns.heatmap(matrix, ax=ax, cmap="Blues", annot=True, fmt=".0%" if is_share else ",.0f",
-                linewidths=0.5, cbar_kws={"label": "Share of the row's customers" if is_share else "Customers"})
-    label_axes(ax, "Stage transitions between snapshots", "Stage at the later snapshot",
-               "Stage at the earlier snapshot")
+                linewidths=0.5, cbar_kws={"label": _("Share of the row's customers") if is_share else _("Customers")})
+    label_axes(ax, _("Stage transitions between snapshots"), _("Stage at the later snapshot"),
+               _("Stage at the earlier snapshot"))
     return ax
 
 
@@ -178,12 +193,16 @@ def plot_stage_flows(data: pd.DataFrame, ax: plt.Axes | None = None, *, period_e
             height = float(totals[stage])
             ax.add_patch(plt.Rectangle((x, y), bar, height, color=stage_color(stage)))
             ha, tx = ("right", x - 0.01) if x == left_x else ("left", x + bar + 0.01)
-            ax.text(tx, y + height / 2, f"{stage_label(stage)} ({height:,.0f})", va="center", ha=ha, fontsize=9)
+            name = _("(first seen)") if stage == "(first seen)" else stage_label(stage)
+            ax.text(tx, y + height / 2, _("{stage} ({count})").format(stage=name, count=format_count(height)),
+                    va="center", ha=ha, fontsize=9)
     ax.set_xlim(-0.3, 1.3)
-    ax.set_xticks([left_x + bar / 2, right_x + bar / 2], ["Previous snapshot", f"{when:%Y-%m-%d}"])
+    snapshot = format_date(when)
+    ax.set_xticks([left_x + bar / 2, right_x + bar / 2], [_("Previous snapshot"), snapshot])
     ax.grid(False)
     format_count_axis(ax)
-    label_axes(ax, f"Stage flows into the snapshot of {when:%Y-%m-%d}", "Snapshot", "Customers (stacked)")
+    label_axes(ax, _("Stage flows into the snapshot of {date}").format(date=snapshot), _("Snapshot"),
+               _("Customers (stacked)"))
     return ax
 
 
@@ -203,8 +222,8 @@ def plot_stage_metrics(data: pd.DataFrame, metric: str = "revenue_share", ax: pl
     ax.bar([stage_label(s) for s in stages], frame[metric].astype(float).fillna(0),
            color=[stage_color(s) for s in stages])
     label, kind = _METRIC_AXES[metric]
-    label = label.format(currency=currency or "run currency")
-    label_axes(ax, f"{label.split(' (')[0]} by lifecycle stage", "Lifecycle stage", label)
+    label = _(label).format(currency=currency or _("run currency"))
+    label_axes(ax, _(_METRIC_TITLES[metric]), _("Lifecycle stage"), label)
     _format_axis(ax, kind, currency)
     ax.tick_params(axis="x", rotation=30)
     return ax
@@ -221,12 +240,16 @@ def plot_stage_backtest(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     bars = ax.bar([stage_label(s) for s in stages], rates.fillna(0), color=[stage_color(s) for s in stages])
     # Room above the tallest bar for its label; a back-test without buyers still gets a 0-1% axis.
     ax.set_ylim(0, max(rates.max() if rates.notna().any() else 0.0, 0.01) * 1.12)
-    label_bars(ax, bars, ["–" if pd.isna(v) else f"{v:.0%}" for v in rates])
+    label_bars(ax, bars, ["–" if pd.isna(v) else format_percent(v, 0) for v in rates])
     window = data.attrs.get("window_days")
     as_of = data.attrs.get("as_of")
-    when = f" within {window} days after {pd.Timestamp(as_of):%Y-%m-%d}" if window and as_of is not None else ""
-    label_axes(ax, f"Customers who bought{when}, by stage at that date", "Lifecycle stage at the back-test date",
-               "Bought in the window (share of stage)")
+    if window and as_of is not None:
+        title = ngettext("Customers who bought within {days} day after {date}, by stage at that date",
+                         "Customers who bought within {days} days after {date}, by stage at that date",
+                         int(window)).format(days=window, date=format_date(pd.Timestamp(as_of)))
+    else:
+        title = _("Customers who bought, by stage at that date")
+    label_axes(ax, title, _("Lifecycle stage at the back-test date"), _("Bought in the window (share of stage)"))
     format_percent_axis(ax)
     ax.tick_params(axis="x", rotation=30)
     return ax

@@ -13,6 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.plots.theme import format_percent_axis, get_ax, label_axes, legend_outside, require_columns
+from clc_lib.i18n import N_, _
 from clc_lib.survival import format_p_value
 
 __all__ = ["plot_survival_curves", "plot_hazard_ratios"]
@@ -24,12 +25,13 @@ def _format_p(p_value: float) -> str:
 
 
 def plot_survival_curves(data: pd.DataFrame, ax: plt.Axes | None = None, *, logrank_p: float | None = None,
-                         title: str | None = None, xlabel: str = "Days since first purchase",
-                         ylabel: str = "Customers without the event (%)") -> plt.Axes:
+                         title: str | None = None, xlabel: str = N_("Days since first purchase"),
+                         ylabel: str = N_("Customers without the event (%)")) -> plt.Axes:
     """Kaplan-Meier curves with shaded confidence bands, one per group.
 
     ``data`` is :func:`clc_lib.survival.kaplan_meier` output. When ``logrank_p`` is given the title
-    reports it (from :func:`clc_lib.survival.logrank_test`).
+    reports it (from :func:`clc_lib.survival.logrank_test`). The axis labels are looked up in the
+    active language (text without a translation is drawn as given).
     """
     require_columns(data, ["group", "time", "survival", "lower", "upper"], "the survival chart")
     ax = get_ax(ax)
@@ -41,10 +43,10 @@ def plot_survival_curves(data: pd.DataFrame, ax: plt.Axes | None = None, *, logr
     format_percent_axis(ax)
     ax.set_ylim(0, 1.02)
     ax.set_xlim(left=0)
-    base = title or "Kaplan-Meier survival (shaded: 95% confidence interval)"
+    base = title or _("Kaplan-Meier survival (shaded: 95% confidence interval)")
     if logrank_p is not None:
-        base = f"{base}\nlog-rank p {_format_p(logrank_p)}"
-    label_axes(ax, base, xlabel, ylabel)
+        base += "\n" + _("log-rank p {p_value}").format(p_value=_format_p(logrank_p))
+    label_axes(ax, base, _(xlabel), _(ylabel))
     if data["group"].nunique() > 1:
         legend_outside(ax)
     return ax
@@ -89,9 +91,11 @@ def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
                     "the hazard-ratio chart")
     units = units or {}
     labels = [
-        (f"{row.covariate} (per {units[row.covariate]:g})" if row.covariate in units else f"{row.covariate} (per unit)")
+        (_("{covariate} (per {step})").format(covariate=row.covariate, step=f"{units[row.covariate]:g}")
+         if row.covariate in units else _("{covariate} (per unit)").format(covariate=row.covariate))
         if row.level is None or pd.isna(row.level)
-        else f"{row.covariate}: {row.level} vs {row.reference}"
+        else _("{covariate}: {level} vs {reference}").format(covariate=row.covariate, level=row.level,
+                                                             reference=row.reference)
         for row in data.itertuples()
     ]
     ax = get_ax(ax, figsize=(9.0, max(3.0, 0.5 * len(data) + 2.0)))
@@ -111,6 +115,6 @@ def plot_hazard_ratios(data: pd.DataFrame, ax: plt.Axes | None = None, *, title:
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _pos: f"{value:g}"))
     ax.xaxis.set_minor_locator(mticker.NullLocator())
     ax.set_yticks(positions, labels)
-    label_axes(ax, title or "Drivers of the event: hazard ratios (95% CI)",
-               "Hazard ratio (log scale; > 1 = event sooner)", None)
+    label_axes(ax, title or _("Drivers of the event: hazard ratios (95% CI)"),
+               _("Hazard ratio (log scale; > 1 = event sooner)"), None)
     return ax

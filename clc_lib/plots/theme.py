@@ -6,7 +6,9 @@ the marking of incomplete periods and the wording of errors about wrong input.
 
 from __future__ import annotations
 
+import re
 import textwrap
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 import matplotlib.colors as mcolors
@@ -17,6 +19,7 @@ import pandas as pd
 import seaborn as sns
 
 from clc_lib.errors import DataError
+from clc_lib.i18n import N_, _, current_language, format_date
 
 PALETTE = "colorblind"
 FIGSIZE = (9.0, 4.8)
@@ -63,11 +66,11 @@ CUSTOMER_STATUS_COLORS: Mapping[str, str] = {
 #: ``clc_lib/rfm_segments.yaml`` have up to twelve segments, more than a reader tells apart by colour,
 #: so a segment's colour says its group and the segment's name is always written beside it.
 SEGMENT_GROUPS: Mapping[str, tuple[str, ...]] = {
-    "best": ("Champions", "Loyalists"),
-    "growing": ("Potential Loyalist", "Potential Loyalists", "First-Time Buyers", "Promising"),
-    "needs attention": ("Need Attention", "About To Sleep"),
-    "slipping": ("Slipping Regulars", "Can't Lose Them", "Can't Lose"),
-    "gone quiet": ("Hibernating", "Lost"),
+    N_("best"): ("Champions", "Loyalists"),
+    N_("growing"): ("Potential Loyalist", "Potential Loyalists", "First-Time Buyers", "Promising"),
+    N_("needs attention"): ("Need Attention", "About To Sleep"),
+    N_("slipping"): ("Slipping Regulars", "Can't Lose Them", "Can't Lose"),
+    N_("gone quiet"): ("Hibernating", "Lost"),
 }
 SEGMENT_GROUP_COLORS: Mapping[str, str] = {
     "best": OKABE_ITO["blue"], "growing": OKABE_ITO["sky_blue"], "needs attention": OKABE_ITO["yellow"],
@@ -81,6 +84,33 @@ SEGMENT_COLORS: Mapping[str, str] = {
 }
 #: Colour of people seen for the first time (no earlier stage), e.g. in the stage flows.
 FIRST_SEEN_COLOR = "#D9D9D9"
+
+
+#: The labels of the terms of :data:`clc_lib.definitions.TERMS` that charts draw, by key, marked
+#: for translation (:func:`term_label`); a test keeps them equal to the definitions' labels.
+CHART_TERM_LABELS: Mapping[str, str] = {
+    "customer": N_("Customers"),
+    "prospect": N_("Prospects"),
+    "active_customer": N_("Active customers"),
+    "lapsed_customer": N_("Lapsed customers"),
+    "churned_customer": N_("Churned customers"),
+    "churn_rate": N_("Churn rate"),
+    "buyer_dropoff_rate": N_("Buyer drop-off rate"),
+    "repeat_within_window": N_("Second purchase within {window_days} days (complete cohorts)"),
+    "net_revenue": N_("Net revenue"),
+    "gross_revenue": N_("Gross revenue"),
+    "returns": N_("Returns"),
+    "orders": N_("Orders"),
+}
+
+
+def term_label(key: str, **values) -> str:
+    """The label of the term ``key`` (:data:`clc_lib.definitions.TERMS`) in the active language, its
+    braces filled from ``values`` (``term_label("repeat_within_window", window_days=90)``)."""
+    from clc_lib.definitions import TERMS
+
+    label = _(TERMS[key].label)
+    return label.format(**values) if values else label
 
 
 def stage_color(stage: str) -> str:
@@ -144,7 +174,7 @@ def get_ax(ax: plt.Axes | None = None, figsize: tuple[float, float] | None = Non
     """Return ``ax``, or the axes of a new figure when ``ax`` is None."""
     if ax is not None:
         return ax
-    _, new_ax = plt.subplots(figsize=figsize or FIGSIZE)
+    _figure, new_ax = plt.subplots(figsize=figsize or FIGSIZE)
     return new_ax
 
 
@@ -153,15 +183,44 @@ TITLE_WIDTH = 80
 AXIS_LABEL_WIDTH = 55
 
 
+def _display_width(text: str) -> int:
+    """Width of ``text`` in Latin character widths: East Asian wide characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in text)
+
+
+def _wrap_wide(line: str, width: int) -> list[str]:
+    """Break a line of Chinese text at ``width`` Latin character widths, keeping closing punctuation
+    and words of Latin letters or digits (units, data values) whole where they fit."""
+    pieces = re.findall(r"[A-Za-z0-9_.,:%+\-]+|\s+|.", line)
+    lines, current = [], ""
+    for piece in pieces:
+        closing = piece in "，。、；：）」』》！？)"
+        if current and _display_width(current + piece) > width and not closing:
+            lines.append(current.rstrip())
+            current = piece.lstrip()
+        else:
+            current += piece
+    return [*lines, current] if current else lines
+
+
 def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.fill(line, width) if len(line) > width else line for line in text.split("\n"))
+    wrapped = []
+    for line in text.split("\n"):
+        if _display_width(line) <= width:
+            wrapped.append(line)
+        elif _display_width(line) > len(line):
+            wrapped.extend(_wrap_wide(line, width))
+        else:
+            wrapped.append(textwrap.fill(line, width))
+    return "\n".join(wrapped)
 
 
 def label_axes(ax: plt.Axes, title: str, xlabel: str | None = None, ylabel: str | None = None) -> plt.Axes:
     """Set the title and axis labels (units belong in the labels, e.g. "Revenue (EUR)").
 
     Lines longer than :data:`TITLE_WIDTH` (title) or :data:`AXIS_LABEL_WIDTH` (axis labels)
-    characters wrap, so that a long label neither shrinks the image nor runs past the chart.
+    characters wrap (a Chinese character counts as two), so that a long label neither shrinks the
+    image nor runs past the chart.
     """
     ax.set_title(_wrap(title, TITLE_WIDTH))
     if xlabel is not None:
@@ -196,11 +255,35 @@ def _axis(ax: plt.Axes, axis: str):
     return ax.yaxis if axis == "y" else ax.xaxis
 
 
+#: Chinese amounts from 10,000 are written in 万 (10^4) and 亿 (10^8), as Chinese readers count money.
+_CHINESE_MAGNITUDES: Mapping[str, tuple[tuple[float, str], ...]] = {
+    "zh-Hans": ((1e8, "亿"), (1e4, "万")),
+    "zh-Hant": ((1e8, "億"), (1e4, "萬")),
+}
+
+
+def _chinese_amount(value: float, language: str) -> str:
+    """``value`` for a Chinese tick label: ``25,000`` -> ``2.5万``, ``300,000,000`` -> ``3亿``."""
+    for size, word in _CHINESE_MAGNITUDES[language]:
+        if abs(value) >= size:
+            return f"{value / size:,.1f}".removesuffix(".0") + word
+    whole = abs(value) >= 100 or float(value).is_integer()
+    return f"{value:,.0f}" if whole else f"{value:,.2f}"
+
+
 def format_currency_axis(ax: plt.Axes, currency: str = "", axis: str = "y") -> plt.Axes:
-    """Tick labels as money with thousands separators, e.g. ``12,500 EUR`` (k/M for large values)."""
+    """Tick labels as money with thousands separators, e.g. ``12,500 EUR`` (k/M for large values).
+
+    In Chinese (the active language when called) the currency code comes first and amounts from
+    10,000 are counted in 万/萬 and 亿/億: ``EUR 2.5万``.
+    """
     suffix = f" {currency}" if currency else ""
+    language = current_language()
 
     def fmt(value: float, _pos: int) -> str:
+        if language in _CHINESE_MAGNITUDES:
+            amount = _chinese_amount(value, language)
+            return f"{currency} {amount}" if currency else amount
         magnitude = abs(value)
         if magnitude >= 1e6:
             return f"{value / 1e6:,.1f}M{suffix}"
@@ -272,8 +355,13 @@ def palette_colors(n: int) -> list:
 
 
 def money_label(label: str, currency: str) -> str:
-    """Return ``label`` with the currency in brackets, e.g. "Net revenue (EUR)"; unchanged without one."""
-    return f"{label} ({currency})" if currency else label
+    """Return ``label`` with the currency in brackets, e.g. "Net revenue (EUR)"; unchanged without one.
+
+    Chinese labels take full-width brackets: ``净收入（EUR）``.
+    """
+    if not currency:
+        return label
+    return f"{label} ({currency})" if current_language() == "en" else f"{label}（{currency}）"
 
 
 def infer_period(dates: pd.Series | pd.Index) -> str | None:
@@ -289,6 +377,9 @@ def infer_period(dates: pd.Series | pd.Index) -> str | None:
     return None
 
 
+#: The short label of an ISO week on a Chinese time axis (the year is written under the first week of a year).
+_ISO_WEEK_TICKS: Mapping[str, str] = {"zh-Hans": "第{week}周", "zh-Hant": "第{week}週"}
+
 # Steps (in periods) a time axis may take, and the alignment of the ticks: months on the first of a
 # quarter, half-year or year; ISO weeks on week 1, 14, 27, 40 for the quarterly step.
 _MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60)
@@ -301,6 +392,8 @@ def period_ticks(dates: pd.Series | pd.Index, period: str | None = None,
 
     Monthly data get short month names ("Jan", "Feb", ...), weekly data ISO weeks ("W01", "W14",
     ...); the year is written under the first tick and under the first tick of every later year.
+    In Chinese (the active language) months read ``2月`` and weeks ``第14周`` / ``第14週``, with
+    ``2024年`` under the first tick of a year.
     Long series get a tick every 2, 3, 6, 12, ... months (every 2, 4, 13, 26, ... weeks), aligned
     on the calendar, so that at most ``max_ticks`` labels show.
 
@@ -326,7 +419,7 @@ def period_ticks(dates: pd.Series | pd.Index, period: str | None = None,
     if period not in ("M", "W"):
         step = max(1, int(np.ceil(len(index) / max_ticks)))
         chosen = np.arange(0, len(index), step)
-        return chosen, [f"{index[i]:%d %b %Y}" for i in chosen]
+        return chosen, [_day_label(index[i]) for i in chosen]
     iso = index.isocalendar()
     week, iso_year = iso["week"].to_numpy(dtype=int), iso["year"].to_numpy(dtype=int)
     span = len(pd.unique(index))
@@ -342,7 +435,7 @@ def period_ticks(dates: pd.Series | pd.Index, period: str | None = None,
     chosen = np.flatnonzero(aligned)
     if len(chosen) > 1:
         # one tick per period even where several rows share a period (e.g. lines of several groups)
-        _, first = np.unique(index[chosen], return_index=True)
+        _periods, first = np.unique(index[chosen], return_index=True)
         chosen = np.sort(chosen[first])
     if len(chosen) < 2 and len(index) > 1:
         chosen = np.unique([0, len(index) - 1]) if step > 1 else chosen
@@ -350,10 +443,29 @@ def period_ticks(dates: pd.Series | pd.Index, period: str | None = None,
     for i in chosen:
         when = index[i]
         year = int(iso_year[i]) if period == "W" else when.year
-        short = f"W{week[i]:02d}" if period == "W" else f"{when:%b}"
-        labels.append(short if year == last_year else f"{short}\n{year}")
+        labels.append(_period_tick_label(when, period, int(week[i]), with_year=year != last_year))
         last_year = year
     return chosen, labels
+
+
+def _period_tick_label(when: pd.Timestamp, period: str, week: int, *, with_year: bool) -> str:
+    """A tick label of a month or ISO week: ``Jan`` / ``W01``, with the year on a second line; in
+    Chinese ``1月`` / ``第1周`` (``第1週``) and ``2024年`` on the second line, so that the labels that
+    carry a year stay as narrow as their neighbours."""
+    language = current_language()
+    year = when.isocalendar().year if period == "W" else when.year
+    if language == "en":
+        short = f"W{week:02d}" if period == "W" else f"{when:%b}"
+    else:
+        short = (_ISO_WEEK_TICKS[language] if period == "W" else "{month}月").format(week=week, month=when.month)
+    if not with_year:
+        return short
+    return f"{short}\n{year}" if language == "en" else f"{short}\n{year}年"
+
+
+def _day_label(when: pd.Timestamp) -> str:
+    """A day as the charts write it: ``08 Jan 2024`` in English, ``2024年1月8日`` in Chinese."""
+    return f"{when:%d %b %Y}" if current_language() == "en" else format_date(when)
 
 
 def set_period_ticks(ax: plt.Axes, dates: pd.Series | pd.Index, positions: Sequence | None = None,
@@ -418,11 +530,11 @@ def segment_group_legend(ax: plt.Axes, segments: Sequence[str]) -> None:
     from matplotlib.patches import Patch
 
     present = set(map(str, segments))
-    handles = [Patch(color=SEGMENT_GROUP_COLORS[group], label=group)
+    handles = [Patch(color=SEGMENT_GROUP_COLORS[group], label=_(group))
                for group, members in SEGMENT_GROUPS.items() if present.intersection(members)]
     if present - set(SEGMENT_COLORS):
-        handles.append(Patch(color=OTHER_SEGMENT_COLOR, label="other segments"))
-    legend_outside(ax, title="Segment group", handles=handles, fontsize="small")
+        handles.append(Patch(color=OTHER_SEGMENT_COLOR, label=_("other segments")))
+    legend_outside(ax, title=_("Segment group"), handles=handles, fontsize="small")
 
 
 def _relative_luminance(color) -> float:
@@ -520,9 +632,9 @@ def label_bars(ax: plt.Axes, bars, labels: Sequence[str], *, fontsize: str | flo
                            va="center" if horizontal else "bottom", ha="left" if horizontal else "center")
         inside = _place_bar_label(text, bar, renderer, horizontal, inside_color)
         placed.append((text, bar, inside))
-    _room_for_labels(ax, [text for text, _, inside in placed if not inside], renderer, horizontal)
+    _room_for_labels(ax, [text for text, _bar, inside in placed if not inside], renderer, horizontal)
     kept, boxes = [], []
-    for text, bar, _ in placed:
+    for text, bar, _inside in placed:
         _place_bar_label(text, bar, renderer, horizontal, inside_color)  # bars are shorter on a wider axis
         box = text.get_window_extent(renderer)
         if any(box.overlaps(other) for other in boxes):
@@ -536,7 +648,9 @@ def label_bars(ax: plt.Axes, bars, labels: Sequence[str], *, fontsize: str | flo
 def incomplete_period_label(data: pd.DataFrame) -> str:
     """Legend text for an unfinished period, with the ``as_of`` date of ``data.attrs`` when it has one."""
     as_of = data.attrs.get("as_of")
-    return "incomplete period" + (f" (data to {pd.Timestamp(as_of):%d %b %Y})" if as_of is not None else "")
+    if as_of is None:
+        return _("incomplete period")
+    return _("incomplete period (data to {date})").format(date=_day_label(pd.Timestamp(as_of)))
 
 
 def incomplete_periods(data: pd.DataFrame, periods: pd.Index) -> np.ndarray:

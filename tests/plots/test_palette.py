@@ -79,8 +79,9 @@ def test_stage_bar_charts_draw_each_stage_in_its_colour():
         assert [_hex(bar.get_facecolor()) for bar in ax.patches] == [_expected(s) for s in CUSTOMER_STAGES]
     ax = plot_revenue_by(by_stage, by="stage")
     names = [t.get_text() for t in ax.get_yticklabels()]
-    assert sorted(names) == sorted(CUSTOMER_STAGES)
-    assert [_hex(bar.get_facecolor()) for bar in ax.patches] == [_expected(s) for s in names]
+    assert sorted(names) == sorted(stage_label(s) for s in CUSTOMER_STAGES)
+    codes = {stage_label(code): code for code in CUSTOMER_STAGES}
+    assert [_hex(bar.get_facecolor()) for bar in ax.patches] == [_expected(codes[name]) for name in names]
 
 
 def test_stage_flows_draw_each_stage_block_in_its_colour():
