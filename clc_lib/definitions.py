@@ -213,7 +213,8 @@ TERMS: Mapping[str, Term] = dict([
     _term("orders", N_("Orders"), N_("orders"),
           N_("Distinct orders with at least one purchase line (return and cancellation invoices are not orders).")),
     # time
-    _term("first_purchase_date", N_("First purchase in data"), N_("date"), N_("Date of the earliest purchase in the data.")),
+    _term("first_purchase_date", N_("First purchase in data"), N_("date"),
+          N_("Date of the earliest purchase in the data.")),
     _term("last_purchase_date", N_("Last purchase in data"), N_("date"),
           N_("Date of the latest purchase on or before the as-of date.")),
     _term("days_since_last_purchase", N_("Median days since last purchase"), N_("days"),

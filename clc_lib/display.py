@@ -416,16 +416,7 @@ def figure_change(label: str, value: Any, kind: str, previous: Mapping[str, Any]
     as_of = previous.get("as_of")
     if not as_of:
         return _("{change} since the previous run").format(change=change)
-    return _("{change} since {date}").format(change=change, date=_date_text(as_of))
-
-
-def _date_text(value: Any) -> str:
-    """A date from the run records (``"2024-11-30"``) as :func:`format_date` writes it; text that is
-    not a date is returned as it is."""
-    try:
-        return format_date(pd.Timestamp(value))
-    except (TypeError, ValueError):
-        return str(value)
+    return _("{change} since {date}").format(change=change, date=format_date(as_of))
 
 
 def key_figures_html(figures: Mapping[str, Any] | Iterable[Any], *, currency: str | None = "",
@@ -539,7 +530,10 @@ def missing_html(table: str, what: str, needs: str | None = None) -> str:
     """The HTML line of :func:`show_missing` (in the active language; ``what`` and ``needs`` are shown
     as given)."""
     if needs is None:
-        data = _(SWITCH_ON[table]) if table in SWITCH_ON else _("the {table} table to the run config").format(table=table)
+        if table in SWITCH_ON:
+            data = _(SWITCH_ON[table])
+        else:
+            data = _("the {table} table to the run config").format(table=table)
         needs = _("Add {data} to see it.").format(data=data)
     return _skip_line(_not_shown(what, needs))
 

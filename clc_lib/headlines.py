@@ -22,7 +22,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from clc_lib.display import CARD_CSS, _date_text, format_change, format_count, format_value, is_missing
+from clc_lib.display import CARD_CSS, format_change, format_count, format_date, format_value, is_missing
 from clc_lib.i18n import N_, gettext as _
 
 __all__ = [
@@ -112,7 +112,7 @@ def _change_clause(change: str, as_of: str | None) -> str:
         clauses = (_(" (up {change} since the previous run)"), _(" (down {change} since the previous run)"),
                    _(" ({change} since the previous run)"))
     up, down, other = clauses
-    date = _date_text(as_of) if as_of else ""
+    date = format_date(as_of) if as_of else ""
     if change.startswith("+"):
         return up.format(change=change[1:], date=date)
     if change.startswith("-"):

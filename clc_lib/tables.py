@@ -139,36 +139,83 @@ def table_html(
 #: in the label where the values do not carry it (money cells carry their currency). English; tables
 #: show them in the report's language (:func:`column_label`).
 COLUMN_LABELS: Mapping[str, str] = {
-    "customer_id": N_("Customer"), "person_id": N_("Person"), "stage": N_("Stage"), "segment": N_("Segment"),
-    "channel": N_("Channel"), "customers": N_("Customers"), "revenue": N_("Revenue"), "aov": N_("Average order value"),
-    "arpu": N_("Revenue per buying customer"), "clv": N_("Predicted customer value"), "cac": N_("Acquisition cost (CAC)"),
-    "rmst_days": N_("Restricted mean time (days)"), "median_days": N_("Median (days)"), "p_alive": N_("Chance still buying"),
-    "expected_purchases": N_("Expected purchases"), "cumulative_share": N_("Cumulative share of value"),
-    "customer_share": N_("Share of customers"), "revenue_share": N_("Share of revenue"), "new_customers": N_("New customers"),
-    "spend": N_("Spend"), "rank": N_("Rank"), "events": N_("Events"), "p_value": N_("p-value"), "n_treatment": N_("Treated customers"),
-    "n_control": N_("Control customers"), "new_window_days": N_("New-customer window (days)"),
-    "payback_months": N_("Payback (months)"), "mean_recency_days": N_("Mean days since last purchase"),
-    "median_monetary": N_("Median revenue per customer"), "value_share": N_("Share of value"),
-    "top_customers": N_("Top customers"), "rows": N_("Rows"), "amount": N_("Amount"), "table": N_("Table"), "step": N_("Step"),
-    "action": N_("Action"), "description": N_("Description"), "group": N_("Group"),
-    "is_complete": N_("Period"), "next_period_purchase_rate": N_("Bought in the next period"),
-    "next_stage_conversion": N_("Moved on to the next stage"), "median_periods_in_stage": N_("Median periods in the stage"),
-    "median_recency_days": N_("Median days since last purchase"), "median_frequency": N_("Median repeat purchases"),
-    "historic_ltv": N_("Historic LTV"), "predicted_clv_per_customer": N_("Predicted value per customer"),
-    "predicted_clv_total": N_("Predicted value, all customers"), "net_revenue_per_customer": N_("Net revenue per customer"),
-    "customers_without_prediction": N_("Customers without a prediction"), "median_lower": N_("Median, lower 95% bound"),
-    "median_upper": N_("Median, upper 95% bound"), "campaign_id": N_("Campaign"), "rate_treatment": N_("Bought, treated"),
-    "rate_control": N_("Bought, control"), "uplift_lower": N_("Uplift, lower 95% bound"),
-    "uplift_upper": N_("Uplift, upper 95% bound"), "incremental_customers": N_("Extra buying customers"),
-    "incremental_revenue": N_("Extra revenue"), "n_churned": N_("Respondents who churned"),
-    "n_retained": N_("Respondents retained"), "nps": N_("Net promoter score (points)"), "stage_at_send": N_("Band at send"),
-    "n_contacted": N_("Contacted customers"), "n_uncontacted": N_("Uncontacted customers"),
-    "rate_contacted": N_("Bought, contacted"), "rate_uncontacted": N_("Bought, uncontacted"),
-    "holdout_per_group": N_("Control group needed per group"), "mde": N_("Smallest detectable uplift"),
-    "mean_first_order_value": N_("Mean first order"), "median_first_order_value": N_("Median first order"),
-    "total_first_order_value": N_("All first orders"), "margin_at_last_month": N_("Value at the last month"),
-    "uplift_in_words": N_("Uplift, with its 95% interval"), "evidence": N_("Evidence of a difference"),
-    "term": N_("Term"), "definition": N_("Definition"), "unit": N_("Unit"),
+    "customer_id": N_("Customer"),
+    "person_id": N_("Person"),
+    "stage": N_("Stage"),
+    "segment": N_("Segment"),
+    "channel": N_("Channel"),
+    "customers": N_("Customers"),
+    "revenue": N_("Revenue"),
+    "aov": N_("Average order value"),
+    "arpu": N_("Revenue per buying customer"),
+    "clv": N_("Predicted customer value"),
+    "cac": N_("Acquisition cost (CAC)"),
+    "rmst_days": N_("Restricted mean time (days)"),
+    "median_days": N_("Median (days)"),
+    "p_alive": N_("Chance still buying"),
+    "expected_purchases": N_("Expected purchases"),
+    "cumulative_share": N_("Cumulative share of value"),
+    "customer_share": N_("Share of customers"),
+    "revenue_share": N_("Share of revenue"),
+    "new_customers": N_("New customers"),
+    "spend": N_("Spend"),
+    "rank": N_("Rank"),
+    "events": N_("Events"),
+    "p_value": N_("p-value"),
+    "n_treatment": N_("Treated customers"),
+    "n_control": N_("Control customers"),
+    "new_window_days": N_("New-customer window (days)"),
+    "payback_months": N_("Payback (months)"),
+    "mean_recency_days": N_("Mean days since last purchase"),
+    "median_monetary": N_("Median revenue per customer"),
+    "value_share": N_("Share of value"),
+    "top_customers": N_("Top customers"),
+    "rows": N_("Rows"),
+    "amount": N_("Amount"),
+    "table": N_("Table"),
+    "step": N_("Step"),
+    "action": N_("Action"),
+    "description": N_("Description"),
+    "group": N_("Group"),
+    "is_complete": N_("Period"),
+    "next_period_purchase_rate": N_("Bought in the next period"),
+    "next_stage_conversion": N_("Moved on to the next stage"),
+    "median_periods_in_stage": N_("Median periods in the stage"),
+    "median_recency_days": N_("Median days since last purchase"),
+    "median_frequency": N_("Median repeat purchases"),
+    "historic_ltv": N_("Historic LTV"),
+    "predicted_clv_per_customer": N_("Predicted value per customer"),
+    "predicted_clv_total": N_("Predicted value, all customers"),
+    "net_revenue_per_customer": N_("Net revenue per customer"),
+    "customers_without_prediction": N_("Customers without a prediction"),
+    "median_lower": N_("Median, lower 95% bound"),
+    "median_upper": N_("Median, upper 95% bound"),
+    "campaign_id": N_("Campaign"),
+    "rate_treatment": N_("Bought, treated"),
+    "rate_control": N_("Bought, control"),
+    "uplift_lower": N_("Uplift, lower 95% bound"),
+    "uplift_upper": N_("Uplift, upper 95% bound"),
+    "incremental_customers": N_("Extra buying customers"),
+    "incremental_revenue": N_("Extra revenue"),
+    "n_churned": N_("Respondents who churned"),
+    "n_retained": N_("Respondents retained"),
+    "nps": N_("Net promoter score (points)"),
+    "stage_at_send": N_("Band at send"),
+    "n_contacted": N_("Contacted customers"),
+    "n_uncontacted": N_("Uncontacted customers"),
+    "rate_contacted": N_("Bought, contacted"),
+    "rate_uncontacted": N_("Bought, uncontacted"),
+    "holdout_per_group": N_("Control group needed per group"),
+    "mde": N_("Smallest detectable uplift"),
+    "mean_first_order_value": N_("Mean first order"),
+    "median_first_order_value": N_("Median first order"),
+    "total_first_order_value": N_("All first orders"),
+    "margin_at_last_month": N_("Value at the last month"),
+    "uplift_in_words": N_("Uplift, with its 95% interval"),
+    "evidence": N_("Evidence of a difference"),
+    "term": N_("Term"),
+    "definition": N_("Definition"),
+    "unit": N_("Unit"),
 }
 #: Columns and index levels that hold lifecycle-stage codes: their values read as the stages' labels
 #: (:func:`clc_lib.definitions.stage_label`, ``at_risk`` -> "At risk").
@@ -204,7 +251,8 @@ def column_label(name: Any) -> str:
     :data:`clc_lib.definitions.TERMS` (when it needs no run value), else the name as words with a
     capital: ``"rmst_days"`` -> ``"Restricted mean time (days)"``, ``"net_revenue"`` ->
     ``"Net revenue"``, ``"first_seen"`` -> ``"First seen"``. Labels are in the active language
-    (``"净收入"`` in simplified Chinese); a name without a label stays as words."""
+    (``"净收入"`` in simplified Chinese); the words made from a name are translated when the
+    catalogs hold them (``net_revenue`` reads as its term's label), else they stay as they are."""
     from clc_lib.definitions import TERMS
 
     text = "" if name is None else str(name)
@@ -213,7 +261,7 @@ def column_label(name: Any) -> str:
     if text in TERMS and not TERMS[text].placeholders():
         return _(TERMS[text].label)
     words = text.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    return _(words[:1].upper() + words[1:])
 
 
 def _numeric_columns(df: pd.DataFrame) -> list[Any]:
