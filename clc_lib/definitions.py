@@ -37,21 +37,21 @@ from typing import Any
 import pandas as pd
 
 from clc_lib.errors import ConfigError
-from clc_lib.i18n import N_, gettext
+from clc_lib.i18n import N_, gettext, language
 
 __all__ = ["Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
 
-_TIME_UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
+_TIME_UNIT_WORDS = {"D": N_("days"), "W": N_("weeks"), "M": N_("months")}
 
 # Words that name a threshold in the descriptions (the stage rule it comes from).
 THRESHOLD_NAMES: Mapping[str, str] = {
-    "new_window_days": "the new-customer window",
-    "at_risk_days": "the at-risk threshold",
-    "dormant_days": "the dormant threshold",
-    "churn_days": "the churn threshold",
-    "loyal_min_purchase_days": "the loyalty threshold",
-    "reactivation_gap_days": "the reactivation gap",
-    "reactivated_window_days": "the reactivated window",
+    "new_window_days": N_("the new-customer window"),
+    "at_risk_days": N_("the at-risk threshold"),
+    "dormant_days": N_("the dormant threshold"),
+    "churn_days": N_("the churn threshold"),
+    "loyal_min_purchase_days": N_("the loyalty threshold"),
+    "reactivation_gap_days": N_("the reactivation gap"),
+    "reactivated_window_days": N_("the reactivated window"),
 }
 
 
@@ -77,6 +77,10 @@ class Term:
         Stage-rule thresholds (``stage_rules.yaml``) the term depends on.
     threshold_values
         ``(threshold, value)`` pairs of the run, set by :func:`run_terms` (empty in :data:`TERMS`).
+    shown_label, shown_description, shown_unit
+        Label, description and unit in the report's language with the run's values filled in, set
+        by :meth:`resolved` (empty in :data:`TERMS`). ``label`` and ``description`` stay English:
+        the label is how runs in any language find a figure of an earlier run.
     """
 
     key: str
@@ -86,14 +90,21 @@ class Term:
     stages: tuple[str, ...] = ()
     thresholds: tuple[str, ...] = ()
     threshold_values: tuple[tuple[str, float], ...] = ()
+    shown_label: str = ""
+    shown_description: str = ""
+    shown_unit: str = ""
 
     def placeholders(self) -> set[str]:
         """Names in braces in the label and description."""
         return {name for text in (self.label, self.description)
                 for _, name, _, _ in string.Formatter().parse(text) if name}
 
-    def resolved(self, values: Mapping[str, Any]) -> Term:
+    def resolved(self, values: Mapping[str, Any], shown_values: Mapping[str, Any] | None = None) -> Term:
         """This term with the braces of label and description filled from ``values``.
+
+        ``shown_values`` are the same values in words of the active language (threshold names,
+        time units; default ``values``): they fill the translated label, description and unit
+        (``shown_label``, ``shown_description``, ``shown_unit``).
 
         Raises
         ------
@@ -105,8 +116,11 @@ class Term:
             raise ConfigError(f"The definition of {self.key!r} needs {', '.join(missing)}; "
                               f"pass {'it' if len(missing) == 1 else 'them'} as report parameters.")
         pairs = tuple((name, float(values[name])) for name in self.thresholds if name in values)
+        shown = values if shown_values is None else shown_values
         return replace(self, label=self.label.format_map(values), description=self.description.format_map(values),
-                       threshold_values=pairs)
+                       threshold_values=pairs, shown_label=gettext(self.label).format_map(shown),
+                       shown_description=gettext(self.description).format_map(shown),
+                       shown_unit=gettext(self.unit))
 
 
 def _term(key: str, label: str, unit: str, description: str, **extra: Any) -> tuple[str, Term]:
@@ -116,100 +130,101 @@ def _term(key: str, label: str, unit: str, description: str, **extra: Any) -> tu
 #: Every defined term by key.
 TERMS: Mapping[str, Term] = dict([
     # populations
-    _term("customer", "Customers", "customers",
-          "People with at least one purchase on or before the as-of date; people with only returns and "
-          "prospects are not customers."),
-    _term("prospect", "Prospects", "people",
-          "People in the customers table or the events without any purchase on or before the as-of date."),
-    _term("acquired_customer", "Customers acquired", "customers",
-          "Customers counted once, at their first purchase; people whose only rows are returns were "
-          "never acquired."),
-    _term("active_customer", "Active customers", "share of customers (0-1)",
-          "Customers in the new, active, loyal or reactivated stage: a purchase within the last "
-          "{at_risk_days} days ({at_risk_days_name}).",
+    _term("customer", N_("Customers"), N_("customers"),
+          N_("People with at least one purchase on or before the as-of date; people with only returns and "
+             "prospects are not customers.")),
+    _term("prospect", N_("Prospects"), N_("people"),
+          N_("People in the customers table or the events without any purchase on or before the as-of date.")),
+    _term("acquired_customer", N_("Customers acquired"), N_("customers"),
+          N_("Customers counted once, at their first purchase; people whose only rows are returns were "
+             "never acquired.")),
+    _term("active_customer", N_("Active customers"), N_("share of customers (0-1)"),
+          N_("Customers in the new, active, loyal or reactivated stage: a purchase within the last "
+             "{at_risk_days} days ({at_risk_days_name})."),
           stages=("new", "active", "loyal", "reactivated"), thresholds=("at_risk_days",)),
-    _term("loyal_customer", "Loyal customers", "share of customers (0-1)",
-          "Customers in the loyal stage: at least {loyal_min_purchase_days} purchase days "
-          "({loyal_min_purchase_days_name}) and a purchase within the last {at_risk_days} days.",
+    _term("loyal_customer", N_("Loyal customers"), N_("share of customers (0-1)"),
+          N_("Customers in the loyal stage: at least {loyal_min_purchase_days} purchase days "
+             "({loyal_min_purchase_days_name}) and a purchase within the last {at_risk_days} days."),
           stages=("loyal",), thresholds=("loyal_min_purchase_days", "at_risk_days")),
-    _term("lapsed_customer", "Lapsed customers", "share of customers (0-1)",
-          "Customers in the at-risk or dormant stage: no purchase for more than {at_risk_days} days "
-          "({at_risk_days_name}) but for at most {churn_days} days ({churn_days_name}).",
+    _term("lapsed_customer", N_("Lapsed customers"), N_("share of customers (0-1)"),
+          N_("Customers in the at-risk or dormant stage: no purchase for more than {at_risk_days} days "
+             "({at_risk_days_name}) but for at most {churn_days} days ({churn_days_name})."),
           stages=("at_risk", "dormant"), thresholds=("at_risk_days", "churn_days")),
-    _term("at_risk_customer", "At-risk customers", "share of customers (0-1)",
-          "Customers in the at-risk stage, the first step of lapsing: no purchase for more than {at_risk_days} "
-          "days ({at_risk_days_name}) but for at most {dormant_days} days ({dormant_days_name}).",
+    _term("at_risk_customer", N_("At-risk customers"), N_("share of customers (0-1)"),
+          N_("Customers in the at-risk stage, the first step of lapsing: no purchase for more than {at_risk_days} "
+             "days ({at_risk_days_name}) but for at most {dormant_days} days ({dormant_days_name})."),
           stages=("at_risk",), thresholds=("at_risk_days", "dormant_days")),
-    _term("churned_customer", "Churned customers", "share of customers (0-1)",
-          "Customers in the churned stage: no purchase for more than {churn_days} days ({churn_days_name}).",
+    _term("churned_customer", N_("Churned customers"), N_("share of customers (0-1)"),
+          N_("Customers in the churned stage: no purchase for more than {churn_days} days ({churn_days_name})."),
           stages=("churned",), thresholds=("churn_days",)),
-    _term("lapsed_or_churned", "Lapsed or churned customers", "share of customers (0-1)",
-          "Customers in the at-risk, dormant or churned stage: no purchase for more than {at_risk_days} days "
-          "({at_risk_days_name}).",
+    _term("lapsed_or_churned", N_("Lapsed or churned customers"), N_("share of customers (0-1)"),
+          N_("Customers in the at-risk, dormant or churned stage: no purchase for more than {at_risk_days} days "
+             "({at_risk_days_name})."),
           stages=("at_risk", "dormant", "churned"), thresholds=("at_risk_days",)),
-    _term("repeat_customer", "Repeat customers", "share of customers (0-1)",
-          "Customers with at least one purchase day after their first; a purchase day cancelled by its "
-          "returns does not count."),
+    _term("repeat_customer", N_("Repeat customers"), N_("share of customers (0-1)"),
+          N_("Customers with at least one purchase day after their first; a purchase day cancelled by its "
+             "returns does not count.")),
     # rates
-    _term("churn_rate", "Churn rate", "share per period (0-1)",
-          "Per period: customers whose days without a purchase pass {churn_days} ({churn_days_name}) during "
-          "the period, as a share of the customers not yet churned when it starts.",
+    _term("churn_rate", N_("Churn rate"), N_("share per period (0-1)"),
+          N_("Per period: customers whose days without a purchase pass {churn_days} ({churn_days_name}) during "
+             "the period, as a share of the customers not yet churned when it starts."),
           thresholds=("churn_days",)),
-    _term("buyer_dropoff_rate", "Buyer drop-off rate", "share per period (0-1)",
-          "Per period: customers who bought in the previous period but not in this one, as a share of the "
-          "previous period's buyers; high whenever customers buy less often than once a period, so not a "
-          "churn rate."),
-    _term("reactivation_rate", "Reactivation rate, last full period", "share per period (0-1)",
-          "Customers without a purchase for more than {reactivation_gap_days} days ({reactivation_gap_days_name}) "
-          "at the start of the last full period who bought during it, as a share of them.",
+    _term("buyer_dropoff_rate", N_("Buyer drop-off rate"), N_("share per period (0-1)"),
+          N_("Per period: customers who bought in the previous period but not in this one, as a share of the "
+             "previous period's buyers; high whenever customers buy less often than once a period, so not a "
+             "churn rate.")),
+    _term("reactivation_rate", N_("Reactivation rate, last full period"), N_("share per period (0-1)"),
+          N_("Customers without a purchase for more than {reactivation_gap_days} days ({reactivation_gap_days_name}) "
+             "at the start of the last full period who bought during it, as a share of them."),
           thresholds=("reactivation_gap_days",)),
-    _term("repeat_within_window", "Second purchase within {window_days} days (complete cohorts)",
-          "share of acquired customers (0-1)",
-          "Acquired customers with a second purchase day within {window_days} days of the first (a purchase "
-          "day cancelled by its returns does not count), counting only cohorts whose {window_days}-day window "
-          "has ended by the as-of date."),
-    _term("retention_one_period", "Customers buying again one period after their first",
-          "share of customers (0-1)",
-          "Share of customers with a purchase in the period after the period of their first purchase, "
-          "pooled over the cohorts that have reached it."),
-    _term("winback_uplift", "Win-back uplift against control (latest finished campaign)",
-          "percentage points, with the 95% interval",
-          "Share of a campaign's treated customers who bought within its outcome window minus that share in "
-          "its randomised control group, for the latest finished campaign with a control group; only this "
-          "difference is caused by the campaign."),
-    _term("best_channel_ltv_cac", "Best paid channel by {clv_horizon_text} LTV:CAC", "channel and ratio (text)",
-          "The paid acquisition channel whose value per acquired customer over the next {clv_horizon:g} "
-          "{clv_time_unit_words} (gross margin when configured, else net revenue) is the highest multiple of "
-          "its acquisition cost, with that multiple; unpaid channels (acquisition: unpaid_channels) have no cost."),
+    _term("repeat_within_window", N_("Second purchase within {window_days} days (complete cohorts)"),
+          N_("share of acquired customers (0-1)"),
+          N_("Acquired customers with a second purchase day within {window_days} days of the first (a purchase "
+             "day cancelled by its returns does not count), counting only cohorts whose {window_days}-day window "
+             "has ended by the as-of date.")),
+    _term("retention_one_period", N_("Customers buying again one period after their first"),
+          N_("share of customers (0-1)"),
+          N_("Share of customers with a purchase in the period after the period of their first purchase, "
+             "pooled over the cohorts that have reached it.")),
+    _term("winback_uplift", N_("Win-back uplift against control (latest finished campaign)"),
+          N_("percentage points, with the 95% interval"),
+          N_("Share of a campaign's treated customers who bought within its outcome window minus that share in "
+             "its randomised control group, for the latest finished campaign with a control group; only this "
+             "difference is caused by the campaign.")),
+    _term("best_channel_ltv_cac", N_("Best paid channel by {clv_horizon_text} LTV:CAC"), N_("channel and ratio (text)"),
+          N_("The paid acquisition channel whose value per acquired customer over the next {clv_horizon:g} "
+             "{clv_time_unit_words} (gross margin when configured, else net revenue) is the highest multiple of "
+             "its acquisition cost, with that multiple; unpaid channels (acquisition: unpaid_channels) have no cost.")),
     # money
-    _term("net_revenue", "Net revenue", "run currency",
-          "Purchases minus returns and cancellations up to the as-of date, in {currency}."),
-    _term("gross_revenue", "Gross revenue", "run currency",
-          "Purchases before returns and cancellations up to the as-of date, in {currency}."),
-    _term("returns", "Returns", "run currency",
-          "Value of returns and cancellations up to the as-of date, as a positive amount in {currency}."),
-    _term("net_revenue_per_customer", "Net revenue per customer", "run currency per customer",
-          "Net revenue divided by the number of customers, in {currency}."),
-    _term("top_share", "Revenue share of the top {top_share:.0%} of customers", "share of net revenue (0-1)",
-          "Share of net revenue made by the {top_share:.0%} of customers with the highest net revenue "
-          "(customers with negative net revenue count as zero)."),
-    _term("at_risk_value", "Predicted {clv_horizon_text} value of at-risk customers", "run currency",
-          "Customer value the purchase model predicts for the at-risk customers over the next {clv_horizon:g} "
-          "{clv_time_unit_words} (their chance of having stopped buying allowed for), in {currency}."),
-    _term("orders", "Orders", "orders",
-          "Distinct orders with at least one purchase line (return and cancellation invoices are not orders)."),
+    _term("net_revenue", N_("Net revenue"), N_("run currency"),
+          N_("Purchases minus returns and cancellations up to the as-of date, in {currency}.")),
+    _term("gross_revenue", N_("Gross revenue"), N_("run currency"),
+          N_("Purchases before returns and cancellations up to the as-of date, in {currency}.")),
+    _term("returns", N_("Returns"), N_("run currency"),
+          N_("Value of returns and cancellations up to the as-of date, as a positive amount in {currency}.")),
+    _term("net_revenue_per_customer", N_("Net revenue per customer"), N_("run currency per customer"),
+          N_("Net revenue divided by the number of customers, in {currency}.")),
+    _term("top_share", N_("Revenue share of the top {top_share:.0%} of customers"), N_("share of net revenue (0-1)"),
+          N_("Share of net revenue made by the {top_share:.0%} of customers with the highest net revenue "
+             "(customers with negative net revenue count as zero).")),
+    _term("at_risk_value", N_("Predicted {clv_horizon_text} value of at-risk customers"), N_("run currency"),
+          N_("Customer value the purchase model predicts for the at-risk customers over the next {clv_horizon:g} "
+             "{clv_time_unit_words} (their chance of having stopped buying allowed for), in {currency}.")),
+    _term("orders", N_("Orders"), N_("orders"),
+          N_("Distinct orders with at least one purchase line (return and cancellation invoices are not orders).")),
     # time
-    _term("first_purchase_date", "First purchase in data", "date", "Date of the earliest purchase in the data."),
-    _term("last_purchase_date", "Last purchase in data", "date",
-          "Date of the latest purchase on or before the as-of date."),
-    _term("days_since_last_purchase", "Median days since last purchase", "days",
-          "Median over customers of the days from their last purchase date to the as-of date."),
-    _term("days_between_purchases", "Typical days between purchases", "days",
-          "Median over customers with two or more purchase days of their mean days between consecutive "
-          "purchase days."),
-    _term("clv_horizon", "CLV horizon", "the run's CLV time unit (clv: time_unit)",
-          "Customer lifetime value is forecast over the next {clv_horizon:g} {clv_time_unit_words} "
-          "(the run's clv: horizon and time_unit)."),
+    _term("first_purchase_date", N_("First purchase in data"), N_("date"),
+          N_("Date of the earliest purchase in the data.")),
+    _term("last_purchase_date", N_("Last purchase in data"), N_("date"),
+          N_("Date of the latest purchase on or before the as-of date.")),
+    _term("days_since_last_purchase", N_("Median days since last purchase"), N_("days"),
+          N_("Median over customers of the days from their last purchase date to the as-of date.")),
+    _term("days_between_purchases", N_("Typical days between purchases"), N_("days"),
+          N_("Median over customers with two or more purchase days of their mean days between consecutive "
+             "purchase days.")),
+    _term("clv_horizon", N_("CLV horizon"), N_("the run's CLV time unit (clv: time_unit)"),
+          N_("Customer lifetime value is forecast over the next {clv_horizon:g} {clv_time_unit_words} "
+             "(the run's clv: horizon and time_unit).")),
 ])
 
 #: Terms that name a set of people (:func:`members` returns them).
@@ -222,11 +237,11 @@ POPULATION_TERMS: tuple[str, ...] = (
 #: For the population terms defined by days without a purchase, that rule in a few words; braces
 #: name stage-rule thresholds. Charts and captions state it with :func:`recency_rule`.
 RECENCY_RULES: Mapping[str, str] = {
-    "active_customer": "a purchase within the last {at_risk_days} days",
-    "at_risk_customer": "no purchase for more than {at_risk_days} days, up to {dormant_days}",
-    "lapsed_customer": "no purchase for more than {at_risk_days} days, up to {churn_days}",
-    "churned_customer": "no purchase for more than {churn_days} days",
-    "lapsed_or_churned": "no purchase for more than {at_risk_days} days",
+    "active_customer": N_("a purchase within the last {at_risk_days} days"),
+    "at_risk_customer": N_("no purchase for more than {at_risk_days} days, up to {dormant_days}"),
+    "lapsed_customer": N_("no purchase for more than {at_risk_days} days, up to {churn_days}"),
+    "churned_customer": N_("no purchase for more than {churn_days} days"),
+    "lapsed_or_churned": N_("no purchase for more than {at_risk_days} days"),
 }
 
 
@@ -244,7 +259,8 @@ def recency_rule(key: str, thresholds: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        E.g. ``"Lapsed customers: no purchase for more than 117 days, up to 292"``.
+        E.g. ``"Lapsed customers: no purchase for more than 117 days, up to 292"``, in the active
+        language.
 
     Raises
     ------
@@ -259,7 +275,8 @@ def recency_rule(key: str, thresholds: Mapping[str, Any]) -> str:
     missing = sorted({name for _, name, _, _ in string.Formatter().parse(rule) if name} - set(days))
     if missing:
         raise ConfigError(f"The recency rule of {key!r} needs the stage-rule threshold(s) {', '.join(missing)}.")
-    return f"{TERMS[key].label}: {rule.format_map(days)}"
+    return gettext("{label}: {rule}").format(label=gettext(TERMS[key].label),
+                                             rule=gettext(rule).format_map(days))
 
 
 #: How reports name each lifecycle stage (code name -> label); code names stay in data frames and
@@ -294,7 +311,8 @@ def term(key: str) -> Term:
 
 
 def horizon_text(horizon: float, time_unit: str) -> str:
-    """A forecast horizon as an adjective: ``52, "W"`` -> ``12-month``, ``26, "W"`` -> ``26-week``.
+    """A forecast horizon as an adjective: ``52, "W"`` -> ``12-month``, ``26, "W"`` -> ``26-week``
+    (``12个月``, ``26周`` in simplified Chinese).
 
     Whole years read as months (52 weeks, 365 days and 12 months are all ``12-month``), so value
     figures of runs with different time units carry the same words.
@@ -303,25 +321,31 @@ def horizon_text(horizon: float, time_unit: str) -> str:
     if days is not None:
         years = horizon * days / 365.25
         if years > 0 and abs(years - round(years)) < 0.01:
-            return f"{round(years) * 12}-month"
-    unit = _TIME_UNIT_WORDS.get(time_unit, time_unit)[:-1]
-    return f"{horizon:g}-{unit}"
+            return gettext(_HORIZON_WORDS["M"]).format(value=round(years) * 12)
+    if time_unit not in _HORIZON_WORDS:
+        return f"{horizon:g}-{time_unit}"
+    return gettext(_HORIZON_WORDS[time_unit]).format(value=f"{horizon:g}")
+
+
+_HORIZON_WORDS = {"D": N_("{value}-day"), "W": N_("{value}-week"), "M": N_("{value}-month")}
 
 
 def _run_values(run: Any, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Threshold values, their names, currency and CLV horizon of ``run``, plus report ``parameters``."""
+    """Threshold values, their names, currency and CLV horizon of ``run``, plus report ``parameters``;
+    the words are in the active language."""
     thresholds = run.stage_rules().thresholds
     values: dict[str, Any] = {}
     for name, value in thresholds.items():
         number = float(value)
         values[name] = int(number) if number.is_integer() else number
-        values[f"{name}_name"] = THRESHOLD_NAMES.get(name, name)
+        values[f"{name}_name"] = gettext(THRESHOLD_NAMES[name]) if name in THRESHOLD_NAMES else name
     clv = run.config.clv
     values["clv_horizon"] = float(clv.horizon)
     values["clv_time_unit"] = clv.time_unit
-    values["clv_time_unit_words"] = _TIME_UNIT_WORDS.get(clv.time_unit, clv.time_unit)
+    words = _TIME_UNIT_WORDS.get(clv.time_unit)
+    values["clv_time_unit_words"] = gettext(words) if words else clv.time_unit
     values["clv_horizon_text"] = horizon_text(float(clv.horizon), clv.time_unit)
-    values["currency"] = run.currency or "the run currency"
+    values["currency"] = run.currency or gettext("the run currency")
     return {**values, **(parameters or {})}
 
 
@@ -341,12 +365,15 @@ def run_terms(run: Any, keys: Iterable[str] | None = None, **parameters: Any) ->
     Returns
     -------
     dict
-        Key -> resolved :class:`Term` (``threshold_values`` set).
+        Key -> resolved :class:`Term` (``threshold_values`` set; ``label`` and ``description`` in
+        English, ``shown_*`` in the active language).
     """
-    values = _run_values(run, parameters)
+    with language("en"):
+        values = _run_values(run, parameters)
+    shown = _run_values(run, parameters)
     if keys is None:
-        return {key: t.resolved(values) for key, t in TERMS.items() if t.placeholders() <= set(values)}
-    return {key: term(key).resolved(values) for key in keys}
+        return {key: t.resolved(values, shown) for key, t in TERMS.items() if t.placeholders() <= set(values)}
+    return {key: term(key).resolved(values, shown) for key in keys}
 
 
 def glossary_frame(run: Any, keys: Iterable[Any] | None = None, **parameters: Any) -> pd.DataFrame:
@@ -367,10 +394,10 @@ def glossary_frame(run: Any, keys: Iterable[Any] | None = None, **parameters: An
     -------
     pandas.DataFrame
         Index ``term`` (label); columns ``definition`` (the description with this run's thresholds)
-        and ``unit``.
+        and ``unit``; all three in the active language.
     """
     if keys is None:
-        entries = [(t.label, t.description, t.unit) for t in run_terms(run, **parameters).values()]
+        entries = [(t.shown_label, t.shown_description, t.shown_unit) for t in run_terms(run, **parameters).values()]
     else:
         keys = list(keys)
         plain = [k for k in keys if isinstance(k, str)]
@@ -383,9 +410,9 @@ def glossary_frame(run: Any, keys: Iterable[Any] | None = None, **parameters: An
             seen.add(key)
             if isinstance(entry, str):
                 t = resolved[key]
-                entries.append((t.label, t.description, t.unit))
+                entries.append((t.shown_label, t.shown_description, t.shown_unit))
             else:
-                entries.append((entry.label, entry.definition, term(key).unit))
+                entries.append((entry.display_label or entry.label, entry.definition, gettext(term(key).unit)))
     frame = pd.DataFrame(entries, columns=["term", "definition", "unit"])
     return frame.set_index("term")
 

@@ -19,7 +19,9 @@ date        :func:`format_date`          ``2024-06-30 00:00`` -> ``2024-06-30``
 number      :func:`format_number`        ``1234.567`` -> ``1,234.57``
 ==========  ===========================  ==================================================
 
-Missing values (None, NaN, NaT) format as an en dash.
+Missing values (None, NaN, NaT) format as an en dash. The examples are English; in Chinese
+(:mod:`clc_lib.i18n`) the same functions write dates ``2024年6月30日``, money with the currency code
+first (``EUR 1,234.50``) and units in Chinese (``12天``, ``+4.4个百分点``).
 
 :func:`show_key_figures` shows its cards as HTML and, in the same output, the figures as JSON
 under :data:`clc_lib.handoff.KEY_FIGURES_MIME`; :func:`show_quality` adds the run's data period,
@@ -45,6 +47,7 @@ import pandas as pd
 
 from clc_lib.errors import DataError, ModelFitError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
+from clc_lib.i18n import N_, current_language, gettext as _, ngettext, sentence_space
 from clc_lib.privacy import mask_personal_values
 
 __all__ = [
@@ -94,8 +97,23 @@ def is_missing(value: Any) -> bool:
         return False
 
 
+def _in_english() -> bool:
+    return current_language() == "en"
+
+
 def format_number(value: float | None, decimals: int = 2) -> str:
     """A number with thousands separators and ``decimals`` decimals: ``1234.567`` -> ``1,234.57``."""
+    if is_missing(value):
+        return MISSING_TEXT
+    if not _in_english():
+        from clc_lib import i18n
+
+        return i18n.format_number(value, decimals)
+    return english_number(value, decimals)
+
+
+def english_number(value: float, decimals: int = 2) -> str:
+    """:func:`format_number` as English writes it, whatever the active language."""
     if is_missing(value):
         return MISSING_TEXT
     return f"{float(value):,.{decimals}f}"
@@ -106,7 +124,19 @@ def format_currency(value: float | None, currency: str | None = "") -> str:
 
     ``format_currency(1234.5, "EUR") == "1,234.50 EUR"``,
     ``format_currency(-98765.4, "EUR") == "-98,765 EUR"``; an empty currency adds no suffix.
+    Chinese writes the code first: ``EUR 1,234.50``.
     """
+    if is_missing(value):
+        return MISSING_TEXT
+    if not _in_english():
+        from clc_lib import i18n
+
+        return i18n.format_currency(value, currency)
+    return english_currency(value, currency)
+
+
+def english_currency(value: float, currency: str | None = "") -> str:
+    """:func:`format_currency` as English writes it, whatever the active language."""
     if is_missing(value):
         return MISSING_TEXT
     amount = float(value)
@@ -121,34 +151,70 @@ def format_percent(share: float | None, decimals: int = 1) -> str:
     """A share as a percentage (1.0 = 100%): ``format_percent(0.1234) == "12.3%"``."""
     if is_missing(share):
         return MISSING_TEXT
+    if not _in_english():
+        from clc_lib import i18n
+
+        return i18n.format_percent(share, decimals)
+    return english_percent(share, decimals)
+
+
+def english_percent(share: float, decimals: int = 1) -> str:
+    """:func:`format_percent` as English writes it, whatever the active language."""
+    if is_missing(share):
+        return MISSING_TEXT
     return f"{float(share) * 100:,.{decimals}f}%"
 
 
 def format_points(difference: float | None) -> str:
-    """A difference of two shares in percentage points, signed: ``0.0441`` -> ``+4.4 points``."""
+    """A difference of two shares in percentage points, signed: ``0.0441`` -> ``+4.4 points``
+    (``+4.4个百分点`` in Chinese)."""
     if is_missing(difference):
         return MISSING_TEXT
-    return f"{float(difference) * 100:+,.1f} points"
+    return _("{points} points").format(points=f"{float(difference) * 100:+,.1f}")
 
 
 def format_count(n: float | None) -> str:
     """A count with thousands separators, rounded to a whole number: ``1234567`` -> ``1,234,567``."""
     if is_missing(n):
         return MISSING_TEXT
+    if not _in_english():
+        from clc_lib import i18n
+
+        return i18n.format_count(n)
+    return english_count(n)
+
+
+def english_count(n: float) -> str:
+    """:func:`format_count` as English writes it, whatever the active language."""
+    if is_missing(n):
+        return MISSING_TEXT
     return f"{round(float(n)):,d}"
 
 
 def format_days(days: float | None) -> str:
-    """A duration in days: one decimal below 10 days, whole days from 10 (``12.4`` -> ``12 days``)."""
+    """A duration in days: one decimal below 10 days, whole days from 10 (``12.4`` -> ``12 days``;
+    ``12天`` in Chinese)."""
     if is_missing(days):
         return MISSING_TEXT
     value = float(days)
     text = f"{value:,.1f}" if abs(value) < 10 else f"{round(value):,d}"
-    return f"{text} day" if text in ("1", "1.0") else f"{text} days"
+    return ngettext("{days} day", "{days} days", 1 if text in ("1", "1.0") else 2).format(days=text)
 
 
 def format_date(value: Any) -> str:
-    """A date as ``YYYY-MM-DD`` (a time of day other than midnight is kept as ``HH:MM``)."""
+    """A date as ``YYYY-MM-DD`` (a time of day other than midnight is kept as ``HH:MM``); Chinese
+    writes ``2024年6月30日``."""
+    if is_missing(value):
+        return MISSING_TEXT
+    if not _in_english():
+        from clc_lib import i18n
+
+        return i18n.format_date(value)
+    return english_date(value)
+
+
+def english_date(value: Any) -> str:
+    """:func:`format_date` as English writes it, whatever the active language."""
     if is_missing(value):
         return MISSING_TEXT
     stamp = pd.Timestamp(value)
@@ -171,13 +237,21 @@ FIGURE_KINDS: tuple[str, ...] = tuple(_FORMATTERS)
 
 
 def format_duration(value: float, time_unit: str) -> str:
-    """A length in model time units as words: ``52, "W"`` -> ``52 weeks``; ``1, "M"`` -> ``1 month``.
+    """A length in model time units as words: ``52, "W"`` -> ``52 weeks``; ``1, "M"`` -> ``1 month``
+    (``52周``, ``1个月`` in simplified Chinese).
 
     ``time_unit`` is the ``clv.time_unit`` of the run config (D, W or M), so captions follow it.
     """
     from clc_lib.periods import TimeUnit
 
-    return TimeUnit.parse(time_unit).words(value)
+    unit = TimeUnit.parse(time_unit)
+    if _in_english():
+        return unit.words(value)
+    return _(_DURATION_WORDS[unit.code]).format(value=f"{value:g}")
+
+
+# Durations in words outside English (English keeps TimeUnit.words, with its singulars).
+_DURATION_WORDS: Mapping[str, str] = {"D": N_("{value} days"), "W": N_("{value} weeks"), "M": N_("{value} months")}
 
 
 def format_value(value: Any, kind: str, currency: str | None = "") -> str:
@@ -270,14 +344,15 @@ table.clc-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-
 </style>"""
 
 
-def _figure_extras(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str | None, int | None, str]]:
-    """``(term key, count, detail)`` of each figure: set for key figures, None/"" for labels and tuples."""
+def _figure_extras(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str | None, int | None, str, str]]:
+    """``(term key, count, detail, label shown)`` of each figure: set for key figures, None/"" for
+    labels and tuples (whose label is shown as given)."""
     from clc_lib.keyfigures import KeyFigure
 
     if isinstance(figures, Mapping):
-        return [(None, None, "")] * len(figures)
-    return [(entry.key, entry.count, entry.detail) if isinstance(entry, KeyFigure) else (None, None, "")
-            for entry in figures]
+        return [(None, None, "", "")] * len(figures)
+    return [(entry.key, entry.count, entry.detail, entry.display_label) if isinstance(entry, KeyFigure)
+            else (None, None, "", "") for entry in figures]
 
 
 def _check_previous(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -298,23 +373,25 @@ def format_change(kind: str, current: Any, previous: Any, currency: str) -> str:
     """The change of one figure: signed, in the figure's unit (percentage points for shares).
 
     ``+1.2 pp`` for shares, ``+150 (+4.8%)`` for counts, ``unchanged``; empty when either value is
-    missing.
+    missing. In the active language (``+1.2个百分点``, ``持平`` in simplified Chinese).
     """
     if kind not in NUMERIC_KINDS:
         if previous == current:
-            return "unchanged"
-        return f"was {format_value(previous, kind, currency)}" if previous is not None else ""
+            return _("unchanged")
+        if previous is None:
+            return ""
+        return _("was {value}").format(value=format_value(previous, kind, currency))
     if not isinstance(current, (int, float)) or not isinstance(previous, (int, float)):
         return ""
     delta = current - previous
     if delta == 0:
-        return "unchanged"
+        return _("unchanged")
     sign = "+" if delta > 0 else "-"
     magnitude = abs(delta)
     unit_text = {
         "currency": lambda: format_currency(magnitude, currency),
-        "percent": lambda: f"{magnitude * 100:,.1f} pp",
-        "points": lambda: f"{magnitude * 100:,.1f} points",
+        "percent": lambda: _("{points} pp").format(points=f"{magnitude * 100:,.1f}"),
+        "points": lambda: _("{points} points").format(points=f"{magnitude * 100:,.1f}"),
         "count": lambda: format_count(magnitude),
         "days": lambda: format_days(magnitude),
         "number": lambda: format_number(magnitude),
@@ -337,7 +414,9 @@ def figure_change(label: str, value: Any, kind: str, previous: Mapping[str, Any]
     if not change:
         return ""
     as_of = previous.get("as_of")
-    return f"{change} since {as_of}" if as_of else f"{change} since the previous run"
+    if not as_of:
+        return _("{change} since the previous run").format(change=change)
+    return _("{change} since {date}").format(change=change, date=format_date(as_of))
 
 
 def key_figures_html(figures: Mapping[str, Any] | Iterable[Any], *, currency: str | None = "",
@@ -346,14 +425,16 @@ def key_figures_html(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
     figures = figures if isinstance(figures, Mapping) else list(figures)
     previous = _check_previous(previous)
     cards = []
-    for (label, value, kind), (_key, count, detail) in zip(_normalise_figures(figures), _figure_extras(figures)):
+    for (label, value, kind), (_key, count, detail, shown_label) in zip(_normalise_figures(figures),
+                                                                       _figure_extras(figures)):
         text = mask_personal_values(format_value(value, kind, currency))
         parts = [f'<div class="clc-card-value">{html.escape(text)}</div>']
         if count is not None:
-            parts.append(f'<div class="clc-card-count">{html.escape(format_count(count))} customers</div>')
+            customers = ngettext("{count} customer", "{count} customers", count).format(count=format_count(count))
+            parts.append(f'<div class="clc-card-count">{html.escape(customers)}</div>')
         if detail:
             parts.append(f'<div class="clc-card-detail">{html.escape(mask_personal_values(detail))}</div>')
-        parts.append(f'<div class="clc-card-label">{html.escape(label)}</div>')
+        parts.append(f'<div class="clc-card-label">{html.escape(shown_label or label)}</div>')
         change = figure_change(label, value, kind, previous, currency=currency)
         if change:
             parts.append(f'<div class="clc-card-change">{html.escape(change)}</div>')
@@ -408,18 +489,20 @@ def show_key_figures(figures: Mapping[str, Any] | Iterable[Any], *, currency: st
     Beside the cards, the output holds each figure as JSON for ``clc report``
     (:data:`clc_lib.handoff.KEY_FIGURES_MIME`): ``label``, raw ``value`` (numbers, ISO dates, null
     for missing), ``kind``, ``formatted`` and ``currency``, and for key figures also ``key`` (the
-    term), ``count`` (customers counted by a share, else null) and ``detail`` (a line under the
-    value, e.g. a difference's interval, else "").
+    term), ``count`` (customers counted by a share, else null), ``detail`` (a line under the
+    value, e.g. a difference's interval, else "") and ``display_label`` (the label as the page
+    shows it, in the report's language; ``label`` stays English, so runs in different languages
+    compare their figures).
     """
     figures = figures if isinstance(figures, Mapping) else list(figures)
     items = _normalise_figures(figures)
     extras = _figure_extras(figures)
     records = []
-    for (label, value, kind), (key, count, detail) in zip(items, extras):
+    for (label, value, kind), (key, count, detail, shown_label) in zip(items, extras):
         record = {"label": label, "value": _json_value(value), "kind": kind,
                   "formatted": format_value(value, kind, currency), "currency": currency or ""}
         if key is not None:
-            record.update(key=key, count=count, detail=detail)
+            record.update(key=key, count=count, detail=detail, display_label=shown_label or label)
         records.append(record)
     _record(key_figures_html(figures, currency=currency, previous=previous), KEY_FIGURES_MIME,
             {"key_figures": records})
@@ -430,12 +513,12 @@ SKIP_CLASS = "clc-skipped"
 
 #: Optional table (or ``table.column``) -> what a skip line says to add ("Add <this> to see it.").
 SWITCH_ON: Mapping[str, str] = {
-    "events": "an events table (web or app events with a channel) to the run config",
-    "spend": "a spend table (marketing spend per channel and month) to the run config",
-    "campaigns": "a campaigns table (who was sent which campaign, best with a control group) to the run config",
-    "surveys": "a surveys table (a score per respondent and date) to the run config",
-    "customers": "a customers table with attributes such as country or age band to the run config",
-    "transactions.category": "a category column to the transactions table",
+    "events": N_("an events table (web or app events with a channel) to the run config"),
+    "spend": N_("a spend table (marketing spend per channel and month) to the run config"),
+    "campaigns": N_("a campaigns table (who was sent which campaign, best with a control group) to the run config"),
+    "surveys": N_("a surveys table (a score per respondent and date) to the run config"),
+    "customers": N_("a customers table with attributes such as country or age band to the run config"),
+    "transactions.category": N_("a category column to the transactions table"),
 }
 
 
@@ -444,9 +527,20 @@ def _skip_line(text: str) -> str:
 
 
 def missing_html(table: str, what: str, needs: str | None = None) -> str:
-    """The HTML line of :func:`show_missing`."""
-    switch_on = needs or f"Add {SWITCH_ON.get(table, f'the {table} table to the run config')} to see it."
-    return _skip_line(f"Not shown: {_one_line(what).rstrip('.')}. {_sentence(switch_on)}")
+    """The HTML line of :func:`show_missing` (in the active language; ``what`` and ``needs`` are shown
+    as given)."""
+    if needs is None:
+        if table in SWITCH_ON:
+            data = _(SWITCH_ON[table])
+        else:
+            data = _("the {table} table to the run config").format(table=table)
+        needs = _("Add {data} to see it.").format(data=data)
+    return _skip_line(_not_shown(what, needs))
+
+
+def _not_shown(what: str, reason: str) -> str:
+    """"Not shown: <what>. <Reason>." in the active language."""
+    return _("Not shown: {what}.").format(what=_one_line(what).rstrip(".。")) + sentence_space() + _sentence(reason)
 
 
 def show_missing(table: str, what: str, needs: str | None = None) -> None:
@@ -473,15 +567,15 @@ def _one_line(text: str) -> str:
 
 
 def _sentence(text: str) -> str:
-    """``text`` on one line, starting with a capital and ending with a full stop."""
+    """``text`` on one line, starting with a capital and ending with a full stop (``。`` in Chinese)."""
     line = _one_line(text)
     line = line[:1].upper() + line[1:]
-    return line if not line or line[-1] in ".!?" else f"{line}."
+    return line if not line or line[-1] in ".!?。！？" else line + _(".")
 
 
 def skipped_html(what: str, reason: str) -> str:
     """The HTML line of :func:`show_skipped`."""
-    return _skip_line(f"Not shown: {_one_line(what).rstrip('.')}. {_sentence(reason)}")
+    return _skip_line(_not_shown(what, reason))
 
 
 def show_skipped(what: str, reason: str) -> None:
@@ -532,7 +626,7 @@ def show_model_notes(notes: Iterable[str] | Any) -> None:
     for text in shown:
         print(f"model note: {text}", file=sys.stderr)
     if shown:
-        display_html("".join(note_html(f"Note: {text}") for text in shown))
+        display_html("".join(note_html(_("Note: {text}").format(text=text)) for text in shown))
     if _cell_warnings is not None:
         _cell_warnings.shown_in_cell.update(shown)
 
@@ -587,7 +681,7 @@ class _CellWarnings:
             return
         self.shown_in_cell.update(notes)
         sys.stderr.write("".join(f"note: {text} (in {module})\n" for text, module in notes.items()))
-        display_html("".join(note_html(f"Note: {text}") for text in notes))
+        display_html("".join(note_html(_("Note: {text}").format(text=text)) for text in notes))
 
     def start(self) -> None:
         warnings.showwarning = self.showwarning
@@ -700,7 +794,8 @@ def show_quality(run: Any) -> None:
     currency = getattr(run, "currency", "") or ""
     frame = quality.to_frame() if quality is not None and hasattr(quality, "to_frame") else None
     if frame is None or len(frame) == 0:
-        markup = '<div class="clc-missing">No data-quality report is available for this run.</div>'
+        no_report = _("No data-quality report is available for this run.")
+        markup = f'<div class="clc-missing">{html.escape(no_report)}</div>'
         quality_records: list[dict[str, Any]] = []
     else:
         money = [c for c in ("amount",) if c in frame.columns]
@@ -708,12 +803,13 @@ def show_quality(run: Any) -> None:
         from clc_lib.tables import table_html
 
         markup = table_html(frame, currency=currency, money=money, counts=counts,
-                            caption="Data quality: rows per table and rule", max_rows=None)
+                            caption=_("Data quality: rows per table and rule"), max_rows=None)
         quality_records = [{str(k): _json_value(v) for k, v in record.items()}
                            for record in frame.to_dict(orient="records")]
     engine = _engine_line(run)
     if engine:
-        markup += f'<p class="clc-engine">Computed on {html.escape(engine)}.</p>'
+        computed_on = _("Computed on {engine}.").format(engine=engine)
+        markup += f'<p class="clc-engine">{html.escape(computed_on)}</p>'
     _record(markup, RUN_DATA_MIME, {"currency": currency, "quality": quality_records, "engine": engine,
                                     **_data_period(run)})
 
@@ -755,35 +851,39 @@ def quality_attention(quality: pd.DataFrame) -> dict[str, int]:
             "warnings": int((quality["step"] == "warning").sum())}
 
 
-def _rows(n: int) -> str:
-    return f"{format_count(n)} row" + ("" if n == 1 else "s")
-
-
-def quality_line(quality: pd.DataFrame, *, pointer: str | None = "see the appendix") -> str | None:
+def quality_line(quality: pd.DataFrame, *, pointer: str | None = N_("see the appendix")) -> str | None:
     """One sentence on the rows the data-quality rules left out or flagged, or None for a clean load.
 
     ``quality_line(frame)`` reads e.g. "1,234 rows were left out and 56 rows flagged by the
-    data-quality rules; see the appendix." ``pointer`` ends the sentence (None: nothing after it).
-    Warnings are counted too ("1 data-quality warning").
+    data-quality rules; see the appendix." ``pointer`` ends the sentence (None: nothing after it;
+    it is looked up in the catalogs, so a pointer marked with ``N_`` is translated). Warnings are
+    counted too ("1 data-quality warning"). The sentence is in the active language.
     """
     attention = quality_attention(quality)
     left_out, flagged, warning_count = attention["left_out"], attention["flagged"], attention["warnings"]
     parts = []
+    left_out_text = ngettext("{count} row was left out", "{count} rows were left out", left_out)
     if left_out and flagged:
-        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out and {_rows(flagged)} "
-                     "flagged by the data-quality rules")
+        parts.append(_("{left_out} and {flagged} flagged by the data-quality rules").format(
+            left_out=left_out_text.format(count=format_count(left_out)),
+            flagged=ngettext("{count} row", "{count} rows", flagged).format(count=format_count(flagged))))
     elif left_out:
-        parts.append(f"{_rows(left_out)} {'was' if left_out == 1 else 'were'} left out by the data-quality rules")
+        parts.append(_("{left_out} by the data-quality rules").format(
+            left_out=left_out_text.format(count=format_count(left_out))))
     elif flagged:
-        parts.append(f"{_rows(flagged)} {'was' if flagged == 1 else 'were'} flagged (and kept) by the "
-                     "data-quality rules")
+        parts.append(ngettext("{count} row was flagged (and kept) by the data-quality rules",
+                              "{count} rows were flagged (and kept) by the data-quality rules",
+                              flagged).format(count=format_count(flagged)))
     if warning_count:
-        parts.append(f"{format_count(warning_count)} data-quality warning{'' if warning_count == 1 else 's'}")
+        parts.append(ngettext("{count} data-quality warning", "{count} data-quality warnings",
+                              warning_count).format(count=format_count(warning_count)))
     if not parts:
         return None
-    text = "; ".join(parts)
+    text = _("; ").join(parts)
     text = text[0].upper() + text[1:]
-    return f"{text}; {pointer}." if pointer else f"{text}."
+    if pointer:
+        return _("{text}; {pointer}.").format(text=text, pointer=_(pointer))
+    return _("{text}.").format(text=text)
 
 
 def _engine_line(run: Any) -> str | None:

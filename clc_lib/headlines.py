@@ -22,7 +22,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from clc_lib.display import CARD_CSS, format_change, format_count, format_value, is_missing
+from clc_lib.display import CARD_CSS, format_change, format_count, format_date, format_value, is_missing
+from clc_lib.i18n import N_, gettext as _
 
 __all__ = [
     "HEADLINES",
@@ -36,54 +37,63 @@ __all__ = [
     "show_headlines",
 ]
 
-_AT_RISK = ("{at_risk_customer.count} customers ({at_risk_customer}) are at risk, with no purchase for more than "
-            "{at_risk_days} days but not more than {dormant_days} days{at_risk_customer.change}")
-_CHURNED = ("{churned_customer.count} customers ({churned_customer}) have churned: no purchase for more than "
-            "{churn_days} days{churned_customer.change}.")
-_AT_RISK_WITH_VALUE = (_AT_RISK + "; the {at_risk_value.label_lower} is {at_risk_value}{at_risk_value.change}.",
-                       _AT_RISK + ".")
+# Each template is written out whole (not put together from parts) so that it is one message to
+# translate; a translation keeps the names in braces and may reorder them.
+_AT_RISK = N_("{at_risk_customer.count} customers ({at_risk_customer}) are at risk, with no purchase for more "
+              "than {at_risk_days} days but not more than {dormant_days} days{at_risk_customer.change}.")
+_CHURNED = N_("{churned_customer.count} customers ({churned_customer}) have churned: no purchase for more than "
+              "{churn_days} days{churned_customer.change}.")
+_AT_RISK_WITH_VALUE = (
+    N_("{at_risk_customer.count} customers ({at_risk_customer}) are at risk, with no purchase for more "
+       "than {at_risk_days} days but not more than {dormant_days} days{at_risk_customer.change}; the "
+       "{at_risk_value.label_lower} is {at_risk_value}{at_risk_value.change}."),
+    _AT_RISK,
+)
 
-#: Report -> its headline lines, in order; each line is a tuple of alternative templates.
+#: Report -> its headline lines, in order; each line is a tuple of alternative templates (English,
+#: translated when a sentence is made).
 HEADLINES: Mapping[str, tuple[tuple[str, ...], ...]] = {
     "segmentation": (
-        ("{customer} customers have bought at least once{customer.change}; another {prospect} people are "
-         "prospects who have not bought yet{prospect.change}.",
-         "{customer} customers have bought at least once{customer.change}."),
-        (_AT_RISK + ".",),
+        (N_("{customer} customers have bought at least once{customer.change}; another {prospect} people are "
+            "prospects who have not bought yet{prospect.change}."),
+         N_("{customer} customers have bought at least once{customer.change}.")),
+        (_AT_RISK,),
         (_CHURNED,),
-        ("{loyal_customer.count} customers ({loyal_customer}) are loyal{loyal_customer.change}, and "
-         "{repeat_customer.count} ({repeat_customer}) have bought more than once{repeat_customer.change}.",),
-        ("Together they brought {net_revenue} of net revenue{net_revenue.change}.",),
+        (N_("{loyal_customer.count} customers ({loyal_customer}) are loyal{loyal_customer.change}, and "
+            "{repeat_customer.count} ({repeat_customer}) have bought more than once{repeat_customer.change}."),),
+        (N_("Together they brought {net_revenue} of net revenue{net_revenue.change}."),),
     ),
     "acquisition": (
-        ("{acquired_customer} customers have been acquired since {first_purchase_date}{acquired_customer.change}.",),
-        ("{repeat_customer.count} of them ({repeat_customer}) have bought again{repeat_customer.change}.",),
-        ("In the cohorts whose window has ended, {repeat_within_window} made a second purchase within "
-         "{window_days} days of the first{repeat_within_window.change}.",),
-        ("Repeat customers buy again every {days_between_purchases} (median){days_between_purchases.change}.",),
+        (N_("{acquired_customer} customers have been acquired since {first_purchase_date}"
+            "{acquired_customer.change}."),),
+        (N_("{repeat_customer.count} of them ({repeat_customer}) have bought again{repeat_customer.change}."),),
+        (N_("In the cohorts whose window has ended, {repeat_within_window} made a second purchase within "
+            "{window_days} days of the first{repeat_within_window.change}."),),
+        (N_("Repeat customers buy again every {days_between_purchases} (median)"
+            "{days_between_purchases.change}."),),
     ),
     "monetisation": (
-        ("Net revenue is {net_revenue}{net_revenue.change}, from {orders} orders{orders.change}.",),
-        ("That is {net_revenue_per_customer} per customer{net_revenue_per_customer.change}.",),
-        ("The top {top_percent} of customers bring {top_share} of net revenue{top_share.change}.",),
-        ("Returns and cancellations took back {returns}{returns.change}.",),
+        (N_("Net revenue is {net_revenue}{net_revenue.change}, from {orders} orders{orders.change}."),),
+        (N_("That is {net_revenue_per_customer} per customer{net_revenue_per_customer.change}."),),
+        (N_("The top {top_percent} of customers bring {top_share} of net revenue{top_share.change}."),),
+        (N_("Returns and cancellations took back {returns}{returns.change}."),),
         (_CHURNED,),
     ),
     "retention": (
-        ("{repeat_customer.count} of {customer} customers ({repeat_customer}) have bought more than once"
-         "{repeat_customer.change}.",),
-        ("{retention_one_period} of customers buy again in the period after their first"
-         "{retention_one_period.change}.",),
+        (N_("{repeat_customer.count} of {customer} customers ({repeat_customer}) have bought more than once"
+            "{repeat_customer.change}."),),
+        (N_("{retention_one_period} of customers buy again in the period after their first"
+            "{retention_one_period.change}."),),
         _AT_RISK_WITH_VALUE,
         (_CHURNED,),
     ),
     "recovery": (
-        ("{lapsed_or_churned.count} customers ({lapsed_or_churned}) have not bought for more than {at_risk_days} days"
-         "{lapsed_or_churned.change}.",),
+        (N_("{lapsed_or_churned.count} customers ({lapsed_or_churned}) have not bought for more than "
+            "{at_risk_days} days{lapsed_or_churned.change}."),),
         _AT_RISK_WITH_VALUE,
         (_CHURNED,),
-        ("{reactivation_rate} of the customers who had been away for more than {reactivation_gap_days} days came "
-         "back in the last full period{reactivation_rate.change}.",),
+        (N_("{reactivation_rate} of the customers who had been away for more than {reactivation_gap_days} days "
+            "came back in the last full period{reactivation_rate.change}."),),
     ),
 }
 
@@ -93,23 +103,30 @@ def _field(figure: Any, name: str, default: Any = None) -> Any:
 
 
 def _change_clause(change: str, as_of: str | None) -> str:
-    """`` (up 0.5 pp since 2024-11-30)`` from the index's change text ``+0.5 pp``."""
+    """`` (up 0.5 pp since 2024-11-30)`` from the index's change text ``+0.5 pp``, in the active language."""
     if not change:
         return ""
+    if as_of:
+        clauses = (_(" (up {change} since {date})"), _(" (down {change} since {date})"), _(" ({change} since {date})"))
+    else:
+        clauses = (_(" (up {change} since the previous run)"), _(" (down {change} since the previous run)"),
+                   _(" ({change} since the previous run)"))
+    up, down, other = clauses
+    date = format_date(as_of) if as_of else ""
     if change.startswith("+"):
-        change = "up " + change[1:]
-    elif change.startswith("-"):
-        change = "down " + change[1:]
-    since = f"since {as_of}" if as_of else "since the previous run"
-    return f" ({change} {since})"
+        return up.format(change=change[1:], date=date)
+    if change.startswith("-"):
+        return down.format(change=change[1:], date=date)
+    return other.format(change=change, date=date)
 
 
 class _Said:
     """One key figure as a template sees it: formatted value, count, change and label."""
 
     def __init__(self, figure: Any, previous: Mapping[str, Any] | None, currency: str) -> None:
-        self.label = str(_field(figure, "label"))
-        self.label_lower = self.label[:1].lower() + self.label[1:]
+        self.label = str(_field(figure, "label"))  # English: the key of the previous run's values
+        shown = str(_field(figure, "display_label") or self.label)
+        self.label_lower = shown[:1].lower() + shown[1:]
         self.raw = _field(figure, "value")
         kind = _field(figure, "kind", "number")
         if kind == "date":  # a sentence names the day
@@ -157,7 +174,8 @@ def headline_sentences(report: str, figures: Iterable[Any], previous: Mapping[st
     Returns
     -------
     list of str
-        One sentence per headline line whose figures are all present, in order.
+        One sentence per headline line whose figures are all present, in order, in the active
+        language (:mod:`clc_lib.i18n`).
     """
     if report not in HEADLINES:
         raise ValueError(f"No headlines are defined for {report!r}; reports: {', '.join(HEADLINES)}.")
@@ -175,7 +193,7 @@ def headline_sentences(report: str, figures: Iterable[Any], previous: Mapping[st
     for alternatives in HEADLINES[report]:
         for template in alternatives:
             if _template_names(template) <= set(names):
-                text = template.format_map(names)
+                text = _(template).format_map(names)
                 sentences.append(text[:1].upper() + text[1:])
                 break
     return sentences

@@ -252,7 +252,7 @@ def format_number(value: float | None, decimals: int = 2, *, lang: str | None = 
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(value):
-        return display.format_number(value, decimals)
+        return display.english_number(value, decimals)
     pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
     return format_decimal(float(value), format=pattern, locale=locale, decimal_quantization=True)
 
@@ -263,7 +263,7 @@ def format_count(n: float | None, *, lang: str | None = None) -> str:
 
     tag, _locale_name = _locale(lang)
     if tag == "en" or _missing(n):
-        return display.format_count(n)
+        return display.english_count(n)
     return format_number(round(float(n)), 0, lang=tag)
 
 
@@ -274,7 +274,7 @@ def format_percent(share: float | None, decimals: int = 1, *, lang: str | None =
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(share):
-        return display.format_percent(share, decimals)
+        return display.english_percent(share, decimals)
     pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "") + "%"
     return babel_percent(float(share), format=pattern, locale=locale, decimal_quantization=True)
 
@@ -291,7 +291,7 @@ def format_currency(value: float | None, currency: str | None = "", *, lang: str
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(value):
-        return display.format_currency(value, currency)
+        return display.english_currency(value, currency)
     amount = float(value)
     decimals = 0 if abs(amount) >= display.WHOLE_UNITS_FROM else 2
     amount_pattern = "#,##0" + (".00" if decimals else "")
@@ -313,7 +313,7 @@ def format_date(value: Any, *, lang: str | None = None) -> str:
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(value):
-        return display.format_date(value)
+        return display.english_date(value)
     stamp = pd.Timestamp(value)
     text = babel_date(stamp.date(), format="long", locale=locale)
     return text if stamp == stamp.normalize() else f"{text} {stamp:%H:%M}"

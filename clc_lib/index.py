@@ -108,15 +108,22 @@ def summary_figures(notebooks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
     -------
     list of dict
         The key figure records with ``report`` (title) and ``html`` (page) added, in
-        :data:`SUMMARY_TERMS` order. Figures without a value (a model that could not fit, no
-        cohort old enough) are left out, and so is a term no report showed.
+        :data:`SUMMARY_TERMS` order, ready to show: ``label`` is the label the report page showed
+        (its ``display_label``, in the page's language) and ``change`` is written in the active
+        language. Figures without a value (a model that could not fit, no cohort old enough) are
+        left out, and so is a term no report showed.
     """
     first: dict[str, dict[str, Any]] = {}
     for notebook in notebooks:
         for figure in notebook.get("key_figures", []):
             key = figure.get("key")
             if key in SUMMARY_TERMS and key not in first and figure.get("value") is not None:
-                first[key] = {**figure, "report": notebook.get("title"), "html": notebook.get("html")}
+                shown = {**figure, "report": notebook.get("title"), "html": notebook.get("html"),
+                         "label": figure.get("display_label") or figure.get("label")}
+                if figure.get("change"):
+                    shown["change"] = format_change(figure.get("kind", "text"), figure.get("value"),
+                                                    figure.get("previous"), figure.get("currency", ""))
+                first[key] = shown
     return [first[key] for key in SUMMARY_TERMS if key in first]
 
 
@@ -270,16 +277,20 @@ def quality_summary_line(quality: Any) -> str:
     rules left out or flagged (:func:`clc_lib.display.quality_line`), or that none were.
 
     ``quality`` is the run's data-quality table (columns ``table``, ``step``, ``action``, ``rows``).
+    The line is in the active language; table names are data and stay as they are.
     """
     from clc_lib.display import format_count, quality_line
+    from clc_lib.i18n import N_, gettext
 
     ends = quality[quality["step"].isin(("rows in", "rows out"))]
     used = {table: dict(zip(rows["step"], rows["rows"])) for table, rows in ends.groupby("table", sort=False)}
-    tables = "; ".join(f"{table} {format_count(steps.get('rows out'))} of {format_count(steps.get('rows in'))} rows used"
-                       for table, steps in used.items())
-    attention = quality_line(quality, pointer="see the table below")
-    verdict = attention or "No rows were left out or flagged by the data-quality rules."
-    return f"{verdict} Rows used: {tables}." if tables else verdict
+    tables = gettext("; ").join(
+        gettext("{table} {used} of {read} rows used").format(table=table, used=format_count(steps.get("rows out")),
+                                                            read=format_count(steps.get("rows in")))
+        for table, steps in used.items())
+    attention = quality_line(quality, pointer=N_("see the table below"))
+    verdict = attention or gettext("No rows were left out or flagged by the data-quality rules.")
+    return gettext("{verdict} Rows used: {tables}.").format(verdict=verdict, tables=tables) if tables else verdict
 
 
 def _day(value: Any) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from clc_lib.definitions import Term, members, run_terms, share_of_customers
+from clc_lib.i18n import gettext as _
 
 __all__ = [
     "KeyFigure",
@@ -40,21 +41,27 @@ class KeyFigure:
     key
         Key of its term in :data:`clc_lib.definitions.TERMS`.
     label
-        The term's label with the report parameters filled in (what the report and index show).
+        The term's English label with the report parameters filled in: the figure's name in the
+        run records, by which the index compares runs (in any language).
     value
         The raw value: a number, share (0-1), timestamp or None/NaN when it cannot be computed.
     kind
         Display kind of :data:`clc_lib.display.FIGURE_KINDS` (``currency``, ``percent``, ``count``,
         ``days``, ``date``, ``number``, ``text``).
     definition
-        The term's one-line description with this run's thresholds filled in.
+        The term's one-line description with this run's thresholds filled in, in the report's
+        language.
     count
         For a share of customers, the number of customers it counts (None otherwise), so that a
         reader never has to work a count out of a share.
     thresholds
         ``(threshold, days)`` pairs of the stage rules the figure depends on (``at_risk_days``, ...).
     detail
-        A short line shown under the value (e.g. the 95% interval of a difference), or "".
+        A short line shown under the value (e.g. the 95% interval of a difference), or "", in the
+        report's language.
+    display_label
+        The label as the cards, headlines and glossary show it, in the report's language
+        ("" = ``label``).
     """
 
     key: str
@@ -65,6 +72,7 @@ class KeyFigure:
     count: int | None = None
     thresholds: tuple[tuple[str, float], ...] = ()
     detail: str = ""
+    display_label: str = ""
 
 
 class _Figures:
@@ -80,8 +88,8 @@ class _Figures:
             # Money to the cent: sums and model fits vary in their last bits between runs (parallel
             # sums), and the index would show such noise as a change.
             value = round(value, 2)
-        self.items.append(KeyFigure(key, resolved.label, value, kind, resolved.description, count,
-                                    resolved.threshold_values, detail))
+        self.items.append(KeyFigure(key, resolved.label, value, kind, resolved.shown_description, count,
+                                    resolved.threshold_values, detail, resolved.shown_label))
 
     def add_share(self, run: Any, key: str) -> None:
         """A population as its share of customers, with its number of customers."""
@@ -118,8 +126,9 @@ def _winback_uplift(run: Any) -> tuple[float, str] | None:
     if finished.empty:
         return None
     latest = finished.sort_values("first_sent").iloc[-1]
-    detail = (f"95% interval {100 * latest['uplift_lower']:+.1f} to {100 * latest['uplift_upper']:+.1f} points"
-              f" · campaign {latest['campaign_id']}")
+    detail = _("95% interval {lower} to {upper} points · campaign {campaign}").format(
+        lower=f"{100 * latest['uplift_lower']:+.1f}", upper=f"{100 * latest['uplift_upper']:+.1f}",
+        campaign=latest["campaign_id"])
     return float(latest["uplift"]), detail
 
 

@@ -30,6 +30,7 @@ from clc_lib.display import (
     is_missing,
 )
 from clc_lib.errors import DataError
+from clc_lib.i18n import N_, gettext as _
 from clc_lib.privacy import mask_personal_values, protect_frame
 
 __all__ = [
@@ -66,7 +67,7 @@ def _cell_text(value: Any, column: Any, styles: Mapping[Any, str], currency: str
     if isinstance(value, (pd.Timedelta, dt.timedelta)):
         return format_days(pd.Timedelta(value) / pd.Timedelta(days=1)), True
     if isinstance(value, (bool, np.bool_)):
-        return ("yes" if value else "no"), False
+        return (_("yes") if value else _("no")), False
     if isinstance(value, numbers.Integral):
         return format_count(value), True
     if isinstance(value, numbers.Real):
@@ -115,7 +116,7 @@ def table_html(
         if show_index:
             index_values = index_value if isinstance(index_value, tuple) else (index_value,)
             for value in index_values:
-                text, _ = _cell_text(value, None, {}, currency)
+                text, _numeric = _cell_text(value, None, {}, currency)
                 cells.append(f'<th scope="row">{html.escape(text)}</th>')
         for column, value in zip(df.columns, row):
             text, numeric = _cell_text(value, column, styles, currency)
@@ -124,46 +125,97 @@ def table_html(
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
     if max_rows is not None and total_rows > max_rows:
-        parts.append(f'<div class="clc-note">Showing the first {format_count(max_rows)} of '
-                     f"{format_count(total_rows)} rows.</div>")
+        note = _("Showing the first {shown} of {total} rows.").format(shown=format_count(max_rows),
+                                                                      total=format_count(total_rows))
+        parts.append(f'<div class="clc-note">{html.escape(note)}</div>')
     if zero_columns:
-        parts.append('<div class="clc-note">Not shown, zero in every row: '
-                     f"{html.escape(', '.join(column_label(c) for c in zero_columns))}.</div>")
+        note = _("Not shown, zero in every row: {columns}.").format(
+            columns=_(", ").join(column_label(c) for c in zero_columns))
+        parts.append(f'<div class="clc-note">{html.escape(note)}</div>')
     return CARD_CSS + "".join(parts)
 
 
 #: How tables name the columns that no term of :data:`clc_lib.definitions.TERMS` names; the unit is
-#: in the label where the values do not carry it (money cells carry their currency).
+#: in the label where the values do not carry it (money cells carry their currency). English; tables
+#: show them in the report's language (:func:`column_label`).
 COLUMN_LABELS: Mapping[str, str] = {
-    "customer_id": "Customer", "person_id": "Person", "stage": "Stage", "segment": "Segment",
-    "channel": "Channel", "customers": "Customers", "revenue": "Revenue", "aov": "Average order value",
-    "arpu": "Revenue per buying customer", "clv": "Predicted customer value", "cac": "Acquisition cost (CAC)",
-    "rmst_days": "Restricted mean time (days)", "median_days": "Median (days)", "p_alive": "Chance still buying",
-    "expected_purchases": "Expected purchases", "cumulative_share": "Cumulative share of value",
-    "customer_share": "Share of customers", "revenue_share": "Share of revenue", "new_customers": "New customers",
-    "spend": "Spend", "rank": "Rank", "events": "Events", "p_value": "p-value", "n_treatment": "Treated customers",
-    "n_control": "Control customers", "new_window_days": "New-customer window (days)",
-    "payback_months": "Payback (months)", "mean_recency_days": "Mean days since last purchase",
-    "median_monetary": "Median revenue per customer", "value_share": "Share of value",
-    "top_customers": "Top customers", "rows": "Rows", "amount": "Amount", "table": "Table", "step": "Step",
-    "action": "Action", "description": "Description", "group": "Group",
-    "is_complete": "Period", "next_period_purchase_rate": "Bought in the next period",
-    "next_stage_conversion": "Moved on to the next stage", "median_periods_in_stage": "Median periods in the stage",
-    "median_recency_days": "Median days since last purchase", "median_frequency": "Median repeat purchases",
-    "historic_ltv": "Historic LTV", "predicted_clv_per_customer": "Predicted value per customer",
-    "predicted_clv_total": "Predicted value, all customers", "net_revenue_per_customer": "Net revenue per customer",
-    "customers_without_prediction": "Customers without a prediction", "median_lower": "Median, lower 95% bound",
-    "median_upper": "Median, upper 95% bound", "campaign_id": "Campaign", "rate_treatment": "Bought, treated",
-    "rate_control": "Bought, control", "uplift_lower": "Uplift, lower 95% bound",
-    "uplift_upper": "Uplift, upper 95% bound", "incremental_customers": "Extra buying customers",
-    "incremental_revenue": "Extra revenue", "n_churned": "Respondents who churned",
-    "n_retained": "Respondents retained", "nps": "Net promoter score (points)", "stage_at_send": "Band at send",
-    "n_contacted": "Contacted customers", "n_uncontacted": "Uncontacted customers",
-    "rate_contacted": "Bought, contacted", "rate_uncontacted": "Bought, uncontacted",
-    "holdout_per_group": "Control group needed per group", "mde": "Smallest detectable uplift",
-    "mean_first_order_value": "Mean first order", "median_first_order_value": "Median first order",
-    "total_first_order_value": "All first orders", "margin_at_last_month": "Value at the last month",
-    "uplift_in_words": "Uplift, with its 95% interval", "evidence": "Evidence of a difference",
+    "customer_id": N_("Customer"),
+    "person_id": N_("Person"),
+    "stage": N_("Stage"),
+    "segment": N_("Segment"),
+    "channel": N_("Channel"),
+    "customers": N_("Customers"),
+    "revenue": N_("Revenue"),
+    "aov": N_("Average order value"),
+    "arpu": N_("Revenue per buying customer"),
+    "clv": N_("Predicted customer value"),
+    "cac": N_("Acquisition cost (CAC)"),
+    "rmst_days": N_("Restricted mean time (days)"),
+    "median_days": N_("Median (days)"),
+    "p_alive": N_("Chance still buying"),
+    "expected_purchases": N_("Expected purchases"),
+    "cumulative_share": N_("Cumulative share of value"),
+    "customer_share": N_("Share of customers"),
+    "revenue_share": N_("Share of revenue"),
+    "new_customers": N_("New customers"),
+    "spend": N_("Spend"),
+    "rank": N_("Rank"),
+    "events": N_("Events"),
+    "p_value": N_("p-value"),
+    "n_treatment": N_("Treated customers"),
+    "n_control": N_("Control customers"),
+    "new_window_days": N_("New-customer window (days)"),
+    "payback_months": N_("Payback (months)"),
+    "mean_recency_days": N_("Mean days since last purchase"),
+    "median_monetary": N_("Median revenue per customer"),
+    "value_share": N_("Share of value"),
+    "top_customers": N_("Top customers"),
+    "rows": N_("Rows"),
+    "amount": N_("Amount"),
+    "table": N_("Table"),
+    "step": N_("Step"),
+    "action": N_("Action"),
+    "description": N_("Description"),
+    "group": N_("Group"),
+    "is_complete": N_("Period"),
+    "next_period_purchase_rate": N_("Bought in the next period"),
+    "next_stage_conversion": N_("Moved on to the next stage"),
+    "median_periods_in_stage": N_("Median periods in the stage"),
+    "median_recency_days": N_("Median days since last purchase"),
+    "median_frequency": N_("Median repeat purchases"),
+    "historic_ltv": N_("Historic LTV"),
+    "predicted_clv_per_customer": N_("Predicted value per customer"),
+    "predicted_clv_total": N_("Predicted value, all customers"),
+    "net_revenue_per_customer": N_("Net revenue per customer"),
+    "customers_without_prediction": N_("Customers without a prediction"),
+    "median_lower": N_("Median, lower 95% bound"),
+    "median_upper": N_("Median, upper 95% bound"),
+    "campaign_id": N_("Campaign"),
+    "rate_treatment": N_("Bought, treated"),
+    "rate_control": N_("Bought, control"),
+    "uplift_lower": N_("Uplift, lower 95% bound"),
+    "uplift_upper": N_("Uplift, upper 95% bound"),
+    "incremental_customers": N_("Extra buying customers"),
+    "incremental_revenue": N_("Extra revenue"),
+    "n_churned": N_("Respondents who churned"),
+    "n_retained": N_("Respondents retained"),
+    "nps": N_("Net promoter score (points)"),
+    "stage_at_send": N_("Band at send"),
+    "n_contacted": N_("Contacted customers"),
+    "n_uncontacted": N_("Uncontacted customers"),
+    "rate_contacted": N_("Bought, contacted"),
+    "rate_uncontacted": N_("Bought, uncontacted"),
+    "holdout_per_group": N_("Control group needed per group"),
+    "mde": N_("Smallest detectable uplift"),
+    "mean_first_order_value": N_("Mean first order"),
+    "median_first_order_value": N_("Median first order"),
+    "total_first_order_value": N_("All first orders"),
+    "margin_at_last_month": N_("Value at the last month"),
+    "uplift_in_words": N_("Uplift, with its 95% interval"),
+    "evidence": N_("Evidence of a difference"),
+    "term": N_("Term"),
+    "definition": N_("Definition"),
+    "unit": N_("Unit"),
 }
 #: Columns and index levels that hold lifecycle-stage codes: their values read as the stages' labels
 #: (:func:`clc_lib.definitions.stage_label`, ``at_risk`` -> "At risk").
@@ -198,16 +250,18 @@ def column_label(name: Any) -> str:
     """How a table heads a column: :data:`COLUMN_LABELS`, else the term's label of
     :data:`clc_lib.definitions.TERMS` (when it needs no run value), else the name as words with a
     capital: ``"rmst_days"`` -> ``"Restricted mean time (days)"``, ``"net_revenue"`` ->
-    ``"Net revenue"``, ``"first_seen"`` -> ``"First seen"``."""
+    ``"Net revenue"``, ``"first_seen"`` -> ``"First seen"``. Labels are in the active language
+    (``"净收入"`` in simplified Chinese); the words made from a name are translated when the
+    catalogs hold them (``net_revenue`` reads as its term's label), else they stay as they are."""
     from clc_lib.definitions import TERMS
 
     text = "" if name is None else str(name)
     if text in COLUMN_LABELS:
-        return COLUMN_LABELS[text]
+        return _(COLUMN_LABELS[text])
     if text in TERMS and not TERMS[text].placeholders():
-        return TERMS[text].label
+        return _(TERMS[text].label)
     words = text.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    return _(words[:1].upper() + words[1:])
 
 
 def _numeric_columns(df: pd.DataFrame) -> list[Any]:
@@ -283,17 +337,17 @@ def plain_p_value(p_value: float | None) -> str:
 
     Below 0.01 "a clear difference", below 0.05 "some evidence of a difference", otherwise "no
     clear difference"; the p-value follows with three decimals (``p < 0.001`` below that). A
-    missing value reads "not tested".
+    missing value reads "not tested". In the active language.
     """
     if is_missing(p_value):
-        return "not tested"
+        return _("not tested")
     p = float(p_value)
     shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
     if p < 0.01:
-        return f"a clear difference, {shown}"
+        return _("a clear difference, {p}").format(p=shown)
     if p < 0.05:
-        return f"some evidence of a difference, {shown}"
-    return f"no clear difference, {shown}"
+        return _("some evidence of a difference, {p}").format(p=shown)
+    return _("no clear difference, {p}").format(p=shown)
 
 
 def plain_interval(estimate: float | None, lower: float | None, upper: float | None, *,
@@ -303,20 +357,22 @@ def plain_interval(estimate: float | None, lower: float | None, upper: float | N
 
     ``kind`` is ``"points"`` (shares given as fractions, shown as percentage points with one
     decimal) or ``"number"`` (shown with two decimals). A missing bound leaves the interval out.
+    In the active language.
     """
     if is_missing(estimate):
         return MISSING_TEXT
     if kind == "points":
         def shown(value: float) -> str:
             return f"{100 * float(value):.1f}"
-        unit = " points"
+        with_unit = _("{points} points")
     elif kind == "number":
         def shown(value: float) -> str:
             return format_number(value, 2)
-        unit = ""
+        with_unit = "{points}"
     else:
         raise ValueError(f"plain_interval: kind must be 'points' or 'number', not {kind!r}")
-    text = f"{shown(estimate)}{unit}"
+    text = with_unit.format(points=shown(estimate))
     if is_missing(lower) or is_missing(upper):
         return text
-    return f"{text}, 95% interval {shown(lower)} to {shown(upper)}"
+    return _("{estimate}, 95% interval {lower} to {upper}").format(estimate=text, lower=shown(lower),
+                                                                   upper=shown(upper))
