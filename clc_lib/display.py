@@ -4,8 +4,8 @@ Every helper renders HTML in the notebook (and therefore in the HTML report) and
 string it shows, so a customer id such as ``<script>`` appears as text. Tables show
 ``customer_id`` and ``person_id`` as pseudonyms and leave personal-data columns out
 (:mod:`clc_lib.privacy`). The pure ``*_html`` functions return the markup without displaying it;
-the ``format_*`` functions format one value and are the single place where the project decides
-how money, shares and counts look:
+the ``format_*`` functions (kept in :mod:`clc_lib.formatting`, shown here) format one value and
+are the single place where the project decides how money, shares and counts look:
 
 ==========  ===========================  ==================================================
 kind        formatter                    example
@@ -47,7 +47,21 @@ import pandas as pd
 
 from clc_lib.errors import DataError, ModelFitError
 from clc_lib.handoff import KEY_FIGURES_MIME, RUN_DATA_MIME
-from clc_lib.i18n import N_, current_language, gettext as _, ngettext, sentence_space
+from clc_lib.formatting import (
+    FIGURE_KINDS,
+    format_count,
+    format_currency,
+    format_date,
+    format_days,
+    format_duration,
+    format_number,
+    format_percent,
+    format_points,
+    format_value,
+    infer_kind,
+    is_missing,
+)
+from clc_lib.i18n import N_, gettext as _, ngettext, sentence_space
 from clc_lib.privacy import mask_personal_values
 
 __all__ = [
@@ -82,201 +96,6 @@ __all__ = [
     "quality_line",
 ]
 
-MISSING_TEXT = "\u2013"
-# Money at or above this magnitude is shown in whole units (cents add noise to large totals).
-WHOLE_UNITS_FROM = 10_000
-
-
-def is_missing(value: Any) -> bool:
-    """Whether a figure's value is missing (None, NaT or NaN); such values show as :data:`MISSING_TEXT`."""
-    if value is None or value is pd.NaT:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _in_english() -> bool:
-    return current_language() == "en"
-
-
-def format_number(value: float | None, decimals: int = 2) -> str:
-    """A number with thousands separators and ``decimals`` decimals: ``1234.567`` -> ``1,234.57``."""
-    if is_missing(value):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
-
-        return i18n.format_number(value, decimals)
-    return english_number(value, decimals)
-
-
-def english_number(value: float, decimals: int = 2) -> str:
-    """:func:`format_number` as English writes it, whatever the active language."""
-    if is_missing(value):
-        return MISSING_TEXT
-    return f"{float(value):,.{decimals}f}"
-
-
-def format_currency(value: float | None, currency: str | None = "") -> str:
-    """Money in the run currency: two decimals below 10,000, whole units from 10,000.
-
-    ``format_currency(1234.5, "EUR") == "1,234.50 EUR"``,
-    ``format_currency(-98765.4, "EUR") == "-98,765 EUR"``; an empty currency adds no suffix.
-    Chinese writes the code first: ``EUR 1,234.50``.
-    """
-    if is_missing(value):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
-
-        return i18n.format_currency(value, currency)
-    return english_currency(value, currency)
-
-
-def english_currency(value: float, currency: str | None = "") -> str:
-    """:func:`format_currency` as English writes it, whatever the active language."""
-    if is_missing(value):
-        return MISSING_TEXT
-    amount = float(value)
-    decimals = 0 if abs(amount) >= WHOLE_UNITS_FROM else 2
-    text = f"{amount:,.{decimals}f}"
-    if text.startswith("-") and float(text.lstrip("-").replace(",", "")) == 0:
-        text = text[1:]  # -0.00 rounds to zero: show it without the sign
-    return f"{text} {currency}" if currency else text
-
-
-def format_percent(share: float | None, decimals: int = 1) -> str:
-    """A share as a percentage (1.0 = 100%): ``format_percent(0.1234) == "12.3%"``."""
-    if is_missing(share):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
-
-        return i18n.format_percent(share, decimals)
-    return english_percent(share, decimals)
-
-
-def english_percent(share: float, decimals: int = 1) -> str:
-    """:func:`format_percent` as English writes it, whatever the active language."""
-    if is_missing(share):
-        return MISSING_TEXT
-    return f"{float(share) * 100:,.{decimals}f}%"
-
-
-def format_points(difference: float | None) -> str:
-    """A difference of two shares in percentage points, signed: ``0.0441`` -> ``+4.4 points``
-    (``+4.4个百分点`` in Chinese)."""
-    if is_missing(difference):
-        return MISSING_TEXT
-    return _("{points} points").format(points=f"{float(difference) * 100:+,.1f}")
-
-
-def format_count(n: float | None) -> str:
-    """A count with thousands separators, rounded to a whole number: ``1234567`` -> ``1,234,567``."""
-    if is_missing(n):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
-
-        return i18n.format_count(n)
-    return english_count(n)
-
-
-def english_count(n: float) -> str:
-    """:func:`format_count` as English writes it, whatever the active language."""
-    if is_missing(n):
-        return MISSING_TEXT
-    return f"{round(float(n)):,d}"
-
-
-def format_days(days: float | None) -> str:
-    """A duration in days: one decimal below 10 days, whole days from 10 (``12.4`` -> ``12 days``;
-    ``12天`` in Chinese)."""
-    if is_missing(days):
-        return MISSING_TEXT
-    value = float(days)
-    text = f"{value:,.1f}" if abs(value) < 10 else f"{round(value):,d}"
-    return ngettext("{days} day", "{days} days", 1 if text in ("1", "1.0") else 2).format(days=text)
-
-
-def format_date(value: Any) -> str:
-    """A date as ``YYYY-MM-DD`` (a time of day other than midnight is kept as ``HH:MM``); Chinese
-    writes ``2024年6月30日``."""
-    if is_missing(value):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
-
-        return i18n.format_date(value)
-    return english_date(value)
-
-
-def english_date(value: Any) -> str:
-    """:func:`format_date` as English writes it, whatever the active language."""
-    if is_missing(value):
-        return MISSING_TEXT
-    stamp = pd.Timestamp(value)
-    if stamp == stamp.normalize():
-        return f"{stamp:%Y-%m-%d}"
-    return f"{stamp:%Y-%m-%d %H:%M}"
-
-
-_FORMATTERS: dict[str, Callable[[Any, str], str]] = {
-    "currency": lambda value, currency: format_currency(value, currency),
-    "percent": lambda value, _currency: format_percent(value),
-    "points": lambda value, _currency: format_points(value),
-    "count": lambda value, _currency: format_count(value),
-    "days": lambda value, _currency: format_days(value),
-    "date": lambda value, _currency: format_date(value),
-    "number": lambda value, _currency: format_number(value),
-    "text": lambda value, _currency: MISSING_TEXT if is_missing(value) else str(value),
-}
-FIGURE_KINDS: tuple[str, ...] = tuple(_FORMATTERS)
-
-
-def format_duration(value: float, time_unit: str) -> str:
-    """A length in model time units as words: ``52, "W"`` -> ``52 weeks``; ``1, "M"`` -> ``1 month``
-    (``52周``, ``1个月`` in simplified Chinese).
-
-    ``time_unit`` is the ``clv.time_unit`` of the run config (D, W or M), so captions follow it.
-    """
-    from clc_lib.periods import TimeUnit
-
-    unit = TimeUnit.parse(time_unit)
-    if _in_english():
-        return unit.words(value)
-    return _(_DURATION_WORDS[unit.code]).format(value=f"{value:g}")
-
-
-# Durations in words outside English (English keeps TimeUnit.words, with its singulars).
-_DURATION_WORDS: Mapping[str, str] = {"D": N_("{value} days"), "W": N_("{value} weeks"), "M": N_("{value} months")}
-
-
-def format_value(value: Any, kind: str, currency: str | None = "") -> str:
-    """Format ``value`` as ``kind`` (one of :data:`FIGURE_KINDS`); the text is not HTML-escaped."""
-    try:
-        formatter = _FORMATTERS[kind]
-    except KeyError:
-        raise ValueError(f"Unknown figure kind {kind!r}; use one of {', '.join(FIGURE_KINDS)}.") from None
-    return formatter(value, currency or "")
-
-
-def _infer_kind(value: Any) -> str:
-    if isinstance(value, (pd.Timestamp, dt.date, np.datetime64)):
-        return "date"
-    if isinstance(value, (pd.Timedelta, dt.timedelta)):
-        return "days"
-    if isinstance(value, (bool, np.bool_)):
-        return "text"
-    if isinstance(value, numbers.Integral):
-        return "count"
-    if isinstance(value, numbers.Real):
-        return "number"
-    return "text"
-
-
 def _normalise_figures(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str, Any, str]]:
     """Return ``(label, value, kind)`` triples from a mapping or a list of key figures, pairs or triples."""
     from clc_lib.keyfigures import KeyFigure
@@ -289,7 +108,7 @@ def _normalise_figures(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple
         elif isinstance(figures, Mapping):
             label, value = entry
             kind = None
-            if isinstance(value, tuple) and len(value) == 2 and value[1] in _FORMATTERS:
+            if isinstance(value, tuple) and len(value) == 2 and value[1] in FIGURE_KINDS:
                 value, kind = value
         else:
             if len(entry) not in (2, 3):
@@ -298,8 +117,8 @@ def _normalise_figures(figures: Mapping[str, Any] | Iterable[Any]) -> list[tuple
         if isinstance(value, (pd.Timedelta, dt.timedelta)):
             value = pd.Timedelta(value) / pd.Timedelta(days=1)
             kind = kind or "days"
-        kind = kind or _infer_kind(value)
-        if kind not in _FORMATTERS:
+        kind = kind or infer_kind(value)
+        if kind not in FIGURE_KINDS:
             raise ValueError(f"Unknown figure kind {kind!r} for {label!r}; use one of {', '.join(FIGURE_KINDS)}.")
         items.append((str(label), value, kind))
     return items

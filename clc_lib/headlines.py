@@ -22,7 +22,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from clc_lib.display import CARD_CSS, format_change, format_count, format_date, format_value, is_missing
+from clc_lib.display import CARD_CSS, format_change
+from clc_lib.formatting import format_count, format_date, format_value, is_missing
 from clc_lib.i18n import N_, gettext as _
 
 __all__ = [

@@ -239,7 +239,7 @@ def _locale(tag: str | None) -> tuple[str, str]:
 
 
 def _missing(value: Any) -> bool:
-    from clc_lib.display import is_missing
+    from clc_lib.formatting import is_missing
 
     return is_missing(value)
 
@@ -247,34 +247,34 @@ def _missing(value: Any) -> bool:
 def format_number(value: float | None, decimals: int = 2, *, lang: str | None = None) -> str:
     """A number with grouped thousands and ``decimals`` decimals in the language's way
     (``1234.567`` -> ``1,234.57`` in all three languages); missing values show as a dash."""
-    from clc_lib import display
+    from clc_lib import formatting
     from babel.numbers import format_decimal
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(value):
-        return display.english_number(value, decimals)
+        return formatting.english_number(value, decimals)
     pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
     return format_decimal(float(value), format=pattern, locale=locale, decimal_quantization=True)
 
 
 def format_count(n: float | None, *, lang: str | None = None) -> str:
     """A count rounded to a whole number with grouped thousands (``1234567`` -> ``1,234,567``)."""
-    from clc_lib import display
+    from clc_lib import formatting
 
     tag, _locale_name = _locale(lang)
     if tag == "en" or _missing(n):
-        return display.english_count(n)
+        return formatting.english_count(n)
     return format_number(round(float(n)), 0, lang=tag)
 
 
 def format_percent(share: float | None, decimals: int = 1, *, lang: str | None = None) -> str:
     """A share as a percentage, 1.0 = 100% (``0.1234`` -> ``12.3%``)."""
-    from clc_lib import display
+    from clc_lib import formatting
     from babel.numbers import format_percent as babel_percent
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(share):
-        return display.english_percent(share, decimals)
+        return formatting.english_percent(share, decimals)
     pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "") + "%"
     return babel_percent(float(share), format=pattern, locale=locale, decimal_quantization=True)
 
@@ -286,14 +286,14 @@ def format_currency(value: float | None, currency: str | None = "", *, lang: str
     Chinese writes it before, as CLDR places the currency sign there (``EUR 1,234.50``). An empty
     currency gives the amount alone.
     """
-    from clc_lib import display
+    from clc_lib import formatting
     from babel.numbers import format_currency as babel_currency
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(value):
-        return display.english_currency(value, currency)
+        return formatting.english_currency(value, currency)
     amount = float(value)
-    decimals = 0 if abs(amount) >= display.WHOLE_UNITS_FROM else 2
+    decimals = 0 if abs(amount) >= formatting.WHOLE_UNITS_FROM else 2
     amount_pattern = "#,##0" + (".00" if decimals else "")
     if round(amount, decimals) == 0:
         amount = 0.0  # -0.00 rounds to zero: show it without the sign
@@ -309,11 +309,11 @@ def format_date(value: Any, *, lang: str | None = None) -> str:
     import pandas as pd
     from babel.dates import format_date as babel_date
 
-    from clc_lib import display
+    from clc_lib import formatting
 
     tag, locale = _locale(lang)
     if tag == "en" or _missing(value):
-        return display.english_date(value)
+        return formatting.english_date(value)
     stamp = pd.Timestamp(value)
     text = babel_date(stamp.date(), format="long", locale=locale)
     return text if stamp == stamp.normalize() else f"{text} {stamp:%H:%M}"
@@ -347,7 +347,7 @@ def format_period(period_start: Any, unit: Any, *, lang: str | None = None) -> s
     code = _period_unit(unit)
     tag, locale = _locale(lang)
     if _missing(period_start):
-        from clc_lib.display import MISSING_TEXT
+        from clc_lib.formatting import MISSING_TEXT
 
         return MISSING_TEXT
     start = pd.Timestamp(period_start)

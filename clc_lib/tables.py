@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clc_lib.display import (
-    CARD_CSS,
+from clc_lib.display import CARD_CSS, display_html
+from clc_lib.formatting import (
     MISSING_TEXT,
-    display_html,
     format_count,
     format_date,
     format_days,

@@ -11,7 +11,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "clc_lib"
 
 
 def _is_private(name: str) -> bool:
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    # ``_`` alone is gettext's public lookup (clc_lib.i18n._), not a private name.
+    return name.startswith("_") and name != "_" and not (name.startswith("__") and name.endswith("__"))
 
 
 def _module_name(path: Path) -> str:

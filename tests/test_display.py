@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clc_lib import display, handoff, tables
+from clc_lib import display, formatting, handoff, tables
 from clc_lib.display import (
     format_count,
     format_currency,
@@ -218,7 +218,7 @@ def test_plain_interval_in_points_and_numbers():
     assert tables.plain_interval(-0.012, -0.03, 0.006) == "-1.2 points, 95% interval -3.0 to 0.6"
     assert tables.plain_interval(0.044, None, 0.056) == "4.4 points"
     assert tables.plain_interval(1.5, 1.234, 1.8, kind="number") == "1.50, 95% interval 1.23 to 1.80"
-    assert tables.plain_interval(None, 0.1, 0.2) == display.MISSING_TEXT
+    assert tables.plain_interval(None, 0.1, 0.2) == formatting.MISSING_TEXT
     with pytest.raises(ValueError, match="kind"):
         tables.plain_interval(1, 0, 2, kind="percent")
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from clc_lib import cli, i18n, report
+from clc_lib import cli, formatting, i18n, report
 from clc_lib.definitions import stage_label
 from clc_lib.errors import ConfigError
 from clc_lib.handoff import apply_notebook_parameters, parameters_for
@@ -129,7 +129,7 @@ def test_english_formatting_is_what_the_pages_show_today():
         assert i18n.format_number(value, lang="en") == display.format_number(value)
         assert i18n.format_currency(value, "USD", lang="en") == display.format_currency(value, "USD")
         assert i18n.format_percent(value, lang="en") == display.format_percent(value)
-    assert i18n.format_currency(None, "EUR", lang="zh-Hans") == display.MISSING_TEXT
+    assert i18n.format_currency(None, "EUR", lang="zh-Hans") == formatting.MISSING_TEXT
 
 
 def test_formatting_follows_the_active_language():

@@ -89,7 +89,7 @@ def plot_revenue_over_time(data: pd.DataFrame, *, metric: str = "net_revenue", c
                         hint=f"Use one of: {', '.join(REVENUE_METRICS)}.")
     require_columns_and_rows(data, ["period_start", metric], "plot_revenue_over_time")
     label, kind = REVENUE_METRICS[metric]
-    label = _(label)  # the term labels among them are marked in CHART_TERM_LABELS
+    label = _(label)  # term labels are marked for translation in clc_lib.definitions
     ax = get_ax(ax)
     data = data.sort_values("period_start")
     incomplete = incomplete_periods(data, pd.Index(data["period_start"]))

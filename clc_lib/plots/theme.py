@@ -86,24 +86,6 @@ SEGMENT_COLORS: Mapping[str, str] = {
 FIRST_SEEN_COLOR = "#D9D9D9"
 
 
-#: The labels of the terms of :data:`clc_lib.definitions.TERMS` that charts draw, by key, marked
-#: for translation (:func:`term_label`); a test keeps them equal to the definitions' labels.
-CHART_TERM_LABELS: Mapping[str, str] = {
-    "customer": N_("Customers"),
-    "prospect": N_("Prospects"),
-    "active_customer": N_("Active customers"),
-    "lapsed_customer": N_("Lapsed customers"),
-    "churned_customer": N_("Churned customers"),
-    "churn_rate": N_("Churn rate"),
-    "buyer_dropoff_rate": N_("Buyer drop-off rate"),
-    "repeat_within_window": N_("Second purchase within {window_days} days (complete cohorts)"),
-    "net_revenue": N_("Net revenue"),
-    "gross_revenue": N_("Gross revenue"),
-    "returns": N_("Returns"),
-    "orders": N_("Orders"),
-}
-
-
 def term_label(key: str, **values) -> str:
     """The label of the term ``key`` (:data:`clc_lib.definitions.TERMS`) in the active language, its
     braces filled from ``values`` (``term_label("repeat_within_window", window_days=90)``)."""
