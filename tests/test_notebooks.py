@@ -65,7 +65,8 @@ def test_notebook_uses_only_the_public_api_and_has_no_placeholders(name):
             for line in cell.source.splitlines():
                 stripped = line.strip()
                 assert not stripped.startswith(("from clc_lib", "import clc_lib.")), f"{name}: {line!r}"
-                assert not re.search(r"\bclc\._", stripped), f"{name}: private name in {line!r}"
+                # clc._ itself is the translation function; clc._name would be a private name
+                assert not re.search(r"\bclc\._(?!\()", stripped), f"{name}: private name in {line!r}"
 
 
 @pytest.mark.slow
@@ -116,8 +117,9 @@ def test_the_runner_passes_the_configs_period_and_horizon_to_the_notebooks_that_
         return notebook_parameters(task)
 
     common = {"config": str(config), "as_of": "2024-06-30", "period": "W", "stage_rules": None,
-              "pseudonymise_ids": False, "run_cache": str(tmp_path / "cache"), "previous_key_figures": None}
-    assert passed("01_segmentation") == {**common, "language": "en"}
+              "pseudonymise_ids": False, "run_cache": str(tmp_path / "cache"), "previous_key_figures": None,
+              "language": "en"}
+    assert passed("01_segmentation") == common
     for name in ("02_acquisition", "03_monetisation", "05_recovery"):
         assert passed(name) == {**common, "horizon": 12}
     assert passed("04_retention") == common
