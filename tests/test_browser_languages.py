@@ -334,3 +334,46 @@ def test_cdnow_renders_five_of_five_in_traditional_chinese(cdnow_dir, tmp_path_f
         page = (run.path / f"{name}.html").read_text(encoding="utf-8")
         assert '<html lang="zh-Hant">' in page and "本次執行的所有報告" in page, name
     assert i18n.current_language() == "en"  # the run leaves the test process in English
+
+
+def test_data_quality_rule_descriptions_and_model_warnings_in_each_language():
+    from clc_lib.quality import QUALITY_RULES, DataQualityReport, RuleResult, TableQuality
+
+    returns = next(rule for rule in QUALITY_RULES if rule.name == "returns")
+    report = DataQualityReport()
+    report.add(TableQuality(table="transactions", source="transactions.csv", rows_in=10, rows_out=9,
+                            rules=[RuleResult("returns", "keep", 2, -30.0, returns.description),
+                                   RuleResult("missing_customer_id", "drop", 1, 5.0, "empty customer id")]))
+    assert list(report.to_frame()["description"]) == [
+        "transactions.csv", "returns and cancellations (kept with negative amount)", "empty customer id", ""]
+    with language("zh-Hans"):
+        assert list(report.to_frame()["description"])[1:] == ["退货与取消（以负金额保留）", "客户 ID 为空", ""]
+    with language("zh-Hant"):
+        assert list(report.to_frame()["description"])[1:3] == ["退貨與取消（以負金額保留）", "顧客 ID 為空"]
+    assert report.to_frame()["description"][0] == "transactions.csv"  # where the rows came from is a data value
+
+
+
+def test_the_spend_model_warning_is_in_the_language():
+    import warnings
+
+    import numpy as np
+
+    from clc_lib.clv.value import CustomerValueModel
+
+    rng = np.random.default_rng(1)
+    purchases = rng.poisson(2, 300).astype(float)
+    age = rng.uniform(20, 50, 300)
+    summary = pd.DataFrame({"x": purchases, "t_x": np.where(purchases > 0, age * rng.uniform(0.2, 1, 300), 0.0),
+                            "T": age, "zbar": np.where(purchases > 0, rng.gamma(5, 10, 300), 0.0)})
+    summary.loc[summary.index[summary.x > 0][0], "zbar"] = 0.0
+    shown = {}
+    for tag in ("en", "zh-Hans", "zh-Hant"):
+        with language(tag), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            CustomerValueModel().fit(summary)
+        shown[tag] = [str(warning.message) for warning in caught if not str(warning.message).startswith("BG/NBD")]
+    assert shown["en"] == ["1 repeat buyer has a mean repeat value of zero or less; the spend model leaves it out "
+                           "and gives it the population mean spend."]
+    assert shown["zh-Hans"] == ["1 位复购客户的平均复购金额为零或负数；消费金额模型将其排除，并按全体平均消费金额计。"]
+    assert shown["zh-Hant"] == ["1 位回購顧客的平均回購金額為零或負數；消費金額模型將其排除，並以全體平均消費金額計。"]
