@@ -292,7 +292,7 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
     -------
     CustomerAttributes
         Empty ``covariates`` (and the frame unchanged) when there is no customers table or no
-        usable attribute; ``notes`` says why.
+        usable attribute; ``notes`` says why (in the active language, see :mod:`clc_lib.i18n`).
     """
     settings = {**ATTRIBUTE_RULES, **(rules or {})}
     unknown = set(settings) - set(ATTRIBUTE_RULES)
@@ -338,7 +338,8 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
             result.numeric.append(name)
             result.scales[name] = unit
             result.groups[name] = f"{name} band"
-            result.notes.append(gettext("{attribute}: numeric, hazard ratio per {unit}.").format(attribute=name, unit=f"{unit:g}"))
+            result.notes.append(gettext("{attribute}: numeric, hazard ratio per {unit}.")
+                                .format(attribute=name, unit=f"{unit:g}"))
             continue
         if numbers is not None:
             labels = _band_labels(numbers, int(settings["numeric_bands"]))
@@ -357,7 +358,8 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
         pooled = _pooled_levels(labels, events, settings)
         n_pooled = labels[pooled == OTHER_LEVEL].nunique()
         if pooled.nunique() < 2:
-            result.notes.append(gettext("{attribute}: left out, one level after pooling rare ones.").format(attribute=name))
+            result.notes.append(gettext("{attribute}: left out, one level after pooling rare ones.")
+                                .format(attribute=name))
             continue
         result.frame[name] = pooled
         result.categorical.append(name)

@@ -40,7 +40,8 @@ __all__ = [
 
 
 def margin_basis(options: Mapping | None) -> str:
-    """One line saying what customer value is measured in, for the page: margin rates or revenue."""
+    """One line saying what customer value is measured in, for the page (in the active language): margin
+    rates or revenue."""
     options = margin_settings(options)
     if options["by"] is not None:
         listed = gettext(", ").join(f"{key} {format_percent(value, 0)}"

@@ -78,8 +78,9 @@ class HoldoutPeriod:
             days=self.days, length=length, start=format_date((self.calibration_end + pd.Timedelta(days=1)).date()),
             end=format_date(self.holdout_end.date()), fitted_days=self.history_days - self.days)
         if self.shortened:
-            text += sentence_space() + gettext("Shortened from the requested {requested_days} days to at most {share} of the "
-                            "{history_days}-day history.").format(
+            text += sentence_space() + gettext(
+                "Shortened from the requested {requested_days} days to at most {share} of the "
+                "{history_days}-day history.").format(
                 requested_days=self.requested_days, share=format_percent(HOLDOUT_MAX_SHARE, 0),
                 history_days=self.history_days)
         return text
