@@ -29,8 +29,9 @@ REPORTS = ["01_segmentation", "02_acquisition", "03_monetisation", "04_retention
 # --- the English-sentence check -----------------------------------------------------------------
 
 _WORD = r"[A-Za-z][A-Za-z'’\-]*"
-#: Three or more words written in Latin letters with only spaces and punctuation between them.
-_WORD_RUN = re.compile(rf"{_WORD}(?:[ \t,;:&()\-–—.·'\"’]+{_WORD}){{2,}}")
+#: Three or more words written in Latin letters with only spaces and punctuation between them (a tab
+#: separates table cells and a line break blocks of the page: neither joins words into a sentence).
+_WORD_RUN = re.compile(rf"{_WORD}(?:[ ,;:&()\-–—.·'\"’]+{_WORD}){{2,}}")
 #: Code names and file names: identifiers with an underscore, dotted names, paths and formulas.
 _CODE_NAME = re.compile(r"\S*[_/=]\S*|\S+\.(?:yaml|yml|csv|parquet|txt|ipynb|html|log|json|png)\b|`[^`]*`")
 #: Units and abbreviations kept in Latin letters in Chinese text (all-capital words never count).
@@ -65,6 +66,8 @@ def test_the_english_check_finds_sentences_and_spares_data_values_code_and_units
     assert english_sentences("客单价 EUR 1,234.50，BG/NBD 与 Gamma-Gamma 模型（acquisition_channel, country）") == []
     assert english_sentences("见 `clc_lib.rfm.rfm_scores` 与 data/raw/demo/run.yaml") == []
     assert english_sentences("RFM CLV LTV:CAC 12.3 pp") == []
+    assert english_sentences("transactions\trows in\t1,000\nreturns\tkeep") == []  # code names in table cells
+    assert english_sentences("阶段\tShare of customers\t客户") == ["Share of customers"]
     # a sentence split by a data value is still caught where three English words remain together
     assert english_sentences("Customers from organic are worth more", {"organic"}) == ["are worth more"]
 
