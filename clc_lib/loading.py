@@ -47,6 +47,7 @@ from clc_lib.contract import CONTRACTS
 from clc_lib.engines import connect, engine_for, unique_table_name
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.files import atomic_write
+from clc_lib.i18n import N_
 from clc_lib.parsing import Parser, unparseable_message
 from clc_lib.paths import processed_dir
 from clc_lib.quality import (
@@ -303,8 +304,8 @@ def load_transactions(spec: TableSpec, con, options: Mapping[str, Any], as_of: p
     if final is not cleaned:  # the flagged table is no longer referenced
         drop_temp_table(con, flagged)
     rows_out = int(out["rows"])
-    duplicate_description = ("line identical to an earlier one in every mapped column" if has_order_id else
-                             "identical lines without an order id (kept: may be repeat purchases)")
+    duplicate_description = (N_("line identical to an earlier one in every mapped column") if has_order_id else
+                             N_("identical lines without an order id (kept: may be repeat purchases)"))
     if duplicate_action == "error" and n_duplicates > 0:
         columns = [c for c in output]
         examples = _duplicate_examples(source, build, columns)
@@ -586,9 +587,9 @@ def load_other_table(spec: TableSpec, con, options: Mapping[str, Any], as_of: pd
 
     results = [
         RuleResult("unparseable_values", options["unparseable_values"], int(counts["__bad_rows"]),
-                   description="date or number that does not parse"),
+                   description=N_("date or number that does not parse")),
         RuleResult("missing_values", options["missing_values"], int(counts["__missing_rows"]),
-                   description="empty required value"),
+                   description=N_("empty required value")),
     ]
     keep = ~any_bad & ~any_missing
     if exclude_after:

@@ -42,6 +42,7 @@ from typing import Any
 import pandas as pd
 
 from clc_lib.contract import CONTRACTS
+from clc_lib.i18n import N_, gettext
 
 __all__ = [
     "QUALITY_RULES",
@@ -79,10 +80,10 @@ TABLE_KEYS: dict[str, dict[str, Any]] = {
 # Facts about the optional tables that the reports handle but that are worth knowing; counted (action
 # ``keep``) in the data-quality summary. See docs/data-quality.md.
 TABLE_COUNTS: dict[str, dict[str, str]] = {
-    "campaigns": {"customer_not_in_transactions": "campaign row for a customer without transactions (counted as "
-                                                  "not converted)"},
-    "spend": {"period_start_not_first_day": "period_start that is not the first day of a month (spend is "
-                                            "assigned to the month it falls in)"},
+    "campaigns": {"customer_not_in_transactions": N_("campaign row for a customer without transactions "
+                                                     "(counted as not converted)")},
+    "spend": {"period_start_not_first_day": N_("period_start that is not the first day of a month (spend is "
+                                               "assigned to the month it falls in)")},
 }
 
 # Actions that take a row out of the cleaned table.
@@ -149,38 +150,38 @@ class QualityRule:
 QUALITY_RULES: tuple[QualityRule, ...] = (
     QualityRule(
         "unparseable_values", "unparseable_values", ("error", "drop"),
-        "timestamp or number that does not parse (or an id in scientific notation)",
+        N_("timestamp or number that does not parse (or an id in scientific notation)"),
         lambda t, ctx: _any(t, ctx.parsed_flags),
     ),
     QualityRule(
         "missing_values", "missing_values", ("error", "drop"),
-        "empty timestamp or amount (required values)",
+        N_("empty timestamp or amount (required values)"),
         lambda t, ctx: _any(t, ctx.missing_flags),
     ),
     QualityRule(
         "missing_customer_id", "missing_customer_id", ("drop", "error"),
-        "empty customer id",
+        N_("empty customer id"),
         lambda t, ctx: t.customer_id.isnull(),
     ),
     QualityRule(
         "after_as_of", None, ("exclude",),
-        "timestamp after the as_of day",
+        N_("timestamp after the as_of day"),
         lambda t, ctx: (t.timestamp >= ctx.as_of_end) if ctx.as_of_end is not None else _any(t, ()),
         fixed_action="exclude",
     ),
     QualityRule(
         "above_max_amount", "above_max_amount", ("error", "drop"),
-        "line amount above max_line_amount in absolute value",
+        N_("line amount above max_line_amount in absolute value"),
         lambda t, ctx: t.amount.abs() > float(ctx.options["max_line_amount"]),
     ),
     QualityRule(
         "zero_amount", "zero_amount", ("keep", "drop"),
-        "amount of exactly 0 (kept: still a purchase)",
+        N_("amount of exactly 0 (kept: still a purchase)"),
         lambda t, ctx: t.amount == 0,
     ),
     QualityRule(
         "returns", "returns", ("keep", "drop"),
-        "returns and cancellations (kept with negative amount)",
+        N_("returns and cancellations (kept with negative amount)"),
         lambda t, ctx: t.is_return,
     ),
 )
@@ -284,7 +285,7 @@ class DataQualityReport:
         """One row per table and step: ``rows in``, each rule, ``rows out``.
 
         Columns: table, step, action, rows, amount (run currency; NaN where not applicable),
-        description.
+        description (a rule's description in the active language, see :mod:`clc_lib.i18n`).
         """
         records = []
         for tq in self.tables.values():
@@ -292,7 +293,7 @@ class DataQualityReport:
                             "amount": tq.amount_in, "description": tq.source})
             for r in tq.rules:
                 records.append({"table": tq.table, "step": r.rule, "action": r.action, "rows": r.rows,
-                                "amount": r.amount, "description": r.description})
+                                "amount": r.amount, "description": gettext(r.description) if r.description else ""})
             records.append({"table": tq.table, "step": "rows out", "action": "", "rows": tq.rows_out,
                             "amount": tq.amount_out, "description": ""})
             for warning in tq.warnings:

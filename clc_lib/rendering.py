@@ -16,6 +16,7 @@ from typing import Any
 
 from clc_lib.config import RunConfig
 from clc_lib.handoff import CLC_MIME_TYPES, RUN_DATA_MIME
+from clc_lib.i18n import N_, gettext
 from clc_lib.paths import project_root
 from clc_lib.privacy import (
     config_secret_values,
@@ -30,7 +31,10 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_HTML_TEMPLATE = "clc_report"
 #: Cells with this tag are shown at the end of a rendered page, in a collapsed appendix.
 APPENDIX_TAG = "appendix"
-APPENDIX_TITLE = "Appendix: further detail, data quality, definitions and model details"
+#: Its English title (translated where the page is rendered).
+APPENDIX_TITLE = N_("Appendix: further detail, data quality, definitions and model details")
+#: Where the data-quality line sends readers when the page has an appendix.
+APPENDIX_POINTER = N_("see the appendix")
 #: Markdown cells with this tag explain the chart or table of the code cell before them: the page
 #: leaves them out when that cell shows nothing or only a skip line.
 CAPTION_TAG = "caption"
@@ -54,7 +58,8 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
     A notebook that never started (no executed file) gets a page with the error alone.
     """
     context = {"title": title, "error": error, "run_label": run_label, "index_href": "index.html",
-               "css": (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8") + language_css()}
+               "css": (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8") + language_css(),
+               "text": page_text()}
     if not executed.is_file():
         target.write_text(render_template("error_page.html.j2", page=context), encoding="utf-8")
         return
@@ -90,6 +95,22 @@ def render_html(executed: Path, target: Path, *, title: str, error: str | None, 
     )
     body, _ = exporter.from_notebook_node(notebook, resources={"clc": context})
     target.write_text(with_html_language(body), encoding="utf-8")
+
+
+def page_text() -> dict[str, str]:
+    """The fixed text of a report page (navigation, error banner) in the active language."""
+    return {
+        "all_reports": gettext("All reports of this run"),
+        "did_not_finish": gettext("This report did not finish."),
+        "did_not_finish_detail": gettext(
+            "The notebook stopped with the error below; the sections before it are shown, the error is "
+            "at the failing cell further down, and the run log has the details."),
+    }
+
+
+def run_label(config_name: str, run_id: str) -> str:
+    """The run a page belongs to, as its navigation line names it: "demo, run 20250101-120000_2024-12-31"."""
+    return gettext("{config_name}, run {run_id}").format(config_name=config_name, run_id=run_id)
 
 
 def notebook_stem(path: Path) -> str:
@@ -234,9 +255,9 @@ def arrange_appendix(notebook: Any, quality_records: list[dict[str, Any]] | None
             cell.source = _HEADING.sub(lambda match: f"#{match.group(1)}{match.group(2)}", cell.source)
     notebook.cells = body + appendix
     if appendix:
-        appendix[0].metadata["clc_appendix_start"] = APPENDIX_TITLE
+        appendix[0].metadata["clc_appendix_start"] = gettext(APPENDIX_TITLE)
         appendix[-1].metadata["clc_appendix_end"] = True
-    quality_text = quality_note(quality_records, "see the appendix" if appendix else None)
+    quality_text = quality_note(quality_records, gettext(APPENDIX_POINTER) if appendix else None)
     if quality_text and notebook.cells:
         notebook.cells[0].metadata["clc_quality_line"] = quality_text
 

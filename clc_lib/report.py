@@ -114,7 +114,7 @@ from clc_lib.publishing import (
     writes_to,
 )
 from clc_lib.printing import check_pdf_printing, print_pdfs
-from clc_lib.rendering import Sanitiser, display_path, example_pseudonymiser, inside, render_html
+from clc_lib.rendering import Sanitiser, display_path, example_pseudonymiser, inside, render_html, run_label
 from clc_lib.settings import ReportSettings
 
 __all__ = [
@@ -570,7 +570,7 @@ def run_report(
                 render_started = time.perf_counter()
                 with i18n.language(result.language):
                     render_html(work / result.ipynb, work / result.html, title=result.title,
-                                error=result.error, run_label=f"{run_config.name}, run {run_id}")
+                                error=result.error, run_label=run_label(str(run_config.name), run_id))
                 result.render_seconds = round(time.perf_counter() - render_started, 1)
             if not all(r.ok for r in results):
                 status = STATUS_FAILED

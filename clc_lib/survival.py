@@ -26,6 +26,7 @@ from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
 from clc_lib.cohorts import spell_edges
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.i18n import format_count, format_percent, gettext
 from clc_lib.periods import resolve_as_of
 from clc_lib.summary import check_transactions, fetch, net_purchase_days, rows_up_to
 
@@ -291,7 +292,7 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
     -------
     CustomerAttributes
         Empty ``covariates`` (and the frame unchanged) when there is no customers table or no
-        usable attribute; ``notes`` says why.
+        usable attribute; ``notes`` says why (in the active language, see :mod:`clc_lib.i18n`).
     """
     settings = {**ATTRIBUTE_RULES, **(rules or {})}
     unknown = set(settings) - set(ATTRIBUTE_RULES)
@@ -300,7 +301,7 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
                           f"known: {', '.join(ATTRIBUTE_RULES)}.")
     result = CustomerAttributes(frame=frame.copy(), categorical=[], numeric=[], groups={}, scales={}, notes=[])
     if customers is None:
-        result.notes.append("No customers table is configured, so there are no customer attributes.")
+        result.notes.append(gettext("No customers table is configured, so there are no customer attributes."))
         return result
     table = _customers_by_id(customers)
     candidates = list(columns) if columns is not None else [
@@ -309,10 +310,10 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
     n_customers = len(frame)
     for name in candidates:
         if name not in table.columns:
-            result.notes.append(f"{name}: not in the customers table.")
+            result.notes.append(gettext("{attribute}: not in the customers table.").format(attribute=name))
             continue
         if pd.api.types.is_datetime64_any_dtype(table[name]):
-            result.notes.append(f"{name}: a date, not used as an attribute.")
+            result.notes.append(gettext("{attribute}: a date, not used as an attribute.").format(attribute=name))
             continue
         values = pd.Series(frame.index.astype(str).map(table[name]), index=frame.index)
         if not pd.api.types.is_numeric_dtype(values):
@@ -320,13 +321,15 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
             values = values.where(values.astype(str).str.strip() != "")
         known = values.notna()
         if n_customers == 0 or known.mean() < settings["min_known_share"]:
-            result.notes.append(f"{name}: left out, known for {known.mean():.0%} of the customers "
-                                f"(needs {settings['min_known_share']:.0%})." if n_customers else
-                                f"{name}: left out, no customers.")
+            result.notes.append(
+                gettext("{attribute}: left out, known for {known_share} of the customers (needs {needed_share}).")
+                .format(attribute=name, known_share=format_percent(known.mean(), 0),
+                        needed_share=format_percent(settings["min_known_share"], 0)) if n_customers else
+                gettext("{attribute}: left out, no customers.").format(attribute=name))
             continue
         numbers = _as_numbers(values)
         if numbers is not None and numbers[known].nunique() < 2:
-            result.notes.append(f"{name}: left out, a single value.")
+            result.notes.append(gettext("{attribute}: left out, a single value.").format(attribute=name))
             continue
         if numbers is not None and known.all():
             unit = _round_unit(numbers)
@@ -335,30 +338,38 @@ def customer_attributes(frame: pd.DataFrame, customers: pd.DataFrame | None, *,
             result.numeric.append(name)
             result.scales[name] = unit
             result.groups[name] = f"{name} band"
-            result.notes.append(f"{name}: numeric, hazard ratio per {unit:g}.")
+            result.notes.append(gettext("{attribute}: numeric, hazard ratio per {unit}.")
+                                .format(attribute=name, unit=f"{unit:g}"))
             continue
         if numbers is not None:
             labels = _band_labels(numbers, int(settings["numeric_bands"]))
-            how = "numeric with missing values, used as quantile bands"
+            how = gettext("numeric with missing values, used as quantile bands")
         else:
             text = values.astype(str).str.strip()
             distinct = text[known].nunique()
             if distinct > settings["max_levels"] and distinct > settings["max_distinct_share"] * known.sum():
-                result.notes.append(f"{name}: left out, {distinct:,} distinct values for {int(known.sum()):,} "
-                                    "customers (an identifier or free text).")
+                result.notes.append(
+                    gettext("{attribute}: left out, {distinct} distinct values for {customers} customers "
+                            "(an identifier or free text).")
+                    .format(attribute=name, distinct=format_count(distinct), customers=format_count(known.sum())))
                 continue
             labels = text.where(known, UNKNOWN_LEVEL)
-            how = "categorical"
+            how = gettext("categorical")
         pooled = _pooled_levels(labels, events, settings)
         n_pooled = labels[pooled == OTHER_LEVEL].nunique()
         if pooled.nunique() < 2:
-            result.notes.append(f"{name}: left out, one level after pooling rare ones.")
+            result.notes.append(gettext("{attribute}: left out, one level after pooling rare ones.")
+                                .format(attribute=name))
             continue
         result.frame[name] = pooled
         result.categorical.append(name)
         result.groups[name] = name
-        detail = f", {n_pooled} rare level(s) pooled into '{OTHER_LEVEL}'" if n_pooled else ""
-        result.notes.append(f"{name}: {how}, {pooled.nunique()} levels{detail}.")
+        if n_pooled:
+            line = gettext("{attribute}: {how}, {levels} levels, {pooled} rare level(s) pooled into '{other}'.")
+        else:
+            line = gettext("{attribute}: {how}, {levels} levels.")
+        result.notes.append(line.format(attribute=name, how=how, levels=pooled.nunique(), pooled=n_pooled,
+                                        other=OTHER_LEVEL))
     return result
 
 

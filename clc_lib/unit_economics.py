@@ -24,6 +24,7 @@ import pandas as pd
 
 from clc_lib.acquisition import NO_CHANNEL_INFO, acquired_customers
 from clc_lib.errors import ConfigError, DataError, ModelFitError
+from clc_lib.i18n import format_percent, gettext
 from clc_lib.periods import DAYS_PER_MONTH, resolve_as_of
 from clc_lib.settings import margin_settings
 from clc_lib.summary import fetch, ratio_or_nan, require_columns, to_datetime_ns
@@ -39,15 +40,19 @@ __all__ = [
 
 
 def margin_basis(options: Mapping | None) -> str:
-    """One line saying what customer value is measured in, for the page: margin rates or revenue."""
+    """One line saying what customer value is measured in, for the page (in the active language): margin
+    rates or revenue."""
     options = margin_settings(options)
     if options["by"] is not None:
-        listed = ", ".join(f"{key} {value:.0%}" for key, value in sorted(options["rates"].items()))
-        other = f"; other {options['by']} values {options['rate']:.0%}" if options["rate"] is not None else ""
-        return f"gross margin by {options['by']} ({listed}{other}) of net revenue"
+        listed = gettext(", ").join(f"{key} {format_percent(value, 0)}"
+                                    for key, value in sorted(options["rates"].items()))
+        if options["rate"] is not None:
+            listed += gettext("; other {column} values {rate}").format(column=options["by"],
+                                                                       rate=format_percent(options["rate"], 0))
+        return gettext("gross margin by {column} ({rates}) of net revenue").format(column=options["by"], rates=listed)
     if options["rate"] is not None:
-        return f"gross margin at {options['rate']:.0%} of net revenue"
-    return "net revenue (no gross margin configured: set margin: {rate: ...} in the run config)"
+        return gettext("gross margin at {rate} of net revenue").format(rate=format_percent(options["rate"], 0))
+    return gettext("net revenue (no gross margin configured: set margin: {{rate: ...}} in the run config)").format()
 
 
 def _margin_rate(transactions: ibis.Table, options: Mapping):
@@ -273,7 +278,7 @@ def _curve_value_column(revenue_curve: pd.DataFrame, margin_rate: float) -> str:
 
 def _value_basis(revenue_curve: pd.DataFrame, margin_rate: float) -> str:
     if margin_rate != 1.0:
-        return f"gross margin at {margin_rate:.0%} of net revenue"
+        return gettext("gross margin at {rate} of net revenue").format(rate=format_percent(margin_rate, 0))
     return revenue_curve.attrs.get("value_basis", margin_basis(None))
 
 

@@ -22,6 +22,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from clc_lib.errors import ConfigError, ModelFitError
+from clc_lib.i18n import N_, format_date, format_percent, gettext, sentence_space
 from clc_lib.periods import TimeUnit, resolve_as_of
 from clc_lib.summary import check_transactions, customer_summary, daily_purchase_values, fetch, net_purchase_days
 
@@ -70,15 +71,23 @@ class HoldoutPeriod:
         return self.days / TimeUnit.parse(self.time_unit).days
 
     def describe(self) -> str:
-        """One sentence for the report: the holdout used and, when shortened, why."""
-        unit = TimeUnit.parse(self.time_unit).plural
-        text = (f"Holdout: the last {self.days} days ({self.length:.3g} {unit}), "
-                f"{(self.calibration_end + pd.Timedelta(days=1)).date()} to {self.holdout_end.date()}; "
-                f"the models are fitted on the {self.history_days - self.days} days before it.")
+        """One sentence for the report, in the active language: the holdout used and, when shortened, why."""
+        length = gettext(_LENGTH_IN_UNITS[TimeUnit.parse(self.time_unit).code]).format(length=f"{self.length:.3g}")
+        text = gettext("Holdout: the last {days} days ({length}), {start} to {end}; the models are fitted on "
+                       "the {fitted_days} days before it.").format(
+            days=self.days, length=length, start=format_date((self.calibration_end + pd.Timedelta(days=1)).date()),
+            end=format_date(self.holdout_end.date()), fitted_days=self.history_days - self.days)
         if self.shortened:
-            text += (f" Shortened from the requested {self.requested_days} days to at most "
-                     f"{HOLDOUT_MAX_SHARE:.0%} of the {self.history_days}-day history.")
+            text += sentence_space() + gettext(
+                "Shortened from the requested {requested_days} days to at most {share} of the "
+                "{history_days}-day history.").format(
+                requested_days=self.requested_days, share=format_percent(HOLDOUT_MAX_SHARE, 0),
+                history_days=self.history_days)
         return text
+
+
+#: A holdout's length in the model time unit (``{length}`` is the number, e.g. "26").
+_LENGTH_IN_UNITS = {"D": N_("{length} days"), "W": N_("{length} weeks"), "M": N_("{length} months")}
 
 
 def holdout_period(first_day: str | dt.date | pd.Timestamp, holdout_end: str | dt.date | pd.Timestamp, *,

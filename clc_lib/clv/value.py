@@ -28,6 +28,7 @@ from clc_lib.clv.bgnbd import BetaGeoModel, ModifiedBetaGeoModel
 from clc_lib.clv.gamma_gamma import GammaGammaModel
 from clc_lib.clv.pareto_nbd import ParetoNBDModel
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.i18n import format_count, ngettext
 from clc_lib.periods import DAYS_PER_YEAR, TimeUnit
 from clc_lib.settings import ClvSettings
 
@@ -150,14 +151,22 @@ class CustomerValueModel:
         usable, no_purchase = self._with_purchases(summary)
         self.n_without_purchase_ = int(no_purchase.sum())
         if self.n_without_purchase_:
-            warnings.warn(f"{self.n_without_purchase_:,} customers have no purchase day (only returns); "
-                          "they are left out of the model fits and get NaN predictions.", stacklevel=2)
+            warnings.warn(ngettext(
+                "{count} customer has no purchase day (only returns); it is left out of the model fits and "
+                "gets NaN predictions.",
+                "{count} customers have no purchase day (only returns); they are left out of the model fits and "
+                "get NaN predictions.", self.n_without_purchase_).format(count=format_count(self.n_without_purchase_)),
+                stacklevel=2)
         self.purchase_model_ = PURCHASE_MODELS[self.model](penalizer=self.penalizer).fit(usable)
         spend_inputs, self.n_without_spend_ = self._spend_inputs(usable)
         if self.n_without_spend_:
-            warnings.warn(f"{self.n_without_spend_:,} repeat buyers have a mean repeat value of zero or less; "
-                          "the spend model leaves them out and gives them the population mean spend.",
-                          stacklevel=2)
+            warnings.warn(ngettext(
+                "{count} repeat buyer has a mean repeat value of zero or less; the spend model leaves it out and "
+                "gives it the population mean spend.",
+                "{count} repeat buyers have a mean repeat value of zero or less; the spend model leaves them out "
+                "and gives them the population mean spend.", self.n_without_spend_).format(
+                    count=format_count(self.n_without_spend_)),
+                stacklevel=2)
         self.spend_model_ = GammaGammaModel(penalizer=self.spend_penalizer).fit(spend_inputs)
 
     def predict(self, summary: pd.DataFrame, *, horizon: float, discount_rate: float | None = None,
