@@ -90,7 +90,7 @@ i18n-update: $(STAMP)
 	$(BIN)/pybabel update -i $(LOCALE)/clc.pot -d $(LOCALE) -D clc --width=100
 
 i18n-compile: $(STAMP)
-	$(BIN)/pybabel compile -d $(LOCALE) -D clc --statistics
+	$(BIN)/python -m clc_lib.i18n_extract --compile
 
 i18n-check: $(STAMP)
 	$(BIN)/python -m clc_lib.i18n_extract --check

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import PurePath
 from typing import IO, Any
@@ -86,14 +87,30 @@ def extract_messages(root: str | PurePath | None = None) -> dict[tuple[str | Non
     return found
 
 
+#: The placeholders the project's text uses: ``{name}`` (``str.format``, Python) and ``%(name)s``
+#: (the index template's gettext). A lone ``%`` is text ("% of cohort"), not a placeholder.
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.]*\}|%\([A-Za-z_][A-Za-z0-9_]*\)[sd]")
+
+
+def placeholders(text: str) -> list[str]:
+    """The placeholders of a message, sorted: ``"{count} of %(total)s"`` -> ``["%(total)s", "{count}"]``."""
+    return sorted(_PLACEHOLDER.findall(text))
+
+
+def _last(text: str | tuple[str, ...]) -> str:
+    return text[-1] if isinstance(text, tuple) else text
+
+
 def catalog_problems(root: str | PurePath | None = None) -> dict[str, dict[str, list[str]]]:
     """For each Chinese catalog, what keeps it from being complete.
 
-    Returns ``{language: {"missing": [...], "untranslated": [...], "fuzzy": [...]}}`` with each
-    message shown as ``context | first line of msgid``: ``missing`` are messages of the project
-    (fresh extraction, :func:`extract_messages`) that the catalog lacks (run ``make i18n-update``),
-    ``untranslated`` have an empty translation, ``fuzzy`` are marked fuzzy (guessed by the update,
-    to be checked by a translator). An empty list everywhere means the catalogs are in step.
+    Returns ``{language: {"missing": [...], "untranslated": [...], "fuzzy": [...], "placeholders":
+    [...]}}`` with each message shown as ``context | first line of msgid``: ``missing`` are messages
+    of the project (fresh extraction, :func:`extract_messages`) that the catalog lacks (run
+    ``make i18n-update``), ``untranslated`` have an empty translation, ``fuzzy`` are marked fuzzy
+    (guessed by the update, to be checked by a translator), ``placeholders`` have a translation
+    whose placeholders (:func:`placeholders`) differ from the English. An empty list everywhere
+    means the catalogs are in step.
     """
     from babel.messages.pofile import read_po
 
@@ -117,17 +134,44 @@ def catalog_problems(root: str | PurePath | None = None) -> dict[str, dict[str, 
             "missing": [show(key) for key in current if key not in listed],
             "untranslated": [show(key) for key in untranslated],
             "fuzzy": [show(key) for key, message in listed.items() if message.fuzzy],
+            # a plural message is checked against its plural form (Chinese has only that one)
+            "placeholders": [show(key) for key, message in listed.items() if key not in untranslated
+                             and any(placeholders(text) != placeholders(_last(message.id))
+                                     for text in (message.string if isinstance(message.string, tuple)
+                                                  else (message.string,)))],
         }
     return problems
 
 
+def compile_catalogs() -> list[PurePath]:
+    """Compile both Chinese catalogs to ``.mo`` beside their ``.po``, as the library does when it
+    first needs them (:func:`clc_lib.i18n.compile_catalog`); returns the files written."""
+    from pathlib import Path
+
+    from clc_lib.i18n import CATALOG_FOLDERS, DOMAIN, LOCALE_DIR, compile_catalog
+
+    written = []
+    for folder in CATALOG_FOLDERS.values():
+        po_path = Path(LOCALE_DIR, folder, "LC_MESSAGES", f"{DOMAIN}.po")
+        compile_catalog(po_path, po_path.with_suffix(".mo"))
+        written.append(po_path.with_suffix(".mo"))
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m clc_lib.i18n_extract --check``: print each catalog's problems; exit 1 if any."""
+    """``python -m clc_lib.i18n_extract --check``: print each catalog's problems; exit 1 if any.
+
+    ``--compile`` compiles the catalogs (:func:`compile_catalogs`).
+    """
     import sys
 
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--compile"]:
+        for path in compile_catalogs():
+            print(f"compiled {path}")
+        return 0
     if args != ["--check"]:
-        print("usage: python -m clc_lib.i18n_extract --check", file=sys.stderr)
+        print("usage: python -m clc_lib.i18n_extract --check | --compile", file=sys.stderr)
         return 2
     failed = False
     for tag, kinds in catalog_problems().items():

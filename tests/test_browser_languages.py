@@ -307,8 +307,6 @@ def test_chinese_pages_open_cleanly_with_first_screens_saved_and_no_serious_axe_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="headlines, cards, tables, charts and notebooks 02-05 are translated on "
-                                        "other branches; remove this mark once they are merged")
 def test_no_english_sentence_on_the_chinese_pages(chinese_demo_pages, demo_config_file):
     """The visible text of every page, appendix opened: no run of three English words outside the
     demo's data values, code names and units."""

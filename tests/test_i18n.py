@@ -215,13 +215,13 @@ def test_page_language_and_notebook_stem():
 def test_both_chinese_catalogs_are_complete_and_in_step_with_the_project():
     problems = catalog_problems(project_root())
     assert set(problems) == {"zh-Hans", "zh-Hant"}
-    assert problems == {tag: {"missing": [], "untranslated": [], "fuzzy": []} for tag in problems}
+    assert problems == {tag: {"missing": [], "untranslated": [], "fuzzy": [], "placeholders": []} for tag in problems}
 
 
-def test_catalog_check_names_untranslated_fuzzy_and_missing_messages(tmp_path):
+def test_catalog_check_names_untranslated_fuzzy_missing_and_mismatched_messages(tmp_path):
     root = tmp_path / "project"
     shutil.copytree(project_root() / "clc_lib", root / "clc_lib", ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
-    (root / "notebooks").mkdir()
+    shutil.copytree(project_root() / "notebooks", root / "notebooks")
     shutil.copy(project_root() / "babel.cfg", root / "babel.cfg")
     notebook = nbformat.read(project_root() / "notebooks" / "01_segmentation.ipynb", as_version=4)
     notebook.cells[0].source += "\n\nA sentence added later."
@@ -230,13 +230,23 @@ def test_catalog_check_names_untranslated_fuzzy_and_missing_messages(tmp_path):
     text = po.read_text(encoding="utf-8")
     text = text.replace('msgid "Run details"\nmsgstr "執行詳情"', 'msgid "Run details"\nmsgstr ""')
     text = text.replace('msgid "Run log"\n', '#, fuzzy\nmsgid "Run log"\n')
+    text = text.replace('msgid "%(count)s customers"\nmsgstr "%(count)s 位顧客"', 'msgid "%(count)s customers"\nmsgstr "顧客"')
     po.write_text(text, encoding="utf-8")
     problems = catalog_problems(root)
     assert problems["zh-Hant"]["untranslated"] == ["Run details"]
     assert problems["zh-Hant"]["fuzzy"] == ["Run log"]
+    assert problems["zh-Hant"]["placeholders"] == ["%(count)s customers"]
+    assert problems["zh-Hans"]["placeholders"] == []
     assert problems["zh-Hant"]["missing"] == ["01_segmentation:01-00 | # Customer segmentation: lifecycle stages and RFM segments"]
     assert problems["zh-Hans"]["missing"] == problems["zh-Hant"]["missing"]
     assert problems["zh-Hans"]["untranslated"] == problems["zh-Hans"]["fuzzy"] == []
+
+
+def test_placeholders_are_braces_and_named_percents_not_a_lone_percent():
+    from clc_lib.i18n_extract import placeholders
+
+    assert placeholders("{rate} (% of cohort), %(count)s customers, 95% interval {net.change}") == [
+        "%(count)s", "{net.change}", "{rate}"]
 
 
 # --- the setting, the notebook parameter and the command line --------------------------------------
