@@ -54,7 +54,8 @@ class Visit:
     """What one page did in the browser."""
 
     url: str
-    text: str = ""
+    text: str = ""  # the visible text, the appendix collapsed as a reader first sees it
+    full_text: str = ""  # the text with every collapsed section opened
     dialogs: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
@@ -112,6 +113,8 @@ class Browser:
             page.screenshot(path=str(first_screen))
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
+        visit.full_text = page.evaluate(
+            "() => { document.querySelectorAll('details').forEach(d => d.open = true); return document.body.innerText; }")
         page.close()
         return visit
 

@@ -291,6 +291,6 @@ def test_hostile_pages_run_nothing_in_chromium(hostile):
             assert visit.script_count == 0, page
             assert visit.console_errors == [], (page, visit.console_errors)
             if page == "02_acquisition.html":
-                assert f"{SCRIPT}social" in visit.text and f"{IMG}affiliate" in visit.text
+                assert f"{SCRIPT}social" in visit.full_text and f"{IMG}affiliate" in visit.full_text
             if page == "05_recovery.html":
-                assert f"{SCRIPT}WB" in visit.text
+                assert f"{SCRIPT}WB" in visit.full_text
