@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 from clc_lib.errors import ConfigError, DataError
+from clc_lib.i18n import format_count, format_date, format_percent, gettext as _
 from clc_lib.periods import resolve_as_of
 from clc_lib.settings import STAGE_THRESHOLDS, StageSettings
 from clc_lib.summary import (
@@ -248,7 +249,7 @@ def _derive_rules(days: ir.Table, options: StageSettings, as_of: Any = None) -> 
     stats["loyal"] = _quantile_of_counts(purchase_days, loyal_q)
 
     n_gaps = int(gaps.sum())
-    data_up_to = f"derived from the data up to {pd.Timestamp(as_of):%Y-%m-%d} as " if as_of is not None else ""
+    up_to = {"date": format_date(pd.Timestamp(as_of)), "gaps": format_count(n_gaps)} if as_of is not None else None
     derived: dict[str, float] = {}
     sources: dict[str, str] = {}
     if n_gaps >= int(derive.min_gaps):
@@ -257,20 +258,27 @@ def _derive_rules(days: ir.Table, options: StageSettings, as_of: Any = None) -> 
             value = max(float(round(stats[name])), previous + 1.0)
             derived[name] = value
             previous = value
-            sources[name] = (f"{data_up_to}the {float(getattr(derive, key)):.0%} quantile of {n_gaps:,} gaps "
-                             "between purchase days")
+            share = format_percent(float(getattr(derive, key)), decimals=0)
+            sources[name] = (_("derived from the data up to {date} as the {share} quantile of {gaps} gaps between "
+                               "purchase days").format(share=share, **up_to) if up_to else
+                             _("the {share} quantile of {gaps} gaps between purchase days").format(
+                                 share=share, gaps=format_count(n_gaps)))
     else:
         for name in _GAP_QUANTILE_KEYS:
             derived[name] = float(derive.fallback[name])
-            sources[name] = f"fallback (only {n_gaps:,} gaps between purchase days, fewer than {derive.min_gaps})"
+            sources[name] = _("fallback (only {gaps} gaps between purchase days, fewer than {minimum})").format(
+                gaps=format_count(n_gaps), minimum=format_count(derive.min_gaps))
     floor = float(derive.loyal_min_purchase_days_floor)
     if n_gaps >= int(derive.min_gaps) and not pd.isna(stats["loyal"]):
         derived["loyal_min_purchase_days"] = max(floor, float(math.ceil(stats["loyal"])))
-        sources["loyal_min_purchase_days"] = (f"{data_up_to}the {loyal_q:.0%} quantile of purchase days per "
-                                              f"customer (at least {floor:g})")
+        values = {"share": format_percent(loyal_q, decimals=0), "floor": f"{floor:g}"}
+        sources["loyal_min_purchase_days"] = (
+            _("derived from the data up to {date} as the {share} quantile of purchase days per customer "
+              "(at least {floor})").format(date=up_to["date"], **values) if up_to else
+            _("the {share} quantile of purchase days per customer (at least {floor})").format(**values))
     else:
         derived["loyal_min_purchase_days"] = float(derive.fallback["loyal_min_purchase_days"])
-        sources["loyal_min_purchase_days"] = "fallback"
+        sources["loyal_min_purchase_days"] = _("fallback")
     for name, base in _ALIASES.items():
         fixed = options.threshold(base)
         base_value = fixed if fixed is not None else derived[base]
