@@ -21,7 +21,7 @@ OVERSIZED_MODULES: dict[str, int] = {}
 
 # The loader: what turns sources into cleaned tables, and what it may import from clc_lib.
 LOADER_MODULES = ("sources", "parsing", "loading")
-BELOW_THE_LOADER = {"config", "contract", "engines", "errors", "files", "paths", "quality", "settings",
+BELOW_THE_LOADER = {"config", "contract", "engines", "errors", "files", "i18n", "paths", "quality", "settings",
                     *LOADER_MODULES}
 ANALYSIS_MODULES = ("summary", "stages", "stage_history", "clv", "cohorts", "rfm", "survival", "churn_drivers",
                     "acquisition", "unit_economics", "monetisation", "recovery", "campaigns", "surveys", "scoring",
