@@ -294,23 +294,45 @@ def execute_notebook(task: _Task) -> tuple[bool, str | None]:
     if task.cell_timeout is not None:
         command += ["--execution-timeout", str(int(task.cell_timeout))]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(task.log, "w", encoding="utf-8") as log:
-        with _children_lock:
-            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-            _children.add(child)
-        try:
-            returncode = child.wait()
-        except BaseException:  # Ctrl-C or SIGTERM while this thread waits: stop the notebook too
-            _stop_children([child])
-            raise
-        finally:
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        with open(task.log, "w" if attempt == 1 else "a", encoding="utf-8") as log:
+            if attempt > 1:
+                log.write(f"\nThe kernel could not bind its port; starting it again (attempt {attempt}).\n")
+                log.flush()
             with _children_lock:
-                _children.discard(child)
+                child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+                _children.add(child)
+            try:
+                returncode = child.wait()
+            except BaseException:  # Ctrl-C or SIGTERM while this thread waits: stop the notebook too
+                _stop_children([child])
+                raise
+            finally:
+                with _children_lock:
+                    _children.discard(child)
+        if returncode == 0 or not _kernel_port_was_taken(task):
+            break
     if returncode == 0:
         return True, None
     return False, _notebook_error(task.executed) or (
         f"papermill exited with code {returncode} before running the notebook; "
         f"see {task.log.name}: {_log_tail(task.log)}")
+
+
+#: How often a notebook's kernel is started when it dies before running a cell because another
+#: process took the port it was given (jupyter_client picks free ports, the kernel binds them later).
+KERNEL_START_ATTEMPTS = 3
+
+
+def _kernel_port_was_taken(task: _Task) -> bool:
+    """Whether the notebook failed before any cell ran because its kernel's port was taken."""
+    if _notebook_error(task.executed) is not None:
+        return False
+    try:
+        log = task.log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "Address already in use" in log and "Kernel died before replying to kernel_info" in log
 
 
 def _notebook_error(executed: Path) -> str | None:

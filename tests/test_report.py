@@ -587,3 +587,38 @@ def test_only_runs_are_partial_keep_latest_and_never_prune_the_complete_run(quic
     assert last["notebooks"][0]["compared_with"] == partials[-2].run_id
     index = (partials[-1].path / "index.html").read_text(encoding="utf-8")
     assert "Partial run." in index and "holds only Good report" in index
+
+
+@pytest.mark.parametrize(("first_log", "calls"), [
+    ("zmq.error.ZMQError: Address already in use (addr='tcp://127.0.0.1:60983')\n"
+     "RuntimeError: Kernel died before replying to kernel_info\n", 2),
+    ("ModuleNotFoundError: No module named 'clc_lib'\n", 1),
+])
+def test_a_kernel_whose_port_was_taken_is_started_again_and_nothing_else_is(tmp_path, monkeypatch, first_log, calls):
+    config = tmp_path / "run.yaml"
+    config.write_text("name: shop\ntransactions: {path: t.csv}\n")
+    task = report._Task(source=report.default_notebooks_dir() / "01_segmentation.ipynb",
+                        executed=tmp_path / "x.ipynb", log=tmp_path / "x.log", config=config, as_of="2024-06-30",
+                        cwd=tmp_path, cell_timeout=None, start_timeout=60, pseudonymise_ids=False,
+                        run_cache=tmp_path / "cache")
+    started = []
+
+    class Child:
+        def __init__(self, command, stdout, stderr, env):
+            started.append(command)
+            failing = len(started) == 1
+            stdout.write(first_log if failing else "ran every cell\n")
+            self.code = 1 if failing else 0
+
+        def wait(self):
+            return self.code
+
+    monkeypatch.setattr(report.subprocess, "Popen", Child)
+    ok, error = report.execute_notebook(task)
+    assert len(started) == calls
+    assert ok is (calls == 2)
+    log = task.log.read_text(encoding="utf-8")
+    if calls == 2:
+        assert error is None and "starting it again (attempt 2)" in log and log.endswith("ran every cell\n")
+    else:
+        assert "No module named 'clc_lib'" in error
