@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from clc_lib.config import RunConfig
 from clc_lib.display import NUMERIC_KINDS, format_change
+from clc_lib.i18n import gettext
 from clc_lib.pinning import (
     MODE_DERIVED,
     MODE_FIRST,
@@ -88,11 +89,14 @@ def add_changes(notebooks: list[NotebookRun], previous: dict[str, tuple[str, dic
                                               old.get("value"), figure.get("currency", ""))
 
 
-#: Term keys of the index's summary, in order: the figures a director reads first.
+#: Term keys of the index's summary, in order: the eight figures a director reads first.
 SUMMARY_TERMS: tuple[str, ...] = (
-    "customer", "net_revenue", "churned_customer", "at_risk_customer", "at_risk_value", "repeat_customer",
-    "reactivation_rate", "winback_uplift", "best_channel_ltv_cac", "top_share",
+    "customer", "net_revenue", "churned_customer", "at_risk_customer", "repeat_customer",
+    "winback_uplift", "best_channel_ltv_cac", "top_share",
 )
+#: Figures shown on a summary card's detail line instead of a card of their own: what the
+#: population of the card is worth.
+SUMMARY_DETAILS: dict[str, str] = {"at_risk_customer": "at_risk_value"}
 
 
 def summary_figures(notebooks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -111,19 +115,26 @@ def summary_figures(notebooks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
         :data:`SUMMARY_TERMS` order, ready to show: ``label`` is the label the report page showed
         (its ``display_label``, in the page's language) and ``change`` is written in the active
         language. Figures without a value (a model that could not fit, no cohort old enough) are
-        left out, and so is a term no report showed.
+        left out, and so is a term no report showed. A figure of :data:`SUMMARY_DETAILS` becomes
+        the detail line of its card ("Predicted 12-month value of at-risk customers: 165,986 EUR").
     """
     first: dict[str, dict[str, Any]] = {}
+    wanted = {*SUMMARY_TERMS, *SUMMARY_DETAILS.values()}
     for notebook in notebooks:
         for figure in notebook.get("key_figures", []):
             key = figure.get("key")
-            if key in SUMMARY_TERMS and key not in first and figure.get("value") is not None:
+            if key in wanted and key not in first and figure.get("value") is not None:
                 shown = {**figure, "report": notebook.get("title"), "html": notebook.get("html"),
                          "label": figure.get("display_label") or figure.get("label")}
                 if figure.get("change"):
                     shown["change"] = format_change(figure.get("kind", "text"), figure.get("value"),
                                                     figure.get("previous"), figure.get("currency", ""))
                 first[key] = shown
+    for key, detail_key in SUMMARY_DETAILS.items():
+        if key in first and detail_key in first and not first[key].get("detail"):
+            detail = first[detail_key]
+            first[key] = {**first[key], "detail": gettext("{label}: {value}").format(
+                label=detail["label"], value=detail["formatted"])}
     return [first[key] for key in SUMMARY_TERMS if key in first]
 
 
@@ -247,7 +258,7 @@ def run_data(notebooks: list[NotebookRun], as_of: str | None, config: RunConfig)
 
 def write_index(folder: Path, manifest: dict[str, Any]) -> None:
     """Write ``index.html`` of a run from its manifest (the content of ``run.json``)."""
-    from clc_lib.i18n import format_date, gettext
+    from clc_lib.i18n import format_date
     from clc_lib.tables import table_html
 
     data = manifest["data"]

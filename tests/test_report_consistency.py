@@ -65,8 +65,14 @@ def test_second_run_says_what_moved_since_the_first(runs):
     assert "since" not in _headline(second.path / "04_retention.html")
     index = _text(second.path / "index.html")
     summary = index.split("Summary", 1)[1].split("Reports", 1)[0]
-    for label in ("Customers", "Net revenue", "Churned customers", "At-risk customers",
-                  "Predicted 12-month value of at-risk customers"):
+    for label in ("Customers", "Net revenue", "Churned customers", "At-risk customers", "Repeat customers",
+                  "Win-back uplift against control (latest finished campaign)",
+                  "Best paid channel by 12-month LTV:CAC", "Revenue share of the top 20% of customers"):
         assert summary.count(f"{label} ·") == 1, label
+    # the eight figures a director needs, none repeated: no card of its own for the rest
+    assert "Reactivation rate, last full period ·" not in summary
+    assert "Predicted 12-month value of at-risk customers ·" not in summary
+    # what the at-risk customers are worth rides on their card
+    assert summary.count("Predicted 12-month value of at-risk customers: ") == 1
     assert "Returns" not in summary
     assert first.path != second.path
