@@ -112,7 +112,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "tables": ("COLUMN_LABELS", "STAGE_COLUMNS", "plain_p_value", "plain_interval", "column_label", "table_html",
                "show_table"),
     "definitions": (
-        "Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label",
+        "Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "RFM_SEGMENT_NAMES", "segment_label",
         "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers",
     ),
     "keyfigures": (

@@ -39,7 +39,7 @@ import pandas as pd
 from clc_lib.errors import ConfigError
 from clc_lib.i18n import N_, gettext, language
 
-__all__ = ["Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
+__all__ = ["Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "RFM_SEGMENT_NAMES", "segment_label", "horizon_text", "run_terms", "glossary_frame", "members", "share_of_customers"]
 
 _TIME_UNIT_WORDS = {"D": N_("days"), "W": N_("weeks"), "M": N_("months")}
 
@@ -300,6 +300,25 @@ def stage_label(stage: Any) -> str:
     code = str(stage)
     label = STAGE_LABELS.get(code)
     return gettext(label) if label is not None else code.replace("_", " ").capitalize()
+
+
+#: The segment names of the built-in RFM maps (``clc_lib/rfm_segments.yaml``), marked for
+#: translation; a run config's own names are shown as they are written.
+RFM_SEGMENT_NAMES: tuple[str, ...] = (
+    N_("Champions"), N_("Can't Lose Them"), N_("Can't Lose"), N_("Loyalists"), N_("First-Time Buyers"),
+    N_("Promising"), N_("Lost"), N_("Hibernating"), N_("About To Sleep"), N_("Need Attention"),
+    N_("Potential Loyalist"), N_("Potential Loyalists"), N_("Slipping Regulars"), N_("VIP"), N_("Other"),
+)
+#: The segment migration table's row of customers new to the scores and column of those gone
+#: (:data:`clc_lib.rfm.NEW_ROW`, :data:`clc_lib.rfm.GONE_COLUMN`), shown like segment names.
+RFM_MIGRATION_MARKERS: tuple[str, ...] = (N_("(new)"), N_("(gone)"))
+
+
+def segment_label(segment: Any) -> str:
+    """The display label of an RFM segment in the active language (``"Champions"`` -> ``冠军客户``
+    in simplified Chinese); a segment name of the run config's own map is shown as it is."""
+    name = str(segment)
+    return gettext(name) if name in RFM_SEGMENT_NAMES or name in RFM_MIGRATION_MARKERS else name
 
 
 def term(key: str) -> Term:

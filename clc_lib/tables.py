@@ -35,6 +35,8 @@ from clc_lib.privacy import mask_personal_values, protect_frame
 __all__ = [
     "COLUMN_LABELS",
     "STAGE_COLUMNS",
+    "SEGMENT_COLUMNS",
+    "CHANNEL_SUMMARY_ROWS",
     "plain_p_value",
     "plain_interval",
     "column_label",
@@ -223,29 +225,50 @@ COLUMN_LABELS: Mapping[str, str] = {
 #: Columns and index levels that hold lifecycle-stage codes: their values read as the stages' labels
 #: (:func:`clc_lib.definitions.stage_label`, ``at_risk`` -> "At risk").
 STAGE_COLUMNS = frozenset({"stage", "previous_stage", "from_stage", "to_stage"})
+#: Columns and index levels that hold RFM segment names: shown in the page's language
+#: (:func:`clc_lib.definitions.segment_label`).
+SEGMENT_COLUMNS = frozenset({"segment", "previous_segment", "from_segment", "to_segment"})
+#: The rows the analyses add to a channel table (totals and averages), shown in the page's language;
+#: the channels of the data are shown as they are.
+CHANNEL_SUMMARY_ROWS = (N_("all channels"), N_("all channels (blended)"), N_("paid channels"))
+
+
+def _value_labeller(column: Any) -> Any:
+    """How the values of a column or index level are shown: stage labels, segment labels, the channel
+    tables' summary rows in the page's language; None for a column shown as it is."""
+    from clc_lib.definitions import segment_label, stage_label
+
+    name = str(column)
+    if name in STAGE_COLUMNS:
+        return stage_label
+    if name in SEGMENT_COLUMNS:
+        return segment_label
+    if name in ("channel", "group"):
+        return lambda value: _(value) if value in CHANNEL_SUMMARY_ROWS else value
+    return None
 
 
 def _with_stage_labels(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with the stage codes of :data:`STAGE_COLUMNS` columns and index levels as their labels."""
-    from clc_lib.definitions import stage_label
+    """``df`` with the codes and names of stage, segment and channel columns and index levels as readers
+    see them (:func:`_value_labeller`)."""
 
-    def labelled(values: Iterable[Any]) -> list[Any]:
-        return [stage_label(value) if isinstance(value, str) else value for value in values]
+    def labelled(values: Iterable[Any], labeller: Any) -> list[Any]:
+        return [labeller(value) if isinstance(value, str) else value for value in values]
 
-    columns = [c for c in df.columns if str(c) in STAGE_COLUMNS]
-    levels = [i for i, name in enumerate(df.index.names) if str(name) in STAGE_COLUMNS]
+    columns = {c: labeller for c in df.columns if (labeller := _value_labeller(c)) is not None}
+    levels = {i: labeller for i, name in enumerate(df.index.names) if (labeller := _value_labeller(name)) is not None}
     if not columns and not levels:
         return df
     df = df.copy()
-    for column in columns:
-        df[column] = labelled(df[column])
+    for column, labeller in columns.items():
+        df[column] = labelled(df[column], labeller)
     if levels:
         if isinstance(df.index, pd.MultiIndex):
             df.index = pd.MultiIndex.from_arrays(
-                [labelled(df.index.get_level_values(i)) if i in levels else df.index.get_level_values(i)
+                [labelled(df.index.get_level_values(i), levels[i]) if i in levels else df.index.get_level_values(i)
                  for i in range(df.index.nlevels)], names=df.index.names)
         else:
-            df.index = pd.Index(labelled(df.index), name=df.index.name)
+            df.index = pd.Index(labelled(df.index, levels[0]), name=df.index.name)
     return df
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from clc_lib.errors import ConfigError, DataError
 from clc_lib.i18n import N_, _, current_language, format_count, format_number, format_percent, ngettext
+from clc_lib.tables import CHANNEL_SUMMARY_ROWS
 from clc_lib.plots.theme import (
     format_count_axis,
     format_currency_axis,
@@ -43,7 +44,7 @@ __all__ = [
 FUNNEL_STAGES: dict[str, str] = {"aware": N_("Aware"), "engaged": N_("Engaged"), "converted": N_("Converted")}
 #: The rows of the acquisition tables that sum up channels (named in the reader's language; channel
 #: names from the data are drawn as they are).
-ALL_ROWS = (N_("all channels"), N_("all channels (blended)"), N_("paid channels"))
+ALL_ROWS = CHANNEL_SUMMARY_ROWS
 
 
 def _channel_name(channel) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from clc_lib.definitions import TERMS, stage_label
+from clc_lib.definitions import TERMS, segment_label, stage_label
 from clc_lib.errors import DataError
 from clc_lib.i18n import N_, _, format_count, format_number, format_percent, ngettext
 from clc_lib.monetisation import concentration_values, gini, lorenz_curve, top_share
@@ -133,7 +133,8 @@ def plot_revenue_by(data: pd.DataFrame, *, by: str, currency: str = "", ax: plt.
         colors = [segment_color(label) for label in labels]
     else:
         colors = [palette_colors(1)[0]] * len(labels)
-    bars = ax.barh([stage_label(label) for label in labels] if by == "stage" else labels, values, color=colors)
+    shown = {"stage": stage_label, "segment": segment_label}.get(by, str)
+    bars = ax.barh([shown(label) for label in labels], values, color=colors)
     ax.set_xlim(left=min(0.0, float(np.nanmin(values))))
     label_bars(ax, bars, [_("{revenue_share} of revenue, {customer_share} of customers").format(
                               revenue_share=format_percent(revenue_share, 0),

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from clc_lib.definitions import segment_label
 from clc_lib.i18n import _, format_count, format_number, format_percent
-
 from clc_lib.plots.theme import (
     SEGMENT_GROUPS,
     format_count_axis,
@@ -49,7 +49,7 @@ def plot_rfm_heatmap(data: pd.DataFrame, ax: plt.Axes | None = None, *, monetary
     for r in means.index:
         for f in means.columns:
             if (r, f) in main.index and pd.notna(means.loc[r, f]):
-                annotations.loc[r, f] = (f"{main[(r, f)]}\n{format_number(means.loc[r, f], 0)}"
+                annotations.loc[r, f] = (f"{segment_label(main[(r, f)])}\n{format_number(means.loc[r, f], 0)}"
                                          f"\nn={format_count(counts[(r, f)])}")
             else:
                 annotations.loc[r, f] = ""
@@ -85,7 +85,7 @@ def plot_segment_sizes(data: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Ax
                                                      -float(frame["customers"].iloc[i])))
     frame = frame.iloc[order[::-1]]
     names = frame.index.astype(str)
-    bars = ax.barh(names, frame["customers"], color=[segment_color(n) for n in names])
+    bars = ax.barh([segment_label(n) for n in names], frame["customers"], color=[segment_color(n) for n in names])
     labels = [_("{customer_share} of customers, {revenue_share} of revenue").format(
                   customer_share=format_percent(c, 0), revenue_share=format_percent(r, 0))
               for c, r in zip(frame["customer_share"], frame["revenue_share"].fillna(0))]
