@@ -109,7 +109,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "show_missing", "show_note", "show_skipped", "run_or_skip", "show_model_notes", "show_warnings_as_notes", "add_chart_alt_text", "show_quality",
         "quality_attention", "quality_line",
     ),
-    "tables": ("COLUMN_LABELS", "STAGE_COLUMNS", "plain_p_value", "plain_interval", "column_label", "table_html",
+    "tables": ("COLUMN_LABELS", "STAGE_COLUMNS", "SEGMENT_COLUMNS", "CHANNEL_SUMMARY_ROWS", "plain_p_value", "plain_interval", "column_label", "table_html",
                "show_table"),
     "definitions": (
         "Term", "TERMS", "POPULATION_TERMS", "RECENCY_RULES", "recency_rule", "STAGE_LABELS", "stage_label", "RFM_SEGMENT_NAMES", "segment_label",
