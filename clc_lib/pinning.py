@@ -33,7 +33,7 @@ from typing import Any
 
 from clc_lib.errors import ConfigError
 from clc_lib.settings import StageSettings, plain
-from clc_lib.stages import THRESHOLDS, config_fixed_thresholds
+from clc_lib.stages import SOURCE_TEMPLATES, THRESHOLDS, config_fixed_thresholds
 
 __all__ = [
     "DEFINITIONS_FILE",
@@ -278,8 +278,8 @@ def plan_definitions(definitions_file: Path, stages: StageSettings | Mapping[str
     stage_rules: dict[str, Any] | None = None
     if kept:
         stage_rules = {name: entry.value for name, entry in kept.items()}
-        stage_rules["sources"] = {name: f"pinned since {entry.as_of}: {entry.source}".rstrip(": ")
-                                  for name, entry in kept.items()}
+        stage_rules["sources"] = {name: SOURCE_TEMPLATES["pinned"].format(date=entry.as_of, source=entry.source)
+                                  if entry.source else f"pinned since {entry.as_of}" for name, entry in kept.items()}
     return DefinitionsPlan(MODE_PINNED, fingerprint, fixed, pinned=pinned, stage_rules=stage_rules)
 
 

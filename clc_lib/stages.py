@@ -20,6 +20,7 @@ snapshot date, whose whole day is included (a purchase on the snapshot day has r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import operator
@@ -37,7 +38,7 @@ import pandas as pd
 import yaml
 
 from clc_lib.errors import ConfigError, DataError
-from clc_lib.i18n import format_count, format_date, format_percent, gettext as _
+from clc_lib.i18n import N_, current_language, format_count, format_date, format_percent, gettext as _
 from clc_lib.periods import resolve_as_of
 from clc_lib.settings import STAGE_THRESHOLDS, StageSettings
 from clc_lib.summary import (
@@ -135,10 +136,10 @@ class StageRules:
         raise AttributeError(name)
 
     def to_frame(self) -> pd.DataFrame:
-        """Thresholds as a table (threshold, value, source) for reports."""
+        """Thresholds as a table (threshold, value, source) for reports, the sources in the active language."""
         return pd.DataFrame(
             {"threshold": list(self.thresholds), "value": list(self.thresholds.values()),
-             "source": [self.sources.get(k, "") for k in self.thresholds]}
+             "source": [source_text(self.sources.get(k, "")) for k in self.thresholds]}
         ).set_index("threshold")
 
 
@@ -239,6 +240,51 @@ def derive_stage_rules(transactions: ir.Table, as_of: str | dt.date | pd.Timesta
     return _derive_rules(ordered_purchase_days(rows_up_to(transactions, as_of)), options, as_of)
 
 
+#: How a derived threshold's source is written (in English, as pinned in ``definitions.json``);
+#: :func:`source_text` shows it in the report's language.
+SOURCE_TEMPLATES: dict[str, str] = {
+    "gaps_up_to": N_("derived from the data up to {date} as the {share} quantile of {gaps} gaps between purchase days"),
+    "gaps": N_("the {share} quantile of {gaps} gaps between purchase days"),
+    "too_few_gaps": N_("fallback (only {gaps} gaps between purchase days, fewer than {minimum})"),
+    "purchase_days_up_to": N_("derived from the data up to {date} as the {share} quantile of purchase days per "
+                              "customer (at least {floor})"),
+    "purchase_days": N_("the {share} quantile of purchase days per customer (at least {floor})"),
+    "fallback": N_("fallback"),
+    "pinned": N_("pinned since {date}: {source}"),
+}
+
+
+@cache
+def _source_patterns() -> list[tuple[str, re.Pattern]]:
+    def pattern(template: str) -> re.Pattern:
+        parts = re.split(r"\{(\w+)\}", template)
+        return re.compile("".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)"
+                                  for i, part in enumerate(parts)) + r"\Z")
+    return [(template, pattern(template)) for template in SOURCE_TEMPLATES.values()]
+
+
+def source_text(source: str) -> str:
+    """A threshold's source (written with :data:`SOURCE_TEMPLATES`) in the active language.
+
+    ``"derived from the data up to 2024-12-31 as the 90% quantile of 51,234 gaps between purchase days"``
+    reads ``根据截至2024年12月31日的数据推导：51,234 个购买间隔天数的90%分位数`` in simplified Chinese.
+    Text written otherwise (a config's own words) is returned as it is.
+    """
+    if current_language() == "en":
+        return source
+    for template, pattern in _source_patterns():
+        found = pattern.match(source)
+        if found:
+            values = found.groupdict()
+            if "date" in values:
+                with contextlib.suppress(ValueError):
+                    values["date"] = format_date(pd.Timestamp(values["date"]))
+            if "source" in values:
+                values["source"] = source_text(values["source"])
+            return _(template).format(**values)
+    return source
+
+
 def _derive_rules(days: ir.Table, options: StageSettings, as_of: Any = None) -> StageRules:
     """:func:`derive_stage_rules` from the output of :func:`ordered_purchase_days` (one query);
     ``as_of`` only names the cut-off in the sources."""
@@ -249,7 +295,7 @@ def _derive_rules(days: ir.Table, options: StageSettings, as_of: Any = None) -> 
     stats["loyal"] = _quantile_of_counts(purchase_days, loyal_q)
 
     n_gaps = int(gaps.sum())
-    up_to = {"date": format_date(pd.Timestamp(as_of)), "gaps": format_count(n_gaps)} if as_of is not None else None
+    up_to = {"date": f"{pd.Timestamp(as_of):%Y-%m-%d}", "gaps": format_count(n_gaps, lang="en")} if as_of is not None else None
     derived: dict[str, float] = {}
     sources: dict[str, str] = {}
     if n_gaps >= int(derive.min_gaps):
@@ -258,27 +304,24 @@ def _derive_rules(days: ir.Table, options: StageSettings, as_of: Any = None) -> 
             value = max(float(round(stats[name])), previous + 1.0)
             derived[name] = value
             previous = value
-            share = format_percent(float(getattr(derive, key)), decimals=0)
-            sources[name] = (_("derived from the data up to {date} as the {share} quantile of {gaps} gaps between "
-                               "purchase days").format(share=share, **up_to) if up_to else
-                             _("the {share} quantile of {gaps} gaps between purchase days").format(
-                                 share=share, gaps=format_count(n_gaps)))
+            share = format_percent(float(getattr(derive, key)), decimals=0, lang="en")
+            sources[name] = (SOURCE_TEMPLATES["gaps_up_to"].format(share=share, **up_to) if up_to else
+                             SOURCE_TEMPLATES["gaps"].format(share=share, gaps=format_count(n_gaps, lang="en")))
     else:
         for name in _GAP_QUANTILE_KEYS:
             derived[name] = float(derive.fallback[name])
-            sources[name] = _("fallback (only {gaps} gaps between purchase days, fewer than {minimum})").format(
-                gaps=format_count(n_gaps), minimum=format_count(derive.min_gaps))
+            sources[name] = SOURCE_TEMPLATES["too_few_gaps"].format(gaps=format_count(n_gaps, lang="en"),
+                                                                    minimum=format_count(derive.min_gaps, lang="en"))
     floor = float(derive.loyal_min_purchase_days_floor)
     if n_gaps >= int(derive.min_gaps) and not pd.isna(stats["loyal"]):
         derived["loyal_min_purchase_days"] = max(floor, float(math.ceil(stats["loyal"])))
-        values = {"share": format_percent(loyal_q, decimals=0), "floor": f"{floor:g}"}
+        values = {"share": format_percent(loyal_q, decimals=0, lang="en"), "floor": f"{floor:g}"}
         sources["loyal_min_purchase_days"] = (
-            _("derived from the data up to {date} as the {share} quantile of purchase days per customer "
-              "(at least {floor})").format(date=up_to["date"], **values) if up_to else
-            _("the {share} quantile of purchase days per customer (at least {floor})").format(**values))
+            SOURCE_TEMPLATES["purchase_days_up_to"].format(date=up_to["date"], **values) if up_to else
+            SOURCE_TEMPLATES["purchase_days"].format(**values))
     else:
         derived["loyal_min_purchase_days"] = float(derive.fallback["loyal_min_purchase_days"])
-        sources["loyal_min_purchase_days"] = _("fallback")
+        sources["loyal_min_purchase_days"] = SOURCE_TEMPLATES["fallback"]
     for name, base in _ALIASES.items():
         fixed = options.threshold(base)
         base_value = fixed if fixed is not None else derived[base]

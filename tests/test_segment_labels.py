@@ -70,3 +70,16 @@ def test_rfm_charts_draw_segment_labels_in_the_segments_colours():
                    for tick, bar in zip(ticks, ax.patches, strict=False)}
         assert colours["冠军客户"] == matplotlib.colors.to_hex(segment_color("Champions"))
         assert colours["已失联客户"] == matplotlib.colors.to_hex(segment_color("Lost"))
+
+
+def test_threshold_sources_are_stored_in_english_and_shown_in_the_language():
+    from clc_lib.stages import SOURCE_TEMPLATES, source_text
+
+    pinned = SOURCE_TEMPLATES["pinned"].format(
+        date="2024-11-30", source=SOURCE_TEMPLATES["gaps_up_to"].format(date="2024-11-30", share="90%", gaps="51,234"))
+    assert source_text(pinned) == pinned  # English: as stored
+    with language("zh-Hans"):
+        assert source_text(pinned) == "自2024年11月30日起固定：根据截至2024年11月30日的数据推导：51,234 个购买间隔天数的90%分位数"
+        assert source_text("fixed by my team") == "fixed by my team"  # a config's own words stay
+    with language("zh-Hant"):
+        assert source_text(SOURCE_TEMPLATES["fallback"]) == "預設值"
