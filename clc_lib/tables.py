@@ -215,6 +215,8 @@ COLUMN_LABELS: Mapping[str, str] = {
     "uplift_in_words": N_("Uplift, with its 95% interval"),
     "evidence": N_("Evidence of a difference"),
     "engaged_to_converted": N_("Engaged to converted"),
+    "before": N_("Before"),
+    "after": N_("After"),
     "revenue_per_customer": N_("Revenue per customer"),
     "purchases_per_year": N_("Purchases per year"),
     "customers_without_orders": N_("Customers without orders"),
@@ -227,7 +229,7 @@ COLUMN_LABELS: Mapping[str, str] = {
 STAGE_COLUMNS = frozenset({"stage", "previous_stage", "from_stage", "to_stage"})
 #: Columns and index levels that hold RFM segment names: shown in the page's language
 #: (:func:`clc_lib.definitions.segment_label`).
-SEGMENT_COLUMNS = frozenset({"segment", "previous_segment", "from_segment", "to_segment"})
+SEGMENT_COLUMNS = frozenset({"segment", "previous_segment", "from_segment", "to_segment", "before", "after"})
 #: The rows the analyses add to a channel table (totals and averages), shown in the page's language;
 #: the channels of the data are shown as they are.
 CHANNEL_SUMMARY_ROWS = (N_("all channels"), N_("all channels (blended)"), N_("paid channels"))
