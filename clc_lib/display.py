@@ -534,11 +534,7 @@ def show_warnings_as_notes() -> None:
     changes nothing.
     """
     global _cell_warnings
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
+    shell = _ipython_shell()
     if shell is None:
         return
     if _cell_warnings is not None:
@@ -551,6 +547,15 @@ def show_warnings_as_notes() -> None:
     _cell_warnings.start()
 
 
+def _ipython_shell() -> Any:
+    """The running IPython shell (a notebook kernel), or None in a script or a test."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
 def add_chart_alt_text() -> None:
     """From now on, give every chart shown inline a description for readers who cannot see it.
 
@@ -560,11 +565,7 @@ def add_chart_alt_text() -> None:
     Call it after :func:`clc_lib.plots.set_theme`, which chooses the image format; calling it
     again changes nothing. Outside IPython it does nothing.
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
+    shell = _ipython_shell()
     if shell is None:
         return
     from matplotlib.figure import Figure

@@ -112,20 +112,26 @@ def demo_report_runs(tmp_path_factory):
     return first, second
 
 
-@pytest.fixture(scope="session")
-def cdnow_report_run(cdnow_dir, tmp_path_factory):
-    """A report run of the CDNOW master file (transactions only) with ``docs/examples/cdnow.yaml``."""
+def cdnow_report(cdnow_dir: Path, tmp_path_factory, label: str, **run_args):
+    """A report run of the CDNOW master file (transactions only) with ``docs/examples/cdnow.yaml``,
+    in its own temporary folder and run cache; ``run_args`` go to :func:`clc_lib.report.run_report`."""
     import yaml
 
     from clc_lib.report import run_report
 
     config = yaml.safe_load((PROJECT_ROOT / "docs" / "examples" / "cdnow.yaml").read_text())
     config["transactions"]["path"] = str(cdnow_dir / "CDNOW_master.txt")
-    folder = tmp_path_factory.mktemp("cdnow-run")
+    folder = tmp_path_factory.mktemp(label)
     path = folder / "cdnow.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cdnow-run-cache")))
-        run = run_report(path, out=folder / "reports", echo=lambda *_: None)
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp(f"{label}-cache")))
+        run = run_report(path, out=folder / "reports", echo=None, **run_args)
     assert run.ok, [(n.name, n.error) for n in run.notebooks if n.error]
     return run
+
+
+@pytest.fixture(scope="session")
+def cdnow_report_run(cdnow_dir, tmp_path_factory):
+    """A report run of the CDNOW master file in English (:func:`cdnow_report`)."""
+    return cdnow_report(cdnow_dir, tmp_path_factory, "cdnow-run")

@@ -323,20 +323,9 @@ def test_no_english_sentence_on_the_chinese_pages(chinese_demo_pages, demo_confi
 
 @pytest.mark.slow
 def test_cdnow_renders_five_of_five_in_traditional_chinese(cdnow_dir, tmp_path_factory):
-    import yaml
+    from conftest import cdnow_report
 
-    from clc_lib.report import run_report
-    from test_browser import PROJECT_ROOT
-
-    config = yaml.safe_load((PROJECT_ROOT / "docs" / "examples" / "cdnow.yaml").read_text())
-    config["transactions"]["path"] = str(cdnow_dir / "CDNOW_master.txt")
-    folder = tmp_path_factory.mktemp("cdnow-zh-Hant")
-    path = folder / "cdnow.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cdnow-zh-Hant-cache")))
-        run = run_report(path, out=folder / "reports", echo=None, language="zh-Hant")
-    assert run.ok, [(n.name, n.error) for n in run.notebooks if n.error]
+    run = cdnow_report(cdnow_dir, tmp_path_factory, "cdnow-zh-Hant", language="zh-Hant")
     assert finished_reports(run) == {"zh-Hant": REPORTS}
     for name in REPORTS:
         page = (run.path / f"{name}.html").read_text(encoding="utf-8")
