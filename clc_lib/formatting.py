@@ -55,19 +55,11 @@ def is_missing(value: Any) -> bool:
         return False
 
 
-def _in_english() -> bool:
-    return current_language() == "en"
-
-
 def format_number(value: float | None, decimals: int = 2) -> str:
     """A number with thousands separators and ``decimals`` decimals: ``1234.567`` -> ``1,234.57``."""
-    if is_missing(value):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
+    from clc_lib import i18n
 
-        return i18n.format_number(value, decimals)
-    return english_number(value, decimals)
+    return i18n.format_number(value, decimals)
 
 
 def english_number(value: float, decimals: int = 2) -> str:
@@ -84,13 +76,9 @@ def format_currency(value: float | None, currency: str | None = "") -> str:
     ``format_currency(-98765.4, "EUR") == "-98,765 EUR"``; an empty currency adds no suffix.
     Chinese writes the code first: ``EUR 1,234.50``.
     """
-    if is_missing(value):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
+    from clc_lib import i18n
 
-        return i18n.format_currency(value, currency)
-    return english_currency(value, currency)
+    return i18n.format_currency(value, currency)
 
 
 def english_currency(value: float, currency: str | None = "") -> str:
@@ -107,13 +95,9 @@ def english_currency(value: float, currency: str | None = "") -> str:
 
 def format_percent(share: float | None, decimals: int = 1) -> str:
     """A share as a percentage (1.0 = 100%): ``format_percent(0.1234) == "12.3%"``."""
-    if is_missing(share):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
+    from clc_lib import i18n
 
-        return i18n.format_percent(share, decimals)
-    return english_percent(share, decimals)
+    return i18n.format_percent(share, decimals)
 
 
 def english_percent(share: float, decimals: int = 1) -> str:
@@ -133,13 +117,9 @@ def format_points(difference: float | None) -> str:
 
 def format_count(n: float | None) -> str:
     """A count with thousands separators, rounded to a whole number: ``1234567`` -> ``1,234,567``."""
-    if is_missing(n):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
+    from clc_lib import i18n
 
-        return i18n.format_count(n)
-    return english_count(n)
+    return i18n.format_count(n)
 
 
 def english_count(n: float) -> str:
@@ -162,13 +142,9 @@ def format_days(days: float | None) -> str:
 def format_date(value: Any) -> str:
     """A date as ``YYYY-MM-DD`` (a time of day other than midnight is kept as ``HH:MM``); Chinese
     writes ``2024年6月30日``."""
-    if is_missing(value):
-        return MISSING_TEXT
-    if not _in_english():
-        from clc_lib import i18n
+    from clc_lib import i18n
 
-        return i18n.format_date(value)
-    return english_date(value)
+    return i18n.format_date(value)
 
 
 def english_date(value: Any) -> str:
@@ -203,7 +179,7 @@ def format_duration(value: float, time_unit: str) -> str:
     from clc_lib.periods import TimeUnit
 
     unit = TimeUnit.parse(time_unit)
-    if _in_english():
+    if current_language() == "en":
         return unit.words(value)
     return _(_DURATION_WORDS[unit.code]).format(value=f"{value:g}")
 
